@@ -1,0 +1,51 @@
+/** Options of {@link Backoff}. */
+export interface BackoffOptions {
+  /** First cap on the wait, in ms. Default 100. */
+  initial?: number;
+  /** Growth of the cap per failed attempt. Default 2. */
+  factor?: number;
+  /** Largest cap, in ms. Default 10 000. */
+  max?: number;
+  /** Source of randomness in [0, 1); injectable for tests. Default Math.random. */
+  random?: () => number;
+}
+
+export const DEFAULT_BACKOFF = { initial: 100, factor: 2, max: 10_000 } as const;
+
+/**
+ * Exponential backoff with full jitter: the n-th wait is uniform in
+ * [0, min(max, initial * factor^n)). Full jitter spreads a fleet that lost
+ * its master at the same instant, so a restarted master is not hit by every
+ * slave in the same millisecond.
+ */
+export class Backoff {
+  private attempt = 0;
+  private readonly initial: number;
+  private readonly factor: number;
+  private readonly max: number;
+  private readonly random: () => number;
+
+  constructor(options: BackoffOptions = {}) {
+    this.initial = options.initial ?? DEFAULT_BACKOFF.initial;
+    this.factor = options.factor ?? DEFAULT_BACKOFF.factor;
+    this.max = options.max ?? DEFAULT_BACKOFF.max;
+    this.random = options.random ?? Math.random;
+  }
+
+  /** The cap of the next wait, before jitter. */
+  get cap(): number {
+    return Math.min(this.max, this.initial * this.factor ** this.attempt);
+  }
+
+  /** Returns the next wait in ms and moves to the next attempt. */
+  next(): number {
+    const wait = Math.floor(this.random() * this.cap);
+    this.attempt++;
+    return wait;
+  }
+
+  /** Back to the first attempt, after a healthy session. */
+  reset(): void {
+    this.attempt = 0;
+  }
+}

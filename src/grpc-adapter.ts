@@ -1,0 +1,105 @@
+import * as grpc from "@grpc/grpc-js";
+import { fromBinary, toBinary, type DescMessage, type DescMethod, type DescService, type MessageShape } from "@bufbuild/protobuf";
+
+/**
+ * A message already serialized. Writing one to a stream skips serialization,
+ * which lets the heartbeat encode a Ping once per round for every slave.
+ */
+export class Encoded {
+  constructor(readonly bytes: Buffer) {}
+
+  static of<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): Encoded {
+    return new Encoded(asBuffer(toBinary(schema, message)));
+  }
+
+  get byteLength(): number {
+    return this.bytes.byteLength;
+  }
+}
+
+/**
+ * What a server handler receives instead of a message that failed to decode,
+ * so the handler can end the stream with INVALID_ARGUMENT and a reason
+ * (grpc-js would answer INTERNAL with no details if the deserializer threw).
+ */
+export class DecodeFailure {
+  constructor(readonly error: Error) {}
+}
+
+/** A bidi method of a generated service, typed by its input and output. */
+export type BidiMethod<I extends DescMessage, O extends DescMessage> = DescMethod & {
+  methodKind: "bidi_streaming";
+  input: I;
+  output: O;
+};
+
+/** The server-side call of a bidi method, as a handler sees it. */
+export type ServerBidiCall<I extends DescMessage, O extends DescMessage> = grpc.ServerDuplexStream<
+  MessageShape<I> | DecodeFailure,
+  MessageShape<O> | Encoded
+>;
+
+/** The client-side call of a bidi method. */
+export type ClientBidiCall<I extends DescMessage, O extends DescMessage> = grpc.ClientDuplexStream<
+  MessageShape<I> | Encoded,
+  MessageShape<O>
+>;
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+export function methodPath(method: DescMethod): string {
+  return `/${method.parent.typeName}/${method.name}`;
+}
+
+function serializer(schema: DescMessage): (value: MessageShape<DescMessage> | Encoded) => Buffer {
+  return (value) => (value instanceof Encoded ? value.bytes : asBuffer(toBinary(schema, value)));
+}
+
+function lenientDeserializer(schema: DescMessage): (bytes: Buffer) => MessageShape<DescMessage> | DecodeFailure {
+  return (bytes) => {
+    try {
+      return fromBinary(schema, bytes);
+    } catch (e) {
+      return new DecodeFailure(e instanceof Error ? e : new Error(String(e)));
+    }
+  };
+}
+
+/**
+ * Turns a protobuf-es service into a grpc-js ServiceDefinition keyed by each
+ * method's localName, so the generated descriptors are the only schema.
+ */
+export function serviceDefinition(service: DescService): grpc.ServiceDefinition {
+  const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const method of service.methods) {
+    definition[method.localName] = {
+      path: methodPath(method),
+      originalName: method.name,
+      requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
+      responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
+      requestSerialize: serializer(method.input),
+      requestDeserialize: lenientDeserializer(method.input),
+      responseSerialize: serializer(method.output),
+      responseDeserialize: (bytes: Buffer) => fromBinary(method.output, bytes),
+    } as grpc.MethodDefinition<unknown, unknown>;
+  }
+  return definition;
+}
+
+/** Opens a bidi stream of `method` on a plain grpc-js client. */
+export function openBidi<I extends DescMessage, O extends DescMessage>(
+  client: grpc.Client,
+  method: BidiMethod<I, O>,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions = {},
+): ClientBidiCall<I, O> {
+  return client.makeBidiStreamRequest(
+    methodPath(method),
+    serializer(method.input) as (value: MessageShape<I> | Encoded) => Buffer,
+    (bytes: Buffer) => fromBinary(method.output, bytes),
+    metadata,
+    options,
+  );
+}

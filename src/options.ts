@@ -1,0 +1,117 @@
+import type { ChannelOptions } from "@grpc/grpc-js";
+import type { ConsolaInstance } from "consola";
+import { DEFAULT_BACKOFF, type BackoffOptions } from "./backoff.js";
+import { NetSyncError } from "./errors.js";
+import { status as Status } from "@grpc/grpc-js";
+
+/** Every default of NetSync, in one place. Durations are in milliseconds. */
+export const DEFAULTS = {
+  host: "127.0.0.1",
+  port: 50051,
+  heartbeatInterval: 5_000,
+  heartbeatTimeout: 10_000,
+  masterTimeout: 15_000,
+  /** Largest message either side accepts (gRPC's own default is 4 MiB). */
+  maxMessageBytes: 1024 * 1024,
+  /** Bytes the master may hold queued for one slave that does not read. */
+  maxPendingBytes: 1024 * 1024,
+  shutdownGrace: 5_000,
+  backoff: DEFAULT_BACKOFF,
+} as const;
+
+/** Request metadata key a slave names itself with. */
+export const SLAVE_ID_METADATA_KEY = "netsync-slave-id";
+export const MAX_SLAVE_ID_LENGTH = 128;
+
+export interface MasterOptions {
+  /** Address to listen on. Default "127.0.0.1". */
+  host?: string;
+  /** Port to listen on; 0 picks a free one. Default 50051. */
+  port?: number;
+  /** Time between ping rounds. Default 5 s. */
+  heartbeatInterval?: number;
+  /** Silence after which a slave is evicted; must exceed the interval. Default 10 s. */
+  heartbeatTimeout?: number;
+  /** Largest inbound message; larger ones end the stream with RESOURCE_EXHAUSTED. Default 1 MiB. */
+  maxMessageBytes?: number;
+  /** Queued outbound bytes per slave before it is evicted as a slow consumer. Default 1 MiB. */
+  maxPendingBytes?: number;
+  /** How long close() waits for streams to finish before cutting connections. Default 5 s. */
+  shutdownGrace?: number;
+  /** Extra grpc-js server options; they win over the ones NetSync derives. */
+  serverOptions?: ChannelOptions;
+  /** Logger; default the root logger tagged "master". */
+  logger?: ConsolaInstance;
+}
+
+export interface ResolvedMasterOptions extends Required<Omit<MasterOptions, "logger" | "serverOptions">> {
+  serverOptions: ChannelOptions;
+  logger: ConsolaInstance | undefined;
+}
+
+export function resolveMasterOptions(options: MasterOptions = {}): ResolvedMasterOptions {
+  const resolved: ResolvedMasterOptions = {
+    host: options.host ?? DEFAULTS.host,
+    port: options.port ?? DEFAULTS.port,
+    heartbeatInterval: options.heartbeatInterval ?? DEFAULTS.heartbeatInterval,
+    heartbeatTimeout: options.heartbeatTimeout ?? DEFAULTS.heartbeatTimeout,
+    maxMessageBytes: options.maxMessageBytes ?? DEFAULTS.maxMessageBytes,
+    maxPendingBytes: options.maxPendingBytes ?? DEFAULTS.maxPendingBytes,
+    shutdownGrace: options.shutdownGrace ?? DEFAULTS.shutdownGrace,
+    serverOptions: options.serverOptions ?? {},
+    logger: options.logger,
+  };
+  checkTimeouts(resolved.heartbeatInterval, resolved.heartbeatTimeout);
+  if (!Number.isInteger(resolved.port) || resolved.port < 0 || resolved.port > 65535) {
+    throw new NetSyncError(`port must be an integer from 0 to 65535, got ${resolved.port}`, Status.INVALID_ARGUMENT);
+  }
+  return resolved;
+}
+
+export function checkTimeouts(interval: number, timeout: number): void {
+  if (!(interval > 0)) throw new NetSyncError(`heartbeat interval must be > 0, got ${interval} ms`, Status.INVALID_ARGUMENT);
+  if (!(timeout > interval)) {
+    throw new NetSyncError(
+      `heartbeat timeout (${timeout} ms) must be greater than the heartbeat interval (${interval} ms)`,
+      Status.INVALID_ARGUMENT,
+    );
+  }
+}
+
+export interface SlaveOptions<Reply = unknown> {
+  /** The master's address, "host:port". */
+  master: string;
+  /** This slave's id, sent as `netsync-slave-id`; when absent the master assigns one. */
+  id?: string;
+  /** Handles Custom commands. Its errors are logged; it never delays a Pong. */
+  onCommand?: CommandHandler<Reply>;
+  /** Silence from the master after which the stream is dropped and reopened. Default 15 s. */
+  masterTimeout?: number;
+  /** Reconnect backoff. Default 100 ms initial, x2, capped at 10 s, full jitter. */
+  backoff?: BackoffOptions;
+  /** Largest inbound message. Default 1 MiB. */
+  maxMessageBytes?: number;
+  /** Extra grpc-js channel options; they win over the ones NetSync derives. */
+  channelOptions?: ChannelOptions;
+  /** Logger; default the root logger tagged "slave". */
+  logger?: ConsolaInstance;
+}
+
+/** Context passed to a command handler. */
+export interface CommandContext {
+  /** The id this slave registered under (assigned by the master if none was given). */
+  slaveId: string;
+}
+
+export type CommandHandler<Reply = unknown> = (
+  command: import("../gen/netsync/v1/netsync_pb.js").Custom,
+  context: CommandContext,
+) => Reply | Promise<Reply>;
+
+export function validateSlaveId(id: string): string | undefined {
+  if (id.length === 0) return "slave id is empty";
+  if (id.length > MAX_SLAVE_ID_LENGTH) return `slave id is longer than ${MAX_SLAVE_ID_LENGTH} characters`;
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(id)) return "slave id contains control characters";
+  return undefined;
+}

@@ -1,0 +1,88 @@
+import type { status as Status } from "@grpc/grpc-js";
+import type { CommandSchema } from "../gen/netsync/v1/netsync_pb.js";
+import type { Encoded, ServerBidiCall } from "./grpc-adapter.js";
+import type { Watched } from "./heartbeat.js";
+
+/** Why a slave left the registry. */
+export type CloseReason = "disconnected" | "evicted" | "replaced" | "shutdown" | "error";
+
+/** A read-only view of one connected slave, as the registry snapshot gives it. */
+export interface SlaveInfo {
+  readonly id: string;
+  /** Remote address of the slave's connection, "host:port". */
+  readonly peer: string;
+  readonly connectedAt: Date;
+  readonly lastSeen: Date;
+  /** Round-trip time of the latest answered Ping, in ms; undefined before the first Pong. */
+  readonly rttMs: number | undefined;
+  readonly pingsSent: number;
+  readonly pongsReceived: number;
+  readonly commandsSent: number;
+}
+
+export type SyncCall = ServerBidiCall<typeof CommandSchema, typeof CommandSchema>;
+
+/** Converts the monotonic clock the master runs on to wall-clock dates. */
+const toDate = (monotonicMs: number): Date => new Date(performance.timeOrigin + monotonicMs);
+
+/**
+ * The master's side of one slave's stream. It owns the call: every write
+ * goes through `write()`, which keeps the bytes queued for a slow reader
+ * bounded, and `end()` is the one way the master closes it.
+ */
+export class SlaveConnection implements Watched {
+  lastSeen: number;
+  rttMs: number | undefined;
+  pingsSent = 0;
+  pongsReceived = 0;
+  commandsSent = 0;
+  /** Bytes handed to grpc-js and not yet flushed to the socket. */
+  pendingBytes = 0;
+  closed = false;
+
+  constructor(
+    readonly id: string,
+    readonly peer: string,
+    readonly call: SyncCall,
+    readonly connectedAt: number,
+    private readonly maxPendingBytes: number,
+  ) {
+    this.lastSeen = connectedAt;
+  }
+
+  /**
+   * Queues `message` unless that would put more than maxPendingBytes behind
+   * a reader that is not keeping up; returns false then, and writes nothing.
+   */
+  write(message: Encoded): boolean {
+    if (this.closed) return false;
+    const size = message.byteLength;
+    if (this.pendingBytes > 0 && this.pendingBytes + size > this.maxPendingBytes) return false;
+    this.pendingBytes += size;
+    this.call.write(message, () => {
+      this.pendingBytes -= size;
+    });
+    return true;
+  }
+
+  /** Ends the stream with a gRPC status; later calls do nothing. */
+  end(code: Status, details: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    // grpc-js turns an emitted error into the stream's status (see ServerDuplexStreamImpl).
+    this.call.emit("error", Object.assign(new Error(details), { code, details }));
+  }
+
+  info(): SlaveInfo {
+    return {
+      id: this.id,
+      peer: this.peer,
+      connectedAt: toDate(this.connectedAt),
+      lastSeen: toDate(this.lastSeen),
+      rttMs: this.rttMs,
+      pingsSent: this.pingsSent,
+      pongsReceived: this.pongsReceived,
+      commandsSent: this.commandsSent,
+    };
+  }
+}

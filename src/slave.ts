@@ -1,0 +1,223 @@
+import { EventEmitter } from "node:events";
+import * as grpc from "@grpc/grpc-js";
+import { create } from "@bufbuild/protobuf";
+import { CommandSchema, NetSyncService, type Command, type Custom } from "../gen/netsync/v1/netsync_pb.js";
+import { Backoff } from "./backoff.js";
+import { NetSyncError } from "./errors.js";
+import { openBidi, type ClientBidiCall } from "./grpc-adapter.js";
+import { getLogger, type Logger } from "./logger.js";
+import { DEFAULTS, SLAVE_ID_METADATA_KEY, validateSlaveId, type SlaveOptions } from "./options.js";
+
+const Status = grpc.status;
+
+export type SlaveState = "idle" | "connecting" | "open" | "backoff" | "closed";
+
+export interface SlaveEvents {
+  /** A stream to the master is open; `id` is the id the master registered. */
+  connected: [{ id: string }];
+  /** The stream was lost; a reconnect follows unless the slave is closing. */
+  disconnected: [{ reason: string; code: grpc.status | undefined }];
+  /** A Custom command arrived (emitted before the handler runs). */
+  command: [Custom];
+}
+
+/** Upper bound on how long close() waits for the master to acknowledge the end of the stream. */
+const CLOSE_WAIT_MS = 1_000;
+
+/** One attempt at a stream: it owns its channel, call and read-deadline timer. */
+interface Session {
+  readonly client: grpc.Client;
+  readonly call: ClientBidiCall<typeof CommandSchema, typeof CommandSchema>;
+  lastHeard: number;
+  opened: boolean;
+  /** Received anything from the master: the backoff resets after such a session. */
+  healthy: boolean;
+  ended: boolean;
+  readDeadline: NodeJS.Timeout | undefined;
+}
+
+/**
+ * A slave: keeps one stream open to the master, answers every Ping with a
+ * Pong at once, hands Custom commands to its handler, and reconnects with
+ * backoff whenever the stream is lost or the master falls silent.
+ */
+export class Slave extends EventEmitter<SlaveEvents> {
+  private readonly log: Logger;
+  private readonly masterTimeout: number;
+  private readonly backoff: Backoff;
+  private readonly channelOptions: grpc.ChannelOptions;
+  private session: Session | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private assignedId: string | undefined;
+  private currentState: SlaveState = "idle";
+
+  constructor(readonly options: SlaveOptions) {
+    super();
+    if (options.id !== undefined) {
+      const problem = validateSlaveId(options.id);
+      if (problem) throw new NetSyncError(problem, Status.INVALID_ARGUMENT);
+    }
+    this.log = options.logger ?? getLogger(options.id ? `slave ${options.id}` : "slave");
+    this.masterTimeout = options.masterTimeout ?? DEFAULTS.masterTimeout;
+    this.backoff = new Backoff(options.backoff);
+    const maxMessageBytes = options.maxMessageBytes ?? DEFAULTS.maxMessageBytes;
+    this.channelOptions = {
+      // Each session gets a connection of its own: a dead one must not be shared back to us.
+      "grpc.use_local_subchannel_pool": 1,
+      "grpc.max_receive_message_length": maxMessageBytes,
+      "grpc.max_send_message_length": maxMessageBytes,
+      "grpc.enable_retries": 0,
+      ...options.channelOptions,
+    };
+  }
+
+  get state(): SlaveState {
+    return this.currentState;
+  }
+
+  /** The id the master knows this slave by, once connected. */
+  get id(): string | undefined {
+    return this.assignedId ?? this.options.id;
+  }
+
+  start(): void {
+    if (this.currentState !== "idle") return;
+    this.connect();
+  }
+
+  /** Ends the stream cleanly (the master sees a disconnect, not a timeout) and stops reconnecting. */
+  async close(): Promise<void> {
+    if (this.currentState === "closed") return;
+    this.currentState = "closed";
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    const session = this.session;
+    if (!session || session.ended) return;
+    if (session.opened) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, CLOSE_WAIT_MS);
+        session.call.once("status", () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        session.call.end();
+      });
+    }
+    this.endSession(session, "slave closing");
+  }
+
+  private connect(): void {
+    this.currentState = "connecting";
+    const client = new grpc.Client(this.options.master, grpc.credentials.createInsecure(), this.channelOptions);
+    const metadata = new grpc.Metadata();
+    if (this.options.id !== undefined) metadata.set(SLAVE_ID_METADATA_KEY, this.options.id);
+    const call = openBidi(client, NetSyncService.method.sync, metadata);
+    const session: Session = {
+      client,
+      call,
+      lastHeard: performance.now(),
+      opened: false,
+      healthy: false,
+      ended: false,
+      readDeadline: undefined,
+    };
+    this.session = session;
+
+    call.on("metadata", (headers) => {
+      if (session.ended) return;
+      const id = headers.get(SLAVE_ID_METADATA_KEY)[0];
+      this.assignedId = typeof id === "string" ? id : this.options.id;
+      session.opened = true;
+      session.lastHeard = performance.now();
+      this.currentState = "open";
+      this.log.info(`connected to ${this.options.master} as ${this.assignedId}`);
+      this.emit("connected", { id: this.assignedId ?? "" });
+    });
+    call.on("data", (command: Command) => this.onCommand(session, command));
+    call.on("error", (err: grpc.ServiceError) => {
+      this.endSession(session, `${Status[err.code] ?? err.code}: ${err.details || err.message}`, err.code);
+    });
+    call.on("end", () => this.endSession(session, "master ended the stream"));
+    this.armReadDeadline(session, this.masterTimeout);
+  }
+
+  /**
+   * The read deadline: if the master sends nothing (not even a Ping) for
+   * masterTimeout, the stream is presumed dead even if TCP says otherwise.
+   */
+  private armReadDeadline(session: Session, delay: number): void {
+    session.readDeadline = setTimeout(() => {
+      const silent = performance.now() - session.lastHeard;
+      if (silent < this.masterTimeout) {
+        this.armReadDeadline(session, this.masterTimeout - silent);
+        return;
+      }
+      this.log.warn(`no message from the master for ${Math.round(silent)} ms; dropping the stream`);
+      this.endSession(session, `master silent for ${Math.round(silent)} ms`, Status.DEADLINE_EXCEEDED);
+    }, delay);
+  }
+
+  private onCommand(session: Session, command: Command): void {
+    if (session.ended) return;
+    session.lastHeard = performance.now();
+    if (!session.healthy) {
+      session.healthy = true;
+      this.backoff.reset();
+    }
+    switch (command.kind.case) {
+      case "ping": {
+        const { seq } = command.kind.value;
+        session.call.write(create(CommandSchema, { kind: { case: "pong", value: { seq } } }));
+        this.log.debug(`ping ${seq} answered`);
+        return;
+      }
+      case "custom": {
+        const custom = command.kind.value;
+        this.emit("command", custom);
+        // Run the handler on a later turn, so neither its time nor its errors stand between a Ping and its Pong.
+        setImmediate(() => this.runHandler(custom));
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private runHandler(custom: Custom): void {
+    const handler = this.options.onCommand;
+    if (!handler) return;
+    const report = (err: unknown) => this.log.error(`command handler failed: ${NetSyncError.from(err).message}`);
+    try {
+      const result = handler(custom, { slaveId: this.id ?? "" });
+      if (result instanceof Promise) result.catch(report);
+    } catch (err) {
+      report(err);
+    }
+  }
+
+  private endSession(session: Session, reason: string, code?: grpc.status): void {
+    if (session.ended) return;
+    session.ended = true;
+    clearTimeout(session.readDeadline);
+    session.call.cancel();
+    session.client.close();
+    if (this.session === session) this.session = undefined;
+    if (session.opened) {
+      if (this.currentState === "closed") this.log.info("disconnected from the master");
+      else this.log.warn(`lost the master: ${reason}`);
+      this.emit("disconnected", { reason, code });
+    }
+    if (this.currentState !== "closed") this.scheduleReconnect(session.opened ? undefined : reason);
+  }
+
+  private scheduleReconnect(failure: string | undefined): void {
+    const delay = this.backoff.next();
+    this.currentState = "backoff";
+    if (failure) this.log.info(`cannot reach the master at ${this.options.master} (${failure}); retrying in ${delay} ms`);
+    else this.log.info(`reconnecting in ${delay} ms`);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (this.currentState === "backoff") this.connect();
+    }, delay);
+  }
+}
