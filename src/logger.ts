@@ -1,4 +1,5 @@
-import { createConsola, LogLevels, type ConsolaInstance } from "consola";
+import { format } from "node:util";
+import { createConsola, LogLevels, type ConsolaInstance, type ConsolaReporter, type LogObject } from "consola";
 import { NetSyncError } from "./errors.js";
 
 export type { ConsolaInstance as Logger } from "consola";
@@ -48,6 +49,49 @@ function resolveSafely(): LogLevelName {
   } catch {
     return DEFAULT_LOG_LEVEL;
   }
+}
+
+export const LOG_FORMATS = ["text", "json"] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+export const LOG_FORMAT_ENV = "NETSYNC_LOG_FORMAT";
+
+/** The format in force: the flag, else NETSYNC_LOG_FORMAT, else text. */
+export function resolveLogFormat(flag?: string, env: NodeJS.ProcessEnv = process.env): LogFormat {
+  for (const [source, value] of [["--log-format", flag], [LOG_FORMAT_ENV, env[LOG_FORMAT_ENV]]] as const) {
+    if (value === undefined || value === "") continue;
+    if (!(LOG_FORMATS as readonly string[]).includes(value)) {
+      throw new NetSyncError(`${source}: "${value}" is not a log format (${LOG_FORMATS.join(", ")})`);
+    }
+    return value as LogFormat;
+  }
+  return "text";
+}
+
+/** Fields a log call may carry besides its message, kept as is in JSON lines. */
+const STRUCTURED_FIELDS = ["slaveId", "peer"] as const;
+
+/**
+ * One JSON object per line with stable fields: time, level, tag, message,
+ * and slaveId/peer where the line is about a slave.
+ */
+export const jsonReporter: ConsolaReporter = {
+  log(logObj: LogObject) {
+    const line: Record<string, unknown> = {
+      time: logObj.date.toISOString(),
+      level: logObj.type === "log" ? "info" : logObj.type,
+      tag: logObj.tag || undefined,
+      message: format(...logObj.args),
+    };
+    const fields = logObj as unknown as Record<string, unknown>;
+    for (const key of STRUCTURED_FIELDS) if (fields[key] !== undefined) line[key] = fields[key];
+    const stream = logObj.level < LogLevels.info ? process.stderr : process.stdout;
+    stream.write(JSON.stringify(line) + "\n");
+  },
+};
+
+/** Switches the root logger's output; call before components take their loggers. */
+export function setLogFormat(logFormat: LogFormat): void {
+  if (logFormat === "json") rootLogger.setReporters([jsonReporter]);
 }
 
 export function setLogLevel(level: LogLevelName): void {

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file netsync/v1/netsync.proto.
  */
 export const file_netsync_v1_netsync: GenFile = /*@__PURE__*/
-  fileDesc("ChhuZXRzeW5jL3YxL25ldHN5bmMucHJvdG8SCm5ldHN5bmMudjEiewoHQ29tbWFuZBIgCgRwaW5nGAEgASgLMhAubmV0c3luYy52MS5QaW5nSAASIAoEcG9uZxgCIAEoCzIQLm5ldHN5bmMudjEuUG9uZ0gAEiQKBmN1c3RvbRgDIAEoCzISLm5ldHN5bmMudjEuQ3VzdG9tSABCBgoEa2luZCIsCgRQaW5nEgsKA3NlcRgBIAEoBBIXCg9zZW50X2F0X3VuaXhfbXMYAiABKAQiEwoEUG9uZxILCgNzZXEYASABKAQiFgoGQ3VzdG9tEgwKBGRhdGEYASABKAkyRgoOTmV0U3luY1NlcnZpY2USNAoEU3luYxITLm5ldHN5bmMudjEuQ29tbWFuZBoTLm5ldHN5bmMudjEuQ29tbWFuZCgBMAFiBnByb3RvMw");
+  fileDesc("ChhuZXRzeW5jL3YxL25ldHN5bmMucHJvdG8SCm5ldHN5bmMudjEinwEKB0NvbW1hbmQSIAoEcGluZxgBIAEoCzIQLm5ldHN5bmMudjEuUGluZ0gAEiAKBHBvbmcYAiABKAsyEC5uZXRzeW5jLnYxLlBvbmdIABIkCgZjdXN0b20YAyABKAsyEi5uZXRzeW5jLnYxLkN1c3RvbUgAEiIKBXJlcGx5GAQgASgLMhEubmV0c3luYy52MS5SZXBseUgAQgYKBGtpbmQiLAoEUGluZxILCgNzZXEYASABKAQSFwoPc2VudF9hdF91bml4X21zGAIgASgEIhMKBFBvbmcSCwoDc2VxGAEgASgEIioKBkN1c3RvbRIMCgRkYXRhGAEgASgJEhIKCnJlcXVlc3RfaWQYAiABKAQiRgoFUmVwbHkSEgoKcmVxdWVzdF9pZBgBIAEoBBIOCgRkYXRhGAIgASgJSAASDwoFZXJyb3IYAyABKAlIAEIICgZyZXN1bHQyRgoOTmV0U3luY1NlcnZpY2USNAoEU3luYxITLm5ldHN5bmMudjEuQ29tbWFuZBoTLm5ldHN5bmMudjEuQ29tbWFuZCgBMAFiBnByb3RvMw");
 
 /**
  * A unit of traffic on the Sync stream. The same message travels in both
@@ -54,6 +54,14 @@ export type Command = Message<"netsync.v1.Command"> & {
      */
     value: Custom;
     case: "custom";
+  } | {
+    /**
+     * The answer to a Custom that asked for one (request_id != 0).
+     *
+     * @generated from field: netsync.v1.Reply reply = 4;
+     */
+    value: Reply;
+    case: "reply";
   } | { case: undefined; value?: undefined };
 };
 
@@ -128,6 +136,14 @@ export type Custom = Message<"netsync.v1.Custom"> & {
    * @generated from field: string data = 1;
    */
   data: string;
+
+  /**
+   * When not zero, the sender wants a Reply carrying this id once the
+   * receiver's handler has run. Zero: fire and forget.
+   *
+   * @generated from field: uint64 request_id = 2;
+   */
+  requestId: bigint;
 };
 
 /**
@@ -136,6 +152,50 @@ export type Custom = Message<"netsync.v1.Custom"> & {
  */
 export const CustomSchema: GenMessage<Custom> = /*@__PURE__*/
   messageDesc(file_netsync_v1_netsync, 3);
+
+/**
+ * The outcome of handling a Custom that asked for a reply.
+ *
+ * @generated from message netsync.v1.Reply
+ */
+export type Reply = Message<"netsync.v1.Reply"> & {
+  /**
+   * The request_id of the Custom being answered.
+   *
+   * @generated from field: uint64 request_id = 1;
+   */
+  requestId: bigint;
+
+  /**
+   * What the handler produced; exactly one is set.
+   *
+   * @generated from oneof netsync.v1.Reply.result
+   */
+  result: {
+    /**
+     * The handler's return value, as text (JSON for structured values).
+     *
+     * @generated from field: string data = 2;
+     */
+    value: string;
+    case: "data";
+  } | {
+    /**
+     * The handler's error message, when it failed.
+     *
+     * @generated from field: string error = 3;
+     */
+    value: string;
+    case: "error";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message netsync.v1.Reply.
+ * Use `create(ReplySchema)` to create a new message.
+ */
+export const ReplySchema: GenMessage<Reply> = /*@__PURE__*/
+  messageDesc(file_netsync_v1_netsync, 4);
 
 /**
  * The channel between a master and its slaves.

@@ -1,0 +1,121 @@
+import * as http from "node:http";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+/** Totals a master keeps as plain numbers; metrics read them at scrape time. */
+export interface MasterStats {
+  connected: number;
+  connectionsTotal: number;
+  pingsSent: number;
+  pongsReceived: number;
+  commandsSent: number;
+  evictions: Record<string, number>;
+  disconnects: Record<string, number>;
+}
+
+/** Observations the master reports as they happen (only when metrics are on). */
+export interface MasterObserver {
+  rtt(ms: number): void;
+  replyLatency(ms: number): void;
+}
+
+const RTT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+/**
+ * Prometheus metrics of one master, in a registry of their own (not
+ * prom-client's global one, so several masters can live in one process).
+ * Counters are read from the master's totals when scraped, so the heartbeat
+ * path pays nothing for them.
+ */
+export class MasterMetrics implements MasterObserver {
+  readonly registry = new Registry();
+  private readonly rttHistogram: Histogram;
+  private readonly replyHistogram: Histogram;
+  private server: http.Server | undefined;
+
+  constructor(stats: () => MasterStats) {
+    const registers = [this.registry];
+    const counter = (name: string, help: string, read: (s: MasterStats) => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(read(stats()));
+        },
+      });
+    const byReason = (name: string, help: string, read: (s: MasterStats) => Record<string, number>) =>
+      new Counter({
+        name,
+        help,
+        labelNames: ["reason"],
+        registers,
+        collect() {
+          this.reset();
+          for (const [reason, count] of Object.entries(read(stats()))) this.inc({ reason }, count);
+        },
+      });
+    new Gauge({
+      name: "netsync_slaves_connected",
+      help: "Slaves with an open stream",
+      registers,
+      collect() {
+        this.set(stats().connected);
+      },
+    });
+    counter("netsync_connections_total", "Slave streams accepted", (s) => s.connectionsTotal);
+    counter("netsync_pings_sent_total", "Pings written to slave streams", (s) => s.pingsSent);
+    counter("netsync_pongs_received_total", "Pongs received from slaves", (s) => s.pongsReceived);
+    counter("netsync_commands_sent_total", "Custom commands written to slave streams", (s) => s.commandsSent);
+    byReason("netsync_evictions_total", "Slaves evicted, by reason", (s) => s.evictions);
+    byReason("netsync_disconnects_total", "Slaves whose stream ended, by reason", (s) => s.disconnects);
+    this.rttHistogram = new Histogram({
+      name: "netsync_ping_rtt_seconds",
+      help: "Ping to Pong round-trip time",
+      buckets: RTT_BUCKETS,
+      registers,
+    });
+    this.replyHistogram = new Histogram({
+      name: "netsync_reply_latency_seconds",
+      help: "Time from a request to a slave until its reply",
+      buckets: [...RTT_BUCKETS, 5, 10, 30],
+      registers,
+    });
+  }
+
+  rtt(ms: number): void {
+    this.rttHistogram.observe(ms / 1000);
+  }
+
+  replyLatency(ms: number): void {
+    this.replyHistogram.observe(ms / 1000);
+  }
+
+  /** Serves the Prometheus text format on GET /metrics; resolves with the bound port. */
+  async listen(port: number, host: string): Promise<number> {
+    const server = http.createServer((req, res) => {
+      if (req.method !== "GET" || req.url?.split("?")[0] !== "/metrics") {
+        res.writeHead(404, { "content-type": "text/plain" }).end("not found; try /metrics\n");
+        return;
+      }
+      this.registry.metrics().then(
+        (text) => res.writeHead(200, { "content-type": this.registry.contentType }).end(text),
+        (err: Error) => res.writeHead(500, { "content-type": "text/plain" }).end(`${err.message}\n`),
+      );
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => resolve());
+    });
+    this.server = server;
+    return (server.address() as { port: number }).port;
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
