@@ -57,10 +57,15 @@ function untilSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-/** Runs until a signal (or `duration`, for demos and smoke tests), then stops what it started. */
-async function runUntilStopped(stop: () => Promise<void>, duration?: number): Promise<void> {
+/**
+ * Starts something and runs until a signal (or `duration`, for demos and
+ * smoke tests), then stops it. Signal handlers go in before the start, so
+ * a signal during startup still stops cleanly.
+ */
+async function runUntilStopped(start: () => Promise<() => Promise<void>>, duration?: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const signal = untilSignal();
+  const stop = await start();
   const reason = await Promise.race([
     signal.then((s) => `received ${s}`),
     new Promise<string>((resolve) => {
@@ -109,8 +114,10 @@ export function buildProgram(): Command {
     .action(async (opts: { host: string; port: number; heartbeatInterval: number; heartbeatTimeout: number }) => {
       checkTimeouts(opts.heartbeatInterval, opts.heartbeatTimeout);
       const master = new Master(opts);
-      await master.listen();
-      await runUntilStopped(() => master.close());
+      await runUntilStopped(async () => {
+        await master.listen();
+        return () => master.close();
+      });
     });
 
   program
@@ -129,8 +136,10 @@ export function buildProgram(): Command {
       } catch (e) {
         throw new UsageError(`--id: ${(e as Error).message}`);
       }
-      slave.start();
-      await runUntilStopped(() => slave.close());
+      await runUntilStopped(async () => {
+        slave.start();
+        return () => slave.close();
+      });
     });
 
   program
@@ -147,8 +156,10 @@ export function buildProgram(): Command {
     .addOption(durationOption("--duration <duration>", "stop after this long (default: until Ctrl-C)"))
     .action(async (opts: typeof DEMO_DEFAULTS & { duration?: number }) => {
       checkTimeouts(opts.heartbeatInterval, opts.heartbeatTimeout);
-      const demo = await startDemo(opts);
-      await runUntilStopped(() => demo.stop(), opts.duration);
+      await runUntilStopped(async () => {
+        const demo = await startDemo(opts);
+        return () => demo.stop();
+      }, opts.duration);
     });
 
   return program;

@@ -2,14 +2,34 @@ import { EventEmitter } from "node:events";
 import { randomUUID } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { CommandSchema, CustomSchema, NetSyncService, type Command, type Custom } from "../gen/netsync/v1/netsync_pb.js";
+import { HealthImplementation } from "grpc-health-check";
+import {
+  CommandSchema,
+  CustomSchema,
+  NetSyncService,
+  file_netsync_v1_netsync,
+  type Command,
+  type Custom,
+  type Reply,
+} from "../gen/netsync/v1/netsync_pb.js";
+import { AdminService, file_netsync_v1_admin } from "../gen/netsync/v1/admin_pb.js";
+import { file_grpc_health_v1_health } from "../gen/grpc/health/v1/health_pb.js";
+import { adminImplementation } from "./admin-service.js";
+import { MasterMetrics, type MasterObserver, type MasterStats } from "./metrics.js";
+import { addReflection } from "./reflection.js";
 import { DecodeFailure, Encoded, serviceDefinition } from "./grpc-adapter.js";
 import { HeartbeatScheduler, type HeartbeatHost } from "./heartbeat.js";
 import { getLogger, type Logger } from "./logger.js";
 import { NetSyncError } from "./errors.js";
-import { resolveMasterOptions, SLAVE_ID_METADATA_KEY, validateSlaveId, type MasterOptions, type ResolvedMasterOptions } from "./options.js";
+import { DEFAULTS, resolveMasterOptions, SLAVE_ID_METADATA_KEY, validateSlaveId, type MasterOptions, type ResolvedMasterOptions } from "./options.js";
 import { Registry } from "./registry.js";
-import { SlaveConnection, type CloseReason, type SlaveInfo, type SyncCall } from "./slave-connection.js";
+import {
+  SlaveConnection,
+  type ClosedSlaveInfo,
+  type CloseReason,
+  type SlaveInfo,
+  type SyncCall,
+} from "./slave-connection.js";
 
 const Status = grpc.status;
 
@@ -34,6 +54,17 @@ export interface MasterEvents {
 /** A Custom command, given as its data or as a message init. */
 export type CustomInput = string | MessageInitShape<typeof CustomSchema>;
 
+export interface RequestOptions {
+  /** How long to wait for the reply, in ms. Default 10 s. */
+  timeout?: number;
+}
+
+/** Why an eviction happened, as counted in metrics. */
+type EvictionKind = "heartbeat_timeout" | "slow_consumer";
+
+/** Services whose health the master reports. */
+const HEALTH_SERVICES = ["", NetSyncService.typeName] as const;
+
 type State = "idle" | "listening" | "closing" | "closed";
 
 /**
@@ -43,19 +74,39 @@ type State = "idle" | "listening" | "closing" | "closed";
 export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<SlaveConnection> {
   readonly options: ResolvedMasterOptions;
   private readonly log: Logger;
-  private readonly registry = new Registry();
   private readonly heartbeat: HeartbeatScheduler<SlaveConnection>;
   /** Send times of recent rounds, to turn a Pong's seq into an RTT. */
   private readonly roundSentAt = new Map<bigint, number>();
   private readonly roundsKept: number;
+  private readonly registry: Registry;
+  private readonly health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((name) => [name, "NOT_SERVING"])));
+  private readonly stats: MasterStats = {
+    connected: 0,
+    connectionsTotal: 0,
+    pingsSent: 0,
+    pongsReceived: 0,
+    commandsSent: 0,
+    evictions: { heartbeat_timeout: 0, slow_consumer: 0 },
+    disconnects: { disconnected: 0, replaced: 0, shutdown: 0, error: 0 },
+  };
+  private readonly metrics: MasterMetrics | undefined;
+  /** Receives RTT and reply latencies; only set when metrics are on, so the pong path stays bare otherwise. */
+  private readonly observer: MasterObserver | undefined;
+  private nextRequestId = 0n;
   private server: grpc.Server | undefined;
   private state: State = "idle";
   private boundPort = 0;
+  private boundMetricsPort: number | undefined;
 
   constructor(options: MasterOptions = {}) {
     super();
     this.options = resolveMasterOptions(options);
     this.log = this.options.logger ?? getLogger("master");
+    this.registry = new Registry(this.options.historySize);
+    if (this.options.metricsPort !== undefined) {
+      this.metrics = new MasterMetrics(() => ({ ...this.stats, connected: this.registry.size }));
+      this.observer = this.metrics;
+    }
     this.heartbeat = new HeartbeatScheduler(this, {
       interval: this.options.heartbeatInterval,
       timeout: this.options.heartbeatTimeout,
@@ -68,9 +119,18 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
     return this.boundPort;
   }
 
+  /** The port of the metrics endpoint, when metrics are on and listening. */
+  get metricsPort(): number | undefined {
+    return this.boundMetricsPort;
+  }
+
+  /** "host:port" as clients dial it (IPv6 hosts in brackets). */
   get address(): string {
-    const host = this.options.host.includes(":") ? `[${this.options.host}]` : this.options.host;
-    return `${host}:${this.boundPort}`;
+    return `${this.urlHost}:${this.boundPort}`;
+  }
+
+  private get urlHost(): string {
+    return this.options.host.includes(":") ? `[${this.options.host}]` : this.options.host;
   }
 
   /** Starts serving and the heartbeat; resolves with the bound port. */
@@ -80,15 +140,22 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
     server.addService(serviceDefinition(NetSyncService), {
       [NetSyncService.method.sync.localName]: (call: SyncCall) => this.onSync(call),
     });
-    const host = this.options.host.includes(":") ? `[${this.options.host}]` : this.options.host;
+    server.addService(serviceDefinition(AdminService), adminImplementation(this));
+    this.health.addToServer(server);
+    if (this.options.reflection) addReflection(server, [file_netsync_v1_netsync, file_netsync_v1_admin, file_grpc_health_v1_health]);
     this.boundPort = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`${host}:${this.options.port}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
+      server.bindAsync(`${this.urlHost}:${this.options.port}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
         err ? reject(NetSyncError.from(err, Status.UNAVAILABLE)) : resolve(port),
       ),
     );
     this.server = server;
     this.state = "listening";
     this.heartbeat.start();
+    for (const name of HEALTH_SERVICES) this.health.setStatus(name, "SERVING");
+    if (this.metrics) {
+      this.boundMetricsPort = await this.metrics.listen(this.options.metricsPort ?? 0, this.options.host);
+      this.log.info(`metrics on http://${this.urlHost}:${this.boundMetricsPort}/metrics`);
+    }
     this.log.info(
       `listening on ${this.address} (heartbeat every ${this.options.heartbeatInterval} ms, timeout ${this.options.heartbeatTimeout} ms)`,
     );
@@ -118,6 +185,11 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
     return this.registry.snapshot();
   }
 
+  /** Slaves that left recently (bounded by historySize), newest first. */
+  recentlyClosed(): ClosedSlaveInfo[] {
+    return this.registry.recentlyClosed();
+  }
+
   /** Number of connected slaves. */
   get size(): number {
     return this.registry.size;
@@ -140,9 +212,60 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
     return written;
   }
 
+  /**
+   * Sends a Custom command that asks for a reply and resolves with the
+   * slave's handler result. Rejects (never hangs) with a NetSyncError:
+   * NOT_FOUND for an unknown slave, RESOURCE_EXHAUSTED if it could not be
+   * written, DEADLINE_EXCEEDED after `timeout`, UNAVAILABLE if the slave
+   * leaves or the master closes first, UNKNOWN if the slave's handler threw.
+   */
+  async request(slaveId: string, custom: CustomInput, options: RequestOptions = {}): Promise<string> {
+    const reply = await this.requestReply(slaveId, custom, options);
+    if (reply.result.case === "error") {
+      throw new NetSyncError(`slave ${slaveId} failed to handle the command: ${reply.result.value}`, Status.UNKNOWN, { cause: reply });
+    }
+    return reply.result.value ?? "";
+  }
+
+  /** Like request(), but resolves with the Reply as the slave sent it, error included. */
+  requestReply(slaveId: string, custom: CustomInput, options: RequestOptions = {}): Promise<Reply> {
+    const connection = this.registry.get(slaveId);
+    if (!connection) return Promise.reject(new NetSyncError(`no slave with id "${slaveId}"`, Status.NOT_FOUND));
+    const timeout = options.timeout ?? DEFAULTS.requestTimeout;
+    const requestId = ++this.nextRequestId;
+    return new Promise<Reply>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        connection.pending.delete(requestId);
+        reject(new NetSyncError(`slave ${slaveId} did not reply within ${timeout} ms`, Status.DEADLINE_EXCEEDED));
+      }, timeout);
+      const settle = () => {
+        clearTimeout(timer);
+        connection.pending.delete(requestId);
+      };
+      connection.pending.set(requestId, {
+        sentAt: performance.now(),
+        resolve: (reply) => {
+          settle();
+          resolve(reply);
+        },
+        reject: (err) => {
+          settle();
+          reject(err);
+        },
+      });
+      const base = typeof custom === "string" ? { data: custom } : custom;
+      if (!this.writeCustom(connection, encodeCustom({ ...base, requestId }))) {
+        connection.pending.get(requestId)?.reject(
+          new NetSyncError(`could not write to slave ${slaveId}: it is not keeping up or has left`, Status.RESOURCE_EXHAUSTED),
+        );
+      }
+    });
+  }
+
   private writeCustom(connection: SlaveConnection, message: Encoded): boolean {
     if (!this.write(connection, message)) return false;
     connection.commandsSent++;
+    this.stats.commandsSent++;
     return true;
   }
 
@@ -152,6 +275,7 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
     if (!connection.closed) {
       this.evict(
         connection,
+        "slow_consumer",
         Status.RESOURCE_EXHAUSTED,
         `slow consumer: more than ${this.options.maxPendingBytes} bytes queued`,
         `${connection.pendingBytes} bytes queued, not reading`,
@@ -165,6 +289,7 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
     if (this.state === "closed" || this.state === "closing") return;
     const wasListening = this.state === "listening";
     this.state = "closing";
+    for (const name of HEALTH_SERVICES) this.health.setStatus(name, "NOT_SERVING");
     this.heartbeat.stop();
     for (const connection of Array.from(this.registry.values())) {
       this.drop(connection, "shutdown", "master shutting down", Status.UNAVAILABLE);
@@ -184,6 +309,7 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
         });
       });
     }
+    await this.metrics?.close();
     this.roundSentAt.clear();
     this.state = "closed";
     if (wasListening) this.log.info("master stopped");
@@ -206,12 +332,14 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
         sent++;
       }
     }
+    this.stats.pingsSent += sent;
     this.log.debug(`ping round ${seq} sent to ${sent} slaves`);
   }
 
   expire(connection: SlaveConnection, silentMs: number): void {
     this.evict(
       connection,
+      "heartbeat_timeout",
       Status.UNAVAILABLE,
       `heartbeat timeout: no message for ${Math.round(silentMs)} ms (timeout ${this.options.heartbeatTimeout} ms)`,
       `silent for ${Math.round(silentMs)} ms`,
@@ -246,6 +374,7 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
     }
 
     const connection = new SlaveConnection(id, call.getPeer(), call, performance.now(), this.options.maxPendingBytes);
+    this.stats.connectionsTotal++;
     const previous = this.registry.add(connection);
     if (previous) {
       this.drop(previous, "replaced", `replaced by a newer connection from ${connection.peer}`, Status.UNAVAILABLE);
@@ -264,7 +393,11 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
     call.on("cancelled", () => this.drop(connection, "disconnected", "stream cancelled by the slave or its connection"));
     call.on("error", (err: Error) => this.drop(connection, "error", `stream error: ${err.message}`));
 
-    this.log.info(`slave ${id} connected from ${connection.peer}${assigned ? " (id assigned by the master)" : ""}`);
+    this.log.info({
+      message: `slave ${id} connected from ${connection.peer}${assigned ? " (id assigned by the master)" : ""}`,
+      slaveId: id,
+      peer: connection.peer,
+    });
     this.emit("slave:connected", { slave: connection.info(), reason: "connected", details: `from ${connection.peer}` });
   }
 
@@ -279,46 +412,74 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
     switch (message.kind.case) {
       case "pong": {
         connection.pongsReceived++;
+        this.stats.pongsReceived++;
         const sentAt = this.roundSentAt.get(message.kind.value.seq);
         if (sentAt === undefined) {
           this.log.debug(`pong from ${connection.id} for unknown seq ${message.kind.value.seq}`);
           return;
         }
         connection.rttMs = now - sentAt;
+        this.observer?.rtt(connection.rttMs);
         this.log.debug(`pong from ${connection.id} seq ${message.kind.value.seq} rtt ${connection.rttMs.toFixed(2)} ms`);
         return;
       }
       case "custom":
         this.emit("command", connection.id, message.kind.value);
         return;
+      case "reply": {
+        const pending = connection.pending.get(message.kind.value.requestId);
+        if (!pending) {
+          this.log.debug(`reply from ${connection.id} to unknown or expired request ${message.kind.value.requestId}`);
+          return;
+        }
+        this.observer?.replyLatency(now - pending.sentAt);
+        pending.resolve(message.kind.value);
+        return;
+      }
       default:
         // A Ping from a slave, or a Command with no kind: a sign of life, nothing more.
         return;
     }
   }
 
-  private evict(connection: SlaveConnection, code: grpc.status, details: string, logDetail: string): void {
+  private evict(connection: SlaveConnection, kind: EvictionKind, code: grpc.status, details: string, logDetail: string): void {
     if (connection.closed) return;
+    this.forget(connection, "evicted", details);
+    this.stats.evictions[kind] = (this.stats.evictions[kind] ?? 0) + 1;
+    connection.end(code, details);
+    this.log.warn({
+      message: `slave ${connection.id} (${connection.peer}) evicted: ${kind.replace("_", " ")}, ${logDetail}`,
+      slaveId: connection.id,
+      peer: connection.peer,
+    });
+    this.emit("slave:evicted", { slave: connection.info(), reason: "evicted", details });
+  }
+
+  /** Takes a connection out of the registry and the heartbeat, and fails its pending requests. */
+  private forget(connection: SlaveConnection, reason: CloseReason, details: string): void {
     this.heartbeat.unwatch(connection);
     this.registry.remove(connection);
-    connection.end(code, details);
-    this.log.warn(`slave ${connection.id} (${connection.peer}) evicted: ${details.split(":")[0]}, ${logDetail}`);
-    this.emit("slave:evicted", { slave: connection.info(), reason: "evicted", details });
+    this.registry.recordClosed({ slave: connection.info(), closedAt: new Date(), reason, details });
+    if (connection.pending.size > 0) {
+      const error = new NetSyncError(`slave ${connection.id} left before replying (${reason}: ${details})`, Status.UNAVAILABLE);
+      for (const request of Array.from(connection.pending.values())) request.reject(error);
+    }
   }
 
   /** Removes a connection whose stream ended or must end; idempotent. */
   private drop(connection: SlaveConnection, reason: CloseReason, details: string, code?: grpc.status): void {
     if (connection.closed) return;
-    this.heartbeat.unwatch(connection);
-    this.registry.remove(connection);
+    this.forget(connection, reason, details);
+    this.stats.disconnects[reason] = (this.stats.disconnects[reason] ?? 0) + 1;
     if (code === undefined) connection.closed = true;
     else if (code === Status.OK) {
       connection.closed = true;
       connection.call.end();
     } else connection.end(code, details);
     const line = `slave ${connection.id} (${connection.peer}) ${reason === "replaced" ? "" : "disconnected: "}${details}`;
-    if (reason === "replaced" || reason === "error") this.log.warn(line);
-    else this.log.info(line);
+    const entry = { message: line, slaveId: connection.id, peer: connection.peer };
+    if (reason === "replaced" || reason === "error") this.log.warn(entry);
+    else this.log.info(entry);
     this.emit("slave:disconnected", { slave: connection.info(), reason, details });
   }
 }

@@ -16,6 +16,9 @@ export const DEFAULTS = {
   /** Bytes the master may hold queued for one slave that does not read. */
   maxPendingBytes: 1024 * 1024,
   shutdownGrace: 5_000,
+  historySize: 1_000,
+  /** How long a request (or AdminService.Send with wait_reply) waits for the slave's Reply. */
+  requestTimeout: 10_000,
   backoff: DEFAULT_BACKOFF,
 } as const;
 
@@ -38,14 +41,21 @@ export interface MasterOptions {
   maxPendingBytes?: number;
   /** How long close() waits for streams to finish before cutting connections. Default 5 s. */
   shutdownGrace?: number;
+  /** Serve gRPC server reflection (v1 and v1alpha) for grpcurl and buf curl. Default true. */
+  reflection?: boolean;
+  /** Serve Prometheus metrics on http://host:metricsPort/metrics; 0 picks a free port. Default off. */
+  metricsPort?: number;
+  /** Closed slaves kept for ListSlaves. Default 1000. */
+  historySize?: number;
   /** Extra grpc-js server options; they win over the ones NetSync derives. */
   serverOptions?: ChannelOptions;
   /** Logger; default the root logger tagged "master". */
   logger?: ConsolaInstance;
 }
 
-export interface ResolvedMasterOptions extends Required<Omit<MasterOptions, "logger" | "serverOptions">> {
+export interface ResolvedMasterOptions extends Required<Omit<MasterOptions, "logger" | "serverOptions" | "metricsPort">> {
   serverOptions: ChannelOptions;
+  metricsPort: number | undefined;
   logger: ConsolaInstance | undefined;
 }
 
@@ -58,6 +68,9 @@ export function resolveMasterOptions(options: MasterOptions = {}): ResolvedMaste
     maxMessageBytes: options.maxMessageBytes ?? DEFAULTS.maxMessageBytes,
     maxPendingBytes: options.maxPendingBytes ?? DEFAULTS.maxPendingBytes,
     shutdownGrace: options.shutdownGrace ?? DEFAULTS.shutdownGrace,
+    reflection: options.reflection ?? true,
+    metricsPort: options.metricsPort,
+    historySize: options.historySize ?? DEFAULTS.historySize,
     serverOptions: options.serverOptions ?? {},
     logger: options.logger,
   };

@@ -1,6 +1,5 @@
 import type * as grpc from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
-import { service as healthService } from "grpc-health-check";
 import { toBinary } from "@bufbuild/protobuf";
 import type { DescFile } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
@@ -23,15 +22,14 @@ export function fileDescriptorProtos(files: readonly DescFile[]): Buffer[] {
 
 /**
  * Adds server reflection (grpc.reflection.v1 and v1alpha, for older grpcurl)
- * to `server`, describing our generated files plus the health service. The
- * descriptors come from gen/ (embedded by protoc-gen-es): no .proto is read
- * and there is no second copy of the schema.
+ * to `server`, describing `files` and their imports. The descriptors come
+ * from gen/ (embedded by protoc-gen-es): no .proto is read at run time and
+ * there is no second copy of the schema. (grpc-health-check's own
+ * descriptor, built by protobufjs, has unqualified type names that buf curl
+ * rejects, hence the vendored health.proto in gen/.)
  */
 export function addReflection(server: grpc.Server, files: readonly DescFile[]): void {
-  const healthRequest = healthService.Check!.requestType as unknown as { fileDescriptorProtos: Buffer[] };
-  const definition = {
-    "netsync.v1": { fileDescriptorProtos: fileDescriptorProtos(files) },
-    "grpc.health.v1": { fileDescriptorProtos: healthRequest.fileDescriptorProtos },
-  } as unknown as PackageDefinition;
+  // ReflectionService reads only `fileDescriptorProtos` from each entry of a proto-loader package definition.
+  const definition = { files: { fileDescriptorProtos: fileDescriptorProtos(files) } } as unknown as PackageDefinition;
   new ReflectionService(definition).addToServer(server);
 }

@@ -1,8 +1,16 @@
-import type { SlaveConnection, SlaveInfo } from "./slave-connection.js";
+import type { ClosedSlaveInfo, SlaveConnection, SlaveInfo } from "./slave-connection.js";
 
-/** Connected slaves by id. At most one connection per id. */
+/** How many closed slaves the history keeps by default. */
+export const DEFAULT_HISTORY_SIZE = 1_000;
+
+/** Connected slaves by id (at most one connection per id), and a bounded history of closed ones. */
 export class Registry {
   private readonly byId = new Map<string, SlaveConnection>();
+  /** Ring buffer of closed slaves; `historyNext` is where the next one goes. */
+  private readonly history: ClosedSlaveInfo[] = [];
+  private historyNext = 0;
+
+  constructor(private readonly historySize = DEFAULT_HISTORY_SIZE) {}
 
   get size(): number {
     return this.byId.size;
@@ -31,5 +39,20 @@ export class Registry {
 
   snapshot(): SlaveInfo[] {
     return Array.from(this.byId.values(), (c) => c.info());
+  }
+
+  /** Remembers a slave that left, forgetting the oldest past historySize. */
+  recordClosed(closed: ClosedSlaveInfo): void {
+    if (this.historySize <= 0) return;
+    this.history[this.historyNext] = closed;
+    this.historyNext = (this.historyNext + 1) % this.historySize;
+  }
+
+  /** Closed slaves, newest first. */
+  recentlyClosed(): ClosedSlaveInfo[] {
+    const n = this.history.length;
+    const out: ClosedSlaveInfo[] = [];
+    for (let i = 1; i <= n; i++) out.push(this.history[(this.historyNext - i + n) % n]!);
+    return out;
   }
 }

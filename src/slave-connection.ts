@@ -1,5 +1,5 @@
 import type { status as Status } from "@grpc/grpc-js";
-import type { CommandSchema } from "../gen/netsync/v1/netsync_pb.js";
+import type { CommandSchema, Reply } from "../gen/netsync/v1/netsync_pb.js";
 import type { Encoded, ServerBidiCall } from "./grpc-adapter.js";
 import type { Watched } from "./heartbeat.js";
 
@@ -20,7 +20,22 @@ export interface SlaveInfo {
   readonly commandsSent: number;
 }
 
+/** A slave that left, as kept in the registry's bounded history. */
+export interface ClosedSlaveInfo {
+  readonly slave: SlaveInfo;
+  readonly closedAt: Date;
+  readonly reason: CloseReason;
+  readonly details: string;
+}
+
 export type SyncCall = ServerBidiCall<typeof CommandSchema, typeof CommandSchema>;
+
+/** A request written to this slave whose Reply has not come back yet. */
+export interface PendingRequest {
+  readonly sentAt: number;
+  resolve(reply: Reply): void;
+  reject(reason: Error): void;
+}
 
 /** Converts the monotonic clock the master runs on to wall-clock dates. */
 const toDate = (monotonicMs: number): Date => new Date(performance.timeOrigin + monotonicMs);
@@ -39,6 +54,8 @@ export class SlaveConnection implements Watched {
   /** Bytes handed to grpc-js and not yet flushed to the socket. */
   pendingBytes = 0;
   closed = false;
+  /** Requests awaiting a Reply, by request_id; settled by the master, rejected when the slave leaves. */
+  readonly pending = new Map<bigint, PendingRequest>();
 
   constructor(
     readonly id: string,

@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
-import { CommandSchema, NetSyncService, type Command, type Custom } from "../gen/netsync/v1/netsync_pb.js";
+import { CommandSchema, NetSyncService, type Command, type Custom, type Reply } from "../gen/netsync/v1/netsync_pb.js";
 import { Backoff } from "./backoff.js";
 import { NetSyncError } from "./errors.js";
 import { openBidi, type ClientBidiCall } from "./grpc-adapter.js";
@@ -175,7 +175,7 @@ export class Slave extends EventEmitter<SlaveEvents> {
         const custom = command.kind.value;
         this.emit("command", custom);
         // Run the handler on a later turn, so neither its time nor its errors stand between a Ping and its Pong.
-        setImmediate(() => this.runHandler(custom));
+        setImmediate(() => void this.runHandler(session, custom));
         return;
       }
       default:
@@ -183,16 +183,24 @@ export class Slave extends EventEmitter<SlaveEvents> {
     }
   }
 
-  private runHandler(custom: Custom): void {
+  /** Runs the handler; when the command asked for a reply, sends its result or error back. */
+  private async runHandler(session: Session, custom: Custom): Promise<void> {
     const handler = this.options.onCommand;
-    if (!handler) return;
-    const report = (err: unknown) => this.log.error(`command handler failed: ${NetSyncError.from(err).message}`);
+    let result: Reply["result"];
     try {
-      const result = handler(custom, { slaveId: this.id ?? "" });
-      if (result instanceof Promise) result.catch(report);
+      const value: unknown = handler ? await handler(custom, { slaveId: this.id ?? "" }) : undefined;
+      result = { case: "data", value: typeof value === "string" ? value : value === undefined ? "" : JSON.stringify(value) };
     } catch (err) {
-      report(err);
+      const message = NetSyncError.from(err).message;
+      this.log.error(`command handler failed: ${message}`);
+      result = { case: "error", value: message };
     }
+    if (custom.requestId === 0n) return;
+    if (session.ended) {
+      this.log.warn(`reply to request ${custom.requestId} dropped: the stream it came on has ended`);
+      return;
+    }
+    session.call.write(create(CommandSchema, { kind: { case: "reply", value: { requestId: custom.requestId, result } } }));
   }
 
   private endSession(session: Session, reason: string, code?: grpc.status): void {

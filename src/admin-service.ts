@@ -1,0 +1,117 @@
+import * as grpc from "@grpc/grpc-js";
+import { create, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import { DurationSchema, durationMs, timestampFromDate, type Duration } from "@bufbuild/protobuf/wkt";
+import {
+  AdminService,
+  BroadcastResponseSchema,
+  CloseReason as CloseReasonProto,
+  ListSlavesResponseSchema,
+  SendResponseSchema,
+  type BroadcastRequestSchema,
+  type ListSlavesRequestSchema,
+  type SendRequestSchema,
+  type SlaveSchema,
+} from "../gen/netsync/v1/admin_pb.js";
+import { DecodeFailure } from "./grpc-adapter.js";
+import { NetSyncError } from "./errors.js";
+import { DEFAULTS } from "./options.js";
+import type { Master } from "./master.js";
+import type { CloseReason, SlaveInfo } from "./slave-connection.js";
+
+const Status = grpc.status;
+
+const CLOSE_REASONS: Record<CloseReason, CloseReasonProto> = {
+  evicted: CloseReasonProto.EVICTED,
+  disconnected: CloseReasonProto.DISCONNECTED,
+  replaced: CloseReasonProto.REPLACED,
+  shutdown: CloseReasonProto.SHUTDOWN,
+  error: CloseReasonProto.ERROR,
+};
+
+/** Like durationFromMs, but keeps sub-millisecond RTTs (as nanos). */
+function toDuration(ms: number): Duration {
+  const seconds = Math.floor(ms / 1000);
+  return create(DurationSchema, { seconds: BigInt(seconds), nanos: Math.round((ms - seconds * 1000) * 1e6) });
+}
+
+function slaveMessage(info: SlaveInfo): MessageInitShape<typeof SlaveSchema> {
+  return {
+    id: info.id,
+    peer: info.peer,
+    connectedAt: timestampFromDate(info.connectedAt),
+    lastSeen: timestampFromDate(info.lastSeen),
+    rtt: info.rttMs === undefined ? undefined : toDuration(info.rttMs),
+    pingsSent: BigInt(info.pingsSent),
+    pongsReceived: BigInt(info.pongsReceived),
+    commandsSent: BigInt(info.commandsSent),
+  };
+}
+
+type UnaryHandler<I extends DescMessage, O extends DescMessage> = (
+  request: MessageShape<I>,
+) => MessageInitShape<O> | Promise<MessageInitShape<O>>;
+
+/** Adapts a typed async handler to grpc-js: bad requests and thrown NetSyncErrors become statuses. */
+function unary<I extends DescMessage, O extends DescMessage>(
+  output: O,
+  handler: UnaryHandler<I, O>,
+): grpc.handleUnaryCall<MessageShape<I> | DecodeFailure, MessageShape<O>> {
+  return (call, callback) => {
+    const request = call.request;
+    if (request instanceof DecodeFailure) {
+      callback({ code: Status.INVALID_ARGUMENT, details: `malformed request: ${request.error.message}` });
+      return;
+    }
+    Promise.resolve()
+      .then(() => handler(request))
+      .then(
+        (response) => callback(null, create(output, response)),
+        (err: unknown) => {
+          const error = NetSyncError.from(err, Status.INTERNAL);
+          callback({ code: error.code, details: error.message });
+        },
+      );
+  };
+}
+
+/** The AdminService handlers of `master`, keyed as serviceDefinition(AdminService) expects. */
+export function adminImplementation(master: Master): grpc.UntypedServiceImplementation {
+  return {
+    [AdminService.method.listSlaves.localName]: unary<typeof ListSlavesRequestSchema, typeof ListSlavesResponseSchema>(
+      ListSlavesResponseSchema,
+      (request) => ({
+        slaves: master.slaves().map(slaveMessage),
+        closed: request.includeClosed
+          ? master.recentlyClosed().map((c) => ({
+              slave: slaveMessage(c.slave),
+              closedAt: timestampFromDate(c.closedAt),
+              reason: CLOSE_REASONS[c.reason],
+              details: c.details,
+            }))
+          : [],
+      }),
+    ),
+    [AdminService.method.broadcast.localName]: unary<typeof BroadcastRequestSchema, typeof BroadcastResponseSchema>(
+      BroadcastResponseSchema,
+      (request) => {
+        if (!request.custom) throw new NetSyncError("custom is required", Status.INVALID_ARGUMENT);
+        return { written: master.broadcast({ data: request.custom.data }) };
+      },
+    ),
+    [AdminService.method.send.localName]: unary<typeof SendRequestSchema, typeof SendResponseSchema>(
+      SendResponseSchema,
+      async (request) => {
+        if (!request.slaveId) throw new NetSyncError("slave_id is required", Status.INVALID_ARGUMENT);
+        if (!request.custom) throw new NetSyncError("custom is required", Status.INVALID_ARGUMENT);
+        if (!master.slaves().some((s) => s.id === request.slaveId)) {
+          throw new NetSyncError(`no slave with id "${request.slaveId}"`, Status.NOT_FOUND);
+        }
+        const custom = { data: request.custom.data };
+        if (!request.waitReply) return { written: master.send(request.slaveId, custom) === 1 };
+        const timeout = request.timeout ? durationMs(request.timeout) : DEFAULTS.requestTimeout;
+        const reply = await master.requestReply(request.slaveId, custom, { timeout });
+        return { written: true, reply };
+      },
+    ),
+  };
+}
