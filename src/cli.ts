@@ -5,7 +5,21 @@ import { Slave } from "./slave.js";
 import { startDemo, DEMO_DEFAULTS } from "./demo.js";
 import { DEFAULTS } from "./options.js";
 import { parseDuration, formatDuration } from "./duration.js";
-import { getLogger, LOG_LEVEL_ENV, LOG_LEVEL_NAMES, resolveLogLevel, setLogLevel } from "./logger.js";
+import { toJson } from "@bufbuild/protobuf";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { ListSlavesResponseSchema, CloseReason, type Slave as SlaveMessage } from "../gen/netsync/v1/admin_pb.js";
+import { AdminClient } from "./admin-client.js";
+import {
+  getLogger,
+  LOG_FORMAT_ENV,
+  LOG_FORMATS,
+  LOG_LEVEL_ENV,
+  LOG_LEVEL_NAMES,
+  resolveLogFormat,
+  resolveLogLevel,
+  setLogFormat,
+  setLogLevel,
+} from "./logger.js";
 import { NetSyncError } from "./errors.js";
 
 /** Exit code for bad flags or values, as most Unix tools use. */
@@ -92,13 +106,18 @@ export function buildProgram(): Command {
     .addOption(
       new Option("--log-level <level>", `log level (default info, or $${LOG_LEVEL_ENV})`).choices(LOG_LEVEL_NAMES),
     )
+    .addOption(
+      new Option("--log-format <format>", `log format (default text, or $${LOG_FORMAT_ENV})`).choices(LOG_FORMATS),
+    )
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(text.split("\n")[0] + "\n") });
 
   program.hook("preAction", () => {
     try {
-      setLogLevel(resolveLogLevel(program.opts<{ logLevel?: string }>().logLevel));
+      const { logLevel, logFormat } = program.opts<{ logLevel?: string; logFormat?: string }>();
+      setLogFormat(resolveLogFormat(logFormat));
+      setLogLevel(resolveLogLevel(logLevel));
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
@@ -111,7 +130,16 @@ export function buildProgram(): Command {
     .option("--port <port>", "port to listen on (0: any free port)", integer(0, 65535), DEFAULTS.port)
     .addOption(durationOption("--heartbeat-interval <duration>", "time between ping rounds", DEFAULTS.heartbeatInterval))
     .addOption(durationOption("--heartbeat-timeout <duration>", "silence after which a slave is evicted", DEFAULTS.heartbeatTimeout))
-    .action(async (opts: { host: string; port: number; heartbeatInterval: number; heartbeatTimeout: number }) => {
+    .option("--no-reflection", "do not serve gRPC server reflection")
+    .option("--metrics-port <port>", "serve Prometheus metrics on this port at /metrics (0: any free port)", integer(0, 65535))
+    .action(async (opts: {
+      host: string;
+      port: number;
+      heartbeatInterval: number;
+      heartbeatTimeout: number;
+      reflection: boolean;
+      metricsPort?: number;
+    }) => {
       checkTimeouts(opts.heartbeatInterval, opts.heartbeatTimeout);
       const master = new Master(opts);
       await runUntilStopped(async () => {
@@ -143,6 +171,56 @@ export function buildProgram(): Command {
     });
 
   program
+    .command("slaves")
+    .description("list a master's slaves (AdminService.ListSlaves)")
+    .requiredOption("--master <host:port>", "the master's address", hostPort)
+    .option("--json", "print JSON (the ListSlavesResponse in proto JSON form)")
+    .option("--closed", "also list recently closed slaves")
+    .action(async (opts: { master: string; json?: boolean; closed?: boolean }) => {
+      await withAdmin(opts.master, async (admin) => {
+        const response = await admin.listSlaves(opts.closed ?? false);
+        if (opts.json) {
+          process.stdout.write(JSON.stringify(toJson(ListSlavesResponseSchema, response), null, 2) + "\n");
+          return;
+        }
+        process.stdout.write(slavesTable(response.slaves) + "\n");
+        if (opts.closed) {
+          const rows = response.closed.map((c) => [
+            c.slave?.id ?? "",
+            CloseReason[c.reason]?.toLowerCase() ?? String(c.reason),
+            c.closedAt ? timestampDate(c.closedAt).toISOString() : "",
+            c.details,
+          ]);
+          process.stdout.write("\n" + table(["CLOSED", "REASON", "AT", "DETAILS"], rows) + "\n");
+        }
+      });
+    });
+
+  program
+    .command("send")
+    .description("send a custom command to one slave (--to) or to all (--all)")
+    .argument("<data>", "the command's data")
+    .requiredOption("--master <host:port>", "the master's address", hostPort)
+    .addOption(new Option("--to <id>", "the target slave's id").conflicts("all"))
+    .addOption(new Option("--all", "send to every slave"))
+    .option("--wait", "wait for the slave's reply and print it (with --to)")
+    .addOption(durationOption("--timeout <duration>", "how long --wait waits", DEFAULTS.requestTimeout))
+    .action(async (data: string, opts: { master: string; to?: string; all?: boolean; wait?: boolean; timeout: number }) => {
+      if (!opts.to && !opts.all) throw new UsageError("say --to ID or --all");
+      if (opts.all && opts.wait) throw new UsageError("--wait goes with --to, not --all");
+      await withAdmin(opts.master, async (admin) => {
+        if (opts.all) {
+          process.stdout.write(`written to ${await admin.broadcast(data)} slaves\n`);
+          return;
+        }
+        const response = await admin.send(opts.to!, data, opts.wait ? { timeout: opts.timeout } : undefined);
+        const result = response.reply?.result;
+        if (result?.case === "error") throw new NetSyncError(`slave ${opts.to} failed: ${result.value}`);
+        process.stdout.write(result?.case === "data" ? result.value + "\n" : `written: ${response.written}\n`);
+      });
+    });
+
+  program
     .command("demo")
     .description("a master and three slaves in one process; one slave's link freezes to show an eviction")
     .option("--host <host>", "address to listen on", DEMO_DEFAULTS.host)
@@ -163,6 +241,37 @@ export function buildProgram(): Command {
     });
 
   return program;
+}
+
+async function withAdmin(master: string, fn: (admin: AdminClient) => Promise<void>): Promise<void> {
+  const admin = new AdminClient(master);
+  try {
+    await fn(admin);
+  } finally {
+    admin.close();
+  }
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  return [line(header), ...rows.map(line)].join("\n");
+}
+
+function slavesTable(slaves: SlaveMessage[]): string {
+  if (slaves.length === 0) return "no slaves connected";
+  const now = Date.now();
+  const ago = (t: SlaveMessage["lastSeen"]) => (t ? `${formatDuration(Math.max(0, now - timestampDate(t).getTime()))} ago` : "");
+  const rows = slaves.map((s) => [
+    s.id,
+    s.peer,
+    s.connectedAt ? timestampDate(s.connectedAt).toISOString() : "",
+    ago(s.lastSeen),
+    s.rtt ? `${(Number(s.rtt.seconds) * 1000 + s.rtt.nanos / 1e6).toFixed(2)} ms` : "-",
+    String(s.pingsSent),
+    String(s.pongsReceived),
+  ]);
+  return table(["ID", "PEER", "CONNECTED", "LAST SEEN", "RTT", "PINGS", "PONGS"], rows);
 }
 
 /** Runs the CLI; resolves with the process exit code. */

@@ -103,3 +103,30 @@ export function openBidi<I extends DescMessage, O extends DescMessage>(
     options,
   );
 }
+
+/** A unary method of a generated service, typed by its input and output. */
+export type UnaryMethod<I extends DescMessage, O extends DescMessage> = DescMethod & {
+  methodKind: "unary";
+  input: I;
+  output: O;
+};
+
+/** Calls a unary method on a plain grpc-js client; rejects with the grpc-js ServiceError. */
+export function callUnary<I extends DescMessage, O extends DescMessage>(
+  client: grpc.Client,
+  method: UnaryMethod<I, O>,
+  request: MessageShape<I>,
+  options: grpc.CallOptions = {},
+): Promise<MessageShape<O>> {
+  return new Promise((resolve, reject) => {
+    client.makeUnaryRequest(
+      methodPath(method),
+      serializer(method.input) as (value: MessageShape<I>) => Buffer,
+      (bytes: Buffer) => fromBinary(method.output, bytes),
+      request,
+      new grpc.Metadata(),
+      options,
+      (err, response) => (err || response === undefined ? reject(err) : resolve(response)),
+    );
+  });
+}

@@ -1,0 +1,65 @@
+import * as grpc from "@grpc/grpc-js";
+import { create } from "@bufbuild/protobuf";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import {
+  AdminService,
+  BroadcastRequestSchema,
+  ListSlavesRequestSchema,
+  SendRequestSchema,
+  type ListSlavesResponse,
+  type SendResponse,
+} from "../gen/netsync/v1/admin_pb.js";
+import { callUnary } from "./grpc-adapter.js";
+import { NetSyncError } from "./errors.js";
+
+/** How long an admin call may take before it fails with DEADLINE_EXCEEDED, beyond any reply wait. */
+const CALL_DEADLINE_MS = 5_000;
+
+/** A typed client of a master's AdminService, for the CLI and for scripts. */
+export class AdminClient {
+  private readonly client: grpc.Client;
+
+  constructor(master: string) {
+    this.client = new grpc.Client(master, grpc.credentials.createInsecure());
+  }
+
+  listSlaves(includeClosed = false): Promise<ListSlavesResponse> {
+    return this.call(() =>
+      callUnary(this.client, AdminService.method.listSlaves, create(ListSlavesRequestSchema, { includeClosed }), this.deadline()),
+    );
+  }
+
+  async broadcast(data: string): Promise<number> {
+    const response = await this.call(() =>
+      callUnary(this.client, AdminService.method.broadcast, create(BroadcastRequestSchema, { custom: { data } }), this.deadline()),
+    );
+    return response.written;
+  }
+
+  send(slaveId: string, data: string, wait?: { timeout: number }): Promise<SendResponse> {
+    const request = create(SendRequestSchema, {
+      slaveId,
+      custom: { data },
+      waitReply: wait !== undefined,
+      timeout: wait ? durationFromMs(wait.timeout) : undefined,
+    });
+    return this.call(() => callUnary(this.client, AdminService.method.send, request, this.deadline(wait?.timeout ?? 0)));
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  private deadline(extraMs = 0): grpc.CallOptions {
+    return { deadline: Date.now() + CALL_DEADLINE_MS + extraMs };
+  }
+
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      const e = err as grpc.ServiceError;
+      throw new NetSyncError(`${grpc.status[e.code] ?? "UNKNOWN"}: ${e.details || e.message}`, e.code, { cause: err });
+    }
+  }
+}
