@@ -11,6 +11,7 @@ import {
 } from "../gen/netsync/v1/admin_pb.js";
 import { callUnary } from "./grpc-adapter.js";
 import { NetSyncError } from "./errors.js";
+import { clientCredentials, tokenMetadata, type ClientTlsOptions } from "./auth.js";
 
 /** How long an admin call may take before it fails with DEADLINE_EXCEEDED, beyond any reply wait. */
 const CALL_DEADLINE_MS = 5_000;
@@ -18,20 +19,22 @@ const CALL_DEADLINE_MS = 5_000;
 /** A typed client of a master's AdminService, for the CLI and for scripts. */
 export class AdminClient {
   private readonly client: grpc.Client;
+  private readonly metadata: grpc.Metadata;
 
-  constructor(master: string) {
-    this.client = new grpc.Client(master, grpc.credentials.createInsecure());
+  constructor(master: string, options: { tls?: ClientTlsOptions; token?: string } = {}) {
+    this.client = new grpc.Client(master, clientCredentials(options.tls));
+    this.metadata = tokenMetadata(options.token);
   }
 
   listSlaves(includeClosed = false): Promise<ListSlavesResponse> {
     return this.call(() =>
-      callUnary(this.client, AdminService.method.listSlaves, create(ListSlavesRequestSchema, { includeClosed }), this.deadline()),
+      callUnary(this.client, AdminService.method.listSlaves, create(ListSlavesRequestSchema, { includeClosed }), this.deadline(), this.metadata),
     );
   }
 
   async broadcast(data: string): Promise<number> {
     const response = await this.call(() =>
-      callUnary(this.client, AdminService.method.broadcast, create(BroadcastRequestSchema, { custom: { data } }), this.deadline()),
+      callUnary(this.client, AdminService.method.broadcast, create(BroadcastRequestSchema, { custom: { data } }), this.deadline(), this.metadata),
     );
     return response.written;
   }
@@ -43,7 +46,7 @@ export class AdminClient {
       waitReply: wait !== undefined,
       timeout: wait ? durationFromMs(wait.timeout) : undefined,
     });
-    return this.call(() => callUnary(this.client, AdminService.method.send, request, this.deadline(wait?.timeout ?? 0)));
+    return this.call(() => callUnary(this.client, AdminService.method.send, request, this.deadline(wait?.timeout ?? 0), this.metadata));
   }
 
   close(): void {

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { Master } from "./master.js";
@@ -49,12 +50,62 @@ function integer(min: number, max: number) {
   };
 }
 
+const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[^:\s,]+):\d{1,5}$/;
+
 function hostPort(value: string): string {
-  if (!/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/.test(value)) throw new InvalidArgumentError("expected HOST:PORT");
+  if (!HOST_PORT.test(value)) throw new InvalidArgumentError("expected HOST:PORT");
   return value;
 }
 
+function hostPortList(value: string): string[] {
+  const list = value.split(",").map((part) => part.trim());
+  if (list.some((part) => !HOST_PORT.test(part))) throw new InvalidArgumentError("expected HOST:PORT[,HOST:PORT...]");
+  return list;
+}
+
 class UsageError extends Error {}
+
+export const TOKEN_ENV = "NETSYNC_TOKEN";
+
+function readPem(flag: string, path: string | undefined): Buffer | undefined {
+  if (path === undefined) return undefined;
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new UsageError(`${flag}: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** The bearer token: --token-file, else $NETSYNC_TOKEN, else none. */
+function resolveToken(tokenFile: string | undefined): string | undefined {
+  const token = tokenFile !== undefined ? readPem("--token-file", tokenFile)!.toString("utf8").trim() : process.env[TOKEN_ENV];
+  if (token === "") throw new UsageError(tokenFile !== undefined ? "--token-file: the file is empty" : `${TOKEN_ENV} is set but empty`);
+  return token;
+}
+
+interface ClientSecurityFlags {
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tokenFile?: string;
+}
+
+function addClientSecurityOptions(command: Command): Command {
+  return command
+    .option("--tls-ca <file>", "connect with TLS, trusting this CA (PEM) for the master's certificate")
+    .option("--tls-cert <file>", "client certificate (PEM) for a master that requires mTLS")
+    .option("--tls-key <file>", "client private key (PEM)")
+    .option("--token-file <file>", `file holding the bearer token (default $${TOKEN_ENV})`);
+}
+
+function clientSecurity(flags: ClientSecurityFlags) {
+  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new UsageError("--tls-cert and --tls-key go together");
+  const tls =
+    flags.tlsCa !== undefined || flags.tlsCert !== undefined
+      ? { ca: readPem("--tls-ca", flags.tlsCa), cert: readPem("--tls-cert", flags.tlsCert), key: readPem("--tls-key", flags.tlsKey) }
+      : undefined;
+  return { tls, token: resolveToken(flags.tokenFile) };
+}
 
 /** Resolves when the process is asked to stop; a second signal exits at once. */
 function untilSignal(): Promise<NodeJS.Signals> {
@@ -132,6 +183,11 @@ export function buildProgram(): Command {
     .addOption(durationOption("--heartbeat-timeout <duration>", "silence after which a slave is evicted", DEFAULTS.heartbeatTimeout))
     .option("--no-reflection", "do not serve gRPC server reflection")
     .option("--metrics-port <port>", "serve Prometheus metrics on this port at /metrics (0: any free port)", integer(0, 65535))
+    .addOption(durationOption("--shutdown-grace <duration>", "on SIGINT/SIGTERM, how long streams may take to end", DEFAULTS.shutdownGrace))
+    .option("--tls-cert <file>", "serve TLS with this certificate (PEM)")
+    .option("--tls-key <file>", "private key (PEM) of --tls-cert")
+    .option("--tls-client-ca <file>", "require client certificates from this CA (mTLS); their CN/SAN becomes the slave id")
+    .option("--token-file <file>", `require this bearer token from slaves and admin clients (default $${TOKEN_ENV})`)
     .action(async (opts: {
       host: string;
       port: number;
@@ -139,26 +195,42 @@ export function buildProgram(): Command {
       heartbeatTimeout: number;
       reflection: boolean;
       metricsPort?: number;
+      shutdownGrace: number;
+      tlsCert?: string;
+      tlsKey?: string;
+      tlsClientCa?: string;
+      tokenFile?: string;
     }) => {
       checkTimeouts(opts.heartbeatInterval, opts.heartbeatTimeout);
-      const master = new Master(opts);
+      if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new UsageError("--tls-cert and --tls-key go together");
+      if (opts.tlsClientCa !== undefined && opts.tlsCert === undefined) throw new UsageError("--tls-client-ca needs --tls-cert and --tls-key");
+      const { tlsCert, tlsKey, tlsClientCa, tokenFile, ...rest } = opts;
+      const master = new Master({
+        ...rest,
+        tls: tlsCert ? { cert: readPem("--tls-cert", tlsCert)!, key: readPem("--tls-key", tlsKey)!, clientCa: readPem("--tls-client-ca", tlsClientCa) } : undefined,
+        token: resolveToken(tokenFile),
+      });
       await runUntilStopped(async () => {
         await master.listen();
         return () => master.close();
       });
     });
 
-  program
+  const slaveCommand = program
     .command("slave")
     .description("run a slave: answer pings, log custom commands, reconnect when the master is lost")
-    .requiredOption("--master <host:port>", "the master's address", hostPort)
+    .requiredOption("--master <host:port,...>", "the master's address; with several, the slave moves on to the next on loss", hostPortList)
     .option("--id <name>", "this slave's id (default: assigned by the master)")
-    .addOption(durationOption("--master-timeout <duration>", "master silence after which the slave reconnects", DEFAULTS.masterTimeout))
-    .action(async (opts: { master: string; id?: string; masterTimeout: number }) => {
+    .addOption(durationOption("--master-timeout <duration>", "master silence after which the slave reconnects", DEFAULTS.masterTimeout));
+  addClientSecurityOptions(slaveCommand)
+    .action(async (opts: { master: string[]; id?: string; masterTimeout: number } & ClientSecurityFlags) => {
       let slave: Slave;
+      const { tlsCa, tlsCert, tlsKey, tokenFile, ...rest } = opts;
+      const security = clientSecurity({ tlsCa, tlsCert, tlsKey, tokenFile });
       try {
         slave = new Slave({
-          ...opts,
+          ...rest,
+          ...security,
           onCommand: (command, { slaveId }) => getLogger(`slave ${slaveId}`).info(`command: ${command.data}`),
         });
       } catch (e) {
@@ -170,14 +242,15 @@ export function buildProgram(): Command {
       });
     });
 
-  program
-    .command("slaves")
-    .description("list a master's slaves (AdminService.ListSlaves)")
-    .requiredOption("--master <host:port>", "the master's address", hostPort)
-    .option("--json", "print JSON (the ListSlavesResponse in proto JSON form)")
-    .option("--closed", "also list recently closed slaves")
-    .action(async (opts: { master: string; json?: boolean; closed?: boolean }) => {
-      await withAdmin(opts.master, async (admin) => {
+  addClientSecurityOptions(
+    program
+      .command("slaves")
+      .description("list a master's slaves (AdminService.ListSlaves)")
+      .requiredOption("--master <host:port>", "the master's address", hostPort)
+      .option("--json", "print JSON (the ListSlavesResponse in proto JSON form)")
+      .option("--closed", "also list recently closed slaves"),
+  ).action(async (opts: { master: string; json?: boolean; closed?: boolean } & ClientSecurityFlags) => {
+      await withAdmin(opts, async (admin) => {
         const response = await admin.listSlaves(opts.closed ?? false);
         if (opts.json) {
           process.stdout.write(JSON.stringify(toJson(ListSlavesResponseSchema, response), null, 2) + "\n");
@@ -196,19 +269,21 @@ export function buildProgram(): Command {
       });
     });
 
-  program
-    .command("send")
-    .description("send a custom command to one slave (--to) or to all (--all)")
-    .argument("<data>", "the command's data")
-    .requiredOption("--master <host:port>", "the master's address", hostPort)
-    .addOption(new Option("--to <id>", "the target slave's id").conflicts("all"))
-    .addOption(new Option("--all", "send to every slave"))
-    .option("--wait", "wait for the slave's reply and print it (with --to)")
-    .addOption(durationOption("--timeout <duration>", "how long --wait waits", DEFAULTS.requestTimeout))
-    .action(async (data: string, opts: { master: string; to?: string; all?: boolean; wait?: boolean; timeout: number }) => {
+  addClientSecurityOptions(
+    program
+      .command("send")
+      .description("send a custom command to one slave (--to) or to all (--all)")
+      .argument("<data>", "the command's data")
+      .requiredOption("--master <host:port>", "the master's address", hostPort)
+      .addOption(new Option("--to <id>", "the target slave's id").conflicts("all"))
+      .addOption(new Option("--all", "send to every slave"))
+      .option("--wait", "wait for the slave's reply and print it (with --to)")
+      .addOption(durationOption("--timeout <duration>", "how long --wait waits", DEFAULTS.requestTimeout)),
+  ).action(
+    async (data: string, opts: { master: string; to?: string; all?: boolean; wait?: boolean; timeout: number } & ClientSecurityFlags) => {
       if (!opts.to && !opts.all) throw new UsageError("say --to ID or --all");
       if (opts.all && opts.wait) throw new UsageError("--wait goes with --to, not --all");
-      await withAdmin(opts.master, async (admin) => {
+      await withAdmin(opts, async (admin) => {
         if (opts.all) {
           process.stdout.write(`written to ${await admin.broadcast(data)} slaves\n`);
           return;
@@ -218,7 +293,8 @@ export function buildProgram(): Command {
         if (result?.case === "error") throw new NetSyncError(`slave ${opts.to} failed: ${result.value}`);
         process.stdout.write(result?.case === "data" ? result.value + "\n" : `written: ${response.written}\n`);
       });
-    });
+    },
+  );
 
   program
     .command("demo")
@@ -243,8 +319,8 @@ export function buildProgram(): Command {
   return program;
 }
 
-async function withAdmin(master: string, fn: (admin: AdminClient) => Promise<void>): Promise<void> {
-  const admin = new AdminClient(master);
+async function withAdmin(opts: { master: string } & ClientSecurityFlags, fn: (admin: AdminClient) => Promise<void>): Promise<void> {
+  const admin = new AdminClient(opts.master, clientSecurity(opts));
   try {
     await fn(admin);
   } finally {

@@ -117,6 +117,7 @@ export function callUnary<I extends DescMessage, O extends DescMessage>(
   method: UnaryMethod<I, O>,
   request: MessageShape<I>,
   options: grpc.CallOptions = {},
+  metadata: grpc.Metadata = new grpc.Metadata(),
 ): Promise<MessageShape<O>> {
   return new Promise((resolve, reject) => {
     client.makeUnaryRequest(
@@ -124,7 +125,7 @@ export function callUnary<I extends DescMessage, O extends DescMessage>(
       serializer(method.input) as (value: MessageShape<I>) => Buffer,
       (bytes: Buffer) => fromBinary(method.output, bytes),
       request,
-      new grpc.Metadata(),
+      metadata,
       options,
       (err, response) => (err || response === undefined ? reject(err) : resolve(response)),
     );

@@ -17,6 +17,7 @@ import { file_grpc_health_v1_health } from "../gen/grpc/health/v1/health_pb.js";
 import { adminImplementation } from "./admin-service.js";
 import { MasterMetrics, type MasterObserver, type MasterStats } from "./metrics.js";
 import { addReflection } from "./reflection.js";
+import { authInterceptor, serverCredentials } from "./auth.js";
 import { DecodeFailure, Encoded, serviceDefinition } from "./grpc-adapter.js";
 import { HeartbeatScheduler, type HeartbeatHost } from "./heartbeat.js";
 import { getLogger, type Logger } from "./logger.js";
@@ -60,7 +61,7 @@ export interface RequestOptions {
 }
 
 /** Why an eviction happened, as counted in metrics. */
-type EvictionKind = "heartbeat_timeout" | "slow_consumer";
+type EvictionKind = "heartbeat_timeout" | "slow_consumer" | "rate_limit";
 
 /** Services whose health the master reports. */
 const HEALTH_SERVICES = ["", NetSyncService.typeName] as const;
@@ -86,7 +87,7 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
     pingsSent: 0,
     pongsReceived: 0,
     commandsSent: 0,
-    evictions: { heartbeat_timeout: 0, slow_consumer: 0 },
+    evictions: { heartbeat_timeout: 0, slow_consumer: 0, rate_limit: 0 },
     disconnects: { disconnected: 0, replaced: 0, shutdown: 0, error: 0 },
   };
   private readonly metrics: MasterMetrics | undefined;
@@ -144,7 +145,7 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
     this.health.addToServer(server);
     if (this.options.reflection) addReflection(server, [file_netsync_v1_netsync, file_netsync_v1_admin, file_grpc_health_v1_health]);
     this.boundPort = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`${this.urlHost}:${this.options.port}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
+      server.bindAsync(`${this.urlHost}:${this.options.port}`, serverCredentials(this.options.tls), (err, port) =>
         err ? reject(NetSyncError.from(err, Status.UNAVAILABLE)) : resolve(port),
       ),
     );
@@ -157,7 +158,7 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
       this.log.info(`metrics on http://${this.urlHost}:${this.boundMetricsPort}/metrics`);
     }
     this.log.info(
-      `listening on ${this.address} (heartbeat every ${this.options.heartbeatInterval} ms, timeout ${this.options.heartbeatTimeout} ms)`,
+      `listening on ${this.address}${this.options.tls ? " with TLS" : ""}${this.options.tls?.clientCa ? " (client certificates required)" : ""}${this.options.token ? " (bearer token required)" : ""} (heartbeat every ${this.options.heartbeatInterval} ms, timeout ${this.options.heartbeatTimeout} ms)`,
     );
     return this.boundPort;
   }
@@ -167,9 +168,21 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
    * the TCP connection of a slave that was evicted while frozen: its stream
    * status can never flush, so only a failed HTTP/2 PING closes the session.
    */
-  private serverOptions(): grpc.ChannelOptions {
-    const { heartbeatTimeout, maxMessageBytes } = this.options;
+  private serverOptions(): grpc.ServerOptions {
+    const { heartbeatTimeout, maxMessageBytes, token, tls } = this.options;
+    const secured = token !== undefined || tls?.clientCa !== undefined;
     return {
+      // Health and reflection stay open for probes and grpcurl; the slave stream and the admin API do not.
+      interceptors: secured
+        ? [
+            authInterceptor({
+              token,
+              requireClientCert: tls?.clientCa !== undefined,
+              protectedPrefixes: [`/${NetSyncService.typeName}/`, `/${AdminService.typeName}/`],
+              log: this.log,
+            }),
+          ]
+        : [],
       "grpc.keepalive_time_ms": heartbeatTimeout,
       "grpc.keepalive_timeout_ms": heartbeatTimeout,
       // A connection whose streams all ended (e.g. an evicted raw client) is not kept.
@@ -408,6 +421,20 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
       return;
     }
     const now = performance.now();
+    if (now - connection.rateWindowStart >= 1000) {
+      connection.rateWindowStart = now;
+      connection.rateWindowCount = 0;
+    }
+    if (++connection.rateWindowCount > this.options.maxMessagesPerSecond) {
+      this.evict(
+        connection,
+        "rate_limit",
+        Status.RESOURCE_EXHAUSTED,
+        `rate limit: more than ${this.options.maxMessagesPerSecond} messages in one second`,
+        "flooding",
+      );
+      return;
+    }
     this.heartbeat.seen(connection, now);
     switch (message.kind.case) {
       case "pong": {

@@ -3,6 +3,7 @@ import type { ConsolaInstance } from "consola";
 import { DEFAULT_BACKOFF, type BackoffOptions } from "./backoff.js";
 import { NetSyncError } from "./errors.js";
 import { status as Status } from "@grpc/grpc-js";
+import type { ClientTlsOptions, MasterTlsOptions } from "./auth.js";
 
 /** Every default of NetSync, in one place. Durations are in milliseconds. */
 export const DEFAULTS = {
@@ -17,6 +18,7 @@ export const DEFAULTS = {
   maxPendingBytes: 1024 * 1024,
   shutdownGrace: 5_000,
   historySize: 1_000,
+  maxMessagesPerSecond: 1_000,
   /** How long a request (or AdminService.Send with wait_reply) waits for the slave's Reply. */
   requestTimeout: 10_000,
   backoff: DEFAULT_BACKOFF,
@@ -47,15 +49,24 @@ export interface MasterOptions {
   metricsPort?: number;
   /** Closed slaves kept for ListSlaves. Default 1000. */
   historySize?: number;
+  /** Messages per second one slave may send (averaged over one second) before it is evicted. Default 1000. */
+  maxMessagesPerSecond?: number;
+  /** Serve TLS; with `clientCa`, require client certificates whose CN/SAN becomes the slave id. Default plaintext. */
+  tls?: MasterTlsOptions;
+  /** Bearer token every slave and admin client must present. Default none. */
+  token?: string;
   /** Extra grpc-js server options; they win over the ones NetSync derives. */
   serverOptions?: ChannelOptions;
   /** Logger; default the root logger tagged "master". */
   logger?: ConsolaInstance;
 }
 
-export interface ResolvedMasterOptions extends Required<Omit<MasterOptions, "logger" | "serverOptions" | "metricsPort">> {
+export interface ResolvedMasterOptions
+  extends Required<Omit<MasterOptions, "logger" | "serverOptions" | "metricsPort" | "tls" | "token">> {
   serverOptions: ChannelOptions;
   metricsPort: number | undefined;
+  tls: MasterTlsOptions | undefined;
+  token: string | undefined;
   logger: ConsolaInstance | undefined;
 }
 
@@ -71,6 +82,9 @@ export function resolveMasterOptions(options: MasterOptions = {}): ResolvedMaste
     reflection: options.reflection ?? true,
     metricsPort: options.metricsPort,
     historySize: options.historySize ?? DEFAULTS.historySize,
+    maxMessagesPerSecond: options.maxMessagesPerSecond ?? DEFAULTS.maxMessagesPerSecond,
+    tls: options.tls,
+    token: options.token,
     serverOptions: options.serverOptions ?? {},
     logger: options.logger,
   };
@@ -92,8 +106,8 @@ export function checkTimeouts(interval: number, timeout: number): void {
 }
 
 export interface SlaveOptions<Reply = unknown> {
-  /** The master's address, "host:port". */
-  master: string;
+  /** The master's address, "host:port", or several: on loss the slave moves on to the next. */
+  master: string | readonly string[];
   /** This slave's id, sent as `netsync-slave-id`; when absent the master assigns one. */
   id?: string;
   /** Handles Custom commands. Its errors are logged; it never delays a Pong. */
@@ -104,6 +118,10 @@ export interface SlaveOptions<Reply = unknown> {
   backoff?: BackoffOptions;
   /** Largest inbound message. Default 1 MiB. */
   maxMessageBytes?: number;
+  /** Connect with TLS (and a client certificate for mTLS). Default plaintext. */
+  tls?: ClientTlsOptions;
+  /** Bearer token sent as `authorization`. Default none. */
+  token?: string;
   /** Extra grpc-js channel options; they win over the ones NetSync derives. */
   channelOptions?: ChannelOptions;
   /** Logger; default the root logger tagged "slave". */

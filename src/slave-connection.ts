@@ -51,6 +51,9 @@ export class SlaveConnection implements Watched {
   pingsSent = 0;
   pongsReceived = 0;
   commandsSent = 0;
+  /** Start of the current one-second rate window, and messages received in it. */
+  rateWindowStart: number;
+  rateWindowCount = 0;
   /** Bytes handed to grpc-js and not yet flushed to the socket. */
   pendingBytes = 0;
   closed = false;
@@ -65,6 +68,7 @@ export class SlaveConnection implements Watched {
     private readonly maxPendingBytes: number,
   ) {
     this.lastSeen = connectedAt;
+    this.rateWindowStart = connectedAt;
   }
 
   /**

@@ -5,6 +5,7 @@ import { CommandSchema, NetSyncService, type Command, type Custom, type Reply } 
 import { Backoff } from "./backoff.js";
 import { NetSyncError } from "./errors.js";
 import { openBidi, type ClientBidiCall } from "./grpc-adapter.js";
+import { clientCredentials, tokenMetadata } from "./auth.js";
 import { getLogger, type Logger } from "./logger.js";
 import { DEFAULTS, SLAVE_ID_METADATA_KEY, validateSlaveId, type SlaveOptions } from "./options.js";
 
@@ -46,6 +47,9 @@ export class Slave extends EventEmitter<SlaveEvents> {
   private readonly masterTimeout: number;
   private readonly backoff: Backoff;
   private readonly channelOptions: grpc.ChannelOptions;
+  private readonly masters: readonly string[];
+  /** Index in `masters` of the one to dial next. */
+  private masterIndex = 0;
   private session: Session | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private assignedId: string | undefined;
@@ -57,6 +61,8 @@ export class Slave extends EventEmitter<SlaveEvents> {
       const problem = validateSlaveId(options.id);
       if (problem) throw new NetSyncError(problem, Status.INVALID_ARGUMENT);
     }
+    this.masters = typeof options.master === "string" ? [options.master] : [...options.master];
+    if (this.masters.length === 0) throw new NetSyncError("no master address given", Status.INVALID_ARGUMENT);
     this.log = options.logger ?? getLogger(options.id ? `slave ${options.id}` : "slave");
     this.masterTimeout = options.masterTimeout ?? DEFAULTS.masterTimeout;
     this.backoff = new Backoff(options.backoff);
@@ -76,6 +82,11 @@ export class Slave extends EventEmitter<SlaveEvents> {
   }
 
   /** The id the master knows this slave by, once connected. */
+  /** The master this slave is connected or connecting to. */
+  get master(): string {
+    return this.masters[this.masterIndex]!;
+  }
+
   get id(): string | undefined {
     return this.assignedId ?? this.options.id;
   }
@@ -108,8 +119,8 @@ export class Slave extends EventEmitter<SlaveEvents> {
 
   private connect(): void {
     this.currentState = "connecting";
-    const client = new grpc.Client(this.options.master, grpc.credentials.createInsecure(), this.channelOptions);
-    const metadata = new grpc.Metadata();
+    const client = new grpc.Client(this.master, clientCredentials(this.options.tls), this.channelOptions);
+    const metadata = tokenMetadata(this.options.token);
     if (this.options.id !== undefined) metadata.set(SLAVE_ID_METADATA_KEY, this.options.id);
     const call = openBidi(client, NetSyncService.method.sync, metadata);
     const session: Session = {
@@ -130,7 +141,7 @@ export class Slave extends EventEmitter<SlaveEvents> {
       session.opened = true;
       session.lastHeard = performance.now();
       this.currentState = "open";
-      this.log.info(`connected to ${this.options.master} as ${this.assignedId}`);
+      this.log.info(`connected to ${this.master} as ${this.assignedId}`);
       this.emit("connected", { id: this.assignedId ?? "" });
     });
     call.on("data", (command: Command) => this.onCommand(session, command));
@@ -220,9 +231,13 @@ export class Slave extends EventEmitter<SlaveEvents> {
 
   private scheduleReconnect(failure: string | undefined): void {
     const delay = this.backoff.next();
+    const lost = this.master;
+    // With several masters, every loss moves on to the next one.
+    this.masterIndex = (this.masterIndex + 1) % this.masters.length;
     this.currentState = "backoff";
-    if (failure) this.log.info(`cannot reach the master at ${this.options.master} (${failure}); retrying in ${delay} ms`);
-    else this.log.info(`reconnecting in ${delay} ms`);
+    const next = this.masters.length > 1 ? ` to ${this.master}` : "";
+    if (failure) this.log.info(`cannot reach the master at ${lost} (${failure}); retrying${next} in ${delay} ms`);
+    else this.log.info(`reconnecting${next} in ${delay} ms`);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       if (this.currentState === "backoff") this.connect();
