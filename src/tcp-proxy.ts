@@ -15,6 +15,8 @@ interface Pair {
 export class TcpProxy {
   private readonly server: net.Server;
   private readonly pairs = new Set<Pair>();
+  /** Whether connections accepted from now on start frozen. */
+  private freezeNew = false;
 
   constructor(private readonly target: { host: string; port: number }) {
     this.server = net.createServer((client) => this.relay(client));
@@ -35,15 +37,39 @@ export class TcpProxy {
     return open;
   }
 
-  /** Freezes the connections open now; later connections pass normally. */
-  freeze(): void {
+  /**
+   * Freezes the connections open now; with `newConnections`, those accepted
+   * later are frozen too (a full blackhole), until thaw().
+   */
+  freeze(options: { newConnections?: boolean } = {}): void {
+    this.freezeNew = options.newConnections ?? false;
+    for (const pair of this.pairs) this.freezePair(pair);
+  }
+
+  /** Lets bytes flow again on every frozen connection, and on new ones. */
+  thaw(): void {
+    this.freezeNew = false;
     for (const pair of this.pairs) {
-      pair.frozen = true;
-      pair.client.unpipe(pair.upstream);
-      pair.upstream.unpipe(pair.client);
-      pair.client.pause();
-      pair.upstream.pause();
+      if (!pair.frozen) continue;
+      pair.frozen = false;
+      if (pair.client.destroyed || pair.upstream.destroyed) {
+        // One side closed while frozen: deliver the close now.
+        pair.client.destroy();
+        pair.upstream.destroy();
+        this.pairs.delete(pair);
+        continue;
+      }
+      pair.client.pipe(pair.upstream);
+      pair.upstream.pipe(pair.client);
     }
+  }
+
+  private freezePair(pair: Pair): void {
+    pair.frozen = true;
+    pair.client.unpipe(pair.upstream);
+    pair.upstream.unpipe(pair.client);
+    pair.client.pause();
+    pair.upstream.pause();
   }
 
   /** Cuts every open connection, frozen or not. */
@@ -64,8 +90,11 @@ export class TcpProxy {
     const upstream = net.connect(this.target.port, this.target.host);
     const pair: Pair = { client, upstream, frozen: false };
     this.pairs.add(pair);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    if (this.freezeNew) this.freezePair(pair);
+    else {
+      client.pipe(upstream);
+      upstream.pipe(client);
+    }
     const onClose = () => {
       if (pair.frozen) {
         // A partition hides the close from the other side; cut() ends it.
