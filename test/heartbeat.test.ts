@@ -1,0 +1,180 @@
+import { expect } from "chai";
+import { HeartbeatScheduler, type HeartbeatHost, type HeartbeatOptions, type Watched } from "../src/index.js";
+import { busyWait, cleanup, sleep, track, waitFor } from "./helpers.js";
+
+interface Peer extends Watched {
+  name: string;
+}
+
+/** Records everything the scheduler asks of its host. */
+class FakeHost implements HeartbeatHost<Peer> {
+  readonly pings: Array<{ seq: bigint; at: number }> = [];
+  readonly expired: Array<{ target: Peer; silentMs: number; at: number }> = [];
+  readonly pauses: number[] = [];
+
+  ping(seq: bigint, now: number): void {
+    this.pings.push({ seq, at: now });
+  }
+
+  expire(target: Peer, silentMs: number): void {
+    this.expired.push({ target, silentMs, at: performance.now() });
+  }
+
+  pause(lagMs: number): void {
+    this.pauses.push(lagMs);
+  }
+}
+
+function scheduler(options: HeartbeatOptions): { host: FakeHost; hb: HeartbeatScheduler<Peer> } {
+  const host = new FakeHost();
+  const hb = new HeartbeatScheduler(host, options);
+  track(() => hb.stop());
+  return { host, hb };
+}
+
+/** Calls hb.seen(peer) every `ms` until cleanup (or until the returned stop function is called). */
+function refresh(hb: HeartbeatScheduler<Peer>, peer: Peer, ms: number): () => void {
+  const timer = setInterval(() => hb.seen(peer), ms);
+  const stop = () => clearInterval(timer);
+  track(stop);
+  return stop;
+}
+
+describe("HeartbeatScheduler", () => {
+  afterEach(cleanup);
+
+  it("sends ping rounds with seq increasing by one, one interval apart", async () => {
+    const { host, hb } = scheduler({ interval: 10, timeout: 50 });
+    const startedAt = performance.now();
+    hb.start();
+    expect(hb.running).to.equal(true);
+    await waitFor(() => host.pings.length >= 6, 1_000, "6 ping rounds");
+
+    expect(host.pings.map((p) => p.seq).slice(0, 6)).to.deep.equal([1n, 2n, 3n, 4n, 5n, 6n]);
+    // The first round goes out one interval after start(), not at once.
+    expect(host.pings[0]!.at - startedAt).to.be.at.least(9);
+    // Rounds keep to the interval on average (never faster).
+    const span = host.pings[5]!.at - host.pings[0]!.at;
+    expect(span).to.be.at.least(5 * 10 - 2);
+  });
+
+  it("expires a watched target that is never seen within timeout + 50 ms of its last sign of life", async () => {
+    const timeout = 60;
+    const { host, hb } = scheduler({ interval: 20, timeout });
+    hb.start();
+    const peer: Peer = { name: "silent", lastSeen: 0 };
+    hb.watch(peer);
+    const lastSeen = peer.lastSeen;
+    expect(hb.size).to.equal(1);
+
+    await waitFor(() => host.expired.length > 0, 1_000, "an expiry");
+    const { target, silentMs, at } = host.expired[0]!;
+    expect(target).to.equal(peer);
+    const latency = at - lastSeen;
+    expect(latency, "not before the timeout").to.be.at.least(timeout);
+    expect(latency, "within timeout + 50 ms").to.be.below(timeout + 50);
+    expect(silentMs).to.be.at.least(timeout);
+    expect(hb.size, "no longer watched").to.equal(0);
+
+    // Expired once only, and pings keep going without it.
+    const pings = host.pings.length;
+    await sleep(timeout);
+    expect(host.expired).to.have.length(1);
+    expect(host.pings.length).to.be.above(pings);
+  });
+
+  it("never expires a target refreshed by seen(), and expires it once the refreshing stops", async () => {
+    const timeout = 50;
+    const { host, hb } = scheduler({ interval: 10, timeout });
+    hb.start();
+    const peer: Peer = { name: "healthy", lastSeen: 0 };
+    hb.watch(peer);
+    const stop = refresh(hb, peer, 10);
+
+    await sleep(5 * timeout);
+    expect(host.expired, "expirations while refreshed").to.have.length(0);
+    expect(hb.size).to.equal(1);
+    expect(host.pings.length, "the scheduler was running all along").to.be.at.least(10);
+
+    // Control: the same peer, no longer refreshed, does expire.
+    stop();
+    await waitFor(() => host.expired.length > 0, 1_000, "an expiry after the refreshing stopped");
+    expect(host.expired[0]!.target).to.equal(peer);
+  });
+
+  it("unwatch() removes a target before its deadline", async () => {
+    const { host, hb } = scheduler({ interval: 10, timeout: 40 });
+    hb.start();
+    const peer: Peer = { name: "gone", lastSeen: 0 };
+    hb.watch(peer);
+    hb.unwatch(peer);
+    expect(hb.size).to.equal(0);
+    await sleep(100);
+    expect(host.expired).to.have.length(0);
+  });
+
+  it("refuses a timeout that does not exceed the interval, and a non-positive interval", () => {
+    const host = new FakeHost();
+    expect(() => new HeartbeatScheduler(host, { interval: 20, timeout: 20 })).to.throw(RangeError, /greater than the interval/);
+    expect(() => new HeartbeatScheduler(host, { interval: 20, timeout: 10 })).to.throw(RangeError, /greater than the interval/);
+    expect(() => new HeartbeatScheduler(host, { interval: 0, timeout: 10 })).to.throw(RangeError, /interval must be > 0/);
+    expect(() => new HeartbeatScheduler(host, { interval: Number.NaN, timeout: 10 })).to.throw(RangeError);
+    expect(() => new HeartbeatScheduler(host, { interval: 20, timeout: 21 })).not.to.throw();
+  });
+
+  it("does not convict a refreshed target for time the process was blocked, and reports the pause", async () => {
+    const timeout = 50;
+    const interval = 10;
+    const { host, hb } = scheduler({ interval, timeout });
+    hb.start();
+    const peer: Peer = { name: "refreshed", lastSeen: 0 };
+    hb.watch(peer);
+    let stop = refresh(hb, peer, 5);
+    await sleep(2 * timeout);
+    expect(host.pauses, "no pause reported in normal running").to.have.length(0);
+
+    // Block from the check phase, and resume refreshing from the next check
+    // phase: after the block, the scheduler's overdue timer runs (timers phase)
+    // before the first refresh, as it would before pongs queued in a socket
+    // are read (poll phase). Without pause detection the peer, last seen
+    // 3 timeouts ago, would be expired right there.
+    const blockMs = 3 * timeout;
+    await new Promise<void>((resolve) =>
+      setImmediate(() => {
+        stop();
+        busyWait(blockMs);
+        setImmediate(() => {
+          hb.seen(peer);
+          stop = refresh(hb, peer, 5);
+          resolve();
+        });
+      }),
+    );
+    await sleep(2 * timeout);
+
+    expect(host.expired, "expirations after the pause").to.have.length(0);
+    expect(hb.size).to.equal(1);
+    expect(host.pauses.length, "pause() called").to.be.at.least(1);
+    expect(host.pauses[0]!, "reported lag").to.be.at.least(blockMs - 2 * interval);
+    stop();
+  });
+
+  it("stop() leaves no timer running and no further rounds or expirations", async () => {
+    const timeout = 60;
+    const { host, hb } = scheduler({ interval: 10, timeout });
+    expect(hb.running, "before start").to.equal(false);
+    hb.start();
+    hb.watch({ name: "silent", lastSeen: 0 });
+    expect(hb.running).to.equal(true);
+    await waitFor(() => host.pings.length >= 1, 1_000, "a first ping round");
+
+    hb.stop();
+    expect(hb.running).to.equal(false);
+    const pings = host.pings.length;
+    const expired = host.expired.length;
+    await sleep(2 * timeout);
+    expect(host.pings.length, "rounds after stop()").to.equal(pings);
+    expect(host.expired.length, "expirations after stop()").to.equal(expired);
+    expect(hb.running).to.equal(false);
+  });
+});

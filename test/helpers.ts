@@ -1,0 +1,285 @@
+import { once as eventsOnce, type EventEmitter } from "node:events";
+import * as grpc from "@grpc/grpc-js";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { CommandSchema, NetSyncService, type Command } from "../gen/netsync/v1/netsync_pb.js";
+import {
+  Encoded,
+  Master,
+  openBidi,
+  silentLogger,
+  Slave,
+  SLAVE_ID_METADATA_KEY,
+  type MasterOptions,
+  type SlaveOptions,
+} from "../src/index.js";
+import type { ClientBidiCall } from "../src/grpc-adapter.js";
+
+// --- waiting -------------------------------------------------------------------
+
+function timeoutError(what: string, timeoutMs: number): Error {
+  return new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/** Resolves with the arguments of the next `event`, or rejects after `timeoutMs` with a clear message. */
+export function once<E extends Record<keyof E, any[]>, K extends keyof E & string>(
+  emitter: EventEmitter<E>,
+  event: K,
+  timeoutMs?: number,
+): Promise<E[K]>;
+export function once(emitter: NodeJS.EventEmitter, event: string, timeoutMs?: number): Promise<any[]>;
+export async function once(emitter: object, event: string, timeoutMs = 2_000): Promise<unknown[]> {
+  const signal = AbortSignal.timeout(timeoutMs);
+  try {
+    return await eventsOnce(emitter as NodeJS.EventEmitter, event, { signal });
+  } catch (err) {
+    if (signal.aborted) throw timeoutError(`event "${event}"`, timeoutMs);
+    throw err;
+  }
+}
+
+/** Like once(), but only for an emission whose arguments satisfy `predicate`. */
+export function onceWhere<E extends Record<keyof E, any[]>, K extends keyof E & string>(
+  emitter: EventEmitter<E>,
+  event: K,
+  predicate: (...args: E[K]) => boolean,
+  timeoutMs = 2_000,
+): Promise<E[K]> {
+  const target = emitter as unknown as NodeJS.EventEmitter;
+  return new Promise<E[K]>((resolve, reject) => {
+    const signal = AbortSignal.timeout(timeoutMs);
+    const listener = (...args: unknown[]) => {
+      if (!predicate(...(args as E[K]))) return;
+      done();
+      resolve(args as E[K]);
+    };
+    const onAbort = () => {
+      done();
+      reject(timeoutError(`a matching event "${event}"`, timeoutMs));
+    };
+    const done = () => {
+      target.off(event, listener);
+      signal.removeEventListener("abort", onAbort);
+    };
+    target.on(event, listener);
+    signal.addEventListener("abort", onAbort);
+  });
+}
+
+/** Polls `predicate` every 5 ms until it holds; rejects after `timeoutMs`. */
+export async function waitFor(
+  predicate: () => boolean,
+  timeoutMs = 2_000,
+  what: string | (() => string) = "a condition",
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!predicate()) {
+    if (performance.now() > deadline) throw timeoutError(typeof what === "string" ? what : what(), timeoutMs);
+    await sleep(5);
+  }
+}
+
+/** Only for asserting that something does NOT happen within a window. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Blocks the event loop for `ms`. */
+export function busyWait(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    // spin
+  }
+}
+
+// --- cleanup registry ----------------------------------------------------------
+
+const closers: Array<() => unknown> = [];
+
+/** Registers something to close in the current test's cleanup. */
+export function track(close: () => unknown): void {
+  closers.push(close);
+}
+
+/**
+ * Closes everything created since the last cleanup, all at once (a slave and
+ * its master may close concurrently). Call it from each file's afterEach.
+ */
+export async function cleanup(): Promise<void> {
+  const list = closers.splice(0);
+  const results = await Promise.allSettled(list.map(async (close) => close()));
+  const errors = results.flatMap((r) => (r.status === "rejected" ? [r.reason] : []));
+  if (errors.length > 0) throw new AggregateError(errors, `cleanup: ${errors.length} close() calls failed`);
+}
+
+// --- master and slaves ---------------------------------------------------------
+
+export const TEST_INTERVAL = 20;
+export const TEST_TIMEOUT = 100;
+
+/** A listening master on 127.0.0.1 and a free port, closed by cleanup(). */
+export async function startMaster(opts: MasterOptions = {}): Promise<Master> {
+  const master = new Master({
+    port: 0,
+    host: "127.0.0.1",
+    heartbeatInterval: TEST_INTERVAL,
+    heartbeatTimeout: TEST_TIMEOUT,
+    logger: silentLogger(),
+    ...opts,
+  });
+  track(() => master.close());
+  await master.listen();
+  return master;
+}
+
+/** A started slave with test-sized timings, closed by cleanup(). Does not wait for the connection. */
+export function createSlave(address: string, opts: Partial<SlaveOptions> = {}): Slave {
+  const slave = new Slave({
+    master: address,
+    masterTimeout: 300,
+    backoff: { initial: 20, max: 200 },
+    logger: silentLogger(),
+    ...opts,
+  });
+  track(() => slave.close());
+  slave.start();
+  return slave;
+}
+
+/** createSlave(), then waits for its first 'connected'. */
+export async function startSlave(address: string, opts: Partial<SlaveOptions> = {}, timeoutMs = 2_000): Promise<Slave> {
+  const slave = new Slave({
+    master: address,
+    masterTimeout: 300,
+    backoff: { initial: 20, max: 200 },
+    logger: silentLogger(),
+    ...opts,
+  });
+  track(() => slave.close());
+  const connected = once(slave, "connected", timeoutMs);
+  slave.start();
+  await connected;
+  return slave;
+}
+
+// --- raw client ----------------------------------------------------------------
+
+export type CommandInit = MessageInitShape<typeof CommandSchema>;
+
+export interface RawClientOptions {
+  /** Sent as netsync-slave-id (an empty string is sent as is). Omitted when undefined. */
+  id?: string;
+  /** Answer every Ping with a Pong. Default false: the client only writes what the test writes. */
+  autoPong?: boolean;
+  /** Extra channel options. */
+  channelOptions?: grpc.ChannelOptions;
+}
+
+/** A plain grpc-js client on the Sync method: the test decides every byte it writes. */
+export interface RawClient {
+  readonly client: grpc.Client;
+  readonly call: ClientBidiCall<typeof CommandSchema, typeof CommandSchema>;
+  /** Every message received from the master. */
+  readonly received: Command[];
+  /** performance.now() of the last write; undefined before the first. */
+  readonly lastWriteAt: number | undefined;
+  /** Response headers (the master sends them when it registers the stream). */
+  readonly headers: Promise<grpc.Metadata>;
+  /** The final status of the call, whatever it is. */
+  readonly status: Promise<grpc.StatusObject>;
+  /** The status once it arrived, else undefined. */
+  readonly finalStatus: grpc.StatusObject | undefined;
+  /** Writes a Command (init or message) or pre-encoded bytes. */
+  write(message: CommandInit | Encoded): void;
+  /** Calls `fn` every `ms` until the client is closed. */
+  every(ms: number, fn: () => void): void;
+  /** Cancels the call and closes the channel; idempotent. */
+  close(): void;
+}
+
+/** Opens a raw Sync stream to `address`; closed by cleanup(). */
+export function rawClient(address: string, options: RawClientOptions = {}): RawClient {
+  const client = new grpc.Client(address, grpc.credentials.createInsecure(), {
+    // A connection of its own, so that closing it (or the master ending it) touches no one else.
+    "grpc.use_local_subchannel_pool": 1,
+    ...options.channelOptions,
+  });
+  const metadata = new grpc.Metadata();
+  if (options.id !== undefined) metadata.set(SLAVE_ID_METADATA_KEY, options.id);
+  const call = openBidi(client, NetSyncService.method.sync, metadata);
+  const received: Command[] = [];
+  const intervals: NodeJS.Timeout[] = [];
+  let lastWriteAt: number | undefined;
+  let finalStatus: grpc.StatusObject | undefined;
+  let closed = false;
+
+  const headers = new Promise<grpc.Metadata>((resolve) => call.once("metadata", resolve));
+  const status = new Promise<grpc.StatusObject>((resolve) =>
+    call.once("status", (s: grpc.StatusObject) => {
+      finalStatus = s;
+      resolve(s);
+    }),
+  );
+  // The status also arrives as an 'error' for any code but OK; without a listener it would throw.
+  call.on("error", () => {});
+
+  const write = (message: CommandInit | Encoded) => {
+    if (closed) return;
+    lastWriteAt = performance.now();
+    call.write(message instanceof Encoded ? message : create(CommandSchema, message));
+  };
+
+  call.on("data", (command: Command) => {
+    received.push(command);
+    if (options.autoPong && command.kind.case === "ping") {
+      write({ kind: { case: "pong", value: { seq: command.kind.value.seq } } });
+    }
+  });
+
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    for (const timer of intervals) clearInterval(timer);
+    call.cancel();
+    client.close();
+  };
+  track(close);
+
+  return {
+    client,
+    call,
+    received,
+    get lastWriteAt() {
+      return lastWriteAt;
+    },
+    headers,
+    status,
+    get finalStatus() {
+      return finalStatus;
+    },
+    write,
+    every(ms, fn) {
+      if (!closed) intervals.push(setInterval(fn, ms));
+    },
+    close,
+  };
+}
+
+/** Resolves with the raw client's status, or rejects after `timeoutMs`. */
+export function statusOf(raw: RawClient, timeoutMs = 2_000): Promise<grpc.StatusObject> {
+  return within(raw.status, timeoutMs, "the raw client's status");
+}
+
+/** Resolves with `promise`, or rejects after `timeoutMs` naming `what`. */
+export async function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(timeoutError(what, timeoutMs)), timeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
