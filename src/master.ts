@@ -20,6 +20,7 @@ import { addReflection } from "./reflection.js";
 import { authInterceptor, serverCredentials } from "./auth.js";
 import { DecodeFailure, Encoded, serviceDefinition } from "./grpc-adapter.js";
 import { HeartbeatScheduler, type HeartbeatHost } from "./heartbeat.js";
+import { LogLevels } from "consola";
 import { getLogger, type Logger } from "./logger.js";
 import { NetSyncError } from "./errors.js";
 import { DEFAULTS, resolveMasterOptions, SLAVE_ID_METADATA_KEY, validateSlaveId, type MasterOptions, type ResolvedMasterOptions } from "./options.js";
@@ -75,6 +76,8 @@ type State = "idle" | "listening" | "closing" | "closed";
 export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<SlaveConnection> {
   readonly options: ResolvedMasterOptions;
   private readonly log: Logger;
+  /** Whether debug lines are wanted; checked first so the pong path builds no strings otherwise. */
+  private readonly debug: boolean;
   private readonly heartbeat: HeartbeatScheduler<SlaveConnection>;
   /** Send times of recent rounds, to turn a Pong's seq into an RTT. */
   private readonly roundSentAt = new Map<bigint, number>();
@@ -103,6 +106,7 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
     super();
     this.options = resolveMasterOptions(options);
     this.log = this.options.logger ?? getLogger("master");
+    this.debug = this.log.level >= LogLevels.debug;
     this.registry = new Registry(this.options.historySize);
     if (this.options.metricsPort !== undefined) {
       this.metrics = new MasterMetrics(() => ({ ...this.stats, connected: this.registry.size }));
@@ -219,7 +223,7 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
   broadcast(custom: CustomInput): number {
     const message = encodeCustom(custom);
     let written = 0;
-    for (const connection of Array.from(this.registry.values())) {
+    for (const connection of this.registry.values()) {
       if (this.writeCustom(connection, message)) written++;
     }
     return written;
@@ -339,14 +343,15 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
       kind: { case: "ping", value: { seq, sentAtUnixMs: BigInt(Date.now()) } },
     }));
     let sent = 0;
-    for (const connection of Array.from(this.registry.values())) {
+    // Iterating the Map itself (no copy per round): an eviction during the loop only deletes, which Map iteration tolerates.
+    for (const connection of this.registry.values()) {
       if (this.write(connection, message)) {
         connection.pingsSent++;
         sent++;
       }
     }
     this.stats.pingsSent += sent;
-    this.log.debug(`ping round ${seq} sent to ${sent} slaves`);
+    if (this.debug) this.log.debug(`ping round ${seq} sent to ${sent} slaves`);
   }
 
   expire(connection: SlaveConnection, silentMs: number): void {
@@ -442,12 +447,12 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
         this.stats.pongsReceived++;
         const sentAt = this.roundSentAt.get(message.kind.value.seq);
         if (sentAt === undefined) {
-          this.log.debug(`pong from ${connection.id} for unknown seq ${message.kind.value.seq}`);
+          if (this.debug) this.log.debug(`pong from ${connection.id} for unknown seq ${message.kind.value.seq}`);
           return;
         }
         connection.rttMs = now - sentAt;
         this.observer?.rtt(connection.rttMs);
-        this.log.debug(`pong from ${connection.id} seq ${message.kind.value.seq} rtt ${connection.rttMs.toFixed(2)} ms`);
+        if (this.debug) this.log.debug(`pong from ${connection.id} seq ${message.kind.value.seq} rtt ${connection.rttMs.toFixed(2)} ms`);
         return;
       }
       case "custom":
@@ -456,7 +461,7 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
       case "reply": {
         const pending = connection.pending.get(message.kind.value.requestId);
         if (!pending) {
-          this.log.debug(`reply from ${connection.id} to unknown or expired request ${message.kind.value.requestId}`);
+          if (this.debug) this.log.debug(`reply from ${connection.id} to unknown or expired request ${message.kind.value.requestId}`);
           return;
         }
         this.observer?.replyLatency(now - pending.sentAt);

@@ -6,6 +6,7 @@ import { Backoff } from "./backoff.js";
 import { NetSyncError } from "./errors.js";
 import { openBidi, type ClientBidiCall } from "./grpc-adapter.js";
 import { clientCredentials, tokenMetadata } from "./auth.js";
+import { LogLevels } from "consola";
 import { getLogger, type Logger } from "./logger.js";
 import { DEFAULTS, SLAVE_ID_METADATA_KEY, validateSlaveId, type SlaveOptions } from "./options.js";
 
@@ -44,6 +45,7 @@ interface Session {
  */
 export class Slave extends EventEmitter<SlaveEvents> {
   private readonly log: Logger;
+  private readonly debug: boolean;
   private readonly masterTimeout: number;
   private readonly backoff: Backoff;
   private readonly channelOptions: grpc.ChannelOptions;
@@ -64,6 +66,7 @@ export class Slave extends EventEmitter<SlaveEvents> {
     this.masters = typeof options.master === "string" ? [options.master] : [...options.master];
     if (this.masters.length === 0) throw new NetSyncError("no master address given", Status.INVALID_ARGUMENT);
     this.log = options.logger ?? getLogger(options.id ? `slave ${options.id}` : "slave");
+    this.debug = this.log.level >= LogLevels.debug;
     this.masterTimeout = options.masterTimeout ?? DEFAULTS.masterTimeout;
     this.backoff = new Backoff(options.backoff);
     const maxMessageBytes = options.maxMessageBytes ?? DEFAULTS.maxMessageBytes;
@@ -179,7 +182,7 @@ export class Slave extends EventEmitter<SlaveEvents> {
       case "ping": {
         const { seq } = command.kind.value;
         session.call.write(create(CommandSchema, { kind: { case: "pong", value: { seq } } }));
-        this.log.debug(`ping ${seq} answered`);
+        if (this.debug) this.log.debug(`ping ${seq} answered`);
         return;
       }
       case "custom": {
