@@ -158,11 +158,22 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
     this.heartbeat.start();
     for (const name of HEALTH_SERVICES) this.health.setStatus(name, "SERVING");
     if (this.metrics) {
-      this.boundMetricsPort = await this.metrics.listen(this.options.metricsPort ?? 0, this.options.host);
+      try {
+        this.boundMetricsPort = await this.metrics.listen(this.options.metricsPort ?? 0, this.options.host);
+      } catch (err) {
+        // Leave nothing running behind a failed listen().
+        await this.close();
+        throw NetSyncError.from(err, Status.UNAVAILABLE);
+      }
       this.log.info(`metrics on http://${this.urlHost}:${this.boundMetricsPort}/metrics`);
     }
+    const security =
+      (this.options.tls ? " with TLS" : "") +
+      (this.options.tls?.clientCa ? " (client certificates required)" : "") +
+      (this.options.token ? " (bearer token required)" : "");
     this.log.info(
-      `listening on ${this.address}${this.options.tls ? " with TLS" : ""}${this.options.tls?.clientCa ? " (client certificates required)" : ""}${this.options.token ? " (bearer token required)" : ""} (heartbeat every ${this.options.heartbeatInterval} ms, timeout ${this.options.heartbeatTimeout} ms)`,
+      `listening on ${this.address}${security} ` +
+        `(heartbeat every ${this.options.heartbeatInterval} ms, timeout ${this.options.heartbeatTimeout} ms)`,
     );
     return this.boundPort;
   }
