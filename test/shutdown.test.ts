@@ -1,0 +1,423 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { format } from "node:util";
+import { expect } from "chai";
+import * as grpc from "@grpc/grpc-js";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { createConsola, type ConsolaInstance, type LogObject } from "consola";
+import {
+  Health,
+  HealthCheckRequestSchema,
+  HealthCheckResponse_ServingStatus as ServingStatus,
+  HealthCheckResponseSchema,
+  type HealthCheckResponse,
+} from "../gen/grpc/health/v1/health_pb.js";
+import { AdminClient } from "../src/admin-client.js";
+import { callUnary, methodPath } from "../src/grpc-adapter.js";
+import { NetSyncError, type SlaveEvent } from "../src/index.js";
+import {
+  cleanup,
+  createSlave,
+  once,
+  onceWhere,
+  rawClient,
+  sleep,
+  startMaster,
+  startSlave,
+  track,
+  waitFor,
+  within,
+} from "./helpers.js";
+
+const Status = grpc.status;
+const BIN = fileURLToPath(new URL("../bin/netsync.js", import.meta.url));
+
+// --- capturing logger ------------------------------------------------------------
+
+interface Capture {
+  logger: ConsolaInstance;
+  entries: LogObject[];
+  lines(): string[];
+}
+
+function capture(): Capture {
+  const entries: LogObject[] = [];
+  const logger = createConsola({ level: 5, throttle: 0, reporters: [{ log: (o) => entries.push(o) }] });
+  return { logger, entries, lines: () => entries.map((o) => `${o.type} ${format(...o.args)}`) };
+}
+
+// --- health ---------------------------------------------------------------------------
+
+function grpcClient(address: string): grpc.Client {
+  const client = new grpc.Client(address, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+  track(() => client.close());
+  return client;
+}
+
+function healthCheck(client: grpc.Client, service = ""): Promise<HealthCheckResponse> {
+  return callUnary(client, Health.method.check, create(HealthCheckRequestSchema, { service }), { deadline: Date.now() + 2_000 });
+}
+
+/** Health.Watch; every status the server sends is pushed to `statuses`. */
+function healthWatch(client: grpc.Client, service = "") {
+  const statuses: ServingStatus[] = [];
+  const call = client.makeServerStreamRequest(
+    methodPath(Health.method.watch),
+    (request: ReturnType<typeof create<typeof HealthCheckRequestSchema>>) => Buffer.from(toBinary(HealthCheckRequestSchema, request)),
+    (bytes: Buffer) => fromBinary(HealthCheckResponseSchema, bytes),
+    create(HealthCheckRequestSchema, { service }),
+  );
+  call.on("data", (response: HealthCheckResponse) => statuses.push(response.status));
+  call.on("error", () => {});
+  track(() => call.cancel());
+  return { call, statuses };
+}
+
+async function rejection(promise: Promise<unknown>, timeoutMs: number, what: string): Promise<NetSyncError> {
+  const outcome = await within(
+    promise.then(
+      (value) => ({ ok: true as const, value }),
+      (error: unknown) => ({ ok: false as const, error }),
+    ),
+    timeoutMs,
+    what,
+  );
+  if (outcome.ok) expect.fail(`${what}: expected a rejection, got ${JSON.stringify(outcome.value)}`);
+  expect(outcome.error).to.be.instanceOf(NetSyncError);
+  return outcome.error as NetSyncError;
+}
+
+/** A promise the test resolves itself, released by cleanup at the latest. */
+function gate(): { promise: Promise<string>; release: () => void } {
+  let release!: () => void;
+  const promise = new Promise<string>((resolve) => (release = () => resolve("released")));
+  track(() => release());
+  return { promise, release };
+}
+
+// --- CLI ------------------------------------------------------------------------------
+
+const TEST_ENV: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: "test", CI: "true", NETSYNC_LOG_LEVEL: "", NETSYNC_LOG_FORMAT: "" };
+delete TEST_ENV.NETSYNC_TOKEN;
+
+interface Run {
+  child: ChildProcess;
+  output: () => string;
+  /** Exit code, and performance.now() when the process exited. */
+  exit: Promise<{ code: number | null; at: number }>;
+  waitFor: (pattern: RegExp, timeoutMs?: number) => Promise<RegExpMatchArray>;
+}
+
+const running = new Set<ChildProcess>();
+
+function run(args: string[], env: NodeJS.ProcessEnv = TEST_ENV): Run {
+  const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+  running.add(child);
+  let output = "";
+  const waiters = new Set<() => void>();
+  const onData = (chunk: Buffer) => {
+    output += chunk.toString();
+    for (const w of waiters) w();
+  };
+  child.stdout!.on("data", onData);
+  child.stderr!.on("data", onData);
+  const exit = new Promise<{ code: number | null; at: number }>((resolve) =>
+    child.on("exit", (code) => {
+      running.delete(child);
+      resolve({ code, at: performance.now() });
+    }),
+  );
+  const waitFor = (pattern: RegExp, timeoutMs = 10_000) =>
+    new Promise<RegExpMatchArray>((resolve, reject) => {
+      const check = () => {
+        const match = output.match(pattern);
+        if (!match) return;
+        waiters.delete(check);
+        clearTimeout(timer);
+        resolve(match);
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`timed out waiting for ${pattern}; output so far:\n${output}`));
+      }, timeoutMs);
+      waiters.add(check);
+      check();
+    });
+  return { child, output: () => output, exit, waitFor };
+}
+
+/** Opens a raw Sync stream and resolves with its final status. */
+async function statusOfNewStream(address: string, id: string, timeoutMs = 3_000): Promise<grpc.StatusObject> {
+  const raw = rawClient(address, { id });
+  try {
+    return await within(raw.status, timeoutMs, `the status of a new stream to ${address}`);
+  } finally {
+    raw.close();
+  }
+}
+
+// --- the tests --------------------------------------------------------------------------
+
+describe("shutdown", function () {
+  this.timeout(15_000);
+
+  afterEach(async () => {
+    for (const child of running) child.kill("SIGKILL");
+    await cleanup();
+  });
+
+  describe("SIGTERM on a CLI master", () => {
+    it("reports SERVING, ends both slaves' streams with UNAVAILABLE 'master shutting down', exits 0 within the grace", async () => {
+      const master = run([
+        "master", "--port", "0",
+        "--heartbeat-interval", "100ms", "--heartbeat-timeout", "2s",
+        "--shutdown-grace", "2s",
+      ]);
+      const [, address] = await master.waitFor(/listening on (127\.0\.0\.1:\d+)/);
+      const slaves = await Promise.all(
+        ["term-a", "term-b"].map((id) => startSlave(address!, { id, masterTimeout: 2_000, backoff: { initial: 50, max: 500 } }, 5_000)),
+      );
+      await master.waitFor(/slave term-a connected/);
+      await master.waitFor(/slave term-b connected/);
+
+      const client = grpcClient(address!);
+      expect((await healthCheck(client)).status).to.equal(ServingStatus.SERVING);
+      expect((await healthCheck(client, "netsync.v1.NetSyncService")).status).to.equal(ServingStatus.SERVING);
+      client.close();
+
+      const lost = slaves.map((slave) => once(slave, "disconnected", 3_000));
+      const sentAt = performance.now();
+      master.child.kill("SIGTERM");
+      for (const [{ code, reason }] of await Promise.all(lost)) {
+        expect(code).to.equal(Status.UNAVAILABLE);
+        expect(reason).to.include("master shutting down");
+      }
+      const { code, at } = await within(master.exit, 3_000, "the master's exit");
+      const exitMs = at - sentAt;
+      expect(code, master.output()).to.equal(0);
+      expect(exitMs, "ms from SIGTERM to exit").to.be.below(2_500);
+      expect(master.output()).to.match(/received SIGTERM; stopping/).and.to.match(/master stopped/);
+      expect(master.output()).not.to.match(/evicted/);
+
+      // Nothing answers on that address any more: a new stream fails, and the slaves stay out.
+      const status = await statusOfNewStream(address!, "latecomer");
+      expect(status.code).to.equal(Status.UNAVAILABLE);
+      await sleep(200);
+      for (const slave of slaves) expect(slave.state).not.to.equal("open");
+    });
+    it("exits 0 within the grace even when a frozen client holds its stream open; refuses new streams meanwhile", async () => {
+      const master = run([
+        "master", "--port", "0",
+        "--heartbeat-interval", "20ms", "--heartbeat-timeout", "60s",
+        "--shutdown-grace", "2s",
+      ]);
+      const [, address] = await master.waitFor(/listening on (127\.0\.0\.1:\d+)/);
+      const slave = await startSlave(address!, { id: "steady", masterTimeout: 2_000 }, 5_000);
+      const frozen = rawClient(address!, { id: "frozen" });
+      await within(frozen.headers, 3_000, "the frozen client's headers");
+      frozen.call.pause();
+      // A paused grpc-js call still buffers 16 messages: let pings fill that, then one large
+      // command fills the HTTP/2 windows and stays queued on the master (under its 1 MiB limit).
+      await sleep(600);
+      const admin = new AdminClient(address!);
+      track(() => admin.close());
+      expect(await admin.broadcast("x".repeat(900_000))).to.equal(2);
+      admin.close();
+      await sleep(200);
+
+      const lost = once(slave, "disconnected", 3_000);
+      const sentAt = performance.now();
+      master.child.kill("SIGTERM");
+      const [{ code: slaveCode, reason }] = await lost;
+      expect(slaveCode).to.equal(Status.UNAVAILABLE);
+      expect(reason).to.include("master shutting down");
+      // During the grace, the master takes no new stream.
+      const during = await statusOfNewStream(address!, "during-grace");
+      expect(during.code).to.equal(Status.UNAVAILABLE);
+
+      const { code, at } = await within(master.exit, 3_500, "the master's exit");
+      const exitMs = at - sentAt;
+      expect(code, master.output()).to.equal(0);
+      // The grace timer, not the streams, ended the shutdown (a little slack for a loaded machine).
+      expect(exitMs, "ms from SIGTERM to exit").to.be.at.least(1_900).and.below(2_600);
+      expect(master.output()).to.match(/streams still open after 2000 ms; closing connections/).and.to.match(/master stopped/);
+    });
+  });
+
+  describe("Master.close() in process", () => {
+    it("rejects a pending request() with UNAVAILABLE at once", async () => {
+      const master = await startMaster({ shutdownGrace: 2_000 });
+      const held = gate();
+      const slave = await startSlave(master.address, { id: "busy", onCommand: () => held.promise });
+      const received = once(slave, "command");
+      const request = master.request("busy", "take your time", { timeout: 5_000 });
+      request.catch(() => {});
+      await received;
+
+      const startedAt = performance.now();
+      const closing = master.close();
+      const err = await rejection(request, 500, "the pending request");
+      const rejectedMs = performance.now() - startedAt;
+      expect(err.code).to.equal(Status.UNAVAILABLE);
+      expect(err.message).to.match(/busy left before replying \(shutdown: master shutting down\)/);
+      expect(rejectedMs).to.be.below(200);
+      await within(closing, 2_500, "master.close()");
+    });
+
+    it("reports NOT_SERVING as soon as close() begins", async () => {
+      const master = await startMaster({ shutdownGrace: 2_000 });
+      await startSlave(master.address, { id: "watched" });
+      const client = grpcClient(master.address);
+      expect((await healthCheck(client)).status).to.equal(ServingStatus.SERVING);
+      const watch = healthWatch(client);
+      await waitFor(() => watch.statuses.length > 0, 2_000, "the first Watch status");
+      expect(watch.statuses).to.deep.equal([ServingStatus.SERVING]);
+
+      const closing = master.close();
+      // A Check issued now either is answered NOT_SERVING or refused by the server that is going away.
+      const check = await healthCheck(client).then(
+        (r) => ({ code: Status.OK as grpc.status, status: r.status as ServingStatus | undefined }),
+        (e: grpc.ServiceError) => ({ code: e.code, status: undefined }),
+      );
+      if (check.code === Status.OK) expect(check.status).to.equal(ServingStatus.NOT_SERVING);
+      else expect(check.code).to.equal(Status.UNAVAILABLE);
+      await waitFor(() => watch.statuses.length > 1, 500, "NOT_SERVING on Watch");
+      expect(watch.statuses).to.deep.equal([ServingStatus.SERVING, ServingStatus.NOT_SERVING]);
+      watch.call.cancel();
+      await within(closing, 2_500, "master.close()");
+    });
+
+    it("resolves within shutdownGrace even when a client froze with a full window", async () => {
+      const grace = 800;
+      const log = capture();
+      const master = await startMaster({
+        heartbeatInterval: 500,
+        heartbeatTimeout: 10_000,
+        shutdownGrace: grace,
+        // Room for the whole broadcast below, so the frozen client is not evicted as a slow consumer first.
+        maxPendingBytes: 8 * 1024 * 1024,
+        logger: log.logger,
+      });
+      await startSlave(master.address, { id: "healthy" });
+      const frozen = rawClient(master.address, { id: "frozen" });
+      await within(frozen.headers, 2_000, "the frozen client's headers");
+      frozen.call.pause();
+      // 3 MB in 30 messages: more than a paused grpc-js call buffers (16 messages) plus the
+      // HTTP/2 stream and connection windows (64 KiB each), so the rest stays queued on the master.
+      const chunk = "x".repeat(100_000);
+      for (let i = 0; i < 30; i++) expect(master.broadcast(chunk)).to.equal(2);
+      await sleep(200);
+      expect(master.slaves().map((s) => s.id)).to.have.members(["healthy", "frozen"]);
+
+      const dropped: SlaveEvent[] = [];
+      master.on("slave:disconnected", (e) => dropped.push(e));
+      const startedAt = performance.now();
+      await within(master.close(), grace + 1_000, "master.close() with a frozen client");
+      const closeMs = performance.now() - startedAt;
+      expect(closeMs, "close() time").to.be.below(grace + 300);
+      // It did wait for the frozen stream, then cut the connection.
+      expect(closeMs, "close() time").to.be.at.least(grace - 50);
+      expect(log.lines().join("\n")).to.match(/streams still open after 800 ms; closing connections/);
+      expect(dropped.map((e) => [e.slave.id, e.reason])).to.have.deep.members([
+        ["healthy", "shutdown"],
+        ["frozen", "shutdown"],
+      ]);
+      const status = await within(frozen.status, 2_000, "the frozen client's status");
+      expect(status.code).to.be.oneOf([Status.UNAVAILABLE, Status.CANCELLED, Status.INTERNAL]);
+    });
+  });
+
+  describe("SIGTERM on a CLI slave", () => {
+    it("the master sees 'slave:disconnected' with reason disconnected, and the slave exits 0", async () => {
+      const log = capture();
+      const master = await startMaster({ heartbeatInterval: 100, heartbeatTimeout: 2_000, logger: log.logger });
+      const evicted: SlaveEvent[] = [];
+      master.on("slave:evicted", (e) => evicted.push(e));
+      const connected = onceWhere(master, "slave:connected", (e) => e.slave.id === "cli-term", 10_000);
+      const slave = run(["slave", "--master", master.address, "--id", "cli-term", "--master-timeout", "2s"]);
+      await connected;
+      await slave.waitFor(/connected to .* as cli-term/);
+      await waitFor(() => (master.slaves()[0]?.pongsReceived ?? 0) >= 1, 2_000, "a pong from the CLI slave");
+
+      const gone = onceWhere(master, "slave:disconnected", (e) => e.slave.id === "cli-term", 5_000);
+      const sentAt = performance.now();
+      slave.child.kill("SIGTERM");
+      const [event] = await gone;
+      expect(event.reason).to.equal("disconnected");
+      expect(event.details).to.equal("slave closed the stream");
+      const { code, at } = await within(slave.exit, 5_000, "the slave's exit");
+      expect(code, slave.output()).to.equal(0);
+      expect(evicted).to.deep.equal([]);
+      expect(master.slaves()).to.deep.equal([]);
+      expect(log.lines().join("\n")).to.match(/slave cli-term \(127\.0\.0\.1:\d+\) disconnected: slave closed the stream/);
+      expect(slave.output()).to.match(/received SIGTERM; stopping/);
+    });
+  });
+
+  describe("several masters", () => {
+    it("a slave registers on the first master and moves to the second when the first closes", async () => {
+      const a = await startMaster();
+      const b = await startMaster();
+      const cap = 200;
+      const masterTimeout = 300;
+      const slave = await startSlave(a.address, { master: [a.address, b.address], id: "roamer", masterTimeout, backoff: { initial: 20, max: cap } });
+      expect(a.slaves().map((s) => s.id)).to.deep.equal(["roamer"]);
+      expect(b.slaves()).to.deep.equal([]);
+      expect(slave.master).to.equal(a.address);
+
+      const onB = onceWhere(b, "slave:connected", (e) => e.slave.id === "roamer", 3_000);
+      const lost = once(slave, "disconnected");
+      const startedAt = performance.now();
+      await a.close();
+      const [{ code }] = await lost;
+      expect(code).to.equal(Status.UNAVAILABLE);
+      await onB;
+      const movedMs = performance.now() - startedAt;
+      expect(movedMs, "ms to move to B").to.be.below(cap + masterTimeout);
+      expect(slave.master).to.equal(b.address);
+      await waitFor(() => slave.state === "open", 1_000, "the slave open on B");
+      expect(b.slaves().map((s) => s.id)).to.deep.equal(["roamer"]);
+    });
+
+    it("skips a master that is down: [B (closed), A] ends up on A", async () => {
+      const a = await startMaster();
+      const b = await startMaster();
+      const downAddress = b.address;
+      await b.close();
+      const log = capture();
+      const onA = onceWhere(a, "slave:connected", (e) => e.slave.id === "rounder", 3_000);
+      const slave = createSlave(a.address, { master: [downAddress, a.address], id: "rounder", backoff: { initial: 20, max: 200 }, logger: log.logger });
+      await onA;
+      await waitFor(() => slave.state === "open", 1_000, "the slave open on A");
+      expect(slave.master).to.equal(a.address);
+      expect(log.lines().join("\n")).to.include(`cannot reach the master at ${downAddress}`);
+    });
+
+    it("CLI: `slave --master A,B` connects to A, then moves to B", async function () {
+      this.timeout(20_000);
+      const a = await startMaster({ heartbeatInterval: 100, heartbeatTimeout: 2_000 });
+      const b = await startMaster({ heartbeatInterval: 100, heartbeatTimeout: 2_000 });
+      const onA = onceWhere(a, "slave:connected", (e) => e.slave.id === "cli-roamer", 10_000);
+      const slave = run(["slave", "--master", `${a.address},${b.address}`, "--id", "cli-roamer", "--master-timeout", "1s"]);
+      await onA;
+      await waitFor(() => (a.slaves()[0]?.pongsReceived ?? 0) >= 1, 2_000, "a pong on A");
+      const onB = onceWhere(b, "slave:connected", (e) => e.slave.id === "cli-roamer", 5_000);
+      await a.close();
+      await onB;
+      await slave.waitFor(new RegExp(`connected to ${b.address.replace(/\./g, "\\.")} as cli-roamer`));
+      slave.child.kill("SIGTERM");
+      expect((await within(slave.exit, 5_000, "the slave's exit")).code).to.equal(0);
+    });
+
+    for (const list of ["127.0.0.1:1,nowhere", "127.0.0.1:1,", "127.0.0.1:1;127.0.0.1:2"]) {
+      it(`CLI: \`slave --master ${list}\` exits 2 with a one-line error`, async () => {
+        const r = run(["slave", "--master", list]);
+        const { code } = await within(r.exit, 8_000, "the slave's exit");
+        expect(code, r.output()).to.equal(2);
+        const lines = r.output().trim().split("\n");
+        expect(lines).to.have.length(1);
+        expect(lines[0]).to.match(/^error: /).and.to.match(/HOST:PORT/);
+      });
+    }
+  });
+});
