@@ -1,0 +1,82 @@
+/**
+ * What every load generator shares: its config, the samples it collects and
+ * the commands it answers. A generator holds `count` slaves of one system.
+ *
+ * Samples, the same method for every system:
+ * - rtt: slave-side round trip of an echo probe. While probing is on, every
+ *   slave, right after answering a ping, sends a message carrying its own
+ *   timestamp on its liveness channel; the server sends it straight back on
+ *   the same channel; the slave records now - timestamp (its own clock).
+ * - bcast: one-way delivery of a broadcast: receive time minus the send time
+ *   the server wrote into the payload (same machine, same clock).
+ */
+import { childConfig, emit, onCommands, round } from "../lib/common.js";
+
+export interface LoadgenConfig {
+  /** Destination hosts (loopback addresses), used round-robin per connection. */
+  hosts: string[];
+  port: number;
+  natsUrl?: string;
+  count: number;
+  /** Slave ids are prefix + index. */
+  prefix: string;
+  /** Slave streams per connection (gRPC systems only); 1 = a connection per slave. */
+  streamsPerConn: number;
+  /** How many connections to open at once during the ramp. */
+  openBatch: number;
+}
+
+export const config = childConfig<LoadgenConfig>();
+
+export const state = {
+  probing: false,
+  stopping: false,
+  rtt: [] as number[],
+  bcast: [] as number[],
+  ended: 0,
+  endReasons: new Map<string, number>(),
+};
+
+export function ended(reason: string): void {
+  if (state.stopping) return;
+  state.ended++;
+  state.endReasons.set(reason, (state.endReasons.get(reason) ?? 0) + 1);
+}
+
+/** Opens `count` slaves with `open(i)`, `openBatch` at a time, then serves commands. */
+export async function run(open: (index: number) => Promise<void>): Promise<void> {
+  onCommands((command) => {
+    switch (command.cmd) {
+      case "probe":
+        state.probing = Boolean(command.on);
+        return {};
+      case "collect": {
+        const reply = {
+          rtt: state.rtt.map((v) => round(v)),
+          bcast: state.bcast.map((v) => round(v)),
+          ended: state.ended,
+          endReasons: Object.fromEntries(state.endReasons),
+        };
+        state.rtt = [];
+        state.bcast = [];
+        return reply;
+      }
+      default:
+        return { error: `unknown command ${command.cmd}` };
+    }
+  });
+  process.on("SIGTERM", () => {
+    state.stopping = true;
+    process.exit(0);
+  });
+  const started = performance.now();
+  for (let i = 0; i < config.count; i += config.openBatch) {
+    const batch: Promise<void>[] = [];
+    for (let j = i; j < Math.min(config.count, i + config.openBatch); j++) batch.push(open(j));
+    await Promise.all(batch);
+    emit({ ev: "progress", n: Math.min(config.count, i + config.openBatch) });
+  }
+  emit({ ev: "ready", n: config.count, ms: Math.round(performance.now() - started) });
+}
+
+export const hostFor = (connection: number): string => config.hosts[connection % config.hosts.length]!;

@@ -1,0 +1,384 @@
+/**
+ * The benchmark orchestrator: `npm run bench [-- options]`, see bench/README.md.
+ *
+ * For each N of the ladder and each system, it starts the server in its own
+ * process (for NATS: nats-server plus a small master), load-generator
+ * processes holding N slaves (1% of them in a separate generator that is
+ * frozen with SIGSTOP at the end), and measures in phases so no measure
+ * perturbs another: steady state (CPU, RSS), echo probes (RTT), broadcasts
+ * (delivery), then the freeze (eviction latency). Writes bench/out/results.json,
+ * one SVG chart per measure, and prints a markdown table.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, connect as tcpConnect, type AddressInfo } from "node:net";
+import { availableParallelism, cpus, totalmem } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { Child, cpuMs, hrNow, rssBytes, round, sleep, sum, summarize, type Summary } from "./lib/common.js";
+import { renderCharts, markdownReport, evaluateTargets, computeRatios } from "./lib/report.js";
+import type { ServerEvents } from "./servers/types.js";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(HERE, "..");
+
+export const SYSTEMS = ["netsync", "floor", "socketio", "nats"] as const;
+export type SystemName = (typeof SYSTEMS)[number];
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    systems: { type: "string" },
+    ladder: { type: "string" },
+    interval: { type: "string" },
+    timeout: { type: "string" },
+    steady: { type: "string" },
+    soak: { type: "string" },
+    "per-gen": { type: "string" },
+    mux: { type: "string" },
+    hosts: { type: "string" },
+    broadcasts: { type: "string" },
+    prof: { type: "boolean", default: false },
+    out: { type: "string" },
+    help: { type: "boolean", default: false },
+  },
+  allowPositionals: false,
+});
+
+if (args.help) {
+  console.log(`npm run bench -- [--quick] [--systems netsync,floor,socketio,nats] [--ladder 1000,5000,10000,15000]
+  [--interval 1000] [--timeout 3000] [--steady 10] [--soak 60] [--per-gen 5000] [--mux STREAMS_PER_CONN]
+  [--hosts K] [--broadcasts 5] [--prof] [--out bench/out]`);
+  process.exit(0);
+}
+
+const quick = args.quick;
+const mux = Number(args.mux ?? 1);
+const config = {
+  quick,
+  systems: (args.systems?.split(",") ?? (mux > 1 ? ["netsync", "floor"] : [...SYSTEMS])) as SystemName[],
+  ladder: (args.ladder ?? (quick ? "200" : "1000,5000,10000,15000")).split(",").map(Number),
+  interval: Number(args.interval ?? (quick ? 500 : 1000)),
+  timeout: Number(args.timeout ?? (quick ? 1500 : 3000)),
+  steadySeconds: Number(args.steady ?? (quick ? 2 : 10)),
+  /** NetSync's steady phase at the largest N lasts this long (the 60 s hold target). */
+  soakSeconds: Number(args.soak ?? (quick ? 0 : 60)),
+  perGen: Number(args["per-gen"] ?? (mux > 1 ? 25_000 : 5_000)),
+  streamsPerConn: mux,
+  broadcasts: Number(args.broadcasts ?? (quick ? 3 : 5)),
+  hosts: args.hosts ? Number(args.hosts) : undefined,
+  prof: args.prof,
+  out: resolve(ROOT, args.out ?? "bench/out"),
+};
+for (const system of config.systems) {
+  if (!(SYSTEMS as readonly string[]).includes(system)) throw new Error(`unknown system ${system}`);
+  if (mux > 1 && (system === "socketio" || system === "nats")) throw new Error(`--mux applies to the gRPC systems only, not ${system}`);
+}
+
+export type BenchConfig = typeof config;
+
+export interface RunResult {
+  system: SystemName;
+  n: number;
+  error?: string;
+  connected?: number;
+  rampMs?: number;
+  steadySeconds?: number;
+  rounds?: number;
+  serverCpuMs?: number;
+  /** Master (server) CPU per heartbeat round per slave, µs. */
+  cpuUsPerSlaveRound?: number;
+  /** Server CPU as a share of one core during the steady phase, %. */
+  serverCpuPct?: number;
+  /** All load generators' CPU as a share of one core, %: near 100 × cores means the machine was saturated. */
+  loadgenCpuPct?: number;
+  rssBaseMB?: number;
+  rssMB?: number;
+  rssKbPerSlave?: number;
+  rtt?: Summary;
+  bcast?: Summary & { expected: number };
+  evict?: { frozen: number; evicted: number; missed: number; silence: Summary; sinceStop: Summary };
+  falseEvictions?: number;
+  unexpectedEnds?: number;
+  endReasons?: Record<string, number>;
+}
+
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+async function waitForTcp(host: string, port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((done) => {
+      const socket = tcpConnect(port, host, () => {
+        socket.destroy();
+        done(true);
+      });
+      socket.once("error", () => done(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listening on ${host}:${port} after ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+/** Starts nats-server (Debian package) with a config of its own. */
+async function startNatsServer(bindHost: string): Promise<{ proc: ChildProcess; url: string; port: number }> {
+  const port = await freePort();
+  const file = join(config.out, `nats-server-${port}.conf`);
+  writeFileSync(
+    file,
+    [
+      `listen: "${bindHost}:${port}"`,
+      "max_connections: 200000",
+      // NATS's own transport keepalive stays at its default; liveness is done by the bench master.
+      'ping_interval: "2m"',
+      "ping_max: 2",
+      "",
+    ].join("\n"),
+  );
+  const proc = spawn("nats-server", ["-c", file], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  proc.stderr!.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
+  proc.once("error", (err) => (stderr += String(err)));
+  try {
+    await waitForTcp("127.0.0.1", port, 10_000);
+  } catch (err) {
+    proc.kill("SIGKILL");
+    throw new Error(`nats-server did not start (is it installed? bash bench/install-nats.sh): ${String(err)}\n${stderr}`);
+  }
+  proc.once("exit", () => rmSync(file, { force: true }));
+  return { proc, url: `nats://127.0.0.1:${port}`, port };
+}
+
+function hostsFor(n: number): string[] {
+  // One destination address gives ~28,000 ephemeral source ports (32768-60999);
+  // past 25,000 connections spread over 127.0.0.2, 127.0.0.3, ...
+  const connections = Math.ceil(n / config.streamsPerConn);
+  const count = config.hosts ?? Math.max(1, Math.ceil(connections / 25_000));
+  if (count === 1) return ["127.0.0.1"];
+  return Array.from({ length: count }, (_, i) => `127.0.0.${i + 2}`);
+}
+
+function log(message: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+async function runOne(system: SystemName, n: number, soak: boolean): Promise<RunResult> {
+  const result: RunResult = { system, n };
+  const hosts = hostsFor(n);
+  const bindHost = hosts.length > 1 ? "0.0.0.0" : "127.0.0.1";
+  const children: Child[] = [];
+  let nats: { proc: ChildProcess; url: string; port: number } | undefined;
+  try {
+    if (system === "nats") nats = await startNatsServer(bindHost);
+    const nodeArgs = config.prof && system === "netsync" ? ["--cpu-prof", "--cpu-prof-dir", join(config.out, "prof")] : [];
+    const server = new Child(system, join(HERE, "servers", `${system}.ts`), {
+      host: bindHost,
+      interval: config.interval,
+      timeout: config.timeout,
+      natsUrl: nats?.url,
+    }, nodeArgs);
+    children.push(server);
+    const ready = await server.waitFor("ready", 30_000);
+    const port = nats?.port ?? (ready.port as number);
+    // The server reports its own usage (µs resolution); a nats-server is read from /proc.
+    const external = nats ? [nats.proc.pid!] : [];
+    const serverUsage = async () => {
+      const s = await server.request({ cmd: "stats" });
+      return { cpuMs: (s.cpuMs as number) + sum(external.map(cpuMs)), rss: (s.rss as number) + sum(external.map(rssBytes)) };
+    };
+    await sleep(quick ? 200 : 500);
+    const rssBase = (await serverUsage()).rss;
+
+    // Load generators: the bulk, and one holding the 1% that will freeze.
+    const frozenCount = Math.max(1, Math.round(n * 0.01));
+    const bulk = n - frozenCount;
+    const script = join(HERE, "loadgen", system === "netsync" || system === "floor" ? "grpc.ts" : `${system}.ts`);
+    const generators: Child[] = [];
+    const genConfig = (count: number, prefix: string) => ({
+      hosts,
+      port,
+      natsUrl: nats?.url,
+      count,
+      prefix,
+      streamsPerConn: config.streamsPerConn,
+      openBatch: system === "nats" ? 100 : 200,
+    });
+    for (let k = 0, left = bulk; left > 0; k++, left -= config.perGen) {
+      generators.push(new Child(`${system} generator ${k}`, script, genConfig(Math.min(config.perGen, left), `g${k}-`)));
+    }
+    const frozen = new Child(`${system} generator (to freeze)`, script, genConfig(frozenCount, "f-"));
+    generators.push(frozen);
+    children.push(...generators);
+    const genPids = () => generators.filter((g) => !g.exited).map((g) => g.pid);
+
+    const rampStart = performance.now();
+    const rampTimeout = 60_000 + n * 10;
+    await Promise.all(generators.map((g) => g.waitFor("ready", rampTimeout)));
+    let stats = await server.request({ cmd: "stats" });
+    while ((stats.connected as number) < n) {
+      if (performance.now() - rampStart > rampTimeout) throw new Error(`only ${String(stats.connected)} of ${n} slaves registered`);
+      await sleep(200);
+      stats = await server.request({ cmd: "stats" });
+    }
+    result.connected = stats.connected as number;
+    result.rampMs = Math.round(performance.now() - rampStart);
+    log(`${system} N=${n}: ${result.connected} connected in ${result.rampMs} ms`);
+    await sleep(2 * config.interval);
+
+    // Steady state: CPU and memory with nothing but heartbeats.
+    const steadySeconds = soak ? Math.max(config.soakSeconds, config.steadySeconds) : config.steadySeconds;
+    const gen0 = sum(genPids().map(cpuMs));
+    const cpu0 = (await serverUsage()).cpuMs;
+    const t0 = performance.now();
+    await sleep(steadySeconds * 1000);
+    const { cpuMs: cpu1, rss } = await serverUsage();
+    const elapsed = performance.now() - t0;
+    const gen1 = sum(genPids().map(cpuMs));
+    const rounds = elapsed / config.interval;
+    result.steadySeconds = round(elapsed / 1000, 1);
+    result.rounds = round(rounds, 1);
+    result.serverCpuMs = cpu1 - cpu0;
+    result.cpuUsPerSlaveRound = round(((cpu1 - cpu0) * 1000) / rounds / n, 2);
+    result.serverCpuPct = round(((cpu1 - cpu0) / elapsed) * 100, 1);
+    result.loadgenCpuPct = round(((gen1 - gen0) / elapsed) * 100, 1);
+    result.rssBaseMB = round(rssBase / 2 ** 20, 1);
+    result.rssMB = round(rss / 2 ** 20, 1);
+    result.rssKbPerSlave = round((rss - rssBase) / 1024 / n, 2);
+    log(`${system} N=${n}: steady ${result.steadySeconds} s, ${result.cpuUsPerSlaveRound} µs/slave/round, ${result.rssKbPerSlave} KB/slave`);
+
+    // RTT: every slave sends an echo probe right after answering each ping, for 3 rounds.
+    for (const g of generators) g.send({ cmd: "probe", on: true });
+    await sleep(3 * config.interval + 50);
+    for (const g of generators) g.send({ cmd: "probe", on: false });
+    await sleep(Math.max(500, config.interval));
+    const probes = await Promise.all(generators.map((g) => g.request({ cmd: "collect" })));
+    result.rtt = summarize(probes.flatMap((p) => p.rtt as number[]));
+
+    // Broadcast: a few, spaced so they do not all land on a ping round.
+    const sent: number[] = [];
+    for (let b = 0; b < config.broadcasts; b++) {
+      const reply = await server.request({ cmd: "broadcast" });
+      sent.push(reply.written as number);
+      await sleep(Math.max(200, Math.round(config.interval * 0.37)));
+    }
+    await sleep(Math.max(quick ? 500 : 1000, config.interval));
+    const deliveries = await Promise.all(generators.map((g) => g.request({ cmd: "collect" })));
+    result.bcast = { ...summarize(deliveries.flatMap((d) => d.bcast as number[])), expected: n * config.broadcasts };
+
+    // Freeze 1%: SIGSTOP their generator and wait for the server to evict them (the floor never does).
+    const stopAt = hrNow();
+    frozen.kill("SIGSTOP");
+    const evictDeadline = system === "floor" ? 0 : performance.now() + config.timeout + Math.max(quick ? 1000 : 3000, config.interval * 2);
+    for (;;) {
+      await sleep(100);
+      stats = await server.request({ cmd: "stats" });
+      if ((stats.evicted as number) >= frozenCount || performance.now() > evictDeadline) break;
+    }
+    await sleep(300);
+    const events = (await server.request({ cmd: "events" })) as unknown as ServerEvents;
+    const frozenEvictions = events.evicted.filter((e) => e.id.startsWith("f-"));
+    result.evict = {
+      frozen: frozenCount,
+      evicted: frozenEvictions.length,
+      missed: frozenCount - frozenEvictions.length,
+      silence: summarize(frozenEvictions.map((e) => e.silentMs)),
+      sinceStop: summarize(frozenEvictions.map((e) => e.at - stopAt)),
+    };
+    if (system === "floor") result.evict.missed = 0; // the floor has no eviction at all
+    result.falseEvictions = events.evicted.filter((e) => !e.id.startsWith("f-")).length;
+    const bulkCollect = await Promise.all(generators.filter((g) => g !== frozen).map((g) => g.request({ cmd: "collect" })));
+    result.unexpectedEnds = sum(bulkCollect.map((c) => c.ended as number)) + events.lost.filter((e) => !e.id.startsWith("f-")).length;
+    const reasons: Record<string, number> = {};
+    for (const c of bulkCollect) for (const [k, v] of Object.entries(c.endReasons as Record<string, number>)) reasons[k] = (reasons[k] ?? 0) + v;
+    for (const e of events.lost) if (!e.id.startsWith("f-")) reasons[`server: ${e.reason}`] = (reasons[`server: ${e.reason}`] ?? 0) + 1;
+    if (Object.keys(reasons).length) result.endReasons = reasons;
+    log(
+      `${system} N=${n}: rtt p99 ${round(result.rtt.p99)} ms, bcast p99 ${round(result.bcast.p99)} ms, evict p99 ${round(result.evict.silence.p99)} ms, false evictions ${result.falseEvictions}`,
+    );
+  } catch (err) {
+    result.error = err instanceof Error ? err.message : String(err);
+    log(`${system} N=${n} FAILED: ${result.error}`);
+  } finally {
+    await Promise.all(children.slice(1).map((c) => c.stop()));
+    await children[0]?.stop(10_000);
+    if (nats) {
+      nats.proc.kill("SIGTERM");
+      await new Promise((done) => (nats!.proc.exitCode !== null ? done(undefined) : nats!.proc.once("exit", done)));
+    }
+    await sleep(quick ? 300 : 1000);
+  }
+  return result;
+}
+
+function machine() {
+  const version = (pkg: string) => (JSON.parse(readFileSync(join(ROOT, "node_modules", pkg, "package.json"), "utf8")) as { version: string }).version;
+  let natsServer = "not installed";
+  try {
+    natsServer = String(spawnSyncText("nats-server", ["--version"]));
+  } catch {
+    /* reported as not installed */
+  }
+  return {
+    date: new Date().toISOString(),
+    cpus: availableParallelism(),
+    cpuModel: cpus()[0]?.model ?? "unknown",
+    memoryGB: round(totalmem() / 2 ** 30, 1),
+    node: process.version,
+    grpcJs: version("@grpc/grpc-js"),
+    socketIo: version("socket.io"),
+    natsJs: version("nats"),
+    natsServer,
+  };
+}
+
+import { execFileSync } from "node:child_process";
+function spawnSyncText(cmd: string, argv: string[]): string {
+  return execFileSync(cmd, argv, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+}
+
+async function main(): Promise<void> {
+  mkdirSync(config.out, { recursive: true });
+  const started = performance.now();
+  log(`systems ${config.systems.join(", ")}; N ${config.ladder.join(", ")}; interval ${config.interval} ms, timeout ${config.timeout} ms${mux > 1 ? `; ${mux} streams per connection` : ""}`);
+  const results: RunResult[] = [];
+  const largest = Math.max(...config.ladder);
+  for (const n of config.ladder) {
+    for (const system of config.systems) {
+      results.push(await runOne(system, n, system === "netsync" && n === largest && config.soakSeconds > 0));
+    }
+  }
+  const ratios = computeRatios(results);
+  const targets = evaluateTargets(results, config);
+  const output = {
+    machine: machine(),
+    config: { ...config, out: undefined },
+    durationSeconds: round((performance.now() - started) / 1000, 1),
+    systems: config.systems.map((name) => ({ name, results: results.filter((r) => r.system === name) })),
+    ratios,
+    targets,
+  };
+  const jsonFile = join(config.out, mux > 1 ? "results-mux.json" : "results.json");
+  writeFileSync(jsonFile, JSON.stringify(output, null, 2) + "\n");
+  const charts = await renderCharts(results, config.out, mux > 1 ? "mux-" : "");
+  process.stdout.write(markdownReport(output, results) + "\n");
+  log(`wrote ${jsonFile} and ${charts.length} charts in ${round((performance.now() - started) / 1000, 1)} s`);
+  const failed = results.filter((r) => r.error);
+  if (failed.length) {
+    log(`${failed.length} run(s) failed`);
+    process.exitCode = 1;
+  }
+}
+
+await main();

@@ -1,0 +1,58 @@
+/**
+ * The NetSync master under test: the real Master class with its defaults,
+ * except reflection off and a silent logger (logging 15,000 connects would
+ * measure the terminal, not the master).
+ *
+ * Protocol (JSON lines): prints {"ev":"ready","port"}; answers "stats",
+ * "broadcast" (a Custom whose data is "b:<send time>") and "events"
+ * (evictions and other losses seen so far). A Custom "e:<t>" from a slave is
+ * echoed back to it with master.send(), for the slave-side RTT probe.
+ */
+import { Master, silentLogger } from "../../src/index.js";
+import { childConfig, emit, hrNow, onCommands, usage } from "../lib/common.js";
+import type { ServerConfig, ServerEvents } from "./types.js";
+
+const config = childConfig<ServerConfig>();
+const master = new Master({
+  host: config.host,
+  port: 0,
+  heartbeatInterval: config.interval,
+  heartbeatTimeout: config.timeout,
+  logger: silentLogger(),
+  reflection: false,
+});
+
+const events: ServerEvents = { evicted: [], lost: [] };
+
+master.on("slave:evicted", ({ slave, details }) => {
+  const at = hrNow();
+  const silent = /no message for (\d+) ms/.exec(details);
+  events.evicted.push({ id: slave.id, at, silentMs: silent ? Number(silent[1]) : Number.NaN, details });
+});
+master.on("slave:disconnected", ({ slave, reason, details }) => {
+  events.lost.push({ id: slave.id, at: hrNow(), reason: `${reason}: ${details}` });
+});
+master.on("command", (slaveId, custom) => {
+  if (custom.data.startsWith("e:")) master.send(slaveId, custom.data);
+});
+
+const port = await master.listen();
+emit({ ev: "ready", port });
+
+onCommands((command) => {
+  switch (command.cmd) {
+    case "stats":
+      return { connected: master.size, evicted: events.evicted.length, lost: events.lost.length, ...usage() };
+    case "broadcast": {
+      const sentAt = hrNow();
+      const written = master.broadcast(`b:${sentAt}`);
+      return { sentAt, written };
+    }
+    case "events":
+      return { ...events };
+    default:
+      return { error: `unknown command ${command.cmd}` };
+  }
+});
+
+process.on("SIGTERM", () => process.exit(0));
