@@ -65,7 +65,10 @@ export interface RequestOptions {
 type EvictionKind = "heartbeat_timeout" | "slow_consumer" | "rate_limit";
 
 /** Services whose health the master reports. */
-const HEALTH_SERVICES = ["", NetSyncService.typeName] as const;
+const HEALTH_SERVICES = ["", NetSyncService.typeName, AdminService.typeName] as const;
+
+/** Longest delay setTimeout honours; beyond it Node fires after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 type State = "idle" | "listening" | "closing" | "closed";
 
@@ -243,6 +246,7 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
   /**
    * Sends a Custom command that asks for a reply and resolves with the
    * slave's handler result. Rejects (never hangs) with a NetSyncError:
+   * INVALID_ARGUMENT for a timeout setTimeout cannot honour (over 2^31-1 ms),
    * NOT_FOUND for an unknown slave, RESOURCE_EXHAUSTED if it could not be
    * written, DEADLINE_EXCEEDED after `timeout`, UNAVAILABLE if the slave
    * leaves or the master closes first, UNKNOWN if the slave's handler threw.
@@ -257,10 +261,23 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
 
   /** Like request(), but resolves with the Reply as the slave sent it, error included. */
   requestReply(slaveId: string, custom: CustomInput, options: RequestOptions = {}): Promise<Reply> {
+    const timeout = options.timeout ?? DEFAULTS.requestTimeout;
+    if (!(timeout > 0 && timeout <= MAX_TIMER_MS)) {
+      return Promise.reject(
+        new NetSyncError(`request timeout must be from 1 ms to ${MAX_TIMER_MS} ms, got ${timeout}`, Status.INVALID_ARGUMENT),
+      );
+    }
     const connection = this.registry.get(slaveId);
     if (!connection) return Promise.reject(new NetSyncError(`no slave with id "${slaveId}"`, Status.NOT_FOUND));
-    const timeout = options.timeout ?? DEFAULTS.requestTimeout;
     const requestId = ++this.nextRequestId;
+    const base = typeof custom === "string" ? { data: custom } : custom;
+    // Written before it is registered as pending: a failed write must not look like the slave leaving.
+    if (!this.writeCustom(connection, encodeCustom({ ...base, requestId }))) {
+      return Promise.reject(
+        new NetSyncError(`could not write to slave ${slaveId}: it is not reading its stream`, Status.RESOURCE_EXHAUSTED),
+      );
+    }
+    // The reply cannot arrive before a later turn of the event loop, so registering now is in time.
     return new Promise<Reply>((resolve, reject) => {
       const timer = setTimeout(() => {
         connection.pending.delete(requestId);
@@ -281,12 +298,6 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
           reject(err);
         },
       });
-      const base = typeof custom === "string" ? { data: custom } : custom;
-      if (!this.writeCustom(connection, encodeCustom({ ...base, requestId }))) {
-        connection.pending.get(requestId)?.reject(
-          new NetSyncError(`could not write to slave ${slaveId}: it is not keeping up or has left`, Status.RESOURCE_EXHAUSTED),
-        );
-      }
     });
   }
 
@@ -338,6 +349,7 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
       });
     }
     await this.metrics?.close();
+    this.boundMetricsPort = undefined;
     this.roundSentAt.clear();
     this.state = "closed";
     if (wasListening) this.log.info("master stopped");
@@ -416,10 +428,14 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
 
     call.on("data", (message: Command | DecodeFailure) => this.onMessage(connection, message));
     call.on("end", () => {
-      // The slave half-closed: it is leaving. Finish our side with OK.
-      this.drop(connection, "disconnected", "slave closed the stream", Status.OK);
+      // grpc-js also ends the readable side when the connection dies, just before 'cancelled';
+      // one turn later tells a slave that left cleanly (finish with OK) from one that crashed.
+      setImmediate(() => {
+        if (call.cancelled) this.drop(connection, "disconnected", "connection lost");
+        else this.drop(connection, "disconnected", "slave closed the stream", Status.OK);
+      });
     });
-    call.on("cancelled", () => this.drop(connection, "disconnected", "stream cancelled by the slave or its connection"));
+    call.on("cancelled", () => this.drop(connection, "disconnected", "connection lost or stream cancelled by the slave"));
     call.on("error", (err: Error) => this.drop(connection, "error", `stream error: ${err.message}`));
 
     this.log.info({
