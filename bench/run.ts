@@ -182,7 +182,7 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
   let nats: { proc: ChildProcess; url: string; port: number } | undefined;
   try {
     if (system === "nats") nats = await startNatsServer(bindHost);
-    const nodeArgs = config.prof && system === "netsync" ? ["--cpu-prof", "--cpu-prof-dir", join(config.out, "prof")] : [];
+    const nodeArgs = config.prof && system === "netsync" ? ["--cpu-prof", "--cpu-prof-interval", "200", "--cpu-prof-dir", join(config.out, "prof")] : [];
     const server = new Child(system, join(HERE, "servers", `${system}.ts`), {
       host: bindHost,
       interval: config.interval,

@@ -20,6 +20,8 @@ const master = new Master({
   heartbeatTimeout: config.timeout,
   logger: silentLogger(),
   reflection: false,
+  // Ablation knob for finding hot spots, e.g. '{"grpc.keepalive_time_ms":2147483647}'; unset in every reported run.
+  ...(process.env.NETSYNC_BENCH_SERVER_OPTIONS ? { serverOptions: JSON.parse(process.env.NETSYNC_BENCH_SERVER_OPTIONS) as Record<string, number> } : {}),
 });
 
 const events: ServerEvents = { evicted: [], lost: [] };
