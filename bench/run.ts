@@ -41,6 +41,8 @@ const { values: args } = parseArgs({
     broadcasts: { type: "string" },
     prof: { type: "boolean", default: false },
     out: { type: "string" },
+    merge: { type: "string" },
+    report: { type: "string" },
     help: { type: "boolean", default: false },
   },
   allowPositionals: false,
@@ -49,7 +51,7 @@ const { values: args } = parseArgs({
 if (args.help) {
   console.log(`npm run bench -- [--quick] [--systems netsync,floor,socketio,nats] [--ladder 1000,5000,10000,15000]
   [--interval 1000] [--timeout 3000] [--steady 10] [--soak 60] [--per-gen 5000] [--mux STREAMS_PER_CONN]
-  [--hosts K] [--broadcasts 5] [--prof] [--out bench/out]`);
+  [--hosts K] [--broadcasts 5] [--prof] [--out bench/out] [--merge PREVIOUS_RESULTS_JSON] [--report RESULTS_JSON (no runs: redo table and charts)]`);
   process.exit(0);
 }
 
@@ -69,6 +71,8 @@ const config = {
   broadcasts: Number(args.broadcasts ?? (quick ? 3 : 5)),
   hosts: args.hosts ? Number(args.hosts) : undefined,
   prof: args.prof,
+  /** A previous results.json whose results (other systems or N) are kept next to this run's. */
+  merge: args.report ? resolve(args.report) : args.merge ? resolve(args.merge) : undefined,
   out: resolve(ROOT, args.out ?? "bench/out"),
 };
 for (const system of config.systems) {
@@ -102,6 +106,14 @@ export interface RunResult {
   falseEvictions?: number;
   unexpectedEnds?: number;
   endReasons?: Record<string, number>;
+  /** Set when the result was carried over from an earlier results.json (--merge). */
+  mergedFrom?: string;
+  /** The soak (NetSync at the largest N): its length, s, and the RSS per slave at its end. */
+  soakSeconds?: number;
+  rssKbPerSlaveAfterSoak?: number;
+  /** NetSync only: stalls its pause detector reported over the whole run (no evictions are made for that time). */
+  pauses?: number;
+  pauseMaxMs?: number;
 }
 
 
@@ -242,10 +254,17 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
     const gen0 = sum(genPids().map(cpuMs));
     const cpu0 = (await serverUsage()).cpuMs;
     const t0 = performance.now();
-    await sleep(steadySeconds * 1000);
+    await sleep(config.steadySeconds * 1000);
+    // CPU and RSS are taken over the same length of steady phase for every system; a soak goes on after it.
     const { cpuMs: cpu1, rss } = await serverUsage();
     const elapsed = performance.now() - t0;
     const gen1 = sum(genPids().map(cpuMs));
+    if (steadySeconds > config.steadySeconds) {
+      await sleep((steadySeconds - config.steadySeconds) * 1000);
+      const after = await serverUsage();
+      result.soakSeconds = round((performance.now() - t0) / 1000, 1);
+      result.rssKbPerSlaveAfterSoak = round((after.rss - rssBase) / 1024 / n, 2);
+    }
     const rounds = elapsed / config.interval;
     result.steadySeconds = round(elapsed / 1000, 1);
     result.rounds = round(rounds, 1);
@@ -283,8 +302,8 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
     const evictDeadline = system === "floor" ? 0 : performance.now() + config.timeout + Math.max(quick ? 1000 : 3000, config.interval * 2);
     for (;;) {
       await sleep(100);
-      stats = await server.request({ cmd: "stats" });
-      if ((stats.evicted as number) >= frozenCount || performance.now() > evictDeadline) break;
+      const sofar = (await server.request({ cmd: "events" })) as unknown as ServerEvents;
+      if (sofar.evicted.filter((e) => e.id.startsWith("f-")).length >= frozenCount || performance.now() > evictDeadline) break;
     }
     await sleep(300);
     const events = (await server.request({ cmd: "events" })) as unknown as ServerEvents;
@@ -297,6 +316,11 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
       sinceStop: summarize(frozenEvictions.map((e) => e.at - stopAt)),
     };
     if (system === "floor") result.evict.missed = 0; // the floor has no eviction at all
+    if (Array.isArray((events as { pauses?: number[] }).pauses)) {
+      const pauses = (events as { pauses?: number[] }).pauses!;
+      result.pauses = pauses.length;
+      result.pauseMaxMs = pauses.length ? Math.max(...pauses) : 0;
+    }
     result.falseEvictions = events.evicted.filter((e) => !e.id.startsWith("f-")).length;
     const bulkCollect = await Promise.all(generators.filter((g) => g !== frozen).map((g) => g.request({ cmd: "collect" })));
     result.unexpectedEnds = sum(bulkCollect.map((c) => c.ended as number)) + events.lost.filter((e) => !e.id.startsWith("f-")).length;
@@ -353,19 +377,32 @@ async function main(): Promise<void> {
   const started = performance.now();
   log(`systems ${config.systems.join(", ")}; N ${config.ladder.join(", ")}; interval ${config.interval} ms, timeout ${config.timeout} ms${mux > 1 ? `; ${mux} streams per connection` : ""}`);
   const results: RunResult[] = [];
-  const largest = Math.max(...config.ladder);
-  for (const n of config.ladder) {
+  const largest = Math.max(0, ...config.ladder);
+  if (args.report) config.systems = [];
+  for (const n of args.report ? [] : config.ladder) {
     for (const system of config.systems) {
       results.push(await runOne(system, n, system === "netsync" && n === largest && config.soakSeconds > 0));
     }
   }
+  if (config.merge) {
+    const previous = JSON.parse(readFileSync(config.merge, "utf8")) as { systems: { results: RunResult[] }[] };
+    for (const old of previous.systems.flatMap((s) => s.results)) {
+      if (!results.some((r) => r.system === old.system && r.n === old.n)) results.push(old.mergedFrom || args.report ? old : { ...old, mergedFrom: config.merge });
+    }
+    for (const system of previous.systems.flatMap((s) => s.results.map((r) => r.system))) {
+      if (!config.systems.includes(system)) config.systems.push(system);
+    }
+    config.systems.sort((a, b) => SYSTEMS.indexOf(a) - SYSTEMS.indexOf(b));
+    config.ladder = [...new Set([...config.ladder, ...results.map((r) => r.n)])].sort((a, b) => a - b);
+  }
+  results.sort((a, b) => a.n - b.n || SYSTEMS.indexOf(a.system) - SYSTEMS.indexOf(b.system));
   const ratios = computeRatios(results);
   const targets = evaluateTargets(results, config);
   const output = {
     machine: machine(),
     config: { ...config, out: undefined },
     durationSeconds: round((performance.now() - started) / 1000, 1),
-    systems: config.systems.map((name) => ({ name, results: results.filter((r) => r.system === name) })),
+    systems: config.systems.map((name) => ({ name, results: results.filter((r) => r.system === name).sort((a, b) => a.n - b.n) })),
     ratios,
     targets,
   };

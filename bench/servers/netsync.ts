@@ -34,6 +34,13 @@ master.on("slave:evicted", ({ slave, details }) => {
 master.on("slave:disconnected", ({ slave, reason, details }) => {
   events.lost.push({ id: slave.id, at: hrNow(), reason: `${reason}: ${details}` });
 });
+// Instrumentation only: count the master's own stalls (its pause detector; while one is detected, nobody is evicted).
+const pauses: number[] = [];
+const pause = master.pause.bind(master);
+master.pause = (lagMs: number) => {
+  pauses.push(Math.round(lagMs));
+  pause(lagMs);
+};
 master.on("command", (slaveId, custom) => {
   if (custom.data.startsWith("e:")) master.send(slaveId, custom.data);
 });
@@ -44,14 +51,14 @@ emit({ ev: "ready", port });
 onCommands((command) => {
   switch (command.cmd) {
     case "stats":
-      return { connected: master.size, evicted: events.evicted.length, lost: events.lost.length, ...usage() };
+      return { connected: master.size, evicted: events.evicted.length, lost: events.lost.length, pauses: pauses.length, ...usage() };
     case "broadcast": {
       const sentAt = hrNow();
       const written = master.broadcast(`b:${sentAt}`);
       return { sentAt, written };
     }
     case "events":
-      return { ...events };
+      return { ...events, pauses };
     default:
       return { error: `unknown command ${command.cmd}` };
   }
