@@ -1,35 +1,27 @@
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import * as grpc from "@grpc/grpc-js";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import {
-  Health,
-  HealthCheckRequestSchema,
-  HealthCheckResponse_ServingStatus as ServingStatus,
-  HealthCheckResponseSchema,
-  type HealthCheckResponse,
-} from "../gen/grpc/health/v1/health_pb.js";
+import { HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 import { CloseReason } from "../gen/netsync/v1/admin_pb.js";
-import { AdminClient } from "../src/admin-client.js";
-import { callUnary, methodPath } from "../src/grpc-adapter.js";
-import { NetSyncError, type Master } from "../src/index.js";
+import { killAllCli, runCli } from "./cli-process.js";
+import { adminClient, grpcClient, healthCheck, healthWatch } from "./grpc-helpers.js";
 import {
   cleanup,
+  gate,
   once,
   onceWhere,
   rawClient,
+  rejection,
   sleep,
   startMaster,
   startSlave,
-  track,
   waitFor,
   within,
 } from "./helpers.js";
 
 const Status = grpc.status;
 const BUF = fileURLToPath(new URL("../node_modules/.bin/buf", import.meta.url));
-const BIN = fileURLToPath(new URL("../bin/netsync.js", import.meta.url));
 
 // --- buf curl ------------------------------------------------------------------
 
@@ -64,94 +56,26 @@ const EXPECTED_METHODS = [
 
 // --- CLI -----------------------------------------------------------------------
 
-/** The environment in which consola's own heuristics would drop to warn. */
+/**
+ * The environment in which consola's own heuristics would drop to warn. Unlike
+ * runCli()'s default, it keeps the parent's NETSYNC_TOKEN.
+ */
 const TEST_ENV = { ...process.env, NODE_ENV: "test", CI: "true", NETSYNC_LOG_LEVEL: "", NETSYNC_LOG_FORMAT: "" };
-const children = new Set<ChildProcess>();
 
 /** Runs the CLI to completion (killed after `timeoutMs`); never rejects. */
-function cli(args: string[], timeoutMs = 8_000): Promise<Exec> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: TEST_ENV, stdio: ["ignore", "pipe", "pipe"] });
-    children.add(child);
-    let stdout = "";
-    let stderr = "";
-    child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-// --- grpc-js health client -------------------------------------------------------
-
-function grpcClient(address: string): grpc.Client {
-  const client = new grpc.Client(address, grpc.credentials.createInsecure());
-  track(() => client.close());
-  return client;
-}
-
-function healthCheck(client: grpc.Client, service = ""): Promise<HealthCheckResponse> {
-  return callUnary(client, Health.method.check, create(HealthCheckRequestSchema, { service }), {
-    deadline: Date.now() + 2_000,
-  });
-}
-
-/** Opens Health.Watch; every status the server sends is pushed to `statuses`. */
-function healthWatch(client: grpc.Client, service = "") {
-  const statuses: ServingStatus[] = [];
-  const call = client.makeServerStreamRequest(
-    methodPath(Health.method.watch),
-    (request: ReturnType<typeof create<typeof HealthCheckRequestSchema>>) =>
-      Buffer.from(toBinary(HealthCheckRequestSchema, request)),
-    (bytes: Buffer) => fromBinary(HealthCheckResponseSchema, bytes),
-    create(HealthCheckRequestSchema, { service }),
-  );
-  call.on("data", (response: HealthCheckResponse) => statuses.push(response.status));
-  call.on("error", () => {});
-  track(() => call.cancel());
-  return { call, statuses };
-}
-
-// --- small helpers ----------------------------------------------------------------
-
-/** Resolves with the NetSyncError `promise` rejects with; fails if it resolves or takes longer than `timeoutMs`. */
-async function rejection(promise: Promise<unknown>, timeoutMs: number, what: string): Promise<NetSyncError> {
-  const outcome = await within(
-    promise.then(
-      (value) => ({ ok: true as const, value }),
-      (error: unknown) => ({ ok: false as const, error }),
-    ),
-    timeoutMs,
-    what,
-  );
-  if (outcome.ok) expect.fail(`${what}: expected a rejection, got ${JSON.stringify(outcome.value)}`);
-  expect(outcome.error).to.be.instanceOf(NetSyncError);
-  return outcome.error as NetSyncError;
-}
-
-function admin(master: Master): AdminClient {
-  const client = new AdminClient(master.address);
-  track(() => client.close());
-  return client;
-}
-
-/** A promise the test resolves itself (released by cleanup at the latest, so no handler outlives a test). */
-function gate(): { promise: Promise<string>; release: (value?: string) => void } {
-  let release!: (value?: string) => void;
-  const promise = new Promise<string>((resolve) => (release = (value = "released") => resolve(value)));
-  track(() => release());
-  return { promise, release };
+async function cli(args: string[], timeoutMs = 8_000): Promise<Exec> {
+  const run = runCli(args, TEST_ENV);
+  const timer = setTimeout(() => run.child.kill("SIGKILL"), timeoutMs);
+  const { code } = await run.exit;
+  clearTimeout(timer);
+  return { code, stdout: run.stdout(), stderr: run.stderr() };
 }
 
 describe("admin", function () {
   this.timeout(10_000);
 
   afterEach(async () => {
-    for (const child of children) child.kill("SIGKILL");
+    killAllCli();
     await cleanup();
   });
 
@@ -199,7 +123,7 @@ describe("admin", function () {
         expect(result.code).to.be.a("number").and.not.equal(0);
         expect(result.stdout).not.to.include("netsync.v1");
       }
-      expect((await admin(master).listSlaves()).slaves.map((s) => s.id)).to.deep.equal(["no-refl"]);
+      expect((await adminClient(master.address).listSlaves()).slaves.map((s) => s.id)).to.deep.equal(["no-refl"]);
     });
   });
 
@@ -222,7 +146,7 @@ describe("admin", function () {
       it(`reports NOT_SERVING as soon as close() begins (${slaveFirst ? "slave closed first" : "slave still connected"})`, async () => {
         const master = await startMaster();
         const slave = await startSlave(master.address, { id: "on-shutdown" });
-        const client = grpcClient(master.address);
+        const client = grpcClient(master.address, {}); // on the process's shared subchannel pool
         expect((await healthCheck(client)).status).to.equal(ServingStatus.SERVING);
         expect((await healthCheck(client, "netsync.v1.NetSyncService")).status).to.equal(ServingStatus.SERVING);
         const watches = [healthWatch(client), healthWatch(client, "netsync.v1.NetSyncService")];
@@ -265,7 +189,7 @@ describe("admin", function () {
       await startSlave(master.address, { id: "list-a" });
       await startSlave(master.address, { id: "list-b" });
       await waitFor(() => master.slaves().every((s) => s.rttMs !== undefined), 2_000, "a pong from each slave");
-      const response = await admin(master).listSlaves();
+      const response = await adminClient(master.address).listSlaves();
       expect(response.slaves.map((s) => s.id)).to.have.members(["list-a", "list-b"]);
       expect(response.closed).to.deep.equal([]);
       for (const s of response.slaves) {
@@ -292,7 +216,7 @@ describe("admin", function () {
       rawClient(master.address, { id: "mute" });
       await evicted;
 
-      const client = admin(master);
+      const client = adminClient(master.address);
       const all = await client.listSlaves(true);
       expect(all.slaves.map((s) => s.id)).to.deep.equal(["stayer"]);
       expect(all.closed.map((c) => [c.slave?.id, c.reason])).to.deep.equal([
@@ -315,7 +239,7 @@ describe("admin", function () {
         await slave.close();
         await gone;
       }
-      const response = await admin(master).listSlaves(true);
+      const response = await adminClient(master.address).listSlaves(true);
       expect(response.closed.map((c) => c.slave?.id)).to.deep.equal(["h4", "h3", "h2"]);
       expect(master.recentlyClosed()).to.have.length(3);
     });
@@ -324,7 +248,7 @@ describe("admin", function () {
       const master = await startMaster();
       const slaves = await Promise.all(["b1", "b2", "b3"].map((id) => startSlave(master.address, { id })));
       const received = slaves.map((s) => once(s, "command"));
-      expect(await admin(master).broadcast("flush")).to.equal(3);
+      expect(await adminClient(master.address).broadcast("flush")).to.equal(3);
       for (const [command] of await Promise.all(received)) {
         expect(command.data).to.equal("flush");
         expect(command.requestId).to.equal(0n);
@@ -340,7 +264,7 @@ describe("admin", function () {
       });
       const objecterGot: string[] = [];
       objecter.on("command", (c) => objecterGot.push(c.data));
-      const client = admin(master);
+      const client = adminClient(master.address);
 
       const got = once(texter, "command");
       const fired = await client.send("texter", "fire");
@@ -367,7 +291,7 @@ describe("admin", function () {
           throw new Error("disk on fire");
         },
       });
-      const response = await admin(master).send("thrower", "x", { timeout: 2_000 });
+      const response = await adminClient(master.address).send("thrower", "x", { timeout: 2_000 });
       expect(response.written).to.equal(true);
       expect(response.reply?.result.case).to.equal("error");
       expect(response.reply?.result.value).to.match(/disk on fire/);
@@ -376,7 +300,7 @@ describe("admin", function () {
     it("answers NOT_FOUND for an unknown slave", async () => {
       const master = await startMaster();
       await startSlave(master.address, { id: "known" });
-      const client = admin(master);
+      const client = adminClient(master.address);
       for (const wait of [undefined, { timeout: 1_000 }]) {
         const error = await rejection(client.send("ghost", "x", wait), 3_000, "send to ghost");
         expect(error.code).to.equal(Status.NOT_FOUND);

@@ -1,63 +1,18 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { expect } from "chai";
+import { killAllCli, runCli } from "./cli-process.js";
 
-const BIN = fileURLToPath(new URL("../bin/netsync.js", import.meta.url));
-
-/** The environment in which consola's own heuristics would drop to warn. */
+/**
+ * The environment in which consola's own heuristics would drop to warn. Unlike
+ * runCli()'s default, it keeps the parent's NETSYNC_LOG_FORMAT and NETSYNC_TOKEN.
+ */
 const TEST_ENV = { ...process.env, NODE_ENV: "test", CI: "true", NETSYNC_LOG_LEVEL: "" };
 
-interface Run {
-  child: ChildProcess;
-  output: () => string;
-  exit: Promise<number | null>;
-  waitFor: (pattern: RegExp, timeoutMs?: number) => Promise<RegExpMatchArray>;
-}
-
-const running = new Set<ChildProcess>();
-
-function run(args: string[], env: NodeJS.ProcessEnv = TEST_ENV): Run {
-  const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-  running.add(child);
-  let output = "";
-  const waiters = new Set<() => void>();
-  const onData = (chunk: Buffer) => {
-    output += chunk.toString();
-    for (const w of waiters) w();
-  };
-  child.stdout!.on("data", onData);
-  child.stderr!.on("data", onData);
-  const exit = new Promise<number | null>((resolve) =>
-    child.on("exit", (code) => {
-      running.delete(child);
-      resolve(code);
-    }),
-  );
-  const waitFor = (pattern: RegExp, timeoutMs = 8000) =>
-    new Promise<RegExpMatchArray>((resolve, reject) => {
-      const check = () => {
-        const match = output.match(pattern);
-        if (!match) return;
-        waiters.delete(check);
-        clearTimeout(timer);
-        resolve(match);
-      };
-      const timer = setTimeout(() => {
-        waiters.delete(check);
-        reject(new Error(`timed out waiting for ${pattern}; output so far:\n${output}`));
-      }, timeoutMs);
-      waiters.add(check);
-      check();
-    });
-  return { child, output: () => output, exit, waitFor };
-}
+const run = (args: string[], env: NodeJS.ProcessEnv = TEST_ENV) => runCli(args, env);
 
 describe("cli", function () {
   this.timeout(20_000);
 
-  afterEach(() => {
-    for (const child of running) child.kill("SIGKILL");
-  });
+  afterEach(() => killAllCli());
 
   it("prints info logs by default even with NODE_ENV=test and CI=true, and stops on SIGTERM", async () => {
     const master = run(["master", "--port", "0", "--heartbeat-interval", "50ms", "--heartbeat-timeout", "200ms"]);
@@ -66,10 +21,10 @@ describe("cli", function () {
     await master.waitFor(/\[info\].*slave cli-slave connected from 127\.0\.0\.1:\d+/);
     await slave.waitFor(/connected to .* as cli-slave/);
     slave.child.kill("SIGTERM");
-    expect(await slave.exit).to.equal(0);
+    expect((await slave.exit).code).to.equal(0);
     await master.waitFor(/slave cli-slave .*disconnected: slave closed the stream/);
     master.child.kill("SIGTERM");
-    expect(await master.exit).to.equal(0);
+    expect((await master.exit).code).to.equal(0);
     expect(master.output()).to.match(/received SIGTERM; stopping/);
     expect(master.output()).to.match(/master stopped/);
     expect(master.output()).not.to.match(/evicted/);
@@ -78,7 +33,7 @@ describe("cli", function () {
   it("honours NETSYNC_LOG_LEVEL, and --log-level over it", async () => {
     // The demo stops by itself, so its whole output can be checked for the absence of info lines.
     const quiet = run(["demo", "--duration", "1s", "--freeze-after", "1m"], { ...TEST_ENV, NETSYNC_LOG_LEVEL: "warn" });
-    expect(await quiet.exit).to.equal(0);
+    expect((await quiet.exit).code).to.equal(0);
     expect(quiet.output()).not.to.match(/\[info\]|listening on|connected/);
 
     const loud = run(["--log-level", "debug", "master", "--port", "0", "--heartbeat-interval", "50ms", "--heartbeat-timeout", "200ms"], {
@@ -87,7 +42,7 @@ describe("cli", function () {
     });
     await loud.waitFor(/\[info\].*listening on/);
     loud.child.kill("SIGTERM");
-    expect(await loud.exit).to.equal(0);
+    expect((await loud.exit).code).to.equal(0);
   });
 
   for (const [name, args, message] of [
@@ -102,7 +57,7 @@ describe("cli", function () {
   ] as const) {
     it(`exits 2 with a one-line error on ${name}`, async () => {
       const r = run([...args]);
-      expect(await r.exit).to.equal(2);
+      expect((await r.exit).code).to.equal(2);
       const lines = r.output().trim().split("\n");
       expect(lines).to.have.length(1);
       expect(lines[0]).to.match(/^error: /).and.to.match(message);
@@ -111,10 +66,10 @@ describe("cli", function () {
 
   it("prints its version and help with exit 0", async () => {
     const version = run(["--version"]);
-    expect(await version.exit).to.equal(0);
+    expect((await version.exit).code).to.equal(0);
     expect(version.output().trim()).to.match(/^\d+\.\d+\.\d+$/);
     const help = run(["slave", "--help"]);
-    expect(await help.exit).to.equal(0);
+    expect((await help.exit).code).to.equal(0);
     expect(help.output()).to.match(/--master-timeout <duration>.*\(default: 15s\)/s);
   });
 
@@ -129,7 +84,7 @@ describe("cli", function () {
       "--freeze-after", "700ms",
       "--duration", "3s",
     ]);
-    expect(await demo.exit).to.equal(0);
+    expect((await demo.exit).code).to.equal(0);
     const out = demo.output();
     expect(out).to.match(/broadcast #1 written to 3 slaves/);
     expect(out).to.match(/\[slave alpha\] received command/);

@@ -1,10 +1,12 @@
 import { once as eventsOnce, type EventEmitter } from "node:events";
+import { expect } from "chai";
 import * as grpc from "@grpc/grpc-js";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { CommandSchema, NetSyncService, type Command } from "../gen/netsync/v1/netsync_pb.js";
 import {
   Encoded,
   Master,
+  NetSyncError,
   openBidi,
   silentLogger,
   Slave,
@@ -131,8 +133,8 @@ export async function startMaster(opts: MasterOptions = {}): Promise<Master> {
   return master;
 }
 
-/** A started slave with test-sized timings, closed by cleanup(). Does not wait for the connection. */
-export function createSlave(address: string, opts: Partial<SlaveOptions> = {}): Slave {
+/** A slave with test-sized timings, closed by cleanup(); not started. */
+function newSlave(address: string, opts: Partial<SlaveOptions>): Slave {
   const slave = new Slave({
     master: address,
     masterTimeout: 300,
@@ -141,20 +143,19 @@ export function createSlave(address: string, opts: Partial<SlaveOptions> = {}): 
     ...opts,
   });
   track(() => slave.close());
+  return slave;
+}
+
+/** A started slave with test-sized timings, closed by cleanup(). Does not wait for the connection. */
+export function createSlave(address: string, opts: Partial<SlaveOptions> = {}): Slave {
+  const slave = newSlave(address, opts);
   slave.start();
   return slave;
 }
 
 /** createSlave(), then waits for its first 'connected'. */
 export async function startSlave(address: string, opts: Partial<SlaveOptions> = {}, timeoutMs = 2_000): Promise<Slave> {
-  const slave = new Slave({
-    master: address,
-    masterTimeout: 300,
-    backoff: { initial: 20, max: 200 },
-    logger: silentLogger(),
-    ...opts,
-  });
-  track(() => slave.close());
+  const slave = newSlave(address, opts);
   const connected = once(slave, "connected", timeoutMs);
   slave.start();
   await connected;
@@ -282,4 +283,27 @@ export async function within<T>(promise: Promise<T>, timeoutMs: number, what: st
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Resolves with the NetSyncError `promise` rejects with; fails if it resolves or takes longer than `timeoutMs`. */
+export async function rejection(promise: Promise<unknown>, timeoutMs: number, what: string): Promise<NetSyncError> {
+  const outcome = await within(
+    promise.then(
+      (value) => ({ ok: true as const, value }),
+      (error: unknown) => ({ ok: false as const, error }),
+    ),
+    timeoutMs,
+    what,
+  );
+  if (outcome.ok) expect.fail(`${what}: expected a rejection, got ${JSON.stringify(outcome.value)}`);
+  expect(outcome.error).to.be.instanceOf(NetSyncError);
+  return outcome.error as NetSyncError;
+}
+
+/** A promise the test resolves itself (released by cleanup at the latest, so no handler outlives a test). */
+export function gate(): { promise: Promise<string>; release: (value?: string) => void } {
+  let release!: (value?: string) => void;
+  const promise = new Promise<string>((resolve) => (release = (value = "released") => resolve(value)));
+  track(() => release());
+  return { promise, release };
 }

@@ -1,11 +1,8 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import * as http from "node:http";
-import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import { Master, silentLogger } from "../src/index.js";
+import { killAllCli, runCli } from "./cli-process.js";
 import { cleanup, onceWhere, rawClient, startMaster, startSlave, track, waitFor, within } from "./helpers.js";
-
-const BIN = fileURLToPath(new URL("../bin/netsync.js", import.meta.url));
 
 // --- HTTP ----------------------------------------------------------------------------
 
@@ -66,53 +63,6 @@ function testEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return env;
 }
 
-interface Run {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  exit: Promise<number | null>;
-  /** Resolves with the first stdout line matching `pattern`. */
-  waitForLine: (pattern: RegExp, timeoutMs?: number) => Promise<string>;
-}
-
-const children = new Set<ChildProcess>();
-
-function run(args: string[], env: NodeJS.ProcessEnv): Run {
-  const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-  children.add(child);
-  let stdout = "";
-  let stderr = "";
-  const waiters = new Set<() => void>();
-  child.stdout!.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString();
-    for (const w of waiters) w();
-  });
-  child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  const exit = new Promise<number | null>((resolve) =>
-    child.on("close", (code) => {
-      children.delete(child);
-      resolve(code);
-    }),
-  );
-  const waitForLine = (pattern: RegExp, timeoutMs = 8_000) =>
-    new Promise<string>((resolve, reject) => {
-      const check = () => {
-        const line = stdout.split("\n").find((l) => pattern.test(l));
-        if (line === undefined) return;
-        waiters.delete(check);
-        clearTimeout(timer);
-        resolve(line);
-      };
-      const timer = setTimeout(() => {
-        waiters.delete(check);
-        reject(new Error(`timed out waiting for ${pattern}; stdout so far:\n${stdout}\nstderr:\n${stderr}`));
-      }, timeoutMs);
-      waiters.add(check);
-      check();
-    });
-  return { child, stdout: () => stdout, stderr: () => stderr, exit, waitForLine };
-}
-
 interface LogLine {
   time: string;
   level: string;
@@ -150,7 +100,7 @@ describe("observability", function () {
   this.timeout(10_000);
 
   afterEach(async () => {
-    for (const child of children) child.kill("SIGKILL");
+    killAllCli();
     await cleanup();
   });
 
@@ -243,13 +193,13 @@ describe("observability", function () {
       ["NETSYNC_LOG_FORMAT=json", [], testEnv({ NETSYNC_LOG_FORMAT: "json" })],
     ] as const) {
       it(`prints one JSON object per line with ${name}`, async () => {
-        const master = run([...globalArgs, ...MASTER_ARGS], env);
+        const master = runCli([...globalArgs, ...MASTER_ARGS], env);
         const listening = JSON.parse(await master.waitForLine(/listening on/)) as LogLine;
         const address = listening.message.match(/listening on (127\.0\.0\.1:\d+)/)![1]!;
         expect(listening).to.include({ level: "info", tag: "master" });
 
         // A CLI slave in the same format, and a raw client the master evicts (a warning, on stderr).
-        const slave = run([...globalArgs, "slave", "--master", address, "--id", "json-slave", "--master-timeout", "1s"], env);
+        const slave = runCli([...globalArgs, "slave", "--master", address, "--id", "json-slave", "--master-timeout", "1s"], env);
         const connectLine = JSON.parse(await master.waitForLine(/slave json-slave connected/)) as LogLine;
         expect(connectLine.slaveId).to.equal("json-slave");
         expect(connectLine.peer).to.match(/^127\.0\.0\.1:\d+$/);
@@ -258,10 +208,10 @@ describe("observability", function () {
         await waitFor(() => /json-mute .*evicted/.test(master.stderr()), 3_000, "the eviction warning");
 
         slave.child.kill("SIGTERM");
-        expect(await within(slave.exit, 5_000, "the slave's exit")).to.equal(0);
+        expect((await within(slave.exit, 5_000, "the slave's exit")).code).to.equal(0);
         await master.waitForLine(/json-slave .*disconnected/);
         master.child.kill("SIGTERM");
-        expect(await within(master.exit, 5_000, "the master's exit")).to.equal(0);
+        expect((await within(master.exit, 5_000, "the master's exit")).code).to.equal(0);
 
         const out = jsonLines(master.stdout(), "master stdout");
         const err = jsonLines(master.stderr(), "master stderr");
@@ -280,9 +230,9 @@ describe("observability", function () {
     }
 
     it("exits 2 on an invalid --log-format or NETSYNC_LOG_FORMAT", async () => {
-      const flag = run(["--log-format", "xml", ...MASTER_ARGS], testEnv());
-      const fromEnv = run(MASTER_ARGS, testEnv({ NETSYNC_LOG_FORMAT: "xml" }));
-      const [flagCode, envCode] = await within(Promise.all([flag.exit, fromEnv.exit]), 8_000, "the exits");
+      const flag = runCli(["--log-format", "xml", ...MASTER_ARGS], testEnv());
+      const fromEnv = runCli(MASTER_ARGS, testEnv({ NETSYNC_LOG_FORMAT: "xml" }));
+      const [{ code: flagCode }, { code: envCode }] = await within(Promise.all([flag.exit, fromEnv.exit]), 8_000, "the exits");
       expect(flagCode).to.equal(2);
       expect(flag.stderr().trim().split("\n")).to.have.length(1);
       expect(flag.stderr()).to.match(/^error: .*xml.*Allowed choices are text, json/);

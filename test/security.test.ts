@@ -1,27 +1,20 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { format } from "node:util";
 import { expect } from "chai";
 import * as grpc from "@grpc/grpc-js";
-import { create } from "@bufbuild/protobuf";
 import { createConsola, type ConsolaInstance, type LogObject } from "consola";
-import {
-  Health,
-  HealthCheckRequestSchema,
-  HealthCheckResponse_ServingStatus as ServingStatus,
-} from "../gen/grpc/health/v1/health_pb.js";
+import { HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 import { NetSyncService } from "../gen/netsync/v1/netsync_pb.js";
-import { AdminClient } from "../src/admin-client.js";
 import { clientCredentials, tokenMetadata, type ClientTlsOptions } from "../src/auth.js";
-import { callUnary, openBidi } from "../src/grpc-adapter.js";
-import { NetSyncError, SLAVE_ID_METADATA_KEY, type Master, type MasterOptions, type Slave } from "../src/index.js";
+import { openBidi } from "../src/grpc-adapter.js";
+import { SLAVE_ID_METADATA_KEY, type Master, type MasterOptions, type Slave } from "../src/index.js";
 import { makeTestPki, type TestPki } from "./certs.js";
-import { cleanup, createSlave, once, sleep, startMaster, startSlave, track, waitFor, within } from "./helpers.js";
+import { CLI_TEST_ENV, killAllCli, runCli } from "./cli-process.js";
+import { adminClient, healthCheck } from "./grpc-helpers.js";
+import { cleanup, createSlave, once, rejection, sleep, startMaster, startSlave, track, waitFor, within } from "./helpers.js";
 
 const Status = grpc.status;
-const BIN = fileURLToPath(new URL("../bin/netsync.js", import.meta.url));
 const TOKEN = "s3cret";
 
 // --- capturing logger ------------------------------------------------------------
@@ -98,37 +91,14 @@ function withId(id: string, metadata = new grpc.Metadata()): grpc.Metadata {
   return metadata;
 }
 
-/** grpc.health.v1.Health/Check over a channel of its own. */
-async function healthCheck(address: string, tls?: ClientTlsOptions, service = ""): Promise<ServingStatus> {
+/** grpc.health.v1.Health/Check over a channel of its own; resolves with the serving status. */
+async function healthStatus(address: string, tls?: ClientTlsOptions, service = ""): Promise<ServingStatus> {
   const client = new grpc.Client(address, clientCredentials(tls), { "grpc.use_local_subchannel_pool": 1 });
   try {
-    const response = await callUnary(client, Health.method.check, create(HealthCheckRequestSchema, { service }), {
-      deadline: Date.now() + 3_000,
-    });
-    return response.status;
+    return (await healthCheck(client, service, 3_000)).status;
   } finally {
     client.close();
   }
-}
-
-async function rejection(promise: Promise<unknown>, timeoutMs: number, what: string): Promise<NetSyncError> {
-  const outcome = await within(
-    promise.then(
-      (value) => ({ ok: true as const, value }),
-      (error: unknown) => ({ ok: false as const, error }),
-    ),
-    timeoutMs,
-    what,
-  );
-  if (outcome.ok) expect.fail(`${what}: expected a rejection, got ${JSON.stringify(outcome.value)}`);
-  expect(outcome.error).to.be.instanceOf(NetSyncError);
-  return outcome.error as NetSyncError;
-}
-
-function adminClient(address: string, options: ConstructorParameters<typeof AdminClient>[1] = {}): AdminClient {
-  const client = new AdminClient(address, options);
-  track(() => client.close());
-  return client;
 }
 
 /** Counts the master's 'slave:connected' events from now on. */
@@ -158,62 +128,6 @@ async function expectNeverRegisters(master: Master, slave: Slave, connected: str
 
 // --- CLI ----------------------------------------------------------------------------
 
-const TEST_ENV: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: "test", CI: "true", NETSYNC_LOG_LEVEL: "", NETSYNC_LOG_FORMAT: "" };
-delete TEST_ENV.NETSYNC_TOKEN;
-
-interface Run {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  output: () => string;
-  exit: Promise<number | null>;
-  waitFor: (pattern: RegExp, timeoutMs?: number) => Promise<RegExpMatchArray>;
-}
-
-const running = new Set<ChildProcess>();
-
-function run(args: string[], env: NodeJS.ProcessEnv = TEST_ENV): Run {
-  const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-  running.add(child);
-  let output = "";
-  let stdout = "";
-  let stderr = "";
-  const waiters = new Set<() => void>();
-  child.stdout!.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString();
-    output += chunk.toString();
-    for (const w of waiters) w();
-  });
-  child.stderr!.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-    output += chunk.toString();
-    for (const w of waiters) w();
-  });
-  const exit = new Promise<number | null>((resolve) =>
-    child.on("close", (code) => {
-      running.delete(child);
-      resolve(code);
-    }),
-  );
-  const waitFor = (pattern: RegExp, timeoutMs = 8_000) =>
-    new Promise<RegExpMatchArray>((resolve, reject) => {
-      const check = () => {
-        const match = output.match(pattern);
-        if (!match) return;
-        waiters.delete(check);
-        clearTimeout(timer);
-        resolve(match);
-      };
-      const timer = setTimeout(() => {
-        waiters.delete(check);
-        reject(new Error(`timed out waiting for ${pattern}; output so far:\n${output}`));
-      }, timeoutMs);
-      waiters.add(check);
-      check();
-    });
-  return { child, stdout: () => stdout, stderr: () => stderr, output: () => output, exit, waitFor };
-}
-
 /** Output lines without Node's DEP0123 warning (TLS servername set to an IP), which may appear on stderr. */
 function meaningfulLines(text: string): string[] {
   return text
@@ -235,7 +149,7 @@ describe("security", function () {
   after(() => pki?.cleanup());
 
   afterEach(async () => {
-    for (const child of running) child.kill("SIGKILL");
+    killAllCli();
     await cleanup();
   });
 
@@ -355,8 +269,8 @@ describe("security", function () {
 
     it("keeps health open to a TLS client without a certificate", async () => {
       const { master } = await captured({ tls: mtls() });
-      expect(await healthCheck(master.address, { ca: pki.ca })).to.equal(ServingStatus.SERVING);
-      expect(await healthCheck(master.address, { ca: pki.ca }, "netsync.v1.NetSyncService")).to.equal(ServingStatus.SERVING);
+      expect(await healthStatus(master.address, { ca: pki.ca })).to.equal(ServingStatus.SERVING);
+      expect(await healthStatus(master.address, { ca: pki.ca }, "netsync.v1.NetSyncService")).to.equal(ServingStatus.SERVING);
     });
   });
 
@@ -416,8 +330,8 @@ describe("security", function () {
       const response = await adminClient(master.address, { token: TOKEN }).listSlaves();
       expect(response.slaves.map((s) => s.id)).to.deep.equal(["listed"]);
 
-      expect(await healthCheck(master.address)).to.equal(ServingStatus.SERVING);
-      expect(await healthCheck(master.address, undefined, "netsync.v1.NetSyncService")).to.equal(ServingStatus.SERVING);
+      expect(await healthStatus(master.address)).to.equal(ServingStatus.SERVING);
+      expect(await healthStatus(master.address, undefined, "netsync.v1.NetSyncService")).to.equal(ServingStatus.SERVING);
       for (const line of log.of("warn")) expect(line).to.match(/^refused \/netsync\.v1\.AdminService\/(ListSlaves|Broadcast) /);
       expect(log.of("warn")).to.have.length(3);
       expectNoSecret(log.lines(), TOKEN);
@@ -431,7 +345,7 @@ describe("security", function () {
       expect(none.status.code).to.equal(Status.UNAUTHENTICATED);
       const admin = adminClient(master.address, { tls: { ca: pki.ca }, token: TOKEN });
       expect((await admin.listSlaves()).slaves.map((s) => s.id)).to.deep.equal(["both"]);
-      expect(await healthCheck(master.address, { ca: pki.ca })).to.equal(ServingStatus.SERVING);
+      expect(await healthStatus(master.address, { ca: pki.ca })).to.equal(ServingStatus.SERVING);
       expect(connected).to.deep.equal(["both"]);
       expectNoSecret(log.lines(), TOKEN);
     });
@@ -444,34 +358,34 @@ describe("security", function () {
       const tokenFile = join(pki.dir, "token");
       writeFileSync(tokenFile, `${TOKEN}\n`);
       const p = pki.paths;
-      const master = run(
+      const master = runCli(
         [
           "master", "--port", "0", "--heartbeat-interval", "100ms", "--heartbeat-timeout", "2s",
           "--tls-cert", p.serverCert, "--tls-key", p.serverKey, "--tls-client-ca", p.ca,
         ],
-        { ...TEST_ENV, NETSYNC_TOKEN: TOKEN },
+        { ...CLI_TEST_ENV, NETSYNC_TOKEN: TOKEN },
       );
       const [, address] = await master.waitFor(/listening on (127\.0\.0\.1:\d+) with TLS \(client certificates required\) \(bearer token required\)/);
       const tlsFlags = ["--tls-ca", p.ca, "--tls-cert", p.clientCert, "--tls-key", p.clientKey];
-      const slave = run(["slave", "--master", address!, ...tlsFlags, "--token-file", tokenFile, "--master-timeout", "2s"]);
+      const slave = runCli(["slave", "--master", address!, ...tlsFlags, "--token-file", tokenFile, "--master-timeout", "2s"]);
       await master.waitFor(/slave slave-cert connected from 127\.0\.0\.1:\d+/, 10_000);
       await slave.waitFor(/connected to .* as slave-cert/);
 
-      const list = run(["slaves", "--master", address!, ...tlsFlags, "--token-file", tokenFile]);
-      expect(await list.exit, list.output()).to.equal(0);
+      const list = runCli(["slaves", "--master", address!, ...tlsFlags, "--token-file", tokenFile]);
+      expect((await list.exit).code, list.output()).to.equal(0);
       expect(list.stdout()).to.match(/^ID\s+PEER/m).and.to.match(/^slave-cert\s+127\.0\.0\.1:\d+/m);
 
-      const refused = run(["slaves", "--master", address!, ...tlsFlags]);
-      expect(await refused.exit, refused.output()).to.equal(1);
+      const refused = runCli(["slaves", "--master", address!, ...tlsFlags]);
+      expect((await refused.exit).code, refused.output()).to.equal(1);
       expect(refused.stderr()).to.match(/UNAUTHENTICATED/);
       expect(refused.stdout()).not.to.match(/slave-cert/);
       await master.waitFor(/refused \/netsync\.v1\.AdminService\/ListSlaves from 127\.0\.0\.1:\d+: missing bearer token/);
 
       slave.child.kill("SIGTERM");
-      expect(await slave.exit).to.equal(0);
+      expect((await slave.exit).code).to.equal(0);
       await master.waitFor(/slave slave-cert .*disconnected: slave closed the stream/);
       master.child.kill("SIGTERM");
-      expect(await master.exit).to.equal(0);
+      expect((await master.exit).code).to.equal(0);
       for (const out of [master.output(), slave.output(), list.output(), refused.output()]) {
         expect(out).not.to.include(TOKEN);
         expect(out).not.to.include("PRIVATE KEY");
@@ -489,8 +403,8 @@ describe("security", function () {
       ["--tls-client-ca without a certificate", () => ["master", "--port", "0", "--tls-client-ca", pki.paths.ca], /--tls-client-ca needs --tls-cert/],
     ] as const) {
       it(`exits 2 with a one-line error on ${name}`, async () => {
-        const r = run([...args()]);
-        expect(await r.exit, r.output()).to.equal(2);
+        const r = runCli([...args()]);
+        expect((await r.exit).code, r.output()).to.equal(2);
         const lines = meaningfulLines(r.output());
         expect(lines, r.output()).to.have.length(1);
         expect(lines[0]).to.match(/^error: /).and.to.match(message);

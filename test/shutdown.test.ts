@@ -1,36 +1,27 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { format } from "node:util";
 import { expect } from "chai";
 import * as grpc from "@grpc/grpc-js";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { createConsola, type ConsolaInstance, type LogObject } from "consola";
-import {
-  Health,
-  HealthCheckRequestSchema,
-  HealthCheckResponse_ServingStatus as ServingStatus,
-  HealthCheckResponseSchema,
-  type HealthCheckResponse,
-} from "../gen/grpc/health/v1/health_pb.js";
-import { AdminClient } from "../src/admin-client.js";
-import { callUnary, methodPath } from "../src/grpc-adapter.js";
-import { NetSyncError, type SlaveEvent } from "../src/index.js";
+import { HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
+import type { SlaveEvent } from "../src/index.js";
+import { killAllCli, runCli } from "./cli-process.js";
+import { adminClient, grpcClient, healthCheck, healthWatch } from "./grpc-helpers.js";
 import {
   cleanup,
   createSlave,
+  gate,
   once,
   onceWhere,
   rawClient,
+  rejection,
   sleep,
   startMaster,
   startSlave,
-  track,
   waitFor,
   within,
 } from "./helpers.js";
 
 const Status = grpc.status;
-const BIN = fileURLToPath(new URL("../bin/netsync.js", import.meta.url));
 
 // --- capturing logger ------------------------------------------------------------
 
@@ -46,105 +37,10 @@ function capture(): Capture {
   return { logger, entries, lines: () => entries.map((o) => `${o.type} ${format(...o.args)}`) };
 }
 
-// --- health ---------------------------------------------------------------------------
-
-function grpcClient(address: string): grpc.Client {
-  const client = new grpc.Client(address, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
-  track(() => client.close());
-  return client;
-}
-
-function healthCheck(client: grpc.Client, service = ""): Promise<HealthCheckResponse> {
-  return callUnary(client, Health.method.check, create(HealthCheckRequestSchema, { service }), { deadline: Date.now() + 2_000 });
-}
-
-/** Health.Watch; every status the server sends is pushed to `statuses`. */
-function healthWatch(client: grpc.Client, service = "") {
-  const statuses: ServingStatus[] = [];
-  const call = client.makeServerStreamRequest(
-    methodPath(Health.method.watch),
-    (request: ReturnType<typeof create<typeof HealthCheckRequestSchema>>) => Buffer.from(toBinary(HealthCheckRequestSchema, request)),
-    (bytes: Buffer) => fromBinary(HealthCheckResponseSchema, bytes),
-    create(HealthCheckRequestSchema, { service }),
-  );
-  call.on("data", (response: HealthCheckResponse) => statuses.push(response.status));
-  call.on("error", () => {});
-  track(() => call.cancel());
-  return { call, statuses };
-}
-
-async function rejection(promise: Promise<unknown>, timeoutMs: number, what: string): Promise<NetSyncError> {
-  const outcome = await within(
-    promise.then(
-      (value) => ({ ok: true as const, value }),
-      (error: unknown) => ({ ok: false as const, error }),
-    ),
-    timeoutMs,
-    what,
-  );
-  if (outcome.ok) expect.fail(`${what}: expected a rejection, got ${JSON.stringify(outcome.value)}`);
-  expect(outcome.error).to.be.instanceOf(NetSyncError);
-  return outcome.error as NetSyncError;
-}
-
-/** A promise the test resolves itself, released by cleanup at the latest. */
-function gate(): { promise: Promise<string>; release: () => void } {
-  let release!: () => void;
-  const promise = new Promise<string>((resolve) => (release = () => resolve("released")));
-  track(() => release());
-  return { promise, release };
-}
-
 // --- CLI ------------------------------------------------------------------------------
 
-const TEST_ENV: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: "test", CI: "true", NETSYNC_LOG_LEVEL: "", NETSYNC_LOG_FORMAT: "" };
-delete TEST_ENV.NETSYNC_TOKEN;
-
-interface Run {
-  child: ChildProcess;
-  output: () => string;
-  /** Exit code, and performance.now() when the process exited. */
-  exit: Promise<{ code: number | null; at: number }>;
-  waitFor: (pattern: RegExp, timeoutMs?: number) => Promise<RegExpMatchArray>;
-}
-
-const running = new Set<ChildProcess>();
-
-function run(args: string[], env: NodeJS.ProcessEnv = TEST_ENV): Run {
-  const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-  running.add(child);
-  let output = "";
-  const waiters = new Set<() => void>();
-  const onData = (chunk: Buffer) => {
-    output += chunk.toString();
-    for (const w of waiters) w();
-  };
-  child.stdout!.on("data", onData);
-  child.stderr!.on("data", onData);
-  const exit = new Promise<{ code: number | null; at: number }>((resolve) =>
-    child.on("exit", (code) => {
-      running.delete(child);
-      resolve({ code, at: performance.now() });
-    }),
-  );
-  const waitFor = (pattern: RegExp, timeoutMs = 10_000) =>
-    new Promise<RegExpMatchArray>((resolve, reject) => {
-      const check = () => {
-        const match = output.match(pattern);
-        if (!match) return;
-        waiters.delete(check);
-        clearTimeout(timer);
-        resolve(match);
-      };
-      const timer = setTimeout(() => {
-        waiters.delete(check);
-        reject(new Error(`timed out waiting for ${pattern}; output so far:\n${output}`));
-      }, timeoutMs);
-      waiters.add(check);
-      check();
-    });
-  return { child, output: () => output, exit, waitFor };
-}
+/** How long these tests wait for a line of CLI output. */
+const CLI_WAIT_MS = 10_000;
 
 /** Opens a raw Sync stream and resolves with its final status. */
 async function statusOfNewStream(address: string, id: string, timeoutMs = 3_000): Promise<grpc.StatusObject> {
@@ -162,23 +58,23 @@ describe("shutdown", function () {
   this.timeout(15_000);
 
   afterEach(async () => {
-    for (const child of running) child.kill("SIGKILL");
+    killAllCli();
     await cleanup();
   });
 
   describe("SIGTERM on a CLI master", () => {
     it("reports SERVING, ends both slaves' streams with UNAVAILABLE 'master shutting down', exits 0 within the grace", async () => {
-      const master = run([
+      const master = runCli([
         "master", "--port", "0",
         "--heartbeat-interval", "100ms", "--heartbeat-timeout", "2s",
         "--shutdown-grace", "2s",
       ]);
-      const [, address] = await master.waitFor(/listening on (127\.0\.0\.1:\d+)/);
+      const [, address] = await master.waitFor(/listening on (127\.0\.0\.1:\d+)/, CLI_WAIT_MS);
       const slaves = await Promise.all(
         ["term-a", "term-b"].map((id) => startSlave(address!, { id, masterTimeout: 2_000, backoff: { initial: 50, max: 500 } }, 5_000)),
       );
-      await master.waitFor(/slave term-a connected/);
-      await master.waitFor(/slave term-b connected/);
+      await master.waitFor(/slave term-a connected/, CLI_WAIT_MS);
+      await master.waitFor(/slave term-b connected/, CLI_WAIT_MS);
 
       const client = grpcClient(address!);
       expect((await healthCheck(client)).status).to.equal(ServingStatus.SERVING);
@@ -206,12 +102,12 @@ describe("shutdown", function () {
       for (const slave of slaves) expect(slave.state).not.to.equal("open");
     });
     it("exits 0 within the grace even when a frozen client holds its stream open; refuses new streams meanwhile", async () => {
-      const master = run([
+      const master = runCli([
         "master", "--port", "0",
         "--heartbeat-interval", "20ms", "--heartbeat-timeout", "60s",
         "--shutdown-grace", "2s",
       ]);
-      const [, address] = await master.waitFor(/listening on (127\.0\.0\.1:\d+)/);
+      const [, address] = await master.waitFor(/listening on (127\.0\.0\.1:\d+)/, CLI_WAIT_MS);
       const slave = await startSlave(address!, { id: "steady", masterTimeout: 2_000 }, 5_000);
       const frozen = rawClient(address!, { id: "frozen" });
       await within(frozen.headers, 3_000, "the frozen client's headers");
@@ -219,8 +115,7 @@ describe("shutdown", function () {
       // A paused grpc-js call still buffers 16 messages: let pings fill that, then one large
       // command fills the HTTP/2 windows and stays queued on the master (under its 1 MiB limit).
       await sleep(600);
-      const admin = new AdminClient(address!);
-      track(() => admin.close());
+      const admin = adminClient(address!);
       expect(await admin.broadcast("x".repeat(900_000))).to.equal(2);
       admin.close();
       await sleep(200);
@@ -334,9 +229,9 @@ describe("shutdown", function () {
       const evicted: SlaveEvent[] = [];
       master.on("slave:evicted", (e) => evicted.push(e));
       const connected = onceWhere(master, "slave:connected", (e) => e.slave.id === "cli-term", 10_000);
-      const slave = run(["slave", "--master", master.address, "--id", "cli-term", "--master-timeout", "2s"]);
+      const slave = runCli(["slave", "--master", master.address, "--id", "cli-term", "--master-timeout", "2s"]);
       await connected;
-      await slave.waitFor(/connected to .* as cli-term/);
+      await slave.waitFor(/connected to .* as cli-term/, CLI_WAIT_MS);
       await waitFor(() => (master.slaves()[0]?.pongsReceived ?? 0) >= 1, 2_000, "a pong from the CLI slave");
 
       const gone = onceWhere(master, "slave:disconnected", (e) => e.slave.id === "cli-term", 5_000);
@@ -398,20 +293,20 @@ describe("shutdown", function () {
       const a = await startMaster({ heartbeatInterval: 100, heartbeatTimeout: 2_000 });
       const b = await startMaster({ heartbeatInterval: 100, heartbeatTimeout: 2_000 });
       const onA = onceWhere(a, "slave:connected", (e) => e.slave.id === "cli-roamer", 10_000);
-      const slave = run(["slave", "--master", `${a.address},${b.address}`, "--id", "cli-roamer", "--master-timeout", "1s"]);
+      const slave = runCli(["slave", "--master", `${a.address},${b.address}`, "--id", "cli-roamer", "--master-timeout", "1s"]);
       await onA;
       await waitFor(() => (a.slaves()[0]?.pongsReceived ?? 0) >= 1, 2_000, "a pong on A");
       const onB = onceWhere(b, "slave:connected", (e) => e.slave.id === "cli-roamer", 5_000);
       await a.close();
       await onB;
-      await slave.waitFor(new RegExp(`connected to ${b.address.replace(/\./g, "\\.")} as cli-roamer`));
+      await slave.waitFor(new RegExp(`connected to ${b.address.replace(/\./g, "\\.")} as cli-roamer`), CLI_WAIT_MS);
       slave.child.kill("SIGTERM");
       expect((await within(slave.exit, 5_000, "the slave's exit")).code).to.equal(0);
     });
 
     for (const list of ["127.0.0.1:1,nowhere", "127.0.0.1:1,", "127.0.0.1:1;127.0.0.1:2"]) {
       it(`CLI: \`slave --master ${list}\` exits 2 with a one-line error`, async () => {
-        const r = run(["slave", "--master", list]);
+        const r = runCli(["slave", "--master", list]);
         const { code } = await within(r.exit, 8_000, "the slave's exit");
         expect(code, r.output()).to.equal(2);
         const lines = r.output().trim().split("\n");
