@@ -202,7 +202,9 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
           ]
         : [],
       "grpc.keepalive_time_ms": heartbeatTimeout,
-      "grpc.keepalive_timeout_ms": heartbeatTimeout,
+      // Twice the heartbeat timeout, so a dead slave is always evicted (and counted as such) before
+      // keepalive tears its connection down, even when both clocks restart after a master stall.
+      "grpc.keepalive_timeout_ms": 2 * heartbeatTimeout,
       // A connection whose streams all ended (e.g. an evicted raw client) is not kept.
       "grpc.max_connection_idle_ms": heartbeatTimeout,
       "grpc.max_receive_message_length": maxMessageBytes,

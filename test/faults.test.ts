@@ -275,9 +275,7 @@ describe("faults", function () {
     await waitFor(() => pongsOf(master, "frozen") >= 2 && pongsOf(master, "alive") >= 2, 2_000, "pongs from both slaves");
     let established = -1;
     await waitForAsync(async () => (established = await establishedOn(master.port)) === 2, 2_000, () => `2 ESTABLISHED on the master port, got ${established}`);
-    // Freeze mid-way between two pongs. Freezing right after one lets grpc-js keepalive (timeout = heartbeat
-    // timeout) race the heartbeat deadline: about 1 run in 90 it drops the stream first, as 'disconnected'
-    // (the same src bug as in the skipped stall test below, without a stall).
+    // Freeze mid-way between two pongs, so the measured latency is not helped by a pong in flight.
     const pongs = pongsOf(master, "frozen");
     await waitFor(() => pongsOf(master, "frozen") > pongs, 1_000, "another pong from the slave process");
     await sleep(INTERVAL / 2);
@@ -292,7 +290,7 @@ describe("faults", function () {
     expect(sinceLastSeen, "not before the timeout").to.be.at.least(TIMEOUT - 2);
     expect(sinceLastSeen, `evicted within ${TIMEOUT} + ${TOLERANCE} ms of lastSeen`).to.be.below(TIMEOUT + TOLERANCE);
 
-    // Keepalive (time = timeout, timeout = timeout) or the idle timer must free the socket.
+    // Keepalive (PING every timeout, dead after 2 × timeout without an answer) must free the socket.
     const bound = 3 * TIMEOUT + 400;
     await waitForAsync(async () => (established = await establishedOn(master.port)) === 1, bound, () => `the frozen slave's connection to close (${established} ESTABLISHED)`);
     const closedAfter = performance.now() - evictedAt;
@@ -450,8 +448,10 @@ describe("faults", function () {
     await waitFor(() => !Number.isNaN(removedAfter), TIMEOUT + 1_000, "the stopped slave to be removed");
     const removal = await removed;
 
-    const stalled = lines.find((o) => o.args.some((a) => typeof a === "string" && a.includes("stalled")));
-    const lag = Number(String(stalled?.args[0]).match(/stalled for (\d+) ms/)?.[1]);
+    // The longest stall reported is ours; a loaded machine may add shorter ones of its own.
+    const stallLag = (o: LogObject) => Number(String(o.args[0]).match(/stalled for (\d+) ms/)?.[1] ?? NaN);
+    const stalled = lines.filter((o) => !Number.isNaN(stallLag(o))).sort((a, b) => stallLag(b) - stallLag(a))[0];
+    const lag = stalled ? stallLag(stalled) : NaN;
     const liveLosses = [...events.evicted, ...events.disconnected].filter((e) => e.slave.id !== "stopme-0");
     report(
       `stall${Object.keys(serverOptions).length ? " (keepalive timeout 1 s)" : ""}: blocked ${block} ms, master logged "${stalled?.args[0]}"; ` +
@@ -470,8 +470,6 @@ describe("faults", function () {
   }
 
   it("a master whose event loop stalls for 3 × timeout drops no live slave, reports the stall, and still removes one that froze meanwhile", async () => {
-    // With the default transport keepalive (time = timeout = heartbeat timeout) the stopped slave may go
-    // either way: see the skipped test below.
     await stall();
   });
 
@@ -481,15 +479,9 @@ describe("faults", function () {
     expect(removal.details).to.contain("heartbeat timeout");
   });
 
-  // SRC BUG (src/master.ts serverOptions(): "grpc.keepalive_timeout_ms" = heartbeat timeout): after a
-  // master stall both the scheduler's deadlines and grpc-js's overdue keepalive PING restart at the
-  // moment of resume, so the keepalive destroys the frozen slave's HTTP/2 session at about the same
-  // instant as its heartbeat deadline. When keepalive wins (5 of 6 runs in a scratch loop, about half
-  // the runs of the test above), the master reports 'slave:disconnected', reason "disconnected",
-  // details "connection lost or stream cancelled by the slave", instead of 'slave:evicted' "heartbeat
-  // timeout", contrary to the README ("A slave that really died is still evicted one timeout later"),
-  // and the eviction metric is not counted. (Without a stall the heartbeat wins: 30/30 blackholes.)
-  knownBug("[src bug] with default options, a slave frozen during a master stall is evicted (heartbeat timeout), not 'disconnected'", async () => {
+  // Keepalive's PING timeout is twice the heartbeat timeout, so even though both clocks restart when the
+  // master resumes, the heartbeat deadline always comes first and the dead slave is counted as evicted.
+  it("with default options, a slave frozen during a master stall is evicted (heartbeat timeout), not 'disconnected'", async () => {
     const removal = await stall();
     expect(removal.reason).to.equal("evicted");
     expect(removal.details).to.contain("heartbeat timeout");
