@@ -23,9 +23,6 @@ import { busyWait, cleanup, createSlave, once, onceWhere, sleep, startMaster, st
 
 const Status = grpc.status;
 
-/** A test that fails today because of a src bug described above it; NETSYNC_KNOWN_BUGS=1 runs it. */
-const knownBug = process.env.NETSYNC_KNOWN_BUGS ? it : it.skip;
-
 const BIN = fileURLToPath(new URL("../bin/netsync.js", import.meta.url));
 const SLAVES_FIXTURE = fileURLToPath(new URL("./fixtures/slaves.ts", import.meta.url));
 
