@@ -1,16 +1,22 @@
-/** Anything the scheduler watches: it only reads and writes `lastSeen`. */
+/** Anything the scheduler watches. */
 export interface Watched {
   /** When the peer was last heard from, in ms of the scheduler's clock. */
   lastSeen: number;
+  /** Written by the scheduler: its total excused pause time when the peer was last seen. */
+  pauseAtSeen?: number;
 }
 
 /** What the scheduler drives; the master implements it. */
 export interface HeartbeatHost<T extends Watched> {
-  /** Time for a ping round: write Ping{seq} to every stream. */
-  ping(seq: bigint, now: number): void;
+  /**
+   * Time for a ping round, or for one slice of it: write Ping{seq} to the
+   * streams of `slice` (0 ≤ slice < slices). Every slice of a round has the
+   * same seq.
+   */
+  ping(seq: bigint, now: number, slice: number, slices: number): void;
   /** `target` has been silent past the timeout; it is no longer watched. */
   expire(target: T, silentMs: number): void;
-  /** The scheduler woke `lagMs` late; no one is convicted for that time. */
+  /** The scheduler woke `lagMs` late; that time is not held against anyone. */
   pause?(lagMs: number): void;
 }
 
@@ -30,37 +36,56 @@ export interface HeartbeatOptions {
    * peer has before it would look silent.
    */
   pauseThreshold?: number;
+  /**
+   * Slices a round is spread over, one every interval / slices. Default: one
+   * slice per 20 ms of interval, at most 50, and no slicing below 200 ms.
+   */
+  slices?: number;
   /** Clock in ms; injectable for tests. Default performance.now. */
   now?: () => number;
 }
 
+/** Spacing of round slices, and the most slices a round is cut into. */
+const SLICE_MS = 20;
+const MAX_SLICES = 50;
+
 /**
- * One timer for the whole fleet. It wakes at the next ping round or at the
- * earliest deadline, whichever comes first, so a silent peer is expired
- * within `resolution` of its deadline rather than up to an interval late.
+ * One timer for the whole fleet. It wakes at the next slice of a ping round
+ * or at the earliest deadline, whichever comes first, so a silent peer is
+ * expired within `resolution` of its deadline rather than up to an interval
+ * late.
  *
- * Watched peers sit in a Set ordered by lastSeen (seen() moves a peer to
- * the end), so the earliest deadline is always the first entry and a check
- * costs O(expired + 1), not a scan of the fleet.
+ * Rounds are cut into slices spread over the interval (each peer is pinged
+ * once per interval, in its own slice), so a large fleet's pongs do not all
+ * come back in one burst that delays everyone's RTT and the next checks.
+ *
+ * Watched peers sit in a Set ordered by when they were last seen (seen()
+ * moves a peer to the end), so the earliest deadline is always the first
+ * entry and a check costs O(expired + 1), not a scan of the fleet.
  *
  * Like Cassandra after a local pause, the scheduler does not convict peers
  * for time it was not running: when it wakes later than `pauseThreshold`,
- * every deadline is counted from the moment it resumed, so pongs that
- * queued up during the stall get their chance to be read first.
+ * the whole lag is excused, i.e. added to every deadline. Only the lag is
+ * excused (not a fresh timeout for everyone), so a peer that really died is
+ * still expired about one timeout of running time after its last message,
+ * even on a master that keeps stalling under load.
  */
 export class HeartbeatScheduler<T extends Watched> {
   readonly interval: number;
   readonly timeout: number;
   readonly resolution: number;
   readonly pauseThreshold: number;
+  readonly slices: number;
   private readonly now: () => number;
   private readonly watched = new Set<T>();
   private timer: NodeJS.Timeout | undefined;
   private seq = 0n;
-  private nextRoundAt = 0;
+  /** The slice to send next, and when. */
+  private slice = 0;
+  private nextSliceAt = 0;
   private wakeAt = 0;
-  /** Deadlines count from no earlier than this (the end of the last local pause). */
-  private resumedAt = -Infinity;
+  /** Total lag excused so far. */
+  private pausedTotal = 0;
 
   constructor(
     private readonly host: HeartbeatHost<T>,
@@ -74,6 +99,8 @@ export class HeartbeatScheduler<T extends Watched> {
     this.timeout = options.timeout;
     this.resolution = options.resolution ?? Math.min(10, options.timeout / 10);
     this.pauseThreshold = options.pauseThreshold ?? (options.timeout - options.interval) / 2;
+    const slices = options.slices ?? (options.interval < 10 * SLICE_MS ? 1 : Math.floor(options.interval / SLICE_MS));
+    this.slices = Math.max(1, Math.min(MAX_SLICES, Math.floor(slices)));
     this.now = options.now ?? (() => performance.now());
   }
 
@@ -85,11 +112,12 @@ export class HeartbeatScheduler<T extends Watched> {
     return this.timer !== undefined;
   }
 
-  /** Starts ping rounds; the first one goes out after one interval. */
+  /** Starts ping rounds; the first one begins after one interval. */
   start(): void {
     this.stop();
     const now = this.now();
-    this.nextRoundAt = now + this.interval;
+    this.slice = 0;
+    this.nextSliceAt = now + this.interval;
     this.arm(now);
   }
 
@@ -106,7 +134,8 @@ export class HeartbeatScheduler<T extends Watched> {
   /** Records a sign of life from `target`. */
   seen(target: T, now = this.now()): void {
     target.lastSeen = now;
-    // Re-inserting keeps the Set ordered by lastSeen.
+    target.pauseAtSeen = this.pausedTotal;
+    // Re-inserting keeps the Set ordered by last seen.
     this.watched.delete(target);
     this.watched.add(target);
   }
@@ -115,13 +144,15 @@ export class HeartbeatScheduler<T extends Watched> {
     this.watched.delete(target);
   }
 
+  /** When `target` expires: last seen + timeout + whatever lag was excused since. */
+  private deadline(target: T): number {
+    return target.lastSeen + this.timeout + (this.pausedTotal - (target.pauseAtSeen ?? 0));
+  }
+
   private arm(now: number): void {
-    let at = this.nextRoundAt;
+    let at = this.nextSliceAt;
     const first = this.watched.values().next();
-    if (!first.done) {
-      const deadline = Math.max(first.value.lastSeen, this.resumedAt) + this.timeout;
-      at = Math.min(at, Math.max(deadline, now + this.resolution));
-    }
+    if (!first.done) at = Math.min(at, Math.max(this.deadline(first.value), now + this.resolution));
     this.wakeAt = at;
     this.timer = setTimeout(this.onTimer, Math.max(0, at - now));
     // The owner (the master's server) keeps the process alive, not this timer.
@@ -132,14 +163,16 @@ export class HeartbeatScheduler<T extends Watched> {
     const now = this.now();
     const lag = now - this.wakeAt;
     if (lag > this.pauseThreshold) {
-      this.resumedAt = now;
+      this.pausedTotal += lag;
       this.host.pause?.(lag);
     }
-    if (now >= this.nextRoundAt) {
-      this.seq++;
-      // A stalled process sends one round on waking, not every round it missed.
-      this.nextRoundAt = Math.max(this.nextRoundAt + this.interval, now + this.resolution);
-      this.host.ping(this.seq, now);
+    if (now >= this.nextSliceAt) {
+      if (this.slice === 0) this.seq++;
+      const slice = this.slice;
+      this.slice = (this.slice + 1) % this.slices;
+      // A stalled process sends the slice it owes on waking, not every slice it missed at once.
+      this.nextSliceAt = Math.max(this.nextSliceAt + this.interval / this.slices, now + this.resolution);
+      this.host.ping(this.seq, now, slice, this.slices);
     }
     this.expireDue(now);
     if (this.timer !== undefined) this.arm(this.now());
@@ -147,7 +180,7 @@ export class HeartbeatScheduler<T extends Watched> {
 
   private expireDue(now: number): void {
     for (const target of this.watched) {
-      if (Math.max(target.lastSeen, this.resumedAt) + this.timeout > now) break;
+      if (this.deadline(target) > now) break;
       this.watched.delete(target);
       this.host.expire(target, now - target.lastSeen);
     }

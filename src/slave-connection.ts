@@ -48,6 +48,13 @@ const toDate = (monotonicMs: number): Date => new Date(performance.timeOrigin + 
 export class SlaveConnection implements Watched {
   lastSeen: number;
   rttMs: number | undefined;
+  /** Written by the heartbeat scheduler (declared here so every connection has the same shape). */
+  pauseAtSeen = 0;
+  /** The round slice this slave is pinged in. */
+  slot = 0;
+  /** Seq and send time of the latest Ping written to it, to turn its Pong into an RTT. */
+  pingSeq = 0n;
+  pingSentAt = 0;
   pingsSent = 0;
   pongsReceived = 0;
   commandsSent = 0;

@@ -8,12 +8,12 @@ interface Peer extends Watched {
 
 /** Records everything the scheduler asks of its host. */
 class FakeHost implements HeartbeatHost<Peer> {
-  readonly pings: Array<{ seq: bigint; at: number }> = [];
+  readonly pings: Array<{ seq: bigint; at: number; slice: number; slices: number }> = [];
   readonly expired: Array<{ target: Peer; silentMs: number; at: number }> = [];
   readonly pauses: number[] = [];
 
-  ping(seq: bigint, now: number): void {
-    this.pings.push({ seq, at: now });
+  ping(seq: bigint, now: number, slice: number, slices: number): void {
+    this.pings.push({ seq, at: now, slice, slices });
   }
 
   expire(target: Peer, silentMs: number): void {
@@ -157,6 +157,46 @@ describe("HeartbeatScheduler", () => {
     expect(host.pauses.length, "pause() called").to.be.at.least(1);
     expect(host.pauses[0]!, "reported lag").to.be.at.least(blockMs - 2 * interval);
     stop();
+  });
+
+  it("spreads a long interval's round over slices, each slice once per round with the round's seq", async () => {
+    const interval = 200;
+    const { host, hb } = scheduler({ interval, timeout: 600 });
+    expect(hb.slices, "one slice per 20 ms").to.equal(10);
+    hb.start();
+    await waitFor(() => host.pings.length >= 2 * hb.slices, 2_000, "two sliced rounds");
+
+    const [first, second] = [host.pings.slice(0, hb.slices), host.pings.slice(hb.slices, 2 * hb.slices)];
+    expect(first.map((p) => p.slice)).to.deep.equal([...Array(hb.slices).keys()]);
+    expect(new Set(first.map((p) => p.seq))).to.deep.equal(new Set([1n]));
+    expect(new Set(second.map((p) => p.seq))).to.deep.equal(new Set([2n]));
+    // Slices are spread over the interval, and a slice comes round again one interval later.
+    expect(first[hb.slices - 1]!.at - first[0]!.at).to.be.within(interval * 0.8, interval);
+    expect(second[0]!.at - first[0]!.at).to.be.within(interval - 2, interval + 40);
+    // Short intervals are not sliced.
+    expect(new HeartbeatScheduler(new FakeHost(), { interval: 50, timeout: 200 }).slices).to.equal(1);
+  });
+
+  it("excuses only the lag of repeated stalls: a dead target is still expired while a refreshed one is kept", async () => {
+    const interval = 20;
+    const timeout = 100;
+    const { host, hb } = scheduler({ interval, timeout });
+    hb.start();
+    const dead: Peer = { name: "dead", lastSeen: 0 };
+    const alive: Peer = { name: "alive", lastSeen: 0 };
+    hb.watch(dead);
+    hb.watch(alive);
+    refresh(hb, alive, 5);
+    // A master that keeps stalling under load: 60 ms blocks (over the 40 ms threshold) every 80 ms.
+    // Resetting every deadline on each stall would keep the dead target forever.
+    const staller = setInterval(() => busyWait(60), 80);
+    track(() => clearInterval(staller));
+    await waitFor(() => host.expired.length > 0, 3_000, "the dead target to expire despite the stalls");
+    clearInterval(staller);
+
+    expect(host.pauses.length, "stalls were excused").to.be.at.least(1);
+    expect(host.expired.map((e) => e.target.name)).to.deep.equal(["dead"]);
+    expect(hb.size).to.equal(1);
   });
 
   it("stop() leaves no timer running and no further rounds or expirations", async () => {

@@ -72,6 +72,22 @@ describe("Master and Slave", function () {
       expect(info!.pingsSent).to.be.at.least(info!.pongsReceived);
     });
 
+    it("with a round spread over slices, pings every slave once per interval and measures each one's RTT", async () => {
+      const interval = 200;
+      const master = await startMaster({ heartbeatInterval: interval, heartbeatTimeout: 3 * interval });
+      const ids = Array.from({ length: 12 }, (_, i) => `sliced-${i}`);
+      await Promise.all(ids.map((id) => startSlave(master.address, { id, masterTimeout: 4 * interval })));
+      const startedAt = performance.now();
+      await waitFor(() => ids.every((id) => pongsOf(master, id) >= 3), 5_000, "3 pongs from every slave");
+      const rounds = (performance.now() - startedAt) / interval;
+
+      for (const info of master.slaves()) {
+        expect(info.rttMs, `${info.id} rtt`).to.be.a("number").and.at.least(0).and.below(interval);
+        // Once per interval, not once per slice: at most the rounds elapsed plus those before we started counting.
+        expect(info.pingsSent, `${info.id} pings`).to.be.at.most(Math.ceil(rounds) + 8);
+      }
+    });
+
     it("counts any inbound message (empty Command, Custom) as a sign of life", async () => {
       const master = await startMaster();
       const events = recordEvents(master);
