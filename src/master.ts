@@ -99,6 +99,8 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
   /** Receives RTT and reply latencies; only set when metrics are on, so the pong path stays bare otherwise. */
   private readonly observer: MasterObserver | undefined;
   private nextRequestId = 0n;
+  /** Pending stream resets after endStream(); cleared by close(). */
+  private readonly abortTimers = new Set<NodeJS.Timeout>();
   private server: grpc.Server | undefined;
   private state: State = "idle";
   private boundPort = 0;
@@ -181,9 +183,8 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
   }
 
   /**
-   * Server options. Transport keepalive is not liveness, but it is what frees
-   * the TCP connection of a slave that was evicted while frozen: its stream
-   * status can never flush, so only a failed HTTP/2 PING closes the session.
+   * Server options. Transport keepalive is not liveness; here it is only the
+   * last resort that frees a connection whose peer vanished.
    */
   private serverOptions(): grpc.ServerOptions {
     const { heartbeatTimeout, maxMessageBytes, token, tls } = this.options;
@@ -200,11 +201,11 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
             }),
           ]
         : [],
-      // PING every 2 × heartbeat timeout (rarely enough to cost little per connection), and give up
-      // after another 2 × timeout: a dead slave is always evicted (and counted) before keepalive tears
-      // its connection down, even when both clocks restart after a master stall, and the connection is
-      // gone within about 3 timeouts of the eviction.
-      "grpc.keepalive_time_ms": 2 * heartbeatTimeout,
+      // Only a backstop: an evicted slave's stream is reset by endStream() and its connection closed by
+      // the idle timer. A PING per connection costs a write and a read, so it is rare: every 10 heartbeat
+      // timeouts (at least a minute), given up after 2 × timeout, which also lets a dead slave always be
+      // evicted (and counted) before keepalive could tear its connection down.
+      "grpc.keepalive_time_ms": Math.max(10 * heartbeatTimeout, 60_000),
       "grpc.keepalive_timeout_ms": 2 * heartbeatTimeout,
       // Channelz stays on although nothing reads it (~4% CPU in the benchmark): with it off,
       // grpc-js's forceShutdown() no longer destroys open sessions, and close() must cut them.
@@ -335,6 +336,8 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
     this.state = "closing";
     for (const name of HEALTH_SERVICES) this.health.setStatus(name, "NOT_SERVING");
     this.heartbeat.stop();
+    for (const timer of this.abortTimers) clearTimeout(timer);
+    this.abortTimers.clear();
     for (const connection of Array.from(this.registry.values())) {
       this.drop(connection, "shutdown", "master shutting down", Status.UNAVAILABLE);
     }
@@ -519,7 +522,7 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
     if (connection.closed) return;
     this.forget(connection, "evicted", details);
     this.stats.evictions[kind] = (this.stats.evictions[kind] ?? 0) + 1;
-    connection.end(code, details);
+    this.endStream(connection, code, details);
     this.log.warn({
       message: `slave ${connection.id} (${connection.peer}) evicted: ${kind.replace("_", " ")}, ${logDetail}`,
       slaveId: connection.id,
@@ -540,6 +543,22 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
     }
   }
 
+  /**
+   * Ends a stream with a status and, should the peer never read it (frozen or
+   * partitioned, so the status cannot flush), resets the stream one heartbeat
+   * timeout later, which lets the idle timer close its connection: nothing
+   * stale is kept.
+   */
+  private endStream(connection: SlaveConnection, code: grpc.status, details: string): void {
+    connection.end(code, details);
+    if (this.state !== "listening") return; // close() cuts whatever is left
+    const timer = setTimeout(() => {
+      this.abortTimers.delete(timer);
+      if (connection.abort() && this.debug) this.log.debug(`reset the unread stream of ${connection.id} (${connection.peer})`);
+    }, this.options.heartbeatTimeout);
+    this.abortTimers.add(timer);
+  }
+
   /** Removes a connection whose stream ended or must end; idempotent. */
   private drop(connection: SlaveConnection, reason: CloseReason, details: string, code?: grpc.status): void {
     if (connection.closed) return;
@@ -549,7 +568,7 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
     else if (code === Status.OK) {
       connection.closed = true;
       connection.call.end();
-    } else connection.end(code, details);
+    } else this.endStream(connection, code, details);
     const line = `slave ${connection.id} (${connection.peer}) ${reason === "replaced" ? "" : "disconnected: "}${details}`;
     const entry = { message: line, slaveId: connection.id, peer: connection.peer };
     if (reason === "replaced" || reason === "error") this.log.warn(entry);

@@ -1,3 +1,4 @@
+import { constants as http2Constants, type ServerHttp2Stream } from "node:http2";
 import type { status as Status } from "@grpc/grpc-js";
 import type { CommandSchema, Reply } from "../gen/netsync/v1/netsync_pb.js";
 import type { Encoded, ServerBidiCall } from "./grpc-adapter.js";
@@ -37,6 +38,23 @@ export interface PendingRequest {
   reject(reason: Error): void;
 }
 
+/**
+ * The HTTP/2 stream under a grpc-js server call. grpc-js does not expose
+ * it, so this walks its call chain (interceptors, then the base call) and
+ * gives up, returning undefined, if those internals ever change.
+ */
+function http2StreamOf(call: SyncCall): ServerHttp2Stream | undefined {
+  let link: unknown = (call as unknown as { call?: unknown }).call;
+  for (let depth = 0; depth < 16 && typeof link === "object" && link !== null; depth++) {
+    const stream = (link as { stream?: unknown }).stream;
+    if (typeof stream === "object" && stream !== null && typeof (stream as ServerHttp2Stream).close === "function") {
+      return stream as ServerHttp2Stream;
+    }
+    link = (link as { nextCall?: unknown }).nextCall;
+  }
+  return undefined;
+}
+
 /** Converts the monotonic clock the master runs on to wall-clock dates. */
 const toDate = (monotonicMs: number): Date => new Date(performance.timeOrigin + monotonicMs);
 
@@ -64,6 +82,7 @@ export class SlaveConnection implements Watched {
   /** Bytes handed to grpc-js and not yet flushed to the socket. */
   pendingBytes = 0;
   closed = false;
+  private readonly http2Stream: ServerHttp2Stream | undefined;
   /** Requests awaiting a Reply, by request_id; settled by the master, rejected when the slave leaves. */
   readonly pending = new Map<bigint, PendingRequest>();
 
@@ -76,6 +95,7 @@ export class SlaveConnection implements Watched {
   ) {
     this.lastSeen = connectedAt;
     this.rateWindowStart = connectedAt;
+    this.http2Stream = http2StreamOf(call);
   }
 
   /**
@@ -99,6 +119,19 @@ export class SlaveConnection implements Watched {
     this.closed = true;
     // grpc-js turns an emitted error into the stream's status (see ServerDuplexStreamImpl).
     this.call.emit("error", Object.assign(new Error(details), { code, details }));
+  }
+
+  /**
+   * Resets the HTTP/2 stream if it is still open: the status sent by end()
+   * never flushes to a peer that stopped reading (frozen, partitioned), and
+   * only a reset frees the stream, after which grpc-js's idle timer closes
+   * the connection. Returns whether there was anything to reset.
+   */
+  abort(): boolean {
+    const stream = this.http2Stream;
+    if (!stream || stream.closed || stream.destroyed) return false;
+    stream.close(http2Constants.NGHTTP2_CANCEL);
+    return true;
   }
 
   info(): SlaveInfo {
