@@ -38,7 +38,7 @@ export interface HeartbeatOptions {
   pauseThreshold?: number;
   /**
    * Slices a round is spread over, one every interval / slices. Default: one
-   * slice per 20 ms of interval, at most 50, and no slicing below 200 ms.
+   * slice per 10 ms of interval, at most 100, and no slicing below 200 ms.
    */
   slices?: number;
   /** Clock in ms; injectable for tests. Default performance.now. */
@@ -46,8 +46,10 @@ export interface HeartbeatOptions {
 }
 
 /** Spacing of round slices, and the most slices a round is cut into. */
-const SLICE_MS = 20;
-const MAX_SLICES = 50;
+const SLICE_MS = 10;
+const MAX_SLICES = 100;
+/** Shorter intervals are not sliced: their rounds are small in time already. */
+const MIN_SLICED_INTERVAL_MS = 200;
 
 /**
  * One timer for the whole fleet. It wakes at the next slice of a ping round
@@ -99,7 +101,7 @@ export class HeartbeatScheduler<T extends Watched> {
     this.timeout = options.timeout;
     this.resolution = options.resolution ?? Math.min(10, options.timeout / 10);
     this.pauseThreshold = options.pauseThreshold ?? (options.timeout - options.interval) / 2;
-    const slices = options.slices ?? (options.interval < 10 * SLICE_MS ? 1 : Math.floor(options.interval / SLICE_MS));
+    const slices = options.slices ?? (options.interval < MIN_SLICED_INTERVAL_MS ? 1 : Math.floor(options.interval / SLICE_MS));
     this.slices = Math.max(1, Math.min(MAX_SLICES, Math.floor(slices)));
     this.now = options.now ?? (() => performance.now());
   }
