@@ -51,6 +51,8 @@ export interface MasterEvents {
   "slave:disconnected": [SlaveEvent];
   /** A Custom command sent by a slave. */
   command: [slaveId: string, command: Custom];
+  /** The master's own event loop stalled this long; that time is excused from every deadline. */
+  stalled: [lagMs: number];
 }
 
 /** A Custom command, given as its data or as a message init. */
@@ -76,7 +78,7 @@ type State = "idle" | "listening" | "closing" | "closed";
  * The master: a gRPC server that keeps a registry of slaves, pings them all
  * on one schedule, evicts the silent ones and pushes commands to them.
  */
-export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<SlaveConnection> {
+export class Master extends EventEmitter<MasterEvents> {
   readonly options: ResolvedMasterOptions;
   private readonly log: Logger;
   /** Whether debug lines are wanted; checked first so the pong path builds no strings otherwise. */
@@ -116,7 +118,16 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
       this.metrics = new MasterMetrics(() => ({ ...this.stats, connected: this.registry.size }));
       this.observer = this.metrics;
     }
-    this.heartbeat = new HeartbeatScheduler(this, {
+    // The scheduler's host is private: rounds and expiries are not part of the Master's API.
+    const host: HeartbeatHost<SlaveConnection> = {
+      ping: (seq, now, slice, slices) => this.pingSlice(seq, now, slice, slices),
+      expire: (connection, silentMs) => this.expire(connection, silentMs),
+      pause: (lagMs) => {
+        this.log.warn(`master stalled for ${Math.round(lagMs)} ms; that time is not held against any slave`);
+        this.emit("stalled", lagMs);
+      },
+    };
+    this.heartbeat = new HeartbeatScheduler(host, {
       interval: this.options.heartbeatInterval,
       timeout: this.options.heartbeatTimeout,
     });
@@ -363,9 +374,9 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
     if (wasListening) this.log.info("master stopped");
   }
 
-  // --- HeartbeatHost ---------------------------------------------------------
+  // --- heartbeat rounds and expiries (the scheduler's host) ---------------------
 
-  ping(seq: bigint, now: number, slice: number, slices: number): void {
+  private pingSlice(seq: bigint, now: number, slice: number, slices: number): void {
     const slot = this.slots[slice]!;
     if (slot.size === 0) return;
     // One encoding per slice, shared by every stream in it.
@@ -394,7 +405,7 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
     this.slots[best]!.add(connection);
   }
 
-  expire(connection: SlaveConnection, silentMs: number): void {
+  private expire(connection: SlaveConnection, silentMs: number): void {
     this.evict(
       connection,
       "heartbeat_timeout",
@@ -402,10 +413,6 @@ export class Master extends EventEmitter<MasterEvents> implements HeartbeatHost<
       `heartbeat timeout: no message for ${Math.round(silentMs)} ms (timeout ${this.options.heartbeatTimeout} ms)`,
       `silent for ${Math.round(silentMs)} ms`,
     );
-  }
-
-  pause(lagMs: number): void {
-    this.log.warn(`master stalled for ${Math.round(lagMs)} ms; not evicting anyone for that time`);
   }
 
   // --- streams ---------------------------------------------------------------

@@ -36,11 +36,7 @@ master.on("slave:disconnected", ({ slave, reason, details }) => {
 });
 // Instrumentation only: count the master's own stalls (its pause detector; while one is detected, nobody is evicted).
 const pauses: number[] = [];
-const pause = master.pause.bind(master);
-master.pause = (lagMs: number) => {
-  pauses.push(Math.round(lagMs));
-  pause(lagMs);
-};
+master.on("stalled", (lagMs) => pauses.push(Math.round(lagMs)));
 master.on("command", (slaveId, custom) => {
   if (custom.data.startsWith("e:")) master.send(slaveId, custom.data);
 });
