@@ -124,7 +124,7 @@ export class Master extends EventEmitter<MasterEvents> {
       expire: (connection, silentMs) => this.expire(connection, silentMs),
       pause: (lagMs) => {
         this.log.warn(`master stalled for ${Math.round(lagMs)} ms; that time is not held against any slave`);
-        this.emit("stalled", lagMs);
+        this.notify("stalled", lagMs);
       },
     };
     this.heartbeat = new HeartbeatScheduler(host, {
@@ -417,6 +417,19 @@ export class Master extends EventEmitter<MasterEvents> {
 
   // --- streams ---------------------------------------------------------------
 
+  /**
+   * Emits an event; a listener that throws is logged, not propagated, since
+   * it would otherwise surface inside grpc-js's stream callbacks and could
+   * take the master (and every other slave) down.
+   */
+  private notify<K extends keyof MasterEvents>(event: K, ...args: MasterEvents[K]): void {
+    try {
+      (this.emit as (event: K, ...args: MasterEvents[K]) => boolean)(event, ...args);
+    } catch (err) {
+      this.log.error(`a "${String(event)}" listener threw: ${NetSyncError.from(err).message}`);
+    }
+  }
+
   private onSync(call: SyncCall): void {
     if (this.state !== "listening") {
       call.emit("error", Object.assign(new Error("master shutting down"), { code: Status.UNAVAILABLE }));
@@ -468,7 +481,7 @@ export class Master extends EventEmitter<MasterEvents> {
       slaveId: id,
       peer: connection.peer,
     });
-    this.emit("slave:connected", { slave: connection.info(), reason: "connected", details: `from ${connection.peer}` });
+    this.notify("slave:connected", { slave: connection.info(), reason: "connected", details: `from ${connection.peer}` });
   }
 
   private onMessage(connection: SlaveConnection, message: Command | DecodeFailure): void {
@@ -507,7 +520,7 @@ export class Master extends EventEmitter<MasterEvents> {
         return;
       }
       case "custom":
-        this.emit("command", connection.id, message.kind.value);
+        this.notify("command", connection.id, message.kind.value);
         return;
       case "reply": {
         const pending = connection.pending.get(message.kind.value.requestId);
@@ -535,7 +548,7 @@ export class Master extends EventEmitter<MasterEvents> {
       slaveId: connection.id,
       peer: connection.peer,
     });
-    this.emit("slave:evicted", { slave: connection.info(), reason: "evicted", details });
+    this.notify("slave:evicted", { slave: connection.info(), reason: "evicted", details });
   }
 
   /** Takes a connection out of the registry and the heartbeat, and fails its pending requests. */
@@ -580,7 +593,7 @@ export class Master extends EventEmitter<MasterEvents> {
     const entry = { message: line, slaveId: connection.id, peer: connection.peer };
     if (reason === "replaced" || reason === "error") this.log.warn(entry);
     else this.log.info(entry);
-    this.emit("slave:disconnected", { slave: connection.info(), reason, details });
+    this.notify("slave:disconnected", { slave: connection.info(), reason, details });
   }
 }
 

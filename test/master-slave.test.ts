@@ -88,6 +88,27 @@ describe("Master and Slave", function () {
       }
     });
 
+    it("survives event listeners that throw: the stream, the master and other slaves go on", async () => {
+      const master = await startMaster();
+      const thrown: string[] = [];
+      for (const event of ["slave:connected", "command"] as const) {
+        master.on(event, () => {
+          thrown.push(event);
+          throw new Error(`listener of ${event} failed`);
+        });
+      }
+      const slave = await startSlave(master.address, { id: "thrower" });
+      await waitFor(() => pongsOf(master, "thrower") >= 3, 2_000, "pongs after a throwing slave:connected listener");
+      const raw = rawClient(master.address, { id: "sender", autoPong: true });
+      await raw.headers;
+      raw.write({ kind: { case: "custom", value: { data: "hello" } } });
+      await waitFor(() => thrown.includes("command"), 2_000, "the command listener to run");
+      const before = pongsOf(master, "thrower");
+      await waitFor(() => pongsOf(master, "thrower") > before + 2 && pongsOf(master, "sender") > 0, 2_000, "pongs still flowing");
+      expect(master.slaves().map((s) => s.id)).to.have.members(["thrower", "sender"]);
+      expect(slave.state).to.equal("open");
+    });
+
     it("counts any inbound message (empty Command, Custom) as a sign of life", async () => {
       const master = await startMaster();
       const events = recordEvents(master);
