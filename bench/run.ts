@@ -239,10 +239,15 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
     const rampTimeout = 60_000 + n * 10;
     await Promise.all(generators.map((g) => g.waitFor("ready", rampTimeout)));
     let stats = await server.request({ cmd: "stats" });
+    let lastReport = performance.now();
     while ((stats.connected as number) < n) {
       if (performance.now() - rampStart > rampTimeout) throw new Error(`only ${String(stats.connected)} of ${n} slaves registered`);
       await sleep(200);
       stats = await server.request({ cmd: "stats" });
+      if (performance.now() - lastReport > 5_000) {
+        lastReport = performance.now();
+        log(`${system} N=${n}: ramping, ${String(stats.connected)} registered so far (${JSON.stringify(stats)})`);
+      }
     }
     result.connected = stats.connected as number;
     result.rampMs = Math.round(performance.now() - rampStart);

@@ -36,6 +36,11 @@ master.on("slave:disconnected", ({ slave, reason, details }) => {
 });
 // Instrumentation only: count the master's own stalls (its pause detector; while one is detected, nobody is evicted).
 const pauses: number[] = [];
+function countBy(keys: string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const key of keys) counts[key] = (counts[key] ?? 0) + 1;
+  return counts;
+}
 master.on("stalled", (lagMs) => pauses.push(Math.round(lagMs)));
 master.on("command", (slaveId, custom) => {
   if (custom.data.startsWith("e:")) master.send(slaveId, custom.data);
@@ -47,7 +52,15 @@ emit({ ev: "ready", port });
 onCommands((command) => {
   switch (command.cmd) {
     case "stats":
-      return { connected: master.size, evicted: events.evicted.length, lost: events.lost.length, pauses: pauses.length, ...usage() };
+      return {
+        connected: master.size,
+        evicted: events.evicted.length,
+        // Eviction reasons by kind (the details up to the first colon), to tell timeouts from slow consumers.
+        evictedBy: countBy(events.evicted.map((e) => (e.details ?? "").split(":")[0]!)),
+        lost: events.lost.length,
+        pauses: pauses.length,
+        ...usage(),
+      };
     case "broadcast": {
       const sentAt = hrNow();
       const written = master.broadcast(`b:${sentAt}`);
