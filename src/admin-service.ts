@@ -103,7 +103,7 @@ export function adminImplementation(master: Master): grpc.UntypedServiceImplemen
       async (request) => {
         if (!request.slaveId) throw new NetSyncError("slave_id is required", Status.INVALID_ARGUMENT);
         if (!request.custom) throw new NetSyncError("custom is required", Status.INVALID_ARGUMENT);
-        if (!master.slaves().some((s) => s.id === request.slaveId)) {
+        if (!master.has(request.slaveId)) {
           throw new NetSyncError(`no slave with id "${request.slaveId}"`, Status.NOT_FOUND);
         }
         const custom = { data: request.custom.data };

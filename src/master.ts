@@ -233,6 +233,11 @@ export class Master extends EventEmitter<MasterEvents> {
     return this.registry.snapshot();
   }
 
+  /** Whether a slave with this id is connected. */
+  has(slaveId: string): boolean {
+    return this.registry.get(slaveId) !== undefined;
+  }
+
   /** Slaves that left recently (bounded by historySize), newest first. */
   recentlyClosed(): ClosedSlaveInfo[] {
     return this.registry.recentlyClosed();
