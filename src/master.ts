@@ -545,7 +545,7 @@ export class Master extends EventEmitter<MasterEvents> {
 
   private evict(connection: SlaveConnection, kind: EvictionKind, code: grpc.status, details: string, logDetail: string): void {
     if (connection.closed) return;
-    this.forget(connection, "evicted", details);
+    const slave = this.forget(connection, "evicted", details);
     this.stats.evictions[kind] = (this.stats.evictions[kind] ?? 0) + 1;
     this.endStream(connection, code, details);
     this.log.warn({
@@ -553,19 +553,25 @@ export class Master extends EventEmitter<MasterEvents> {
       slaveId: connection.id,
       peer: connection.peer,
     });
-    this.notify("slave:evicted", { slave: connection.info(), reason: "evicted", details });
+    this.notify("slave:evicted", { slave, reason: "evicted", details });
   }
 
-  /** Takes a connection out of the registry and the heartbeat, and fails its pending requests. */
-  private forget(connection: SlaveConnection, reason: CloseReason, details: string): void {
+  /**
+   * Takes a connection out of the registry and the heartbeat, records it in
+   * the closed history, fails its pending requests, and returns the snapshot
+   * it was recorded with (the one the close event carries).
+   */
+  private forget(connection: SlaveConnection, reason: CloseReason, details: string): SlaveInfo {
     this.heartbeat.unwatch(connection);
     this.slots[connection.slot]?.delete(connection);
     this.registry.remove(connection);
-    this.registry.recordClosed({ slave: connection.info(), closedAt: new Date(), reason, details });
+    const slave = connection.info();
+    this.registry.recordClosed({ slave, closedAt: new Date(), reason, details });
     if (connection.pending.size > 0) {
       const error = new NetSyncError(`slave ${connection.id} left before replying (${reason}: ${details})`, Status.UNAVAILABLE);
       for (const request of Array.from(connection.pending.values())) request.reject(error);
     }
+    return slave;
   }
 
   /**
@@ -587,7 +593,7 @@ export class Master extends EventEmitter<MasterEvents> {
   /** Removes a connection whose stream ended or must end; idempotent. */
   private drop(connection: SlaveConnection, reason: CloseReason, details: string, code?: grpc.status): void {
     if (connection.closed) return;
-    this.forget(connection, reason, details);
+    const slave = this.forget(connection, reason, details);
     this.stats.disconnects[reason] = (this.stats.disconnects[reason] ?? 0) + 1;
     if (code === undefined) connection.closed = true;
     else if (code === Status.OK) {
@@ -598,7 +604,7 @@ export class Master extends EventEmitter<MasterEvents> {
     const entry = { message: line, slaveId: connection.id, peer: connection.peer };
     if (reason === "replaced" || reason === "error") this.log.warn(entry);
     else this.log.info(entry);
-    this.notify("slave:disconnected", { slave: connection.info(), reason, details });
+    this.notify("slave:disconnected", { slave, reason, details });
   }
 }
 
