@@ -82,9 +82,10 @@ export class HeartbeatScheduler<T extends Watched> {
   private readonly watched = new Set<T>();
   private timer: NodeJS.Timeout | undefined;
   private seq = 0n;
-  /** The slice to send next, and when. */
+  /** The slice to send next, and when; slice k of a round is due at roundStart + k * interval / slices. */
   private slice = 0;
   private nextSliceAt = 0;
+  private roundStart = 0;
   private wakeAt = 0;
   /** Total lag excused so far. */
   private pausedTotal = 0;
@@ -120,6 +121,7 @@ export class HeartbeatScheduler<T extends Watched> {
     const now = this.now();
     this.slice = 0;
     this.nextSliceAt = now + this.interval;
+    this.roundStart = this.nextSliceAt;
     this.arm(now);
   }
 
@@ -167,18 +169,40 @@ export class HeartbeatScheduler<T extends Watched> {
     if (lag > this.pauseThreshold) {
       this.pausedTotal += lag;
       this.host.pause?.(lag);
+      // An excused stall moves the ping schedule too, so waking from one does not burst the slices it covered.
+      this.roundStart += lag;
+      this.nextSliceAt += lag;
     }
-    if (now >= this.nextSliceAt) {
-      if (this.slice === 0) this.seq++;
-      const slice = this.slice;
-      this.slice = (this.slice + 1) % this.slices;
-      // A stalled process sends the slice it owes on waking, not every slice it missed at once.
-      this.nextSliceAt = Math.max(this.nextSliceAt + this.interval / this.slices, now + this.resolution);
-      this.host.ping(this.seq, now, slice, this.slices);
-    }
+    this.pingDue(now);
     this.expireDue(now);
     if (this.timer !== undefined) this.arm(this.now());
   };
+
+  /**
+   * Sends every slice of the current round that is due. A master that keeps
+   * waking a little late (a busy event loop, each lag below pauseThreshold)
+   * catches up within the round instead of stretching it: a round stretched
+   * past the timeout would leave the peers of its last slices unpinged, and
+   * they would be expired while alive.
+   */
+  private pingDue(now: number): void {
+    while (now >= this.nextSliceAt) {
+      if (this.slice === 0) {
+        this.seq++;
+        this.roundStart = this.nextSliceAt;
+      }
+      const slice = this.slice;
+      this.slice = (slice + 1) % this.slices;
+      this.host.ping(this.seq, now, slice, this.slices);
+      if (this.slice !== 0) {
+        this.nextSliceAt = this.roundStart + (this.slice * this.interval) / this.slices;
+      } else {
+        // A round that ended late starts the next one after a short breath, not several rounds at once.
+        this.nextSliceAt = Math.max(this.roundStart + this.interval, now + this.resolution);
+        return;
+      }
+    }
+  }
 
   private expireDue(now: number): void {
     for (const target of this.watched) {

@@ -177,6 +177,30 @@ describe("HeartbeatScheduler", () => {
     expect(new HeartbeatScheduler(new FakeHost(), { interval: 50, timeout: 200 }).slices).to.equal(1);
   });
 
+  it("keeps a sliced round within its interval when a busy event loop makes every wake-up a little late", async () => {
+    // 20 slices of 10 ms; the loop is blocked 25 ms at a time, under the 200 ms pause threshold, so
+    // nothing is excused. Sending one slice per late wake-up would stretch a round to ~20 × 30 ms,
+    // past the timeout, and the peers of its last slices would go unpinged until they expired.
+    const interval = 200;
+    const { host, hb } = scheduler({ interval, timeout: 600 });
+    const busy = setInterval(() => busyWait(25), 1);
+    track(() => clearInterval(busy));
+    hb.start();
+    await waitFor(() => host.pings.length >= 3 * hb.slices, 5_000, "three sliced rounds");
+    clearInterval(busy);
+
+    expect(host.pauses, "no wake-up was late enough to be excused").to.have.length(0);
+    for (let round = 0; round < 3; round++) {
+      const pings = host.pings.slice(round * hb.slices, (round + 1) * hb.slices);
+      expect(pings.map((p) => p.slice), `round ${round + 1}: every slice once, in order`).to.deep.equal([...Array(hb.slices).keys()]);
+      expect(new Set(pings.map((p) => p.seq))).to.deep.equal(new Set([BigInt(round + 1)]));
+      // The last slice is due 190 ms into the round; allow for one blocked stretch and a wake-up.
+      expect(pings[hb.slices - 1]!.at - pings[0]!.at, `round ${round + 1} length`).to.be.below(interval + 60);
+    }
+    const starts = [0, 1, 2].map((round) => host.pings[round * hb.slices]!.at);
+    expect(starts[2]! - starts[0]!, "two rounds later").to.be.below(2 * interval + 60);
+  });
+
   it("excuses only the lag of repeated stalls: a dead target is still expired while a refreshed one is kept", async () => {
     const interval = 20;
     const timeout = 100;
