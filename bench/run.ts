@@ -237,17 +237,25 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
 
     const rampStart = performance.now();
     const rampTimeout = 60_000 + n * 10;
-    await Promise.all(generators.map((g) => g.waitFor("ready", rampTimeout)));
-    let stats = await server.request({ cmd: "stats" });
-    let lastReport = performance.now();
-    while ((stats.connected as number) < n) {
-      if (performance.now() - rampStart > rampTimeout) throw new Error(`only ${String(stats.connected)} of ${n} slaves registered`);
-      await sleep(200);
+    // Past a few seconds, log how far the ramp got, on the server and in each generator, so a stall can be placed.
+    const rampLog = setInterval(() => void logRamp(), 5_000);
+    const logRamp = async () => {
+      const [s, ...statuses] = await Promise.all([server, ...generators].map((c) => c.request({ cmd: c === server ? "stats" : "status" }).catch((err: Error): Record<string, unknown> => ({ error: err.message }))));
+      const brief = (r: Record<string, unknown>) => JSON.stringify(r).replace(/"(ev|re)":[^,]*,/g, "");
+      log(`${system} N=${n}: ramping, ${String(s!.connected)} registered so far ${brief(s!)}`);
+      log(`  generators: ${statuses.map((g, k) => `${k}:${brief(g)}`).join(" ")}`);
+    };
+    let stats: Record<string, unknown>;
+    try {
+      await Promise.all(generators.map((g) => g.waitFor("ready", rampTimeout)));
       stats = await server.request({ cmd: "stats" });
-      if (performance.now() - lastReport > 5_000) {
-        lastReport = performance.now();
-        log(`${system} N=${n}: ramping, ${String(stats.connected)} registered so far (${JSON.stringify(stats)})`);
+      while ((stats.connected as number) < n) {
+        if (performance.now() - rampStart > rampTimeout) throw new Error(`only ${String(stats.connected)} of ${n} slaves registered`);
+        await sleep(200);
+        stats = await server.request({ cmd: "stats" });
       }
+    } finally {
+      clearInterval(rampLog);
     }
     result.connected = stats.connected as number;
     result.rampMs = Math.round(performance.now() - rampStart);

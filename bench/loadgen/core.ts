@@ -10,6 +10,7 @@
  * - bcast: one-way delivery of a broadcast: receive time minus the send time
  *   the server wrote into the payload (same machine, same clock).
  */
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { childConfig, emit, onCommands, round } from "../lib/common.js";
 
 export interface LoadgenConfig {
@@ -35,7 +36,14 @@ export const state = {
   bcast: [] as number[],
   ended: 0,
   endReasons: new Map<string, number>(),
+  /** Streams opened so far and pings answered: diagnostics for a ramp that stalls. */
+  opened: 0,
+  pings: 0,
 };
+
+// Event-loop delay of this generator, so a ramp that stalls can be pinned on the generator or the server.
+const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+loopDelay.enable();
 
 export function ended(reason: string): void {
   if (state.stopping) return;
@@ -59,6 +67,18 @@ export async function run(open: (index: number) => Promise<void>): Promise<void>
         };
         state.rtt = [];
         state.bcast = [];
+        return reply;
+      }
+      case "status": {
+        const reply = {
+          opened: state.opened,
+          pings: state.pings,
+          ended: state.ended,
+          endReasons: Object.fromEntries(state.endReasons),
+          lagMaxMs: round(loopDelay.max / 1e6, 1),
+          heapMB: round(process.memoryUsage().heapUsed / 2 ** 20, 1),
+        };
+        loopDelay.reset();
         return reply;
       }
       default:

@@ -47,9 +47,11 @@ async function open(index: number): Promise<void> {
   const metadata = new grpc.Metadata();
   metadata.set(SLAVE_ID_METADATA_KEY, `${config.prefix}${index}`);
   const call = openBidi(client, NetSyncService.method.sync, metadata);
+  state.opened++;
   call.on("data", (command: Command) => {
     switch (command.kind.case) {
       case "ping":
+        state.pings++;
         call.write(pongFor(command.kind.value.seq));
         if (state.probing) {
           call.write(create(CommandSchema, { kind: { case: "custom", value: { data: `e:${hrNow()}` } } }));
