@@ -101,7 +101,8 @@ export interface RunResult {
   rssMB?: number;
   rssKbPerSlave?: number;
   rtt?: Summary;
-  bcast?: Summary & { expected: number };
+  /** callMs: how long each broadcast call held the server's event loop. */
+  bcast?: Summary & { expected: number; callMs?: number[] };
   evict?: { frozen: number; evicted: number; missed: number; silence: Summary; sinceStop: Summary };
   falseEvictions?: number;
   unexpectedEnds?: number;
@@ -300,14 +301,16 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
 
     // Broadcast: a few, spaced so they do not all land on a ping round.
     const sent: number[] = [];
+    const callMs: number[] = [];
     for (let b = 0; b < config.broadcasts; b++) {
       const reply = await server.request({ cmd: "broadcast" });
       sent.push(reply.written as number);
+      callMs.push(round(reply.callMs as number, 2));
       await sleep(Math.max(200, Math.round(config.interval * 0.37)));
     }
     await sleep(Math.max(quick ? 500 : 1000, config.interval));
     const deliveries = await Promise.all(generators.map((g) => g.request({ cmd: "collect" })));
-    result.bcast = { ...summarize(deliveries.flatMap((d) => d.bcast as number[])), expected: n * config.broadcasts };
+    result.bcast = { ...summarize(deliveries.flatMap((d) => d.bcast as number[])), expected: n * config.broadcasts, callMs };
 
     // Freeze 1%: SIGSTOP their generator and wait for the server to evict them (the floor never does).
     const stopAt = hrNow();
@@ -342,7 +345,7 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
     for (const e of events.lost) if (!e.id.startsWith("f-")) reasons[`server: ${e.reason}`] = (reasons[`server: ${e.reason}`] ?? 0) + 1;
     if (Object.keys(reasons).length) result.endReasons = reasons;
     log(
-      `${system} N=${n}: rtt p99 ${round(result.rtt.p99)} ms, bcast p99 ${round(result.bcast.p99)} ms, evict p99 ${round(result.evict.silence.p99)} ms, false evictions ${result.falseEvictions}`,
+      `${system} N=${n}: rtt p99 ${round(result.rtt.p99)} ms, bcast p99 ${round(result.bcast.p99)} ms (call ${result.bcast.callMs?.join("/")} ms), evict p99 ${round(result.evict.silence.p99)} ms, false evictions ${result.falseEvictions}`,
     );
   } catch (err) {
     result.error = err instanceof Error ? err.message : String(err);

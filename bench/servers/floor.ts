@@ -50,7 +50,7 @@ onCommands((command) => {
       const sentAt = hrNow();
       const message = Encoded.of(CommandSchema, create(CommandSchema, { kind: { case: "custom", value: { data: `b:${sentAt}` } } }));
       for (const call of calls) call.write(message);
-      return { sentAt, written: calls.size };
+      return { sentAt, callMs: hrNow() - sentAt, written: calls.size };
     }
     case "events":
       return { evicted: [], lost: [] };

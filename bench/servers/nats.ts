@@ -56,7 +56,7 @@ onCommands((command) => {
     case "broadcast": {
       const sentAt = hrNow();
       nc.publish("ns.cmd", encoder.encode(`b:${sentAt}`));
-      return { sentAt, written: lastSeen.size };
+      return { sentAt, callMs: hrNow() - sentAt, written: lastSeen.size };
     }
     case "events":
       return { ...events };

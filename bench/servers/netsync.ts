@@ -64,7 +64,7 @@ onCommands((command) => {
     case "broadcast": {
       const sentAt = hrNow();
       const written = master.broadcast(`b:${sentAt}`);
-      return { sentAt, written };
+      return { sentAt, callMs: hrNow() - sentAt, written };
     }
     case "events":
       return { ...events, pauses };

@@ -51,7 +51,7 @@ onCommands((command) => {
     case "broadcast": {
       const sentAt = hrNow();
       io.emit("cmd", `b:${sentAt}`);
-      return { sentAt, written: connected };
+      return { sentAt, callMs: hrNow() - sentAt, written: connected };
     }
     case "events":
       return { ...events };
