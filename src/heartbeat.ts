@@ -11,7 +11,9 @@ export interface HeartbeatHost<T extends Watched> {
   /**
    * Time for a ping round, or for one slice of it: write Ping{seq} to the
    * streams of `slice` (0 ≤ slice < slices). Every slice of a round has the
-   * same seq.
+   * same seq. `slices` may change from one round to the next (a small fleet
+   * gets fewer), so the host maps slice j to a fixed share of its peers,
+   * e.g. partitions [j·S/slices, (j+1)·S/slices) of S = scheduler.slices.
    */
   ping(seq: bigint, now: number, slice: number, slices: number): void;
   /** `target` has been silent past the timeout; it is no longer watched. */
@@ -37,10 +39,16 @@ export interface HeartbeatOptions {
    */
   pauseThreshold?: number;
   /**
-   * Slices a round is spread over, one every interval / slices. Default: one
-   * slice per 10 ms of interval, at most 100, and no slicing below 200 ms.
+   * Most slices a round is spread over, one every interval / slices. Default:
+   * one slice per 10 ms of interval, at most 100, and no slicing below 200 ms.
    */
   slices?: number;
+  /**
+   * Fewest peers per slice: a round has at most ceil(watched / minSliceSize)
+   * slices, since every slice costs a wake-up whatever it holds. Default 0:
+   * every round has `slices` slices.
+   */
+  minSliceSize?: number;
   /** Clock in ms; injectable for tests. Default performance.now. */
   now?: () => number;
 }
@@ -60,6 +68,8 @@ const MIN_SLICED_INTERVAL_MS = 200;
  * Rounds are cut into slices spread over the interval (each peer is pinged
  * once per interval, in its own slice), so a large fleet's pongs do not all
  * come back in one burst that delays everyone's RTT and the next checks.
+ * A small fleet gets fewer slices (at least minSliceSize peers each), since
+ * every slice costs a wake-up whatever it holds.
  *
  * Watched peers sit in a Set ordered by when they were last seen (seen()
  * moves a peer to the end), so the earliest deadline is always the first
@@ -78,6 +88,7 @@ export class HeartbeatScheduler<T extends Watched> {
   readonly resolution: number;
   readonly pauseThreshold: number;
   readonly slices: number;
+  readonly minSliceSize: number;
   private readonly now: () => number;
   private readonly watched = new Set<T>();
   private timer: NodeJS.Timeout | undefined;
@@ -86,6 +97,8 @@ export class HeartbeatScheduler<T extends Watched> {
   private slice = 0;
   private nextSliceAt = 0;
   private roundStart = 0;
+  /** Slices in the current round (at most `slices`), fixed when the round starts. */
+  private roundSlices = 1;
   private wakeAt = 0;
   /** Total lag excused so far. */
   private pausedTotal = 0;
@@ -104,6 +117,7 @@ export class HeartbeatScheduler<T extends Watched> {
     this.pauseThreshold = options.pauseThreshold ?? (options.timeout - options.interval) / 2;
     const slices = options.slices ?? (options.interval < MIN_SLICED_INTERVAL_MS ? 1 : Math.floor(options.interval / SLICE_MS));
     this.slices = Math.max(1, Math.min(MAX_SLICES, Math.floor(slices)));
+    this.minSliceSize = Math.max(0, options.minSliceSize ?? 0);
     this.now = options.now ?? (() => performance.now());
   }
 
@@ -190,12 +204,14 @@ export class HeartbeatScheduler<T extends Watched> {
       if (this.slice === 0) {
         this.seq++;
         this.roundStart = this.nextSliceAt;
+        this.roundSlices =
+          this.minSliceSize > 0 ? Math.max(1, Math.min(this.slices, Math.ceil(this.watched.size / this.minSliceSize))) : this.slices;
       }
       const slice = this.slice;
-      this.slice = (slice + 1) % this.slices;
-      this.host.ping(this.seq, now, slice, this.slices);
+      this.slice = (slice + 1) % this.roundSlices;
+      this.host.ping(this.seq, now, slice, this.roundSlices);
       if (this.slice !== 0) {
-        this.nextSliceAt = this.roundStart + (this.slice * this.interval) / this.slices;
+        this.nextSliceAt = this.roundStart + (this.slice * this.interval) / this.roundSlices;
       } else {
         // A round that ended late starts the next one after a short breath, not several rounds at once.
         this.nextSliceAt = Math.max(this.roundStart + this.interval, now + this.resolution);

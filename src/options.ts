@@ -11,6 +11,13 @@ export const DEFAULTS = {
   port: 50051,
   heartbeatInterval: 5_000,
   heartbeatTimeout: 10_000,
+  /**
+   * Fewest slaves per round slice. A round is spread over up to 100 slices
+   * (one every 10 ms of the interval), but each slice costs a wake-up and a
+   * flush whatever it holds: at 1,000 slaves, 100 slices of 10 cost 1.37x
+   * the CPU of one burst, 10 slices of 100 cost 0.94x (bench, same run).
+   */
+  heartbeatSliceSize: 100,
   masterTimeout: 15_000,
   /** Largest message either side accepts (gRPC's own default is 4 MiB). */
   maxMessageBytes: 1024 * 1024,
@@ -37,6 +44,8 @@ export interface MasterOptions {
   heartbeatInterval?: number;
   /** Silence after which a slave is evicted; must exceed the interval. Default 10 s. */
   heartbeatTimeout?: number;
+  /** Fewest slaves pinged together in one slice of a round; 1 spreads even a small fleet over the interval. Default 100. */
+  heartbeatSliceSize?: number;
   /** Largest inbound message; larger ones end the stream with RESOURCE_EXHAUSTED. Default 1 MiB. */
   maxMessageBytes?: number;
   /** Queued outbound bytes per slave before it is evicted as a slow consumer. Default 1 MiB. */
@@ -76,6 +85,7 @@ export function resolveMasterOptions(options: MasterOptions = {}): ResolvedMaste
     port: options.port ?? DEFAULTS.port,
     heartbeatInterval: options.heartbeatInterval ?? DEFAULTS.heartbeatInterval,
     heartbeatTimeout: options.heartbeatTimeout ?? DEFAULTS.heartbeatTimeout,
+    heartbeatSliceSize: options.heartbeatSliceSize ?? DEFAULTS.heartbeatSliceSize,
     maxMessageBytes: options.maxMessageBytes ?? DEFAULTS.maxMessageBytes,
     maxPendingBytes: options.maxPendingBytes ?? DEFAULTS.maxPendingBytes,
     shutdownGrace: options.shutdownGrace ?? DEFAULTS.shutdownGrace,
@@ -89,6 +99,9 @@ export function resolveMasterOptions(options: MasterOptions = {}): ResolvedMaste
     logger: options.logger,
   };
   checkTimeouts(resolved.heartbeatInterval, resolved.heartbeatTimeout);
+  if (!Number.isInteger(resolved.heartbeatSliceSize) || resolved.heartbeatSliceSize < 1) {
+    throw new NetSyncError(`heartbeatSliceSize must be an integer ≥ 1, got ${resolved.heartbeatSliceSize}`, Status.INVALID_ARGUMENT);
+  }
   if (!Number.isInteger(resolved.port) || resolved.port < 0 || resolved.port > 65535) {
     throw new NetSyncError(`port must be an integer from 0 to 65535, got ${resolved.port}`, Status.INVALID_ARGUMENT);
   }

@@ -1,7 +1,8 @@
 import { expect } from "chai";
 import * as grpc from "@grpc/grpc-js";
-import { NetSyncService, type Custom } from "../gen/netsync/v1/netsync_pb.js";
-import { Encoded, NetSyncError, serviceDefinition, Slave, silentLogger, type Master, type SlaveEvent } from "../src/index.js";
+import { create } from "@bufbuild/protobuf";
+import { CommandSchema, NetSyncService, type Command, type Custom } from "../gen/netsync/v1/netsync_pb.js";
+import { Encoded, Master, NetSyncError, openBidi, serviceDefinition, Slave, silentLogger, type SlaveEvent } from "../src/index.js";
 import {
   cleanup,
   createSlave,
@@ -59,6 +60,20 @@ describe("Master and Slave", function () {
   afterEach(cleanup);
 
   describe("heartbeat", () => {
+    it("refuses heartbeat options that cannot work, with INVALID_ARGUMENT", () => {
+      const bad = [
+        { heartbeatInterval: 0 },
+        { heartbeatInterval: 100, heartbeatTimeout: 100 },
+        { heartbeatSliceSize: 0 },
+        { heartbeatSliceSize: 2.5 },
+      ];
+      for (const options of bad) {
+        expect(() => new Master({ ...options, logger: silentLogger() }), JSON.stringify(options))
+          .to.throw(NetSyncError)
+          .with.property("code", Status.INVALID_ARGUMENT);
+      }
+    });
+
     it("answers pings with pongs, giving an RTT and pong counts", async () => {
       const master = await startMaster();
       await startSlave(master.address, { id: "s1" });
@@ -74,7 +89,8 @@ describe("Master and Slave", function () {
 
     it("with a round spread over slices, pings every slave once per interval and measures each one's RTT", async () => {
       const interval = 200;
-      const master = await startMaster({ heartbeatInterval: interval, heartbeatTimeout: 3 * interval });
+      // heartbeatSliceSize 1: even 12 slaves get a slice each (by default a slice holds at least 100).
+      const master = await startMaster({ heartbeatInterval: interval, heartbeatTimeout: 3 * interval, heartbeatSliceSize: 1 });
       const ids = Array.from({ length: 12 }, (_, i) => `sliced-${i}`);
       await Promise.all(ids.map((id) => startSlave(master.address, { id, masterTimeout: 4 * interval })));
       const startedAt = performance.now();
@@ -86,6 +102,43 @@ describe("Master and Slave", function () {
         // Once per interval, not once per slice: at most the rounds elapsed plus those before we started counting.
         expect(info.pingsSent, `${info.id} pings`).to.be.at.most(Math.ceil(rounds) + 8);
       }
+    });
+
+    it("pings the streams of one HTTP/2 connection in the same slice, and other connections in other slices", async () => {
+      // 100 slices of 10 ms; with a slice per stream, five streams would get their Pings 40 ms apart.
+      const interval = 1_000;
+      const master = await startMaster({ heartbeatInterval: interval, heartbeatTimeout: 3 * interval, heartbeatSliceSize: 1 });
+      const pingsAt = new Map<string, number[]>();
+      const open = (client: grpc.Client, id: string) => {
+        const metadata = new grpc.Metadata();
+        metadata.set("netsync-slave-id", id);
+        const call = openBidi(client, NetSyncService.method.sync, metadata);
+        call.on("error", () => {});
+        call.on("data", (command: Command) => {
+          if (command.kind.case !== "ping") return;
+          (pingsAt.get(id) ?? pingsAt.set(id, []).get(id)!).push(performance.now());
+          call.write(create(CommandSchema, { kind: { case: "pong", value: { seq: command.kind.value.seq } } }));
+        });
+        track(() => call.cancel());
+      };
+      const channel = { "grpc.use_local_subchannel_pool": 1 };
+      const shared = new grpc.Client(master.address, grpc.credentials.createInsecure(), channel);
+      const other = new grpc.Client(master.address, grpc.credentials.createInsecure(), channel);
+      track(() => shared.close());
+      track(() => other.close());
+      const muxed = ["mux-0", "mux-1", "mux-2", "mux-3", "mux-4"];
+      for (const id of muxed) open(shared, id);
+      await waitFor(() => master.size === muxed.length, 2_000, "the multiplexed streams to register");
+      open(other, "alone");
+      await waitFor(() => [...muxed, "alone"].every((id) => (pingsAt.get(id)?.length ?? 0) >= 2), 5_000, "two pings on every stream");
+
+      const firstPings = muxed.map((id) => pingsAt.get(id)![1]!);
+      expect(Math.max(...firstPings) - Math.min(...firstPings), "spread of one round's Pings over the shared connection").to.be.below(5);
+      const alone = pingsAt.get("alone")!;
+      // "alone" is in another slot, a multiple of 10 ms away (mod the interval) from the shared one.
+      const gap = Math.min(...alone.map((t) => Math.abs(((t - firstPings[0]! + interval / 2) % interval) - interval / 2)));
+      expect(gap, "the other connection's slice").to.be.at.least(5);
+      expect(master.size).to.equal(muxed.length + 1);
     });
 
     it("survives event listeners that throw: the stream, the master and other slaves go on", async () => {
