@@ -101,8 +101,11 @@ export interface RunResult {
   rssMB?: number;
   rssKbPerSlave?: number;
   rtt?: Summary;
-  /** callMs: how long each broadcast call held the server's event loop. */
-  bcast?: Summary & { expected: number; callMs?: number[] };
+  /**
+   * callMs: how long each broadcast call held the server's event loop;
+   * cpuPerDelivery: CPU per delivered command beyond the heartbeat load, server and generators.
+   */
+  bcast?: Summary & { expected: number; callMs?: number[]; cpuPerDelivery?: { serverUs: number; loadgenUs: number } };
   evict?: { frozen: number; evicted: number; missed: number; silence: Summary; sinceStop: Summary };
   falseEvictions?: number;
   unexpectedEnds?: number;
@@ -302,6 +305,7 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
     // Broadcast: a few, spaced so they do not all land on a ping round.
     const sent: number[] = [];
     const callMs: number[] = [];
+    const bcastStart = { at: performance.now(), server: (await serverUsage()).cpuMs, gens: sum(genPids().map(cpuMs)) };
     for (let b = 0; b < config.broadcasts; b++) {
       const reply = await server.request({ cmd: "broadcast" });
       sent.push(reply.written as number);
@@ -309,8 +313,15 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
       await sleep(Math.max(200, Math.round(config.interval * 0.37)));
     }
     await sleep(Math.max(quick ? 500 : 1000, config.interval));
+    // CPU a delivery costs each side: the phase's CPU beyond what heartbeats alone used at the steady-phase rate.
+    const bcastMs = performance.now() - bcastStart.at;
+    const extraUs = (used: number, steadyRate: number) => round((Math.max(0, used - steadyRate * bcastMs) * 1000) / (n * config.broadcasts), 2);
+    const cpuPerDelivery = {
+      serverUs: extraUs((await serverUsage()).cpuMs - bcastStart.server, (cpu1 - cpu0) / elapsed),
+      loadgenUs: extraUs(sum(genPids().map(cpuMs)) - bcastStart.gens, (gen1 - gen0) / elapsed),
+    };
     const deliveries = await Promise.all(generators.map((g) => g.request({ cmd: "collect" })));
-    result.bcast = { ...summarize(deliveries.flatMap((d) => d.bcast as number[])), expected: n * config.broadcasts, callMs };
+    result.bcast = { ...summarize(deliveries.flatMap((d) => d.bcast as number[])), expected: n * config.broadcasts, callMs, cpuPerDelivery };
 
     // Freeze 1%: SIGSTOP their generator and wait for the server to evict them (the floor never does).
     const stopAt = hrNow();
@@ -345,7 +356,7 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
     for (const e of events.lost) if (!e.id.startsWith("f-")) reasons[`server: ${e.reason}`] = (reasons[`server: ${e.reason}`] ?? 0) + 1;
     if (Object.keys(reasons).length) result.endReasons = reasons;
     log(
-      `${system} N=${n}: rtt p99 ${round(result.rtt.p99)} ms, bcast p99 ${round(result.bcast.p99)} ms (call ${result.bcast.callMs?.join("/")} ms), evict p99 ${round(result.evict.silence.p99)} ms, false evictions ${result.falseEvictions}`,
+      `${system} N=${n}: rtt p99 ${round(result.rtt.p99)} ms, bcast p99 ${round(result.bcast.p99)} ms (call ${result.bcast.callMs?.join("/")} ms; CPU per delivery ${result.bcast.cpuPerDelivery?.serverUs} µs server, ${result.bcast.cpuPerDelivery?.loadgenUs} µs generators), evict p99 ${round(result.evict.silence.p99)} ms, false evictions ${result.falseEvictions}`,
     );
   } catch (err) {
     result.error = err instanceof Error ? err.message : String(err);
