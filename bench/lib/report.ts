@@ -151,6 +151,20 @@ export function markdownReport(
       `| ${r.system} | ${r.n} | ${fmt(r.cpuUsPerSlaveRound)} | ${fmt(r.rssKbPerSlave)} | ${fmt(r.rtt?.p50, 2)} / ${fmt(r.rtt?.p99, 2)} | ${fmt(r.bcast?.p50, 2)} / ${fmt(r.bcast?.p99, 2)} / ${fmt(r.bcast?.max, 2)}${r.bcast && r.bcast.count < r.bcast.expected ? ` (${r.bcast.count}/${r.bcast.expected})` : ""} | ${noEvict ? "n/a" : `${fmt(ev?.evicted ? ev.silence.p50 : undefined)} / ${fmt(ev?.evicted ? ev.silence.p99 : undefined)}`} | ${noEvict ? "n/a" : `${ev?.evicted ?? 0}/${ev?.frozen ?? 0}${r.pauses ? ` (master stalled ${r.pauses}×, max ${r.pauseMaxMs} ms)` : ""}`} | ${r.falseEvictions ?? "—"} | ${r.unexpectedEnds ?? "—"} | ${fmt(r.serverCpuPct, 0)} | ${fmt(r.loadgenCpuPct, 0)} |`,
     );
   }
+  const bcastDetail = results.filter((r) => !r.error && r.bcast?.cpuPerDelivery);
+  if (bcastDetail.length) {
+    lines.push(
+      "",
+      "Broadcast cost: how long the server's broadcast call held its event loop (median of the broadcasts), and CPU per delivered command beyond the heartbeat load:",
+      "",
+      "| system | N | call ms | server µs/delivery | generators µs/delivery |",
+      "|---|---:|---:|---:|---:|",
+    );
+    for (const r of [...bcastDetail].sort((a, b) => a.n - b.n)) {
+      const calls = [...(r.bcast!.callMs ?? [])].sort((a, b) => a - b);
+      lines.push(`| ${r.system} | ${r.n} | ${fmt(calls[Math.floor(calls.length / 2)])} | ${fmt(r.bcast!.cpuPerDelivery!.serverUs)} | ${fmt(r.bcast!.cpuPerDelivery!.loadgenUs)} |`);
+    }
+  }
   if (output.ratios.length) {
     lines.push("", "Ratios NetSync / other (below 1: NetSync is better):", "");
     lines.push(`| N | versus | ${MEASURES.map((m) => m.key).join(" | ")} |`, `|---:|---|${MEASURES.map(() => "---:").join("|")}|`);
