@@ -135,7 +135,7 @@ export function markdownReport(
   const lines: string[] = [];
   const c = output.config;
   lines.push(
-    `Heartbeat interval ${String(c.interval)} ms, timeout ${String(c.timeout)} ms, ${String(c.streamsPerConn)} stream(s) per connection; ${String(output.machine.cpus)} CPUs, ${String(output.machine.node)}.`,
+    `Heartbeat interval ${String(c.interval)} ms, timeout ${String(c.timeout)} ms, ${String(c.streamsPerConn)} stream(s) per connection; ${String(output.machine.cpus)} CPUs, ${String(output.machine.node)}.${Number(c.repeat ?? 1) > 1 ? ` Every figure is the median of ${String(c.repeat)} interleaved runs (false evictions and unexpected ends: their sum).` : ""}`,
     "",
     "| system | N | CPU µs/slave/round | RSS KB/slave | RTT p50 / p99 ms | broadcast p50 / p99 / max ms | eviction p50 / p99 ms | evicted | false evictions | unexpected ends | server CPU % | loadgen CPU % |",
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -150,6 +150,11 @@ export function markdownReport(
     lines.push(
       `| ${r.system} | ${r.n} | ${fmt(r.cpuUsPerSlaveRound)} | ${fmt(r.rssKbPerSlave)} | ${fmt(r.rtt?.p50, 2)} / ${fmt(r.rtt?.p99, 2)} | ${fmt(r.bcast?.p50, 2)} / ${fmt(r.bcast?.p99, 2)} / ${fmt(r.bcast?.max, 2)}${r.bcast && r.bcast.count < r.bcast.expected ? ` (${r.bcast.count}/${r.bcast.expected})` : ""} | ${noEvict ? "n/a" : `${fmt(ev?.evicted ? ev.silence.p50 : undefined)} / ${fmt(ev?.evicted ? ev.silence.p99 : undefined)}`} | ${noEvict ? "n/a" : `${ev?.evicted ?? 0}/${ev?.frozen ?? 0}${r.pauses ? ` (master stalled ${r.pauses}×, max ${r.pauseMaxMs} ms)` : ""}`} | ${r.falseEvictions ?? "—"} | ${r.unexpectedEnds ?? "—"} | ${fmt(r.serverCpuPct, 0)} | ${fmt(r.loadgenCpuPct, 0)} |`,
     );
+  }
+  const repeated = results.filter((r) => r.runs && r.runs.length > 1);
+  if (repeated.length) {
+    lines.push("", "Master CPU µs/slave/round in each run, in the order they ran (the table gives the median):", "", "| system | N | runs |", "|---|---:|---|");
+    for (const r of [...repeated].sort((a, b) => a.n - b.n)) lines.push(`| ${r.system} | ${r.n} | ${r.runs!.map((x) => fmt(x.cpuUsPerSlaveRound)).join(", ")} |`);
   }
   const bcastDetail = results.filter((r) => !r.error && r.bcast?.cpuPerDelivery);
   if (bcastDetail.length) {
