@@ -102,6 +102,8 @@ export interface RunResult {
   serverCpuMs?: number;
   /** Master (server) CPU per heartbeat round per slave, µs. */
   cpuUsPerSlaveRound?: number;
+  /** Pings each slave received per interval during the steady phase, as its generator counted them (1 when the server keeps time). */
+  pingsPerSlaveRound?: number;
   /** Server CPU as a share of one core during the steady phase, %. */
   serverCpuPct?: number;
   /** All load generators' CPU as a share of one core, %: near 100 × cores means the machine was saturated. */
@@ -151,6 +153,7 @@ function combineRepeats(runs: RunResult[]): RunResult {
   return {
     ...base,
     cpuUsPerSlaveRound: m((r) => r.cpuUsPerSlaveRound),
+    pingsPerSlaveRound: m((r) => r.pingsPerSlaveRound),
     serverCpuPct: m((r) => r.serverCpuPct),
     loadgenCpuPct: m((r) => r.loadgenCpuPct),
     rssKbPerSlave: m((r) => r.rssKbPerSlave),
@@ -323,6 +326,9 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
 
     // Steady state: CPU and memory with nothing but heartbeats.
     const steadySeconds = soak ? Math.max(config.soakSeconds, config.steadySeconds) : config.steadySeconds;
+    // Pings the slaves received, to check that the server really pings once per interval (CPU is divided by that many rounds).
+    const pingsSoFar = async () => sum((await Promise.all(generators.map((g) => g.request({ cmd: "status" })))).map((st) => (st.pings as number) ?? 0));
+    const pings0 = await pingsSoFar();
     const gen0 = sum(genPids().map(cpuMs));
     const cpu0 = (await serverUsage()).cpuMs;
     const t0 = performance.now();
@@ -331,6 +337,7 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
     const { cpuMs: cpu1, rss } = await serverUsage();
     const elapsed = performance.now() - t0;
     const gen1 = sum(genPids().map(cpuMs));
+    const pings1 = await pingsSoFar();
     if (steadySeconds > config.steadySeconds) {
       await sleep((steadySeconds - config.steadySeconds) * 1000);
       const after = await serverUsage();
@@ -342,12 +349,13 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
     result.rounds = round(rounds, 1);
     result.serverCpuMs = cpu1 - cpu0;
     result.cpuUsPerSlaveRound = round(((cpu1 - cpu0) * 1000) / rounds / n, 2);
+    if (pings1 > pings0) result.pingsPerSlaveRound = round((pings1 - pings0) / n / rounds, 3);
     result.serverCpuPct = round(((cpu1 - cpu0) / elapsed) * 100, 1);
     result.loadgenCpuPct = round(((gen1 - gen0) / elapsed) * 100, 1);
     result.rssBaseMB = round(rssBase / 2 ** 20, 1);
     result.rssMB = round(rss / 2 ** 20, 1);
     result.rssKbPerSlave = round((rss - rssBase) / 1024 / n, 2);
-    log(`${system} N=${n}: steady ${result.steadySeconds} s, ${result.cpuUsPerSlaveRound} µs/slave/round, ${result.rssKbPerSlave} KB/slave`);
+    log(`${system} N=${n}: steady ${result.steadySeconds} s, ${result.cpuUsPerSlaveRound} µs/slave/round, ${result.rssKbPerSlave} KB/slave, ${result.pingsPerSlaveRound ?? "?"} pings/slave/round`);
 
     // RTT: every slave sends an echo probe right after answering each ping, for 3 rounds.
     for (const g of generators) g.send({ cmd: "probe", on: true });

@@ -22,6 +22,7 @@ async function open(index: number): Promise<void> {
   });
   nc.subscribe("ns.ping", {
     callback: () => {
+      state.pings++;
       nc.publish("ns.pong", id);
       if (state.probing) {
         nc.request("ns.echo", encoder.encode(`e:${hrNow()}`), { timeout: 30_000 }).then(

@@ -12,6 +12,7 @@ function open(index: number): Promise<void> {
   });
   // engine.io-client has already queued the pong when the manager emits "ping".
   socket.io.on("ping", () => {
+    state.pings++;
     if (state.probing) socket.emit("echo", `e:${hrNow()}`);
   });
   socket.on("echo", (data: string) => state.rtt.push(hrNow() - Number(data.slice(2))));
