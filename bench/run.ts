@@ -16,7 +16,7 @@ import { availableParallelism, cpus, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { Child, cpuMs, hrNow, rssBytes, round, sleep, sum, summarize, type Summary } from "./lib/common.js";
+import { Child, cpuMs, hrNow, percentile, rssBytes, round, sleep, sum, summarize, type Summary } from "./lib/common.js";
 import { renderCharts, markdownReport, evaluateTargets, computeRatios } from "./lib/report.js";
 import type { ServerEvents } from "./servers/types.js";
 
@@ -133,9 +133,10 @@ export interface RunResult {
   runs?: RunResult[];
 }
 
+/** Nearest-rank p50 (the lower median for an even count) of the finite values; undefined if none. */
 const median = (values: (number | undefined)[]): number | undefined => {
   const sorted = values.filter((v): v is number => typeof v === "number" && Number.isFinite(v)).sort((a, b) => a - b);
-  return sorted.length ? sorted[Math.floor((sorted.length - 1) / 2)] : undefined;
+  return sorted.length ? percentile(sorted, 50) : undefined;
 };
 
 /**
