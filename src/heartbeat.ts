@@ -135,7 +135,6 @@ export class HeartbeatScheduler<T extends Watched> {
     const now = this.now();
     this.slice = 0;
     this.nextSliceAt = now + this.interval;
-    this.roundStart = this.nextSliceAt;
     this.arm(now);
   }
 
