@@ -13,4 +13,4 @@ export type { MasterOptions, SlaveOptions, CommandHandler, CommandContext } from
 export { Encoded, DecodeFailure, serviceDefinition, openBidi } from "./grpc-adapter.js";
 export { getLogger, setLogLevel, resolveLogLevel, silentLogger } from "./logger.js";
 export type { Logger, LogLevelName } from "./logger.js";
-export { parseDuration, formatDuration } from "./duration.js";
+

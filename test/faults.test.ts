@@ -18,7 +18,7 @@ import * as grpc from "@grpc/grpc-js";
 import { createConsola, type LogObject } from "consola";
 import { NetSyncService } from "../gen/netsync/v1/netsync_pb.js";
 import { openBidi, SLAVE_ID_METADATA_KEY, type Master, type SlaveEvent } from "../src/index.js";
-import { TcpProxy } from "../src/tcp-proxy.js";
+import { TcpProxy } from "../src/cli/tcp-proxy.js";
 import { busyWait, cleanup, createSlave, once, onceWhere, sleep, startMaster, startSlave, track, waitFor } from "./helpers.js";
 
 const Status = grpc.status;

@@ -1,7 +1,7 @@
-import { Master } from "./master.js";
-import { Slave } from "./slave.js";
+import { Master } from "../master.js";
+import { Slave } from "../slave.js";
 import { TcpProxy } from "./tcp-proxy.js";
-import { getLogger } from "./logger.js";
+import { getLogger } from "../logger.js";
 import { formatDuration } from "./duration.js";
 
 export interface DemoOptions {

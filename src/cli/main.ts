@@ -1,15 +1,15 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { Master } from "./master.js";
-import { Slave } from "./slave.js";
+import { Master } from "../master.js";
+import { Slave } from "../slave.js";
 import { startDemo, DEMO_DEFAULTS } from "./demo.js";
-import { DEFAULTS } from "./options.js";
+import { DEFAULTS } from "../options.js";
 import { parseDuration, formatDuration } from "./duration.js";
 import { toJson } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { ListSlavesResponseSchema, CloseReason, type Slave as SlaveMessage } from "../gen/netsync/v1/admin_pb.js";
-import { AdminClient } from "./admin-client.js";
+import { ListSlavesResponseSchema, CloseReason, type Slave as SlaveMessage } from "../../gen/netsync/v1/admin_pb.js";
+import { AdminClient } from "../admin-client.js";
 import {
   getLogger,
   LOG_FORMAT_ENV,
@@ -20,13 +20,13 @@ import {
   resolveLogLevel,
   setLogFormat,
   setLogLevel,
-} from "./logger.js";
-import { NetSyncError } from "./errors.js";
+} from "../logger.js";
+import { NetSyncError } from "../errors.js";
 
 /** Exit code for bad flags or values, as most Unix tools use. */
 export const EXIT_USAGE = 2;
 
-const { version } = createRequire(import.meta.url)("../package.json") as { version: string };
+const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
 
 function duration(value: string): number {
   try {
