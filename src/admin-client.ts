@@ -16,12 +16,20 @@ import { clientCredentials, tokenMetadata, type ClientTlsOptions } from "./auth.
 /** How long an admin call may take before it fails with DEADLINE_EXCEEDED, beyond any reply wait. */
 const CALL_DEADLINE_MS = 5_000;
 
+/** Options of {@link AdminClient}. */
+export interface AdminClientOptions {
+  /** Connect with TLS (and a client certificate for mTLS). Default plaintext. */
+  tls?: ClientTlsOptions;
+  /** Bearer token sent as `authorization`. Default none. */
+  token?: string;
+}
+
 /** A typed client of a master's AdminService, for the CLI and for scripts. */
 export class AdminClient {
   private readonly client: grpc.Client;
   private readonly metadata: grpc.Metadata;
 
-  constructor(master: string, options: { tls?: ClientTlsOptions; token?: string } = {}) {
+  constructor(master: string, options: AdminClientOptions = {}) {
     this.client = new grpc.Client(master, clientCredentials(options.tls));
     this.metadata = tokenMetadata(options.token);
   }
