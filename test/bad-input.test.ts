@@ -3,8 +3,9 @@
  * NetSync semantics) must cost the master nothing: each case runs next to a
  * healthy Slave that must keep ponging and never lose its stream, and the
  * master must still accept new streams afterwards. Then property-based
- * tests (fast-check) of the decoder, the Registry, the HeartbeatScheduler's
- * deadline order and Backoff.
+ * tests (fast-check) of the decoder and the HeartbeatScheduler's deadline
+ * order (Registry and Backoff have theirs in registry.test.ts and
+ * backoff.test.ts).
  *
  * Set NETSYNC_REPORT_TIMINGS=1 to print what each case observed.
  */
@@ -18,7 +19,6 @@ import * as grpc from "@grpc/grpc-js";
 import { create, equals, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { CommandSchema, NetSyncService, type Command } from "../gen/netsync/v1/netsync_pb.js";
 import {
-  Backoff,
   DecodeFailure,
   Encoded,
   HeartbeatScheduler,
@@ -32,8 +32,6 @@ import {
   type MasterOptions,
   type SlaveEvent,
 } from "../src/index.js";
-import { Registry } from "../src/registry.js";
-import { SlaveConnection, type ClosedSlaveInfo, type SyncCall } from "../src/slave-connection.js";
 import { cleanup, rawClient, startMaster, startSlave, statusOf, track, waitFor, within } from "./helpers.js";
 
 const Status = grpc.status;
@@ -606,75 +604,6 @@ describe("bad input", function () {
       await a.check();
     });
 
-    it("Registry: add/remove/history behave like a model (fast-check commands)", () => {
-      const fakeCall = {} as SyncCall;
-      type Model = { byId: Map<string, SlaveConnection>; history: ClosedSlaveInfo[]; historySize: number };
-      type Real = { registry: Registry; made: SlaveConnection[] };
-      const ids = ["a", "b", "c", "d"];
-      const check = (m: Model, r: Real) => {
-        expect(r.registry.size).to.equal(m.byId.size);
-        for (const id of ids) expect(r.registry.get(id)).to.equal(m.byId.get(id));
-        expect(Array.from(r.registry.values())).to.deep.equal(Array.from(m.byId.values()));
-        expect(r.registry.snapshot().map((s) => s.id)).to.deep.equal(Array.from(m.byId.keys()));
-        const newestFirst = m.history.slice(-Math.max(0, m.historySize)).reverse();
-        expect(r.registry.recentlyClosed()).to.deep.equal(m.historySize > 0 ? newestFirst : []);
-      };
-      class Add implements fc.Command<Model, Real> {
-        constructor(readonly id: string) {}
-        check = () => true;
-        run(m: Model, r: Real) {
-          const connection = new SlaveConnection(this.id, "peer", fakeCall, r.made.length, 1024);
-          r.made.push(connection);
-          const previous = r.registry.add(connection);
-          expect(previous).to.equal(m.byId.get(this.id));
-          m.byId.set(this.id, connection);
-          check(m, r);
-        }
-        toString = () => `add(${this.id})`;
-      }
-      class Remove implements fc.Command<Model, Real> {
-        constructor(readonly pick: number) {}
-        check = () => true;
-        run(m: Model, r: Real) {
-          if (r.made.length === 0) return;
-          const connection = r.made[this.pick % r.made.length]!;
-          const current = m.byId.get(connection.id) === connection;
-          expect(r.registry.remove(connection)).to.equal(current);
-          if (current) m.byId.delete(connection.id);
-          check(m, r);
-        }
-        toString = () => `remove(#${this.pick})`;
-      }
-      class Close implements fc.Command<Model, Real> {
-        constructor(readonly pick: number) {}
-        check = () => true;
-        run(m: Model, r: Real) {
-          if (r.made.length === 0) return;
-          const connection = r.made[this.pick % r.made.length]!;
-          const closed: ClosedSlaveInfo = { slave: connection.info(), closedAt: new Date(0), reason: "disconnected", details: `#${m.history.length}` };
-          r.registry.recordClosed(closed);
-          if (m.historySize > 0) m.history.push(closed);
-          check(m, r);
-        }
-        toString = () => `recordClosed(#${this.pick})`;
-      }
-      const commands = [
-        fc.constantFrom(...ids).map((id) => new Add(id)),
-        fc.nat().map((pick) => new Remove(pick)),
-        fc.nat().map((pick) => new Close(pick)),
-      ];
-      fc.assert(
-        fc.property(fc.integer({ min: -1, max: 6 }), fc.commands(commands, { size: "+1" }), (historySize, cmds) => {
-          const setup = () => ({
-            model: { byId: new Map(), history: [], historySize } as Model,
-            real: { registry: new Registry(historySize), made: [] } as Real,
-          });
-          fc.modelRun(setup, cmds);
-        }),
-        { numRuns: 500 },
-      );
-    });
-
     it("HeartbeatScheduler on a fake clock: expires exactly the overdue targets, oldest first, and no others (fast-check commands)", () => {
       const interval = 50;
       const timeout = 200;
@@ -761,41 +690,6 @@ describe("bad input", function () {
           fc.modelRun(setup, cmds);
         }),
         { numRuns: 500 },
-      );
-    });
-
-    it("Backoff: waits in [0, cap), caps grow ×factor up to max, reset() starts over", () => {
-      fc.assert(
-        fc.property(
-          fc.integer({ min: 1, max: 1_000 }),
-          fc.double({ min: 1, max: 4, noNaN: true }),
-          fc.integer({ min: 1, max: 60_000 }),
-          fc.array(fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), { minLength: 1, maxLength: 30 }),
-          fc.integer({ min: 0, max: 29 }),
-          (initial, factor, max, randoms, resetAt) => {
-            let i = 0;
-            const backoff = new Backoff({ initial, factor, max, random: () => randoms[i % randoms.length]! });
-            let attempt = 0;
-            for (; i < randoms.length; ) {
-              if (i === resetAt) {
-                backoff.reset();
-                attempt = 0;
-              }
-              const cap = Math.min(max, initial * factor ** attempt);
-              expect(backoff.cap).to.equal(cap);
-              const r = randoms[i]!;
-              const wait = backoff.next();
-              i++;
-              attempt++;
-              expect(Number.isInteger(wait)).to.equal(true);
-              expect(wait).to.be.at.least(0);
-              expect(wait).to.equal(Math.floor(r * cap));
-              if (cap >= 1) expect(wait).to.be.below(cap);
-              expect(backoff.cap).to.be.at.least(Math.min(cap, max)).and.at.most(max);
-            }
-          },
-        ),
-        { numRuns: 1_000 },
       );
     });
   });
