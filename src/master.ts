@@ -1,39 +1,21 @@
 import { EventEmitter } from "node:events";
 import { randomUUID } from "node:crypto";
-import * as grpc from "@grpc/grpc-js";
+import { Metadata } from "@grpc/grpc-js";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { HealthImplementation } from "grpc-health-check";
-import {
-  CommandSchema,
-  CustomSchema,
-  NetSyncService,
-  file_netsync_v1_netsync,
-  type Command,
-  type Custom,
-  type Reply,
-} from "../gen/netsync/v1/netsync_pb.js";
-import { AdminService, file_netsync_v1_admin } from "../gen/netsync/v1/admin_pb.js";
-import { file_grpc_health_v1_health } from "../gen/grpc/health/v1/health_pb.js";
-import { adminImplementation } from "./admin-service.js";
-import { MasterMetrics, type MasterObserver, type MasterStats } from "./metrics.js";
-import { addReflection } from "./reflection.js";
-import { authInterceptor, serverCredentials } from "./auth.js";
-import { DecodeFailure, Encoded, serviceDefinition } from "./grpc-adapter.js";
-import { HeartbeatScheduler, type HeartbeatHost } from "./heartbeat.js";
 import { LogLevels } from "consola";
-import { getLogger, type Logger } from "./logger.js";
+import { CommandSchema, CustomSchema, type Command, type Custom, type Reply } from "../gen/netsync/v1/netsync_pb.js";
+import { adminImplementation } from "./admin-service.js";
+import { Code } from "./code.js";
 import { NetSyncError } from "./errors.js";
+import { DecodeFailure, Encoded } from "./grpc-adapter.js";
+import { HeartbeatScheduler, type HeartbeatHost } from "./heartbeat.js";
+import { getLogger, type Logger } from "./logger.js";
+import { MasterServer } from "./master-server.js";
+import { MasterMetrics, type MasterObserver, type MasterStats } from "./metrics.js";
 import { DEFAULTS, resolveMasterOptions, SLAVE_ID_METADATA_KEY, validateSlaveId, type MasterOptions, type ResolvedMasterOptions } from "./options.js";
+import { PingSlots } from "./ping-slots.js";
 import { Registry } from "./registry.js";
-import {
-  SlaveConnection,
-  type ClosedSlaveInfo,
-  type CloseReason,
-  type SlaveInfo,
-  type SyncCall,
-} from "./slave-connection.js";
-
-const Status = grpc.status;
+import { SlaveConnection, type ClosedSlaveInfo, type CloseReason, type SlaveInfo, type SyncCall } from "./slave-connection.js";
 
 /** Payload of the master's slave events. */
 export interface SlaveEvent {
@@ -66,52 +48,28 @@ export interface RequestOptions {
 /** Why an eviction happened, as counted in metrics. */
 type EvictionKind = "heartbeat_timeout" | "slow_consumer" | "rate_limit";
 
-/** Services whose health the master reports. */
-const HEALTH_SERVICES = ["", NetSyncService.typeName, AdminService.typeName] as const;
-
 /** Longest delay setTimeout honours; beyond it Node fires after 1 ms. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 type State = "idle" | "listening" | "closing" | "closed";
 
-/** 0 … n-1 in van der Corput order: every prefix is spread evenly over the range. */
-function spreadOrder(n: number): number[] {
-  const order: number[] = [];
-  const taken = new Set<number>();
-  for (let i = 0; order.length < n; i++) {
-    let fraction = 0;
-    for (let bit = 0.5, k = i; k > 0; k >>= 1, bit /= 2) if (k & 1) fraction += bit;
-    const slot = Math.floor(fraction * n);
-    if (!taken.has(slot)) {
-      taken.add(slot);
-      order.push(slot);
-    }
-  }
-  return order;
-}
-
 /**
  * The master: a gRPC server that keeps a registry of slaves, pings them all
- * on one schedule, evicts the silent ones and pushes commands to them.
+ * on one schedule, evicts the silent ones and pushes commands to them. It
+ * coordinates: the scheduler decides when, the ping slots who, each
+ * SlaveConnection holds its own state and timers, and MasterServer owns the
+ * grpc-js server.
  */
 export class Master extends EventEmitter<MasterEvents> {
-  readonly options: ResolvedMasterOptions;
+  /** Private in the language, not only in the types: it holds the token and TLS keys. */
+  readonly #options: ResolvedMasterOptions;
   private readonly log: Logger;
   /** Whether debug lines are wanted; checked first so the pong path builds no strings otherwise. */
   private readonly debug: boolean;
   private readonly heartbeat: HeartbeatScheduler<SlaveConnection>;
-  /** Connections by round slice: each is pinged in its own slice of every round. */
-  private readonly slots: Set<SlaveConnection>[];
-  /**
-   * Slots in the order ties are broken, spread over the range (0, S/2, S/4,
-   * 3S/4, …): a small fleet, whose round covers several slots per slice, is
-   * then spread over all its slices instead of packed into the first.
-   */
-  private readonly slotOrder: number[];
-  /** The slot shared by the streams of one connection (by peer address), and how many it holds. */
-  private readonly slotOfPeer = new Map<string, { slot: number; streams: number }>();
+  /** Which slice of a round each connection is pinged in. */
+  private readonly slots: PingSlots<SlaveConnection>;
   private readonly registry: Registry;
-  private readonly health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((name) => [name, "NOT_SERVING"])));
   private readonly stats: MasterStats = {
     connected: 0,
     connectionsTotal: 0,
@@ -125,20 +83,20 @@ export class Master extends EventEmitter<MasterEvents> {
   /** Receives RTT and reply latencies; only set when metrics are on, so the pong path stays bare otherwise. */
   private readonly observer: MasterObserver | undefined;
   private nextRequestId = 0n;
-  /** Pending stream resets after endStream(); cleared by close(). */
-  private readonly abortTimers = new Set<NodeJS.Timeout>();
-  private server: grpc.Server | undefined;
+  /** Connections ended but maybe never read by their peer, each with a pending reset; close() disposes of them. */
+  private readonly ending = new Set<SlaveConnection>();
+  private server: MasterServer | undefined;
   private state: State = "idle";
   private boundPort = 0;
   private boundMetricsPort: number | undefined;
 
   constructor(options: MasterOptions = {}) {
     super();
-    this.options = resolveMasterOptions(options);
-    this.log = this.options.logger ?? getLogger("master");
+    this.#options = resolveMasterOptions(options);
+    this.log = this.#options.logger ?? getLogger("master");
     this.debug = this.log.level >= LogLevels.debug;
-    this.registry = new Registry(this.options.historySize);
-    if (this.options.metricsPort !== undefined) {
+    this.registry = new Registry(this.#options.historySize);
+    if (this.#options.metricsPort !== undefined) {
       this.metrics = new MasterMetrics(() => ({ ...this.stats, connected: this.registry.size }));
       this.observer = this.metrics;
     }
@@ -152,12 +110,11 @@ export class Master extends EventEmitter<MasterEvents> {
       },
     };
     this.heartbeat = new HeartbeatScheduler(host, {
-      interval: this.options.heartbeatInterval,
-      timeout: this.options.heartbeatTimeout,
-      minSliceSize: this.options.heartbeatSliceSize,
+      interval: this.#options.heartbeatInterval,
+      timeout: this.#options.heartbeatTimeout,
+      minSliceSize: this.#options.heartbeatSliceSize,
     });
-    this.slots = Array.from({ length: this.heartbeat.slices }, () => new Set<SlaveConnection>());
-    this.slotOrder = spreadOrder(this.slots.length);
+    this.slots = new PingSlots(this.heartbeat.slices);
   }
 
   /** The port bound by listen(); useful with port 0. */
@@ -175,83 +132,59 @@ export class Master extends EventEmitter<MasterEvents> {
     return `${this.urlHost}:${this.boundPort}`;
   }
 
+  /** Time between ping rounds, in ms. */
+  get heartbeatInterval(): number {
+    return this.#options.heartbeatInterval;
+  }
+
+  /** Silence after which a slave is evicted, in ms. */
+  get heartbeatTimeout(): number {
+    return this.#options.heartbeatTimeout;
+  }
+
   private get urlHost(): string {
-    return this.options.host.includes(":") ? `[${this.options.host}]` : this.options.host;
+    return this.#options.host.includes(":") ? `[${this.#options.host}]` : this.#options.host;
   }
 
   /** Starts serving and the heartbeat; resolves with the bound port. */
   async listen(): Promise<number> {
-    if (this.state !== "idle") throw new NetSyncError(`master is ${this.state}`, Status.FAILED_PRECONDITION);
-    const server = new grpc.Server(this.serverOptions());
-    server.addService(serviceDefinition(NetSyncService), {
-      [NetSyncService.method.sync.localName]: (call: SyncCall) => this.onSync(call),
+    if (this.state !== "idle") throw new NetSyncError(`master is ${this.state}`, Code.FAILED_PRECONDITION);
+    const options = this.#options;
+    const server = new MasterServer({
+      heartbeatTimeout: options.heartbeatTimeout,
+      maxMessageBytes: options.maxMessageBytes,
+      reflection: options.reflection,
+      tls: options.tls,
+      token: options.token,
+      serverOptions: options.serverOptions,
+      log: this.log,
+      onSync: (call) => this.onSync(call),
+      admin: adminImplementation(this),
     });
-    server.addService(serviceDefinition(AdminService), adminImplementation(this));
-    this.health.addToServer(server);
-    if (this.options.reflection) addReflection(server, [file_netsync_v1_netsync, file_netsync_v1_admin, file_grpc_health_v1_health]);
-    this.boundPort = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`${this.urlHost}:${this.options.port}`, serverCredentials(this.options.tls), (err, port) =>
-        err ? reject(NetSyncError.from(err, Status.UNAVAILABLE)) : resolve(port),
-      ),
-    );
+    this.boundPort = await server.bind(this.urlHost, options.port);
     this.server = server;
     this.state = "listening";
     this.heartbeat.start();
-    for (const name of HEALTH_SERVICES) this.health.setStatus(name, "SERVING");
+    server.setServing(true);
     if (this.metrics) {
       try {
-        this.boundMetricsPort = await this.metrics.listen(this.options.metricsPort ?? 0, this.options.host);
+        this.boundMetricsPort = await this.metrics.listen(options.metricsPort ?? 0, options.host);
       } catch (err) {
         // Leave nothing running behind a failed listen().
         await this.close();
-        throw NetSyncError.from(err, Status.UNAVAILABLE);
+        throw NetSyncError.from(err, Code.UNAVAILABLE);
       }
       this.log.info(`metrics on http://${this.urlHost}:${this.boundMetricsPort}/metrics`);
     }
     const security =
-      (this.options.tls ? " with TLS" : "") +
-      (this.options.tls?.clientCa ? " (client certificates required)" : "") +
-      (this.options.token ? " (bearer token required)" : "");
+      (options.tls ? " with TLS" : "") +
+      (options.tls?.clientCa ? " (client certificates required)" : "") +
+      (options.token ? " (bearer token required)" : "");
     this.log.info(
       `listening on ${this.address}${security} ` +
-        `(heartbeat every ${this.options.heartbeatInterval} ms, timeout ${this.options.heartbeatTimeout} ms)`,
+        `(heartbeat every ${options.heartbeatInterval} ms, timeout ${options.heartbeatTimeout} ms)`,
     );
     return this.boundPort;
-  }
-
-  /**
-   * Server options. Transport keepalive is not liveness; here it is only the
-   * last resort that frees a connection whose peer vanished.
-   */
-  private serverOptions(): grpc.ServerOptions {
-    const { heartbeatTimeout, maxMessageBytes, token, tls } = this.options;
-    const secured = token !== undefined || tls?.clientCa !== undefined;
-    return {
-      // Health and reflection stay open for probes and grpcurl; the slave stream and the admin API do not.
-      interceptors: secured
-        ? [
-            authInterceptor({
-              token,
-              requireClientCert: tls?.clientCa !== undefined,
-              protectedPrefixes: [`/${NetSyncService.typeName}/`, `/${AdminService.typeName}/`],
-              log: this.log,
-            }),
-          ]
-        : [],
-      // Only a backstop: an evicted slave's stream is reset by endStream() and its connection closed by
-      // the idle timer. A PING per connection costs a write and a read, so it is rare: every 10 heartbeat
-      // timeouts (at least a minute), given up after 2 × timeout, which also lets a dead slave always be
-      // evicted (and counted) before keepalive could tear its connection down.
-      "grpc.keepalive_time_ms": Math.max(10 * heartbeatTimeout, 60_000),
-      "grpc.keepalive_timeout_ms": 2 * heartbeatTimeout,
-      // Channelz stays on although nothing reads it (~4% CPU in the benchmark): with it off,
-      // grpc-js's forceShutdown() no longer destroys open sessions, and close() must cut them.
-      // A connection whose streams all ended (e.g. an evicted raw client) is not kept.
-      "grpc.max_connection_idle_ms": heartbeatTimeout,
-      "grpc.max_receive_message_length": maxMessageBytes,
-      "grpc.max_send_message_length": maxMessageBytes,
-      ...this.options.serverOptions,
-    };
   }
 
   /** Connected slaves, as a snapshot. */
@@ -302,7 +235,7 @@ export class Master extends EventEmitter<MasterEvents> {
   async request(slaveId: string, custom: CustomInput, options: RequestOptions = {}): Promise<string> {
     const reply = await this.requestReply(slaveId, custom, options);
     if (reply.result.case === "error") {
-      throw new NetSyncError(`slave ${slaveId} failed to handle the command: ${reply.result.value}`, Status.UNKNOWN, { cause: reply });
+      throw new NetSyncError(`slave ${slaveId} failed to handle the command: ${reply.result.value}`, Code.UNKNOWN, { cause: reply });
     }
     return reply.result.value ?? "";
   }
@@ -312,41 +245,20 @@ export class Master extends EventEmitter<MasterEvents> {
     const timeout = options.timeout ?? DEFAULTS.requestTimeout;
     if (!(timeout > 0 && timeout <= MAX_TIMER_MS)) {
       return Promise.reject(
-        new NetSyncError(`request timeout must be from 1 ms to ${MAX_TIMER_MS} ms, got ${timeout}`, Status.INVALID_ARGUMENT),
+        new NetSyncError(`request timeout must be from 1 ms to ${MAX_TIMER_MS} ms, got ${timeout}`, Code.INVALID_ARGUMENT),
       );
     }
     const connection = this.registry.get(slaveId);
-    if (!connection) return Promise.reject(new NetSyncError(`no slave with id "${slaveId}"`, Status.NOT_FOUND));
+    if (!connection) return Promise.reject(new NetSyncError(`no slave with id "${slaveId}"`, Code.NOT_FOUND));
     const requestId = ++this.nextRequestId;
     const base = typeof custom === "string" ? { data: custom } : custom;
     // Written before it is registered as pending: a failed write must not look like the slave leaving.
     if (!this.writeCustom(connection, encodeCustom({ ...base, requestId }))) {
       return Promise.reject(
-        new NetSyncError(`could not write to slave ${slaveId}: it is not reading its stream`, Status.RESOURCE_EXHAUSTED),
+        new NetSyncError(`could not write to slave ${slaveId}: it is not reading its stream`, Code.RESOURCE_EXHAUSTED),
       );
     }
-    // The reply cannot arrive before a later turn of the event loop, so registering now is in time.
-    return new Promise<Reply>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        connection.pending.delete(requestId);
-        reject(new NetSyncError(`slave ${slaveId} did not reply within ${timeout} ms`, Status.DEADLINE_EXCEEDED));
-      }, timeout);
-      const settle = () => {
-        clearTimeout(timer);
-        connection.pending.delete(requestId);
-      };
-      connection.pending.set(requestId, {
-        sentAt: performance.now(),
-        resolve: (reply) => {
-          settle();
-          resolve(reply);
-        },
-        reject: (err) => {
-          settle();
-          reject(err);
-        },
-      });
-    });
+    return connection.awaitReply(requestId, timeout, performance.now());
   }
 
   private writeCustom(connection: SlaveConnection, message: Encoded): boolean {
@@ -363,8 +275,8 @@ export class Master extends EventEmitter<MasterEvents> {
       this.evict(
         connection,
         "slow_consumer",
-        Status.RESOURCE_EXHAUSTED,
-        `slow consumer: more than ${this.options.maxPendingBytes} bytes queued`,
+        Code.RESOURCE_EXHAUSTED,
+        `slow consumer: more than ${this.#options.maxPendingBytes} bytes queued`,
         `${connection.pendingBytes} bytes queued, not reading`,
       );
     }
@@ -376,32 +288,19 @@ export class Master extends EventEmitter<MasterEvents> {
     if (this.state === "closed" || this.state === "closing") return;
     const wasListening = this.state === "listening";
     this.state = "closing";
-    for (const name of HEALTH_SERVICES) this.health.setStatus(name, "NOT_SERVING");
+    this.server?.setServing(false);
     this.heartbeat.stop();
-    for (const timer of this.abortTimers) clearTimeout(timer);
-    this.abortTimers.clear();
+    for (const connection of this.ending) connection.dispose();
+    this.ending.clear();
     for (const connection of Array.from(this.registry.values())) {
-      this.drop(connection, "shutdown", "master shutting down", Status.UNAVAILABLE);
+      this.drop(connection, "shutdown", "master shutting down", Code.UNAVAILABLE);
     }
     const server = this.server;
     this.server = undefined;
-    if (server) {
-      await new Promise<void>((resolve) => {
-        const force = setTimeout(() => {
-          this.log.warn(`streams still open after ${this.options.shutdownGrace} ms; closing connections`);
-          server.forceShutdown();
-          resolve();
-        }, this.options.shutdownGrace);
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      });
-    }
+    await server?.shutdown(this.#options.shutdownGrace);
     await this.metrics?.close();
     this.boundMetricsPort = undefined;
-    for (const slot of this.slots) slot.clear();
-    this.slotOfPeer.clear();
+    this.slots.clear();
     this.state = "closed";
     if (wasListening) this.log.info("master stopped");
   }
@@ -409,24 +308,18 @@ export class Master extends EventEmitter<MasterEvents> {
   // --- heartbeat rounds and expiries (the scheduler's host) ---------------------
 
   private pingSlice(seq: bigint, now: number, slice: number, slices: number): void {
-    // A round of fewer slices than slots (a small fleet) pings a range of slots per slice.
-    const from = Math.floor((slice * this.slots.length) / slices);
-    const to = Math.floor(((slice + 1) * this.slots.length) / slices);
     let message: Encoded | undefined;
     let sent = 0;
-    for (let s = from; s < to; s++) {
-      const slot = this.slots[s]!;
-      if (slot.size === 0) continue;
+    for (const slot of this.slots.slice(slice, slices)) {
       // One encoding per slice, shared by every stream in it.
-      message ??= Encoded.of(CommandSchema, create(CommandSchema, {
-        kind: { case: "ping", value: { seq, sentAtUnixMs: BigInt(Date.now()) } },
-      }));
+      message ??= Encoded.of(
+        CommandSchema,
+        create(CommandSchema, { kind: { case: "ping", value: { seq, sentAtUnixMs: BigInt(Date.now()) } } }),
+      );
       // No copy of the slot: an eviction during the loop only deletes, which Set iteration tolerates.
       for (const connection of slot) {
         if (this.write(connection, message)) {
-          connection.pingSeq = seq;
-          connection.pingSentAt = now;
-          connection.pingsSent++;
+          connection.pinged(seq, now);
           sent++;
         }
       }
@@ -436,40 +329,12 @@ export class Master extends EventEmitter<MasterEvents> {
     if (this.debug) this.log.debug(`ping round ${seq}, slice ${slice + 1}/${slices}, sent to ${sent} slaves`);
   }
 
-  /**
-   * Puts a new stream in the slot of the other streams on its connection, or
-   * a new connection in the least loaded slot, so rounds stay evenly spread.
-   * Streams multiplexed on one HTTP/2 connection are pinged together: their
-   * Pings leave in one flush and their Pongs come back in one read, instead
-   * of one of each per slice (bench, 100k streams on 100 connections: 17.1 →
-   * 14.6 µs of master CPU per stream per round, 1.33x → 0.97x the floor).
-   */
-  private assignSlot(connection: SlaveConnection): void {
-    const shared = this.slotOfPeer.get(connection.peer);
-    if (shared) {
-      shared.streams++;
-      connection.slot = shared.slot;
-    } else {
-      let best = this.slotOrder[0]!;
-      for (const i of this.slotOrder) if (this.slots[i]!.size < this.slots[best]!.size) best = i;
-      connection.slot = best;
-      this.slotOfPeer.set(connection.peer, { slot: best, streams: 1 });
-    }
-    this.slots[connection.slot]!.add(connection);
-  }
-
-  private releaseSlot(connection: SlaveConnection): void {
-    if (!this.slots[connection.slot]?.delete(connection)) return;
-    const shared = this.slotOfPeer.get(connection.peer);
-    if (shared && --shared.streams === 0) this.slotOfPeer.delete(connection.peer);
-  }
-
   private expire(connection: SlaveConnection, silentMs: number): void {
     this.evict(
       connection,
       "heartbeat_timeout",
-      Status.UNAVAILABLE,
-      `heartbeat timeout: no message for ${Math.round(silentMs)} ms (timeout ${this.options.heartbeatTimeout} ms)`,
+      Code.UNAVAILABLE,
+      `heartbeat timeout: no message for ${Math.round(silentMs)} ms (timeout ${this.#options.heartbeatTimeout} ms)`,
       `silent for ${Math.round(silentMs)} ms`,
     );
   }
@@ -491,7 +356,7 @@ export class Master extends EventEmitter<MasterEvents> {
 
   private onSync(call: SyncCall): void {
     if (this.state !== "listening") {
-      call.emit("error", Object.assign(new Error("master shutting down"), { code: Status.UNAVAILABLE }));
+      call.emit("error", Object.assign(new Error("master shutting down"), { code: Code.UNAVAILABLE }));
       return;
     }
     const claimed = call.metadata.get(SLAVE_ID_METADATA_KEY)[0];
@@ -505,21 +370,21 @@ export class Master extends EventEmitter<MasterEvents> {
       const problem = validateSlaveId(id);
       if (problem) {
         this.log.warn(`refused a stream from ${call.getPeer()}: ${problem}`);
-        call.emit("error", Object.assign(new Error(`${SLAVE_ID_METADATA_KEY}: ${problem}`), { code: Status.INVALID_ARGUMENT }));
+        call.emit("error", Object.assign(new Error(`${SLAVE_ID_METADATA_KEY}: ${problem}`), { code: Code.INVALID_ARGUMENT }));
         return;
       }
     }
 
-    const connection = new SlaveConnection(id, call.getPeer(), call, performance.now(), this.options.maxPendingBytes);
+    const connection = new SlaveConnection(id, call.getPeer(), call, performance.now(), this.#options.maxPendingBytes);
     this.stats.connectionsTotal++;
     const previous = this.registry.add(connection);
     if (previous) {
-      this.drop(previous, "replaced", `replaced by a newer connection from ${connection.peer}`, Status.UNAVAILABLE);
+      this.drop(previous, "replaced", `replaced by a newer connection from ${connection.peer}`, Code.UNAVAILABLE);
     }
     this.heartbeat.watch(connection);
-    this.assignSlot(connection);
+    this.slots.assign(connection);
 
-    const headers = new grpc.Metadata();
+    const headers = new Metadata();
     headers.set(SLAVE_ID_METADATA_KEY, id);
     call.sendMetadata(headers);
 
@@ -529,7 +394,7 @@ export class Master extends EventEmitter<MasterEvents> {
       // one turn later tells a slave that left cleanly (finish with OK) from one that crashed.
       setImmediate(() => {
         if (call.cancelled) this.drop(connection, "disconnected", "connection lost");
-        else this.drop(connection, "disconnected", "slave closed the stream", Status.OK);
+        else this.drop(connection, "disconnected", "slave closed the stream", Code.OK);
       });
     });
     call.on("cancelled", () => this.drop(connection, "disconnected", "connection lost or stream cancelled by the slave"));
@@ -546,20 +411,16 @@ export class Master extends EventEmitter<MasterEvents> {
   private onMessage(connection: SlaveConnection, message: Command | DecodeFailure): void {
     if (connection.closed) return;
     if (message instanceof DecodeFailure) {
-      this.drop(connection, "error", `malformed Command: ${message.error.message}`, Status.INVALID_ARGUMENT);
+      this.drop(connection, "error", `malformed Command: ${message.error.message}`, Code.INVALID_ARGUMENT);
       return;
     }
     const now = performance.now();
-    if (now - connection.rateWindowStart >= 1000) {
-      connection.rateWindowStart = now;
-      connection.rateWindowCount = 0;
-    }
-    if (++connection.rateWindowCount > this.options.maxMessagesPerSecond) {
+    if (!connection.admit(now, this.#options.maxMessagesPerSecond)) {
       this.evict(
         connection,
         "rate_limit",
-        Status.RESOURCE_EXHAUSTED,
-        `rate limit: more than ${this.options.maxMessagesPerSecond} messages in one second`,
+        Code.RESOURCE_EXHAUSTED,
+        `rate limit: more than ${this.#options.maxMessagesPerSecond} messages in one second`,
         "flooding",
       );
       return;
@@ -567,28 +428,27 @@ export class Master extends EventEmitter<MasterEvents> {
     this.heartbeat.seen(connection, now);
     switch (message.kind.case) {
       case "pong": {
-        connection.pongsReceived++;
         this.stats.pongsReceived++;
-        if (message.kind.value.seq !== connection.pingSeq || connection.pingSeq === 0n) {
-          if (this.debug) this.log.debug(`pong from ${connection.id} for an unknown or outdated seq ${message.kind.value.seq}`);
+        const { seq } = message.kind.value;
+        const rtt = connection.ponged(seq, now);
+        if (rtt === undefined) {
+          if (this.debug) this.log.debug(`pong from ${connection.id} for an unknown or outdated seq ${seq}`);
           return;
         }
-        connection.rttMs = now - connection.pingSentAt;
-        this.observer?.rtt(connection.rttMs);
-        if (this.debug) this.log.debug(`pong from ${connection.id} seq ${message.kind.value.seq} rtt ${connection.rttMs.toFixed(2)} ms`);
+        this.observer?.rtt(rtt);
+        if (this.debug) this.log.debug(`pong from ${connection.id} seq ${seq} rtt ${rtt.toFixed(2)} ms`);
         return;
       }
       case "custom":
         this.notify("command", connection.id, message.kind.value);
         return;
       case "reply": {
-        const pending = connection.pending.get(message.kind.value.requestId);
-        if (!pending) {
+        const latency = connection.replied(message.kind.value, now);
+        if (latency === undefined) {
           if (this.debug) this.log.debug(`reply from ${connection.id} to unknown or expired request ${message.kind.value.requestId}`);
           return;
         }
-        this.observer?.replyLatency(now - pending.sentAt);
-        pending.resolve(message.kind.value);
+        this.observer?.replyLatency(latency);
         return;
       }
       default:
@@ -597,7 +457,7 @@ export class Master extends EventEmitter<MasterEvents> {
     }
   }
 
-  private evict(connection: SlaveConnection, kind: EvictionKind, code: grpc.status, details: string, logDetail: string): void {
+  private evict(connection: SlaveConnection, kind: EvictionKind, code: Code, details: string, logDetail: string): void {
     if (connection.closed) return;
     const slave = this.forget(connection, "evicted", details);
     this.stats.evictions[kind] = (this.stats.evictions[kind] ?? 0) + 1;
@@ -617,14 +477,11 @@ export class Master extends EventEmitter<MasterEvents> {
    */
   private forget(connection: SlaveConnection, reason: CloseReason, details: string): SlaveInfo {
     this.heartbeat.unwatch(connection);
-    this.releaseSlot(connection);
+    this.slots.release(connection);
     this.registry.remove(connection);
     const slave = connection.info();
     this.registry.recordClosed({ slave, closedAt: new Date(), reason, details });
-    if (connection.pending.size > 0) {
-      const error = new NetSyncError(`slave ${connection.id} left before replying (${reason}: ${details})`, Status.UNAVAILABLE);
-      for (const request of Array.from(connection.pending.values())) request.reject(error);
-    }
+    connection.failRequests(new NetSyncError(`slave ${connection.id} left before replying (${reason}: ${details})`, Code.UNAVAILABLE));
     return slave;
   }
 
@@ -634,23 +491,23 @@ export class Master extends EventEmitter<MasterEvents> {
    * timeout later, which lets the idle timer close its connection: nothing
    * stale is kept.
    */
-  private endStream(connection: SlaveConnection, code: grpc.status, details: string): void {
+  private endStream(connection: SlaveConnection, code: Code, details: string): void {
     connection.end(code, details);
     if (this.state !== "listening") return; // close() cuts whatever is left
-    const timer = setTimeout(() => {
-      this.abortTimers.delete(timer);
-      if (connection.abort() && this.debug) this.log.debug(`reset the unread stream of ${connection.id} (${connection.peer})`);
-    }, this.options.heartbeatTimeout);
-    this.abortTimers.add(timer);
+    this.ending.add(connection);
+    connection.abortAfter(this.#options.heartbeatTimeout, (reset) => {
+      this.ending.delete(connection);
+      if (reset && this.debug) this.log.debug(`reset the unread stream of ${connection.id} (${connection.peer})`);
+    });
   }
 
   /** Removes a connection whose stream ended or must end; idempotent. */
-  private drop(connection: SlaveConnection, reason: CloseReason, details: string, code?: grpc.status): void {
+  private drop(connection: SlaveConnection, reason: CloseReason, details: string, code?: Code): void {
     if (connection.closed) return;
     const slave = this.forget(connection, reason, details);
     this.stats.disconnects[reason] = (this.stats.disconnects[reason] ?? 0) + 1;
     if (code === undefined) connection.closed = true;
-    else if (code === Status.OK) {
+    else if (code === Code.OK) {
       connection.closed = true;
       connection.call.end();
     } else this.endStream(connection, code, details);

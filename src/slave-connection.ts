@@ -1,6 +1,7 @@
 import { constants as http2Constants, type ServerHttp2Stream } from "node:http2";
-import type { status as Status } from "@grpc/grpc-js";
 import type { CommandSchema, Reply } from "../gen/netsync/v1/netsync_pb.js";
+import { Code } from "./code.js";
+import { NetSyncError } from "./errors.js";
 import type { Encoded, ServerBidiCall } from "./grpc-adapter.js";
 import type { Watched } from "./heartbeat.js";
 
@@ -31,9 +32,10 @@ export interface ClosedSlaveInfo {
 
 export type SyncCall = ServerBidiCall<typeof CommandSchema, typeof CommandSchema>;
 
-/** A request written to this slave whose Reply has not come back yet. */
-export interface PendingRequest {
+/** A request written to this slave whose Reply has not come back yet; it owns its timeout. */
+interface PendingRequest {
   readonly sentAt: number;
+  readonly timer: NodeJS.Timeout;
   resolve(reply: Reply): void;
   reject(reason: Error): void;
 }
@@ -59,32 +61,37 @@ function http2StreamOf(call: SyncCall): ServerHttp2Stream | undefined {
 const toDate = (monotonicMs: number): Date => new Date(performance.timeOrigin + monotonicMs);
 
 /**
- * The master's side of one slave's stream. It owns the call: every write
+ * The master's side of one slave's stream, and every piece of state that
+ * belongs to it: counters, the rate window, the latest Ping, requests
+ * awaiting a Reply and the timers they need. It owns the call: every write
  * goes through `write()`, which keeps the bytes queued for a slow reader
- * bounded, and `end()` is the one way the master closes it.
+ * bounded, and `end()` is the one way the master closes it. `dispose()`
+ * stops every timer it holds.
  */
 export class SlaveConnection implements Watched {
   lastSeen: number;
   rttMs: number | undefined;
   /** Written by the heartbeat scheduler (declared here so every connection has the same shape). */
   pauseAtSeen = 0;
-  /** The round slice this slave is pinged in. */
+  /** The round slice this slave is pinged in; written by PingSlots. */
   slot = 0;
-  /** Seq and send time of the latest Ping written to it, to turn its Pong into an RTT. */
-  pingSeq = 0n;
-  pingSentAt = 0;
   pingsSent = 0;
   pongsReceived = 0;
   commandsSent = 0;
-  /** Start of the current one-second rate window, and messages received in it. */
-  rateWindowStart: number;
-  rateWindowCount = 0;
   /** Bytes handed to grpc-js and not yet flushed to the socket. */
   pendingBytes = 0;
   closed = false;
+  /** Seq and send time of the latest Ping written to it, to turn its Pong into an RTT. */
+  private pingSeq = 0n;
+  private pingSentAt = 0;
+  /** Start of the current one-second rate window, and messages received in it. */
+  private rateWindowStart: number;
+  private rateWindowCount = 0;
+  /** Requests awaiting a Reply, by request_id. */
+  private readonly pending = new Map<bigint, PendingRequest>();
+  /** The reset scheduled by abortAfter(), if the peer never reads its ended stream. */
+  private abortTimer: NodeJS.Timeout | undefined;
   private readonly http2Stream: ServerHttp2Stream | undefined;
-  /** Requests awaiting a Reply, by request_id; settled by the master, rejected when the slave leaves. */
-  readonly pending = new Map<bigint, PendingRequest>();
 
   constructor(
     readonly id: string,
@@ -113,8 +120,70 @@ export class SlaveConnection implements Watched {
     return true;
   }
 
+  /** Counts one inbound message; false once more than `limit` arrived within one second. */
+  admit(now: number, limit: number): boolean {
+    if (now - this.rateWindowStart >= 1000) {
+      this.rateWindowStart = now;
+      this.rateWindowCount = 0;
+    }
+    return ++this.rateWindowCount <= limit;
+  }
+
+  /** Records a Ping of round `seq` written at `now`. */
+  pinged(seq: bigint, now: number): void {
+    this.pingSeq = seq;
+    this.pingSentAt = now;
+    this.pingsSent++;
+  }
+
+  /**
+   * Counts a Pong; when it answers the latest Ping, records and returns the
+   * round-trip time, else (an outdated or unknown seq) returns undefined.
+   */
+  ponged(seq: bigint, now: number): number | undefined {
+    this.pongsReceived++;
+    if (seq !== this.pingSeq || this.pingSeq === 0n) return undefined;
+    this.rttMs = now - this.pingSentAt;
+    return this.rttMs;
+  }
+
+  /**
+   * Waits for the Reply to request `requestId` (already written); rejects
+   * with DEADLINE_EXCEEDED after `timeout` ms. The reply cannot arrive
+   * before a later turn of the event loop, so registering after the write
+   * is in time.
+   */
+  awaitReply(requestId: bigint, timeout: number, now: number): Promise<Reply> {
+    return new Promise<Reply>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(requestId);
+        reject(new NetSyncError(`slave ${this.id} did not reply within ${timeout} ms`, Code.DEADLINE_EXCEEDED));
+      }, timeout);
+      this.pending.set(requestId, { sentAt: now, timer, resolve, reject });
+    });
+  }
+
+  /** Settles the request a Reply answers; returns its latency, or undefined if none was waiting. */
+  replied(reply: Reply, now: number): number | undefined {
+    const request = this.pending.get(reply.requestId);
+    if (!request) return undefined;
+    this.pending.delete(reply.requestId);
+    clearTimeout(request.timer);
+    request.resolve(reply);
+    return now - request.sentAt;
+  }
+
+  /** Rejects every request still waiting, e.g. because the slave left. */
+  failRequests(error: Error): void {
+    for (const request of this.pending.values()) {
+      clearTimeout(request.timer);
+      request.reject(error);
+    }
+    this.pending.clear();
+  }
+
   /** Ends the stream with a gRPC status; later calls do nothing. */
-  end(code: Status, details: string): void {
+  end(code: Code, details: string): void {
     if (this.closed) return;
     this.closed = true;
     // grpc-js turns an emitted error into the stream's status (see ServerDuplexStreamImpl).
@@ -122,16 +191,33 @@ export class SlaveConnection implements Watched {
   }
 
   /**
-   * Resets the HTTP/2 stream if it is still open: the status sent by end()
-   * never flushes to a peer that stopped reading (frozen, partitioned), and
-   * only a reset frees the stream, after which grpc-js's idle timer closes
-   * the connection. Returns whether there was anything to reset.
+   * Resets the stream `delay` ms from now if it is still open then: the
+   * status sent by end() never flushes to a peer that stopped reading
+   * (frozen, partitioned), and only a reset frees the stream, after which
+   * grpc-js's idle timer closes the connection. `done` learns whether there
+   * was anything to reset; it is not called if dispose() comes first.
    */
+  abortAfter(delay: number, done: (reset: boolean) => void): void {
+    clearTimeout(this.abortTimer);
+    this.abortTimer = setTimeout(() => {
+      this.abortTimer = undefined;
+      done(this.abort());
+    }, delay);
+  }
+
+  /** Resets the HTTP/2 stream if it is still open; returns whether there was anything to reset. */
   abort(): boolean {
     const stream = this.http2Stream;
     if (!stream || stream.closed || stream.destroyed) return false;
     stream.close(http2Constants.NGHTTP2_CANCEL);
     return true;
+  }
+
+  /** Stops every timer this connection holds. */
+  dispose(): void {
+    clearTimeout(this.abortTimer);
+    this.abortTimer = undefined;
+    for (const request of this.pending.values()) clearTimeout(request.timer);
   }
 
   info(): SlaveInfo {

@@ -17,7 +17,7 @@ import { expect } from "chai";
 import * as grpc from "@grpc/grpc-js";
 import { createConsola, type LogObject } from "consola";
 import { NetSyncService } from "../gen/netsync/v1/netsync_pb.js";
-import { openBidi, SLAVE_ID_METADATA_KEY, type Master, type SlaveEvent } from "../src/index.js";
+import { DEFAULTS, openBidi, SLAVE_ID_METADATA_KEY, type Master, type SlaveEvent } from "../src/index.js";
 import { TcpProxy } from "../src/cli/tcp-proxy.js";
 import { busyWait, cleanup, createSlave, once, onceWhere, sleep, startMaster, startSlave, track, waitFor } from "./helpers.js";
 
@@ -567,7 +567,7 @@ describe("faults", function () {
     expect(master.slaves()).to.deep.equal([]);
     const scheduler = (master as unknown as { heartbeat: { size: number } }).heartbeat;
     expect(scheduler.size, "nobody left in the heartbeat scheduler").to.equal(0);
-    expect(master.recentlyClosed().length, "closed history stays bounded").to.equal(master.options.historySize);
+    expect(master.recentlyClosed().length, "closed history stays bounded").to.equal(DEFAULTS.historySize);
     expect(listeners(), "listener counts").to.deep.equal(listenersBefore);
     expect(heapGrowth, "heap growth").to.be.below(heapBound);
   });
