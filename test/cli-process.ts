@@ -1,8 +1,33 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** The CLI under test. */
+/**
+ * The CLI under test: the launcher of the compiled dist/, as installed
+ * packages run it. `npm test` builds first (pretest); a bare `mocha` run
+ * tests whatever dist/ holds, so warn when it is missing or older than the
+ * sources.
+ */
 export const CLI_BIN = fileURLToPath(new URL("../bin/netsync.js", import.meta.url));
+
+function warnIfStale(): void {
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  let built: number;
+  try {
+    built = statSync(join(root, "dist/src/cli/main.js")).mtimeMs;
+  } catch {
+    process.emitWarning("dist/ is missing, so the CLI tests will fail: run `npm run build` (npm test does)");
+    return;
+  }
+  const newer = ["src", "gen"]
+    .flatMap((dir) => readdirSync(join(root, dir), { recursive: true, encoding: "utf8" }).map((f) => join(dir, f)))
+    .filter((f) => f.endsWith(".ts") && statSync(join(root, f)).mtimeMs > built);
+  if (newer.length > 0) {
+    process.emitWarning(`dist/ is older than ${newer.slice(0, 3).join(", ")}${newer.length > 3 ? ", ..." : ""}: the CLI tests run the old build; run \`npm run build\` (npm test does)`);
+  }
+}
+warnIfStale();
 
 /**
  * The environment in which consola's own heuristics would drop to warn, with no
@@ -25,7 +50,7 @@ export interface CliExit {
   at: number;
 }
 
-/** A running `node bin/netsync.js ...`. */
+/** A running `node bin/netsync.js ...` (the built CLI). */
 export interface CliRun {
   child: ChildProcess;
   /** stdout and stderr, interleaved as they arrived. */

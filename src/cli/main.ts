@@ -26,7 +26,12 @@ import { NetSyncError } from "../errors.js";
 /** Exit code for bad flags or values, as most Unix tools use. */
 export const EXIT_USAGE = 2;
 
-const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
+/**
+ * The package's own package.json by self-reference ("exports" lists
+ * "./package.json"), so the path holds from src/cli/ under tsx, from
+ * dist/src/cli/ in a checkout, and from node_modules/netsync once installed.
+ */
+const { version } = createRequire(import.meta.url)("netsync/package.json") as { version: string };
 
 function duration(value: string): number {
   try {
