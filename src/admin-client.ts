@@ -10,6 +10,7 @@ import {
   type SendResponse,
 } from "../gen/netsync/v1/admin_pb.js";
 import { callUnary } from "./grpc-adapter.js";
+import { Code, codeName, isCode } from "./code.js";
 import { NetSyncError } from "./errors.js";
 import { clientCredentials, tokenMetadata, type ClientTlsOptions } from "./auth.js";
 
@@ -70,7 +71,7 @@ export class AdminClient {
       return await fn();
     } catch (err) {
       const e = err as grpc.ServiceError;
-      throw new NetSyncError(`${grpc.status[e.code] ?? "UNKNOWN"}: ${e.details || e.message}`, e.code, { cause: err });
+      throw new NetSyncError(`${codeName(e.code)}: ${e.details || e.message}`, isCode(e.code) ? e.code : Code.UNKNOWN, { cause: err });
     }
   }
 }

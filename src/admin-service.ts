@@ -1,3 +1,4 @@
+import { Code } from "./code.js";
 import * as grpc from "@grpc/grpc-js";
 import { create, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import { DurationSchema, durationMs, timestampFromDate, type Duration } from "@bufbuild/protobuf/wkt";
@@ -18,7 +19,7 @@ import { DEFAULTS } from "./options.js";
 import type { Master } from "./master.js";
 import type { CloseReason, SlaveInfo } from "./slave-connection.js";
 
-const Status = grpc.status;
+
 
 const CLOSE_REASONS: Record<CloseReason, CloseReasonProto> = {
   evicted: CloseReasonProto.EVICTED,
@@ -59,7 +60,7 @@ function unary<I extends DescMessage, O extends DescMessage>(
   return (call, callback) => {
     const request = call.request;
     if (request instanceof DecodeFailure) {
-      callback({ code: Status.INVALID_ARGUMENT, details: `malformed request: ${request.error.message}` });
+      callback({ code: Code.INVALID_ARGUMENT, details: `malformed request: ${request.error.message}` });
       return;
     }
     Promise.resolve()
@@ -67,7 +68,7 @@ function unary<I extends DescMessage, O extends DescMessage>(
       .then(
         (response) => callback(null, create(output, response)),
         (err: unknown) => {
-          const error = NetSyncError.from(err, Status.INTERNAL);
+          const error = NetSyncError.from(err, Code.INTERNAL);
           callback({ code: error.code, details: error.message });
         },
       );
@@ -94,17 +95,17 @@ export function adminImplementation(master: Master): grpc.UntypedServiceImplemen
     [AdminService.method.broadcast.localName]: unary<typeof BroadcastRequestSchema, typeof BroadcastResponseSchema>(
       BroadcastResponseSchema,
       (request) => {
-        if (!request.custom) throw new NetSyncError("custom is required", Status.INVALID_ARGUMENT);
+        if (!request.custom) throw new NetSyncError("custom is required", Code.INVALID_ARGUMENT);
         return { written: master.broadcast({ data: request.custom.data }) };
       },
     ),
     [AdminService.method.send.localName]: unary<typeof SendRequestSchema, typeof SendResponseSchema>(
       SendResponseSchema,
       async (request) => {
-        if (!request.slaveId) throw new NetSyncError("slave_id is required", Status.INVALID_ARGUMENT);
-        if (!request.custom) throw new NetSyncError("custom is required", Status.INVALID_ARGUMENT);
+        if (!request.slaveId) throw new NetSyncError("slave_id is required", Code.INVALID_ARGUMENT);
+        if (!request.custom) throw new NetSyncError("custom is required", Code.INVALID_ARGUMENT);
         if (!master.has(request.slaveId)) {
-          throw new NetSyncError(`no slave with id "${request.slaveId}"`, Status.NOT_FOUND);
+          throw new NetSyncError(`no slave with id "${request.slaveId}"`, Code.NOT_FOUND);
         }
         const custom = { data: request.custom.data };
         if (!request.waitReply) return { written: master.send(request.slaveId, custom) === 1 };

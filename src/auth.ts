@@ -1,9 +1,10 @@
+import { Code } from "./code.js";
 import { createHash, timingSafeEqual, X509Certificate } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import type { ConsolaInstance } from "consola";
 import { SLAVE_ID_METADATA_KEY } from "./options.js";
 
-const Status = grpc.status;
+
 
 /** TLS material of a master, as PEM. */
 export interface MasterTlsOptions {
@@ -95,7 +96,7 @@ export function authInterceptor(options: AuthOptions): grpc.ServerInterceptor {
   const expected = options.token === undefined ? undefined : digest(options.token);
   const refuse = (call: grpc.ServerInterceptingCallInterface, peer: string, path: string, reason: string) => {
     options.log.warn(`refused ${path} from ${peer}: ${reason}`);
-    call.sendStatus({ code: Status.UNAUTHENTICATED, details: reason, metadata: null });
+    call.sendStatus({ code: Code.UNAUTHENTICATED, details: reason, metadata: null });
   };
   return (method, call) => {
     if (!options.protectedPrefixes.some((prefix) => method.path.startsWith(prefix))) return new grpc.ServerInterceptingCall(call);

@@ -1,3 +1,5 @@
+import { DEFAULTS } from "./options.js";
+
 /** Options of {@link Backoff}. */
 export interface BackoffOptions {
   /** First cap on the wait, in ms. Default 100. */
@@ -9,8 +11,6 @@ export interface BackoffOptions {
   /** Source of randomness in [0, 1); injectable for tests. Default Math.random. */
   random?: () => number;
 }
-
-export const DEFAULT_BACKOFF = { initial: 100, factor: 2, max: 10_000 } as const;
 
 /**
  * Exponential backoff with full jitter: the n-th wait is uniform in
@@ -26,9 +26,9 @@ export class Backoff {
   private readonly random: () => number;
 
   constructor(options: BackoffOptions = {}) {
-    this.initial = options.initial ?? DEFAULT_BACKOFF.initial;
-    this.factor = options.factor ?? DEFAULT_BACKOFF.factor;
-    this.max = options.max ?? DEFAULT_BACKOFF.max;
+    this.initial = options.initial ?? DEFAULTS.backoff.initial;
+    this.factor = options.factor ?? DEFAULTS.backoff.factor;
+    this.max = options.max ?? DEFAULTS.backoff.max;
     this.random = options.random ?? Math.random;
   }
 

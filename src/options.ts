@@ -1,9 +1,10 @@
 import type { ChannelOptions } from "@grpc/grpc-js";
 import type { ConsolaInstance } from "consola";
-import { DEFAULT_BACKOFF, type BackoffOptions } from "./backoff.js";
-import { NetSyncError } from "./errors.js";
-import { status as Status } from "@grpc/grpc-js";
+import type { Custom } from "../gen/netsync/v1/netsync_pb.js";
 import type { ClientTlsOptions, MasterTlsOptions } from "./auth.js";
+import type { BackoffOptions } from "./backoff.js";
+import { Code } from "./code.js";
+import { NetSyncError } from "./errors.js";
 
 /** Every default of NetSync, in one place. Durations are in milliseconds. */
 export const DEFAULTS = {
@@ -28,7 +29,8 @@ export const DEFAULTS = {
   maxMessagesPerSecond: 1_000,
   /** How long a request (or AdminService.Send with wait_reply) waits for the slave's Reply. */
   requestTimeout: 10_000,
-  backoff: DEFAULT_BACKOFF,
+  /** Reconnect backoff of a slave: first cap, growth per attempt, largest cap (full jitter below the cap). */
+  backoff: { initial: 100, factor: 2, max: 10_000 },
 } as const;
 
 /** Request metadata key a slave names itself with. */
@@ -100,20 +102,23 @@ export function resolveMasterOptions(options: MasterOptions = {}): ResolvedMaste
   };
   checkTimeouts(resolved.heartbeatInterval, resolved.heartbeatTimeout);
   if (!Number.isInteger(resolved.heartbeatSliceSize) || resolved.heartbeatSliceSize < 1) {
-    throw new NetSyncError(`heartbeatSliceSize must be an integer ≥ 1, got ${resolved.heartbeatSliceSize}`, Status.INVALID_ARGUMENT);
+    throw new NetSyncError(`heartbeatSliceSize must be an integer ≥ 1, got ${resolved.heartbeatSliceSize}`, Code.INVALID_ARGUMENT);
+  }
+  if (!Number.isInteger(resolved.historySize) || resolved.historySize < 0) {
+    throw new NetSyncError(`historySize must be an integer ≥ 0, got ${resolved.historySize}`, Code.INVALID_ARGUMENT);
   }
   if (!Number.isInteger(resolved.port) || resolved.port < 0 || resolved.port > 65535) {
-    throw new NetSyncError(`port must be an integer from 0 to 65535, got ${resolved.port}`, Status.INVALID_ARGUMENT);
+    throw new NetSyncError(`port must be an integer from 0 to 65535, got ${resolved.port}`, Code.INVALID_ARGUMENT);
   }
   return resolved;
 }
 
 export function checkTimeouts(interval: number, timeout: number): void {
-  if (!(interval > 0)) throw new NetSyncError(`heartbeat interval must be > 0, got ${interval} ms`, Status.INVALID_ARGUMENT);
+  if (!(interval > 0)) throw new NetSyncError(`heartbeat interval must be > 0, got ${interval} ms`, Code.INVALID_ARGUMENT);
   if (!(timeout > interval)) {
     throw new NetSyncError(
       `heartbeat timeout (${timeout} ms) must be greater than the heartbeat interval (${interval} ms)`,
-      Status.INVALID_ARGUMENT,
+      Code.INVALID_ARGUMENT,
     );
   }
 }
@@ -147,10 +152,43 @@ export interface CommandContext {
   slaveId: string;
 }
 
-export type CommandHandler<Reply = unknown> = (
-  command: import("../gen/netsync/v1/netsync_pb.js").Custom,
-  context: CommandContext,
-) => Reply | Promise<Reply>;
+export type CommandHandler<Reply = unknown> = (command: Custom, context: CommandContext) => Reply | Promise<Reply>;
+
+export interface ResolvedSlaveOptions {
+  masters: readonly string[];
+  id: string | undefined;
+  onCommand: CommandHandler | undefined;
+  masterTimeout: number;
+  backoff: BackoffOptions;
+  maxMessageBytes: number;
+  tls: ClientTlsOptions | undefined;
+  token: string | undefined;
+  channelOptions: ChannelOptions;
+  logger: ConsolaInstance | undefined;
+}
+
+export function resolveSlaveOptions(options: SlaveOptions): ResolvedSlaveOptions {
+  if (options.id !== undefined) {
+    const problem = validateSlaveId(options.id);
+    if (problem) throw new NetSyncError(problem, Code.INVALID_ARGUMENT);
+  }
+  const masters = typeof options.master === "string" ? [options.master] : [...options.master];
+  if (masters.length === 0) throw new NetSyncError("no master address given", Code.INVALID_ARGUMENT);
+  const masterTimeout = options.masterTimeout ?? DEFAULTS.masterTimeout;
+  if (!(masterTimeout > 0)) throw new NetSyncError(`masterTimeout must be > 0, got ${masterTimeout} ms`, Code.INVALID_ARGUMENT);
+  return {
+    masters,
+    id: options.id,
+    onCommand: options.onCommand as CommandHandler | undefined,
+    masterTimeout,
+    backoff: { ...DEFAULTS.backoff, ...options.backoff },
+    maxMessageBytes: options.maxMessageBytes ?? DEFAULTS.maxMessageBytes,
+    tls: options.tls,
+    token: options.token,
+    channelOptions: options.channelOptions ?? {},
+    logger: options.logger,
+  };
+}
 
 export function validateSlaveId(id: string): string | undefined {
   if (id.length === 0) return "slave id is empty";

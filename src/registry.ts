@@ -1,7 +1,6 @@
+import { DEFAULTS } from "./options.js";
 import type { ClosedSlaveInfo, SlaveConnection, SlaveInfo } from "./slave-connection.js";
 
-/** How many closed slaves the history keeps by default. */
-export const DEFAULT_HISTORY_SIZE = 1_000;
 
 /** Connected slaves by id (at most one connection per id), and a bounded history of closed ones. */
 export class Registry {
@@ -10,7 +9,7 @@ export class Registry {
   private readonly history: ClosedSlaveInfo[] = [];
   private historyNext = 0;
 
-  constructor(private readonly historySize = DEFAULT_HISTORY_SIZE) {}
+  constructor(private readonly historySize: number = DEFAULTS.historySize) {}
 
   get size(): number {
     return this.byId.size;

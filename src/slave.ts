@@ -1,16 +1,15 @@
 import { EventEmitter } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
+import { LogLevels } from "consola";
 import { CommandSchema, NetSyncService, type Command, type Custom, type Reply } from "../gen/netsync/v1/netsync_pb.js";
+import { clientCredentials, tokenMetadata } from "./auth.js";
 import { Backoff } from "./backoff.js";
+import { Code, codeName } from "./code.js";
 import { NetSyncError } from "./errors.js";
 import { openBidi, type ClientBidiCall } from "./grpc-adapter.js";
-import { clientCredentials, tokenMetadata } from "./auth.js";
-import { LogLevels } from "consola";
 import { getLogger, type Logger } from "./logger.js";
-import { DEFAULTS, SLAVE_ID_METADATA_KEY, validateSlaveId, type SlaveOptions } from "./options.js";
-
-const Status = grpc.status;
+import { resolveSlaveOptions, SLAVE_ID_METADATA_KEY, type ResolvedSlaveOptions, type SlaveOptions } from "./options.js";
 
 export type SlaveState = "idle" | "connecting" | "open" | "backoff" | "closed";
 
@@ -18,7 +17,7 @@ export interface SlaveEvents {
   /** A stream to the master is open; `id` is the id the master registered. */
   connected: [{ id: string }];
   /** The stream was lost; a reconnect follows unless the slave is closing. */
-  disconnected: [{ reason: string; code: grpc.status | undefined }];
+  disconnected: [{ reason: string; code: Code | undefined }];
   /** A Custom command arrived (emitted before the handler runs). */
   command: [Custom];
 }
@@ -44,12 +43,12 @@ interface Session {
  * backoff whenever the stream is lost or the master falls silent.
  */
 export class Slave extends EventEmitter<SlaveEvents> {
+  /** Private in the language, not only in the types: it holds the token and TLS keys. */
+  readonly #options: ResolvedSlaveOptions;
   private readonly log: Logger;
   private readonly debug: boolean;
-  private readonly masterTimeout: number;
   private readonly backoff: Backoff;
   private readonly channelOptions: grpc.ChannelOptions;
-  private readonly masters: readonly string[];
   /** Index in `masters` of the one to dial next. */
   private masterIndex = 0;
   private session: Session | undefined;
@@ -57,26 +56,21 @@ export class Slave extends EventEmitter<SlaveEvents> {
   private assignedId: string | undefined;
   private currentState: SlaveState = "idle";
 
-  constructor(readonly options: SlaveOptions) {
+  constructor(options: SlaveOptions) {
     super();
-    if (options.id !== undefined) {
-      const problem = validateSlaveId(options.id);
-      if (problem) throw new NetSyncError(problem, Status.INVALID_ARGUMENT);
-    }
-    this.masters = typeof options.master === "string" ? [options.master] : [...options.master];
-    if (this.masters.length === 0) throw new NetSyncError("no master address given", Status.INVALID_ARGUMENT);
-    this.log = options.logger ?? getLogger(options.id ? `slave ${options.id}` : "slave");
+    const resolved = resolveSlaveOptions(options);
+    this.#options = resolved;
+    this.log = resolved.logger ?? getLogger(resolved.id ? `slave ${resolved.id}` : "slave");
     this.debug = this.log.level >= LogLevels.debug;
-    this.masterTimeout = options.masterTimeout ?? DEFAULTS.masterTimeout;
-    this.backoff = new Backoff(options.backoff);
-    const maxMessageBytes = options.maxMessageBytes ?? DEFAULTS.maxMessageBytes;
+    this.backoff = new Backoff(resolved.backoff);
+    const { maxMessageBytes } = resolved;
     this.channelOptions = {
       // Each session gets a connection of its own: a dead one must not be shared back to us.
       "grpc.use_local_subchannel_pool": 1,
       "grpc.max_receive_message_length": maxMessageBytes,
       "grpc.max_send_message_length": maxMessageBytes,
       "grpc.enable_retries": 0,
-      ...options.channelOptions,
+      ...resolved.channelOptions,
     };
   }
 
@@ -84,14 +78,19 @@ export class Slave extends EventEmitter<SlaveEvents> {
     return this.currentState;
   }
 
-  /** The id the master knows this slave by, once connected. */
   /** The master this slave is connected or connecting to. */
   get master(): string {
     return this.masters[this.masterIndex]!;
   }
 
+  /** Every master this slave may connect to, in the order it tries them. */
+  get masters(): readonly string[] {
+    return this.#options.masters;
+  }
+
+  /** The id the master knows this slave by: the one given, or once connected the one the master assigned. */
   get id(): string | undefined {
-    return this.assignedId ?? this.options.id;
+    return this.assignedId ?? this.#options.id;
   }
 
   start(): void {
@@ -122,9 +121,9 @@ export class Slave extends EventEmitter<SlaveEvents> {
 
   private connect(): void {
     this.currentState = "connecting";
-    const client = new grpc.Client(this.master, clientCredentials(this.options.tls), this.channelOptions);
-    const metadata = tokenMetadata(this.options.token);
-    if (this.options.id !== undefined) metadata.set(SLAVE_ID_METADATA_KEY, this.options.id);
+    const client = new grpc.Client(this.master, clientCredentials(this.#options.tls), this.channelOptions);
+    const metadata = tokenMetadata(this.#options.token);
+    if (this.#options.id !== undefined) metadata.set(SLAVE_ID_METADATA_KEY, this.#options.id);
     const call = openBidi(client, NetSyncService.method.sync, metadata);
     const session: Session = {
       client,
@@ -140,7 +139,7 @@ export class Slave extends EventEmitter<SlaveEvents> {
     call.on("metadata", (headers) => {
       if (session.ended) return;
       const id = headers.get(SLAVE_ID_METADATA_KEY)[0];
-      this.assignedId = typeof id === "string" ? id : this.options.id;
+      this.assignedId = typeof id === "string" ? id : this.#options.id;
       session.opened = true;
       session.lastHeard = performance.now();
       this.currentState = "open";
@@ -149,10 +148,10 @@ export class Slave extends EventEmitter<SlaveEvents> {
     });
     call.on("data", (command: Command) => this.onCommand(session, command));
     call.on("error", (err: grpc.ServiceError) => {
-      this.endSession(session, `${Status[err.code] ?? err.code}: ${err.details || err.message}`, err.code);
+      this.endSession(session, `${codeName(err.code)}: ${err.details || err.message}`, err.code);
     });
     call.on("end", () => this.endSession(session, "master ended the stream"));
-    this.armReadDeadline(session, this.masterTimeout);
+    this.armReadDeadline(session, this.#options.masterTimeout);
   }
 
   /**
@@ -162,12 +161,12 @@ export class Slave extends EventEmitter<SlaveEvents> {
   private armReadDeadline(session: Session, delay: number): void {
     session.readDeadline = setTimeout(() => {
       const silent = performance.now() - session.lastHeard;
-      if (silent < this.masterTimeout) {
-        this.armReadDeadline(session, this.masterTimeout - silent);
+      if (silent < this.#options.masterTimeout) {
+        this.armReadDeadline(session, this.#options.masterTimeout - silent);
         return;
       }
       this.log.warn(`no message from the master for ${Math.round(silent)} ms; dropping the stream`);
-      this.endSession(session, `master silent for ${Math.round(silent)} ms`, Status.DEADLINE_EXCEEDED);
+      this.endSession(session, `master silent for ${Math.round(silent)} ms`, Code.DEADLINE_EXCEEDED);
     }, delay);
   }
 
@@ -199,7 +198,7 @@ export class Slave extends EventEmitter<SlaveEvents> {
 
   /** Runs the handler; when the command asked for a reply, sends its result or error back. */
   private async runHandler(session: Session, custom: Custom): Promise<void> {
-    const handler = this.options.onCommand;
+    const handler = this.#options.onCommand;
     let result: Reply["result"];
     try {
       const value: unknown = handler ? await handler(custom, { slaveId: this.id ?? "" }) : undefined;
@@ -217,7 +216,7 @@ export class Slave extends EventEmitter<SlaveEvents> {
     session.call.write(create(CommandSchema, { kind: { case: "reply", value: { requestId: custom.requestId, result } } }));
   }
 
-  private endSession(session: Session, reason: string, code?: grpc.status): void {
+  private endSession(session: Session, reason: string, code?: Code): void {
     if (session.ended) return;
     session.ended = true;
     clearTimeout(session.readDeadline);

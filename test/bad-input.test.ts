@@ -18,20 +18,8 @@ import fc from "fast-check";
 import * as grpc from "@grpc/grpc-js";
 import { create, equals, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { CommandSchema, NetSyncService, type Command } from "../gen/netsync/v1/netsync_pb.js";
-import {
-  DecodeFailure,
-  Encoded,
-  HeartbeatScheduler,
-  NetSyncError,
-  serviceDefinition,
-  silentLogger,
-  Slave,
-  SLAVE_ID_METADATA_KEY,
-  type HeartbeatHost,
-  type Master,
-  type MasterOptions,
-  type SlaveEvent,
-} from "../src/index.js";
+import { NetSyncError, silentLogger, Slave, SLAVE_ID_METADATA_KEY, type Master, type MasterOptions, type SlaveEvent } from "../src/index.js";
+import { DecodeFailure, Encoded, HeartbeatScheduler, serviceDefinition, type HeartbeatHost } from "../src/internal.js";
 import { cleanup, rawClient, startMaster, startSlave, statusOf, track, waitFor, within } from "./helpers.js";
 
 const Status = grpc.status;

@@ -17,7 +17,8 @@ import { expect } from "chai";
 import * as grpc from "@grpc/grpc-js";
 import { createConsola, type LogObject } from "consola";
 import { NetSyncService } from "../gen/netsync/v1/netsync_pb.js";
-import { DEFAULTS, openBidi, SLAVE_ID_METADATA_KEY, type Master, type SlaveEvent } from "../src/index.js";
+import { DEFAULTS, SLAVE_ID_METADATA_KEY, type Master, type SlaveEvent } from "../src/index.js";
+import { openBidi } from "../src/internal.js";
 import { TcpProxy } from "../src/cli/tcp-proxy.js";
 import { busyWait, cleanup, createSlave, once, onceWhere, sleep, startMaster, startSlave, track, waitFor } from "./helpers.js";
 

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { HeartbeatScheduler, type HeartbeatHost, type HeartbeatOptions, type Watched } from "../src/index.js";
+import { HeartbeatScheduler, type HeartbeatHost, type HeartbeatOptions, type Watched } from "../src/internal.js";
 import { busyWait, cleanup, sleep, track, waitFor } from "./helpers.js";
 
 interface Peer extends Watched {

@@ -3,17 +3,8 @@ import { expect } from "chai";
 import * as grpc from "@grpc/grpc-js";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { CommandSchema, NetSyncService, type Command } from "../gen/netsync/v1/netsync_pb.js";
-import {
-  Encoded,
-  Master,
-  NetSyncError,
-  openBidi,
-  silentLogger,
-  Slave,
-  SLAVE_ID_METADATA_KEY,
-  type MasterOptions,
-  type SlaveOptions,
-} from "../src/index.js";
+import { Master, NetSyncError, silentLogger, Slave, SLAVE_ID_METADATA_KEY, type MasterOptions, type SlaveOptions } from "../src/index.js";
+import { Encoded, openBidi } from "../src/internal.js";
 import type { ClientBidiCall } from "../src/grpc-adapter.js";
 
 // --- waiting -------------------------------------------------------------------

@@ -2,7 +2,8 @@ import { expect } from "chai";
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import { CommandSchema, NetSyncService, type Command, type Custom } from "../gen/netsync/v1/netsync_pb.js";
-import { Encoded, Master, NetSyncError, openBidi, serviceDefinition, Slave, silentLogger, type SlaveEvent } from "../src/index.js";
+import { Master, NetSyncError, Slave, silentLogger, type SlaveEvent } from "../src/index.js";
+import { Encoded, openBidi, serviceDefinition } from "../src/internal.js";
 import {
   cleanup,
   createSlave,
