@@ -1,5 +1,9 @@
+import { spawnSync } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { expect } from "chai";
-import { killAllCli, runCli } from "./cli-process.js";
+import { CLI_BIN, killAllCli, runCli } from "./cli-process.js";
 
 /**
  * The environment in which consola's own heuristics would drop to warn. Unlike
@@ -48,7 +52,12 @@ describe("cli", function () {
   for (const [name, args, message] of [
     ["an unknown flag", ["master", "--bogus"], /unknown option '--bogus'/],
     ["a bad duration", ["master", "--heartbeat-interval", "5x"], /not a duration/],
-    ["a timeout not above the interval", ["master", "--heartbeat-interval", "5s", "--heartbeat-timeout", "5s"], /must be greater than/],
+    [
+      "a timeout not above the interval",
+      ["master", "--heartbeat-interval", "5s", "--heartbeat-timeout", "5s"],
+      /--heartbeat-interval 5s, --heartbeat-timeout 5s: .*must be greater than/,
+    ],
+    ["a demo timeout below the interval", ["demo", "--heartbeat-interval", "2s", "--heartbeat-timeout", "1s"], /--heartbeat-timeout 1s: .*must be greater than/],
     ["a missing --master", ["slave"], /required option '--master/],
     ["a bad --master", ["slave", "--master", "nowhere"], /HOST:PORT/],
     ["a bad port", ["master", "--port", "70000"], /integer from 0 to 65535/],
@@ -67,10 +76,27 @@ describe("cli", function () {
   it("prints its version and help with exit 0", async () => {
     const version = run(["--version"]);
     expect((await version.exit).code).to.equal(0);
-    expect(version.output().trim()).to.match(/^\d+\.\d+\.\d+$/);
+    const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+    expect(version.output().trim()).to.equal(pkg.version);
     const help = run(["slave", "--help"]);
     expect((await help.exit).code).to.equal(0);
     expect(help.output()).to.match(/--master-timeout <duration>.*\(default: 15s\)/s);
+  });
+
+  it("says to build when the launcher finds no dist/", () => {
+    const dir = mkdtempSync(join(tmpdir(), "netsync-nodist-"));
+    try {
+      mkdirSync(join(dir, "bin"));
+      copyFileSync(CLI_BIN, join(dir, "bin/netsync.js"));
+      writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }));
+      const r = spawnSync(process.execPath, [join(dir, "bin/netsync.js"), "--version"], { encoding: "utf8" });
+      expect(r.status).to.equal(1);
+      expect(r.stdout).to.equal("");
+      expect(r.stderr.trim().split("\n")).to.have.length(1);
+      expect(r.stderr).to.match(/npm run build/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("runs the demo: broadcasts, evicts the frozen slave and sees it reconnect", async function () {

@@ -3,29 +3,9 @@ import { Slave } from "../slave.js";
 import { TcpProxy } from "./tcp-proxy.js";
 import { getLogger } from "../logger.js";
 import { formatDuration } from "./duration.js";
+import type { DemoOptions } from "./demo-options.js";
 
-export interface DemoOptions {
-  host: string;
-  port: number;
-  heartbeatInterval: number;
-  heartbeatTimeout: number;
-  masterTimeout: number;
-  broadcastEvery: number;
-  /** When the last slave's connection is frozen, to show an eviction and a reconnect. */
-  freezeAfter: number;
-  slaves: number;
-}
-
-export const DEMO_DEFAULTS: DemoOptions = {
-  host: "127.0.0.1",
-  port: 0,
-  heartbeatInterval: 1_000,
-  heartbeatTimeout: 3_000,
-  masterTimeout: 4_000,
-  broadcastEvery: 3_000,
-  freezeAfter: 7_000,
-  slaves: 3,
-};
+export { DEMO_DEFAULTS, type DemoOptions } from "./demo-options.js";
 
 const NAMES = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"];
 

@@ -1,15 +1,11 @@
-import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { Master } from "../master.js";
-import { Slave } from "../slave.js";
-import { startDemo, DEMO_DEFAULTS } from "./demo.js";
-import { DEFAULTS } from "../options.js";
+// Only small modules load up front, so --version and --help start fast; each
+// command's action imports what it runs (Master, Slave, AdminClient and with
+// them grpc-js, protobuf-es, prom-client) when it runs.
+import { DEMO_DEFAULTS, type DemoOptions } from "./demo-options.js";
+import { checkTimeouts, DEFAULTS } from "../options.js";
 import { parseDuration, formatDuration } from "./duration.js";
-import { toJson } from "@bufbuild/protobuf";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { ListSlavesResponseSchema, CloseReason, type Slave as SlaveMessage } from "../../gen/netsync/v1/admin_pb.js";
-import { AdminClient } from "../admin-client.js";
 import {
   getLogger,
   LOG_FORMAT_ENV,
@@ -22,9 +18,15 @@ import {
   setLogLevel,
 } from "../logger.js";
 import { NetSyncError } from "../errors.js";
+import { TOKEN_ENV } from "./security.js";
+import { EXIT_USAGE, UsageError } from "./usage.js";
+import { runUntilStopped } from "./run.js";
+import type { MasterFlags } from "./commands/master.js";
+import type { SlaveFlags } from "./commands/slave.js";
+import type { SendFlags, SlavesFlags } from "./commands/admin.js";
 
-/** Exit code for bad flags or values, as most Unix tools use. */
-export const EXIT_USAGE = 2;
+export { EXIT_USAGE } from "./usage.js";
+export { TOKEN_ENV } from "./security.js";
 
 /**
  * The package's own package.json by self-reference ("exports" lists
@@ -68,33 +70,6 @@ function hostPortList(value: string): string[] {
   return list;
 }
 
-class UsageError extends Error {}
-
-export const TOKEN_ENV = "NETSYNC_TOKEN";
-
-function readPem(flag: string, path: string | undefined): Buffer | undefined {
-  if (path === undefined) return undefined;
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    throw new UsageError(`${flag}: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-}
-
-/** The bearer token: --token-file, else $NETSYNC_TOKEN, else none. */
-function resolveToken(tokenFile: string | undefined): string | undefined {
-  const token = tokenFile !== undefined ? readPem("--token-file", tokenFile)!.toString("utf8").trim() : process.env[TOKEN_ENV];
-  if (token === "") throw new UsageError(tokenFile !== undefined ? "--token-file: the file is empty" : `${TOKEN_ENV} is set but empty`);
-  return token;
-}
-
-interface ClientSecurityFlags {
-  tlsCa?: string;
-  tlsCert?: string;
-  tlsKey?: string;
-  tokenFile?: string;
-}
-
 function addClientSecurityOptions(command: Command): Command {
   return command
     .option("--tls-ca <file>", "connect with TLS, trusting this CA (PEM) for the master's certificate")
@@ -103,54 +78,14 @@ function addClientSecurityOptions(command: Command): Command {
     .option("--token-file <file>", `file holding the bearer token (default $${TOKEN_ENV})`);
 }
 
-function clientSecurity(flags: ClientSecurityFlags) {
-  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new UsageError("--tls-cert and --tls-key go together");
-  const tls =
-    flags.tlsCa !== undefined || flags.tlsCert !== undefined
-      ? { ca: readPem("--tls-ca", flags.tlsCa), cert: readPem("--tls-cert", flags.tlsCert), key: readPem("--tls-key", flags.tlsKey) }
-      : undefined;
-  return { tls, token: resolveToken(flags.tokenFile) };
-}
-
-/** Resolves when the process is asked to stop; a second signal exits at once. */
-function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
-      process.once("SIGINT", () => process.exit(130));
-      process.once("SIGTERM", () => process.exit(143));
-      resolve(signal);
-    };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
-  });
-}
-
-/**
- * Starts something and runs until a signal (or `duration`, for demos and
- * smoke tests), then stops it. Signal handlers go in before the start, so
- * a signal during startup still stops cleanly.
- */
-async function runUntilStopped(start: () => Promise<() => Promise<void>>, duration?: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const signal = untilSignal();
-  const stop = await start();
-  const reason = await Promise.race([
-    signal.then((s) => `received ${s}`),
-    new Promise<string>((resolve) => {
-      if (duration !== undefined) timer = setTimeout(() => resolve(`ran for ${formatDuration(duration)}`), duration);
-    }),
-  ]);
-  clearTimeout(timer);
-  getLogger("netsync").info(`${reason}; stopping`);
-  await stop();
-}
-
-function checkTimeouts(interval: number, timeout: number): void {
-  if (timeout <= interval) {
+/** The library's own check (options.ts), reported as a usage error that names the flags. */
+function checkHeartbeatFlags(interval: number, timeout: number): void {
+  try {
+    checkTimeouts(interval, timeout);
+  } catch (e) {
+    if (!(e instanceof NetSyncError)) throw e;
     throw new UsageError(
-      `--heartbeat-timeout (${formatDuration(timeout)}) must be greater than --heartbeat-interval (${formatDuration(interval)})`,
+      `--heartbeat-interval ${formatDuration(interval)}, --heartbeat-timeout ${formatDuration(timeout)}: ${e.message}`,
     );
   }
 }
@@ -193,32 +128,10 @@ export function buildProgram(): Command {
     .option("--tls-key <file>", "private key (PEM) of --tls-cert")
     .option("--tls-client-ca <file>", "require client certificates from this CA (mTLS); their CN/SAN becomes the slave id")
     .option("--token-file <file>", `require this bearer token from slaves and admin clients (default $${TOKEN_ENV})`)
-    .action(async (opts: {
-      host: string;
-      port: number;
-      heartbeatInterval: number;
-      heartbeatTimeout: number;
-      reflection: boolean;
-      metricsPort?: number;
-      shutdownGrace: number;
-      tlsCert?: string;
-      tlsKey?: string;
-      tlsClientCa?: string;
-      tokenFile?: string;
-    }) => {
-      checkTimeouts(opts.heartbeatInterval, opts.heartbeatTimeout);
-      if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new UsageError("--tls-cert and --tls-key go together");
-      if (opts.tlsClientCa !== undefined && opts.tlsCert === undefined) throw new UsageError("--tls-client-ca needs --tls-cert and --tls-key");
-      const { tlsCert, tlsKey, tlsClientCa, tokenFile, ...rest } = opts;
-      const master = new Master({
-        ...rest,
-        tls: tlsCert ? { cert: readPem("--tls-cert", tlsCert)!, key: readPem("--tls-key", tlsKey)!, clientCa: readPem("--tls-client-ca", tlsClientCa) } : undefined,
-        token: resolveToken(tokenFile),
-      });
-      await runUntilStopped(async () => {
-        await master.listen();
-        return () => master.close();
-      });
+    .action(async (opts: MasterFlags) => {
+      checkHeartbeatFlags(opts.heartbeatInterval, opts.heartbeatTimeout);
+      const { runMaster } = await import("./commands/master.js");
+      await runMaster(opts);
     });
 
   const slaveCommand = program
@@ -228,23 +141,9 @@ export function buildProgram(): Command {
     .option("--id <name>", "this slave's id (default: assigned by the master)")
     .addOption(durationOption("--master-timeout <duration>", "master silence after which the slave reconnects", DEFAULTS.masterTimeout));
   addClientSecurityOptions(slaveCommand)
-    .action(async (opts: { master: string[]; id?: string; masterTimeout: number } & ClientSecurityFlags) => {
-      let slave: Slave;
-      const { tlsCa, tlsCert, tlsKey, tokenFile, ...rest } = opts;
-      const security = clientSecurity({ tlsCa, tlsCert, tlsKey, tokenFile });
-      try {
-        slave = new Slave({
-          ...rest,
-          ...security,
-          onCommand: (command, { slaveId }) => getLogger(`slave ${slaveId}`).info(`command: ${command.data}`),
-        });
-      } catch (e) {
-        throw new UsageError(`--id: ${(e as Error).message}`);
-      }
-      await runUntilStopped(async () => {
-        slave.start();
-        return () => slave.close();
-      });
+    .action(async (opts: SlaveFlags) => {
+      const { runSlave } = await import("./commands/slave.js");
+      await runSlave(opts);
     });
 
   addClientSecurityOptions(
@@ -254,25 +153,10 @@ export function buildProgram(): Command {
       .requiredOption("--master <host:port>", "the master's address", hostPort)
       .option("--json", "print JSON (the ListSlavesResponse in proto JSON form)")
       .option("--closed", "also list recently closed slaves"),
-  ).action(async (opts: { master: string; json?: boolean; closed?: boolean } & ClientSecurityFlags) => {
-      await withAdmin(opts, async (admin) => {
-        const response = await admin.listSlaves(opts.closed ?? false);
-        if (opts.json) {
-          process.stdout.write(JSON.stringify(toJson(ListSlavesResponseSchema, response), null, 2) + "\n");
-          return;
-        }
-        process.stdout.write(slavesTable(response.slaves) + "\n");
-        if (opts.closed) {
-          const rows = response.closed.map((c) => [
-            c.slave?.id ?? "",
-            CloseReason[c.reason]?.toLowerCase() ?? String(c.reason),
-            c.closedAt ? timestampDate(c.closedAt).toISOString() : "",
-            c.details,
-          ]);
-          process.stdout.write("\n" + table(["CLOSED", "REASON", "AT", "DETAILS"], rows) + "\n");
-        }
-      });
-    });
+  ).action(async (opts: SlavesFlags) => {
+    const { listSlaves } = await import("./commands/admin.js");
+    await listSlaves(opts);
+  });
 
   addClientSecurityOptions(
     program
@@ -284,22 +168,12 @@ export function buildProgram(): Command {
       .addOption(new Option("--all", "send to every slave"))
       .option("--wait", "wait for the slave's reply and print it (with --to)")
       .addOption(durationOption("--timeout <duration>", "how long --wait waits", DEFAULTS.requestTimeout)),
-  ).action(
-    async (data: string, opts: { master: string; to?: string; all?: boolean; wait?: boolean; timeout: number } & ClientSecurityFlags) => {
-      if (!opts.to && !opts.all) throw new UsageError("say --to ID or --all");
-      if (opts.all && opts.wait) throw new UsageError("--wait goes with --to, not --all");
-      await withAdmin(opts, async (admin) => {
-        if (opts.all) {
-          process.stdout.write(`written to ${await admin.broadcast(data)} slaves\n`);
-          return;
-        }
-        const response = await admin.send(opts.to!, data, opts.wait ? { timeout: opts.timeout } : undefined);
-        const result = response.reply?.result;
-        if (result?.case === "error") throw new NetSyncError(`slave ${opts.to} failed: ${result.value}`);
-        process.stdout.write(result?.case === "data" ? result.value + "\n" : `written: ${response.written}\n`);
-      });
-    },
-  );
+  ).action(async (data: string, opts: SendFlags) => {
+    if (!opts.to && !opts.all) throw new UsageError("say --to ID or --all");
+    if (opts.all && opts.wait) throw new UsageError("--wait goes with --to, not --all");
+    const { send } = await import("./commands/admin.js");
+    await send(data, opts);
+  });
 
   program
     .command("demo")
@@ -313,8 +187,9 @@ export function buildProgram(): Command {
     .addOption(durationOption("--broadcast-every <duration>", "time between broadcast commands", DEMO_DEFAULTS.broadcastEvery))
     .addOption(durationOption("--freeze-after <duration>", "when the last slave's connection freezes", DEMO_DEFAULTS.freezeAfter))
     .addOption(durationOption("--duration <duration>", "stop after this long (default: until Ctrl-C)"))
-    .action(async (opts: typeof DEMO_DEFAULTS & { duration?: number }) => {
-      checkTimeouts(opts.heartbeatInterval, opts.heartbeatTimeout);
+    .action(async (opts: DemoOptions & { duration?: number }) => {
+      checkHeartbeatFlags(opts.heartbeatInterval, opts.heartbeatTimeout);
+      const { startDemo } = await import("./demo.js");
       await runUntilStopped(async () => {
         const demo = await startDemo(opts);
         return () => demo.stop();
@@ -322,37 +197,6 @@ export function buildProgram(): Command {
     });
 
   return program;
-}
-
-async function withAdmin(opts: { master: string } & ClientSecurityFlags, fn: (admin: AdminClient) => Promise<void>): Promise<void> {
-  const admin = new AdminClient(opts.master, clientSecurity(opts));
-  try {
-    await fn(admin);
-  } finally {
-    admin.close();
-  }
-}
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
-  return [line(header), ...rows.map(line)].join("\n");
-}
-
-function slavesTable(slaves: SlaveMessage[]): string {
-  if (slaves.length === 0) return "no slaves connected";
-  const now = Date.now();
-  const ago = (t: SlaveMessage["lastSeen"]) => (t ? `${formatDuration(Math.max(0, now - timestampDate(t).getTime()))} ago` : "");
-  const rows = slaves.map((s) => [
-    s.id,
-    s.peer,
-    s.connectedAt ? timestampDate(s.connectedAt).toISOString() : "",
-    ago(s.lastSeen),
-    s.rtt ? `${(Number(s.rtt.seconds) * 1000 + s.rtt.nanos / 1e6).toFixed(2)} ms` : "-",
-    String(s.pingsSent),
-    String(s.pongsReceived),
-  ]);
-  return table(["ID", "PEER", "CONNECTED", "LAST SEEN", "RTT", "PINGS", "PONGS"], rows);
 }
 
 /** Runs the CLI; resolves with the process exit code. */

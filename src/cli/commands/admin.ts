@@ -1,0 +1,76 @@
+import { toJson } from "@bufbuild/protobuf";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { ListSlavesResponseSchema, CloseReason, type Slave as SlaveMessage } from "../../../gen/netsync/v1/admin_pb.js";
+import { AdminClient } from "../../admin-client.js";
+import { NetSyncError } from "../../errors.js";
+import { formatDuration } from "../duration.js";
+import { clientSecurity, type ClientSecurityFlags } from "../security.js";
+
+export type SlavesFlags = { master: string; json?: boolean; closed?: boolean } & ClientSecurityFlags;
+export type SendFlags = { master: string; to?: string; all?: boolean; wait?: boolean; timeout: number } & ClientSecurityFlags;
+
+/** `netsync slaves`: AdminService.ListSlaves as a table or JSON. */
+export async function listSlaves(opts: SlavesFlags): Promise<void> {
+  await withAdmin(opts, async (admin) => {
+    const response = await admin.listSlaves(opts.closed ?? false);
+    if (opts.json) {
+      process.stdout.write(JSON.stringify(toJson(ListSlavesResponseSchema, response), null, 2) + "\n");
+      return;
+    }
+    process.stdout.write(slavesTable(response.slaves) + "\n");
+    if (opts.closed) {
+      const rows = response.closed.map((c) => [
+        c.slave?.id ?? "",
+        CloseReason[c.reason]?.toLowerCase() ?? String(c.reason),
+        c.closedAt ? timestampDate(c.closedAt).toISOString() : "",
+        c.details,
+      ]);
+      process.stdout.write("\n" + table(["CLOSED", "REASON", "AT", "DETAILS"], rows) + "\n");
+    }
+  });
+}
+
+/** `netsync send`: AdminService.Broadcast (--all) or Send (--to), the flags already checked. */
+export async function send(data: string, opts: SendFlags): Promise<void> {
+  await withAdmin(opts, async (admin) => {
+    if (opts.all) {
+      process.stdout.write(`written to ${await admin.broadcast(data)} slaves\n`);
+      return;
+    }
+    const response = await admin.send(opts.to!, data, opts.wait ? { timeout: opts.timeout } : undefined);
+    const result = response.reply?.result;
+    if (result?.case === "error") throw new NetSyncError(`slave ${opts.to} failed: ${result.value}`);
+    process.stdout.write(result?.case === "data" ? result.value + "\n" : `written: ${response.written}\n`);
+  });
+}
+
+async function withAdmin(opts: { master: string } & ClientSecurityFlags, fn: (admin: AdminClient) => Promise<void>): Promise<void> {
+  const admin = new AdminClient(opts.master, clientSecurity(opts));
+  try {
+    await fn(admin);
+  } finally {
+    admin.close();
+  }
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  return [line(header), ...rows.map(line)].join("\n");
+}
+
+function slavesTable(slaves: SlaveMessage[]): string {
+  if (slaves.length === 0) return "no slaves connected";
+  const now = Date.now();
+  const ago = (t: SlaveMessage["lastSeen"]) => (t ? `${formatDuration(Math.max(0, now - timestampDate(t).getTime()))} ago` : "");
+  const rows = slaves.map((s) => [
+    s.id,
+    s.peer,
+    s.connectedAt ? timestampDate(s.connectedAt).toISOString() : "",
+    ago(s.lastSeen),
+    s.rtt ? `${(Number(s.rtt.seconds) * 1000 + s.rtt.nanos / 1e6).toFixed(2)} ms` : "-",
+    String(s.pingsSent),
+    String(s.pongsReceived),
+  ]);
+  return table(["ID", "PEER", "CONNECTED", "LAST SEEN", "RTT", "PINGS", "PONGS"], rows);
+}
