@@ -108,6 +108,8 @@ export function authInterceptor(options: AuthOptions): grpc.ServerInterceptor {
           const match = typeof header === "string" ? /^Bearer (.+)$/i.exec(header) : null;
           if (!match) return refuse(call, peer, method.path, "missing bearer token");
           if (!timingSafeEqual(digest(match[1]!), expected)) return refuse(call, peer, method.path, "wrong bearer token");
+          // Checked; handlers have no use for it, so the call does not carry the secret any further.
+          metadata.remove("authorization");
         }
         if (options.requireClientCert) {
           const certificate = call.getAuthContext().sslPeerCertificate;

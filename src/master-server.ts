@@ -14,7 +14,7 @@ import type { SyncCall } from "./slave-connection.js";
 /** Services whose health the master reports. */
 const HEALTH_SERVICES = ["", NetSyncService.typeName, AdminService.typeName] as const;
 
-/** What the grpc-js server is built from: the master's settings and its handlers. */
+/** What the grpc-js server is built from: the master's settings (token and TLS keys among them, hence #config) and its handlers. */
 export interface MasterServerConfig {
   heartbeatTimeout: number;
   maxMessageBytes: number;
@@ -39,7 +39,10 @@ export class MasterServer {
   private readonly server: grpc.Server;
   private readonly health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((name) => [name, "NOT_SERVING"])));
 
-  constructor(private readonly config: MasterServerConfig) {
+  readonly #config: MasterServerConfig;
+
+  constructor(config: MasterServerConfig) {
+    this.#config = config;
     this.server = new grpc.Server(serverOptions(config));
     this.server.addService(serviceDefinition(NetSyncService), {
       [NetSyncService.method.sync.localName]: (call: SyncCall) => config.onSync(call),
@@ -52,7 +55,7 @@ export class MasterServer {
   /** Binds `host:port` (port 0: any free one); resolves with the bound port. */
   bind(urlHost: string, port: number): Promise<number> {
     return new Promise<number>((resolve, reject) =>
-      this.server.bindAsync(`${urlHost}:${port}`, serverCredentials(this.config.tls), (err, bound) =>
+      this.server.bindAsync(`${urlHost}:${port}`, serverCredentials(this.#config.tls), (err, bound) =>
         err ? reject(NetSyncError.from(err, Code.UNAVAILABLE)) : resolve(bound),
       ),
     );
@@ -70,7 +73,7 @@ export class MasterServer {
   shutdown(grace: number): Promise<void> {
     return new Promise<void>((resolve) => {
       const force = setTimeout(() => {
-        this.config.log.warn(`streams still open after ${grace} ms; closing connections`);
+        this.#config.log.warn(`streams still open after ${grace} ms; closing connections`);
         this.server.forceShutdown();
         resolve();
       }, grace);
