@@ -1,0 +1,40 @@
+// Plain ESM consumer of the installed package: a master and a slave do a ping
+// round trip, AdminClient (netsync/admin) lists the slave, everything closes
+// and the process exits by itself. A watchdog, unref'd so it never holds the
+// process open, fails the run after 10 s (a hang, or a handle left open).
+import { Master, Slave, NetSyncError, Code, silentLogger } from "netsync";
+import { AdminClient } from "netsync/admin";
+import { createRequire } from "node:module";
+
+const watchdog = setTimeout(() => {
+  console.error("esm consumer: no clean round trip within 10 s");
+  process.exit(1);
+}, 10_000);
+watchdog.unref();
+
+const { version } = createRequire(import.meta.url)("netsync/package.json");
+
+const until = async (probe, what) => {
+  while (!probe()) await new Promise((resolve) => setTimeout(resolve, 10));
+  return what;
+};
+
+if (!(new NetSyncError("x", Code.INVALID_ARGUMENT) instanceof Error)) throw new Error("NetSyncError is not an Error");
+
+const master = new Master({ host: "127.0.0.1", port: 0, heartbeatInterval: 50, heartbeatTimeout: 200, logger: silentLogger() });
+const port = await master.listen();
+const slave = new Slave({ master: `127.0.0.1:${port}`, id: "esm-consumer", logger: silentLogger() });
+const connected = new Promise((resolve) => slave.once("connected", resolve));
+slave.start();
+await connected;
+await until(() => master.slaves()[0]?.rttMs !== undefined);
+const rtt = master.slaves()[0].rttMs;
+
+const admin = new AdminClient(master.address);
+const listed = await admin.listSlaves();
+admin.close();
+if (listed.slaves.map((s) => s.id).join() !== "esm-consumer") throw new Error(`ListSlaves: ${JSON.stringify(listed.slaves)}`);
+
+await slave.close();
+await master.close();
+console.log(`esm: netsync ${version}: slave esm-consumer round trip ${rtt.toFixed(2)} ms; AdminClient listed it; closed`);
