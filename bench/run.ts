@@ -9,15 +9,15 @@
  * (delivery), then the freeze (eviction latency). Writes bench/out/results.json,
  * one SVG chart per measure, and prints a markdown table.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, connect as tcpConnect, type AddressInfo } from "node:net";
+import { type AddressInfo, createServer, connect as tcpConnect } from "node:net";
 import { availableParallelism, cpus, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { Child, cpuMs, hrNow, percentile, rssBytes, round, sleep, sum, summarize, type Summary } from "./lib/common.js";
-import { renderCharts, markdownReport, evaluateTargets, computeRatios } from "./lib/report.js";
+import { Child, cpuMs, hrNow, percentile, round, rssBytes, type Summary, sleep, sum, summarize } from "./lib/common.js";
+import { computeRatios, evaluateTargets, markdownReport, renderCharts } from "./lib/report.js";
 import type { ServerEvents } from "./servers/types.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -174,11 +174,12 @@ function combineRepeats(runs: RunResult[]): RunResult {
     },
     falseEvictions: sum(ok.map((r) => r.falseEvictions ?? 0)),
     unexpectedEnds: sum(ok.map((r) => r.unexpectedEnds ?? 0)),
-    ...(ok.length < runs.length ? { error: `${runs.length - ok.length} of ${runs.length} runs failed: ${runs.find((r) => r.error)!.error}` } : {}),
+    ...(ok.length < runs.length
+      ? { error: `${runs.length - ok.length} of ${runs.length} runs failed: ${runs.find((r) => r.error)!.error}` }
+      : {}),
     runs,
   };
 }
-
 
 async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
@@ -257,13 +258,19 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
   let nats: { proc: ChildProcess; url: string; port: number } | undefined;
   try {
     if (system === "nats") nats = await startNatsServer(bindHost);
-    const nodeArgs = config.prof && system === "netsync" ? ["--cpu-prof", "--cpu-prof-interval", "200", "--cpu-prof-dir", join(config.out, "prof")] : [];
-    const server = new Child(system, join(HERE, "servers", `${system}.ts`), {
-      host: bindHost,
-      interval: config.interval,
-      timeout: config.timeout,
-      natsUrl: nats?.url,
-    }, nodeArgs);
+    const nodeArgs =
+      config.prof && system === "netsync" ? ["--cpu-prof", "--cpu-prof-interval", "200", "--cpu-prof-dir", join(config.out, "prof")] : [];
+    const server = new Child(
+      system,
+      join(HERE, "servers", `${system}.ts`),
+      {
+        host: bindHost,
+        interval: config.interval,
+        timeout: config.timeout,
+        natsUrl: nats?.url,
+      },
+      nodeArgs,
+    );
     children.push(server);
     const ready = await server.waitFor("ready", 30_000);
     const port = nats?.port ?? (ready.port as number);
@@ -303,7 +310,11 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
     // Past a few seconds, log how far the ramp got, on the server and in each generator, so a stall can be placed.
     const rampLog = setInterval(() => void logRamp(), 5_000);
     const logRamp = async () => {
-      const [s, ...statuses] = await Promise.all([server, ...generators].map((c) => c.request({ cmd: c === server ? "stats" : "status" }).catch((err: Error): Record<string, unknown> => ({ error: err.message }))));
+      const [s, ...statuses] = await Promise.all(
+        [server, ...generators].map((c) =>
+          c.request({ cmd: c === server ? "stats" : "status" }).catch((err: Error): Record<string, unknown> => ({ error: err.message })),
+        ),
+      );
       const brief = (r: Record<string, unknown>) => JSON.stringify(r).replace(/"(ev|re)":[^,]*,/g, "");
       log(`${system} N=${n}: ramping, ${String(s!.connected)} registered so far ${brief(s!)}`);
       log(`  generators: ${statuses.map((g, k) => `${k}:${brief(g)}`).join(" ")}`);
@@ -328,7 +339,8 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
     // Steady state: CPU and memory with nothing but heartbeats.
     const steadySeconds = soak ? Math.max(config.soakSeconds, config.steadySeconds) : config.steadySeconds;
     // Pings the slaves received, to check that the server really pings once per interval (CPU is divided by that many rounds).
-    const pingsSoFar = async () => sum((await Promise.all(generators.map((g) => g.request({ cmd: "status" })))).map((st) => (st.pings as number) ?? 0));
+    const pingsSoFar = async () =>
+      sum((await Promise.all(generators.map((g) => g.request({ cmd: "status" })))).map((st) => (st.pings as number) ?? 0));
     const pings0 = await pingsSoFar();
     const gen0 = sum(genPids().map(cpuMs));
     const cpu0 = (await serverUsage()).cpuMs;
@@ -356,7 +368,9 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
     result.rssBaseMB = round(rssBase / 2 ** 20, 1);
     result.rssMB = round(rss / 2 ** 20, 1);
     result.rssKbPerSlave = round((rss - rssBase) / 1024 / n, 2);
-    log(`${system} N=${n}: steady ${result.steadySeconds} s, ${result.cpuUsPerSlaveRound} µs/slave/round, ${result.rssKbPerSlave} KB/slave, ${result.pingsPerSlaveRound ?? "?"} pings/slave/round`);
+    log(
+      `${system} N=${n}: steady ${result.steadySeconds} s, ${result.cpuUsPerSlaveRound} µs/slave/round, ${result.rssKbPerSlave} KB/slave, ${result.pingsPerSlaveRound ?? "?"} pings/slave/round`,
+    );
 
     // RTT: every slave sends an echo probe right after answering each ping, for 3 rounds.
     for (const g of generators) g.send({ cmd: "probe", on: true });
@@ -379,13 +393,19 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
     await sleep(Math.max(quick ? 500 : 1000, config.interval));
     // CPU a delivery costs each side: the phase's CPU beyond what heartbeats alone used at the steady-phase rate.
     const bcastMs = performance.now() - bcastStart.at;
-    const extraUs = (used: number, steadyRate: number) => round((Math.max(0, used - steadyRate * bcastMs) * 1000) / (n * config.broadcasts), 2);
+    const extraUs = (used: number, steadyRate: number) =>
+      round((Math.max(0, used - steadyRate * bcastMs) * 1000) / (n * config.broadcasts), 2);
     const cpuPerDelivery = {
       serverUs: extraUs((await serverUsage()).cpuMs - bcastStart.server, (cpu1 - cpu0) / elapsed),
       loadgenUs: extraUs(sum(genPids().map(cpuMs)) - bcastStart.gens, (gen1 - gen0) / elapsed),
     };
     const deliveries = await Promise.all(generators.map((g) => g.request({ cmd: "collect" })));
-    result.bcast = { ...summarize(deliveries.flatMap((d) => d.bcast as number[])), expected: n * config.broadcasts, callMs, cpuPerDelivery };
+    result.bcast = {
+      ...summarize(deliveries.flatMap((d) => d.bcast as number[])),
+      expected: n * config.broadcasts,
+      callMs,
+      cpuPerDelivery,
+    };
 
     // Freeze 1%: SIGSTOP their generator and wait for the server to evict them (the floor never does).
     const stopAt = hrNow();
@@ -416,7 +436,8 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
     const bulkCollect = await Promise.all(generators.filter((g) => g !== frozen).map((g) => g.request({ cmd: "collect" })));
     result.unexpectedEnds = sum(bulkCollect.map((c) => c.ended as number)) + events.lost.filter((e) => !e.id.startsWith("f-")).length;
     const reasons: Record<string, number> = {};
-    for (const c of bulkCollect) for (const [k, v] of Object.entries(c.endReasons as Record<string, number>)) reasons[k] = (reasons[k] ?? 0) + v;
+    for (const c of bulkCollect)
+      for (const [k, v] of Object.entries(c.endReasons as Record<string, number>)) reasons[k] = (reasons[k] ?? 0) + v;
     for (const e of events.lost) if (!e.id.startsWith("f-")) reasons[`server: ${e.reason}`] = (reasons[`server: ${e.reason}`] ?? 0) + 1;
     if (Object.keys(reasons).length) result.endReasons = reasons;
     log(
@@ -438,7 +459,8 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
 }
 
 function machine() {
-  const version = (pkg: string) => (JSON.parse(readFileSync(join(ROOT, "node_modules", pkg, "package.json"), "utf8")) as { version: string }).version;
+  const version = (pkg: string) =>
+    (JSON.parse(readFileSync(join(ROOT, "node_modules", pkg, "package.json"), "utf8")) as { version: string }).version;
   let natsServer = "not installed";
   try {
     natsServer = String(spawnSyncText("nats-server", ["--version"]));
@@ -459,6 +481,7 @@ function machine() {
 }
 
 import { execFileSync } from "node:child_process";
+
 function spawnSyncText(cmd: string, argv: string[]): string {
   return execFileSync(cmd, argv, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
 }
@@ -466,7 +489,9 @@ function spawnSyncText(cmd: string, argv: string[]): string {
 async function main(): Promise<void> {
   mkdirSync(config.out, { recursive: true });
   const started = performance.now();
-  log(`systems ${config.systems.join(", ")}; N ${config.ladder.join(", ")}; interval ${config.interval} ms, timeout ${config.timeout} ms${mux > 1 ? `; ${mux} streams per connection` : ""}`);
+  log(
+    `systems ${config.systems.join(", ")}; N ${config.ladder.join(", ")}; interval ${config.interval} ms, timeout ${config.timeout} ms${mux > 1 ? `; ${mux} streams per connection` : ""}`,
+  );
   const results: RunResult[] = [];
   const largest = Math.max(0, ...config.ladder);
   if (args.report) config.systems = [];
@@ -486,7 +511,8 @@ async function main(): Promise<void> {
   if (config.merge) {
     const previous = JSON.parse(readFileSync(config.merge, "utf8")) as { systems: { results: RunResult[] }[] };
     for (const old of previous.systems.flatMap((s) => s.results)) {
-      if (!results.some((r) => r.system === old.system && r.n === old.n)) results.push(old.mergedFrom || args.report ? old : { ...old, mergedFrom: config.merge });
+      if (!results.some((r) => r.system === old.system && r.n === old.n))
+        results.push(old.mergedFrom || args.report ? old : { ...old, mergedFrom: config.merge });
     }
     for (const system of previous.systems.flatMap((s) => s.results.map((r) => r.system))) {
       if (!config.systems.includes(system)) config.systems.push(system);
@@ -506,9 +532,9 @@ async function main(): Promise<void> {
     targets,
   };
   const jsonFile = join(config.out, mux > 1 ? "results-mux.json" : "results.json");
-  writeFileSync(jsonFile, JSON.stringify(output, null, 2) + "\n");
+  writeFileSync(jsonFile, `${JSON.stringify(output, null, 2)}\n`);
   const charts = await renderCharts(results, config.out, mux > 1 ? "mux-" : "");
-  process.stdout.write(markdownReport(output, results) + "\n");
+  process.stdout.write(`${markdownReport(output, results)}\n`);
   log(`wrote ${jsonFile} and ${charts.length} charts in ${round((performance.now() - started) / 1000, 1)} s`);
   const failed = results.filter((r) => r.error);
   if (failed.length) {

@@ -70,7 +70,8 @@ function timeOnce(argv: string[]): number {
   const elapsed = performance.now() - start;
   if (r.status !== 0) throw new Error(`node ${argv.join(" ")} exited ${r.status ?? r.signal}:\n${r.stderr}`);
   const expected = argv.includes("--help") ? /Usage: netsync master/ : new RegExp(`^${version.replaceAll(".", "\\.")}\\s*$`);
-  if (!expected.test(r.stdout)) throw new Error(`node ${argv.join(" ")} printed ${JSON.stringify(r.stdout.slice(0, 200))}, not ${expected}`);
+  if (!expected.test(r.stdout))
+    throw new Error(`node ${argv.join(" ")} printed ${JSON.stringify(r.stdout.slice(0, 200))}, not ${expected}`);
   return elapsed;
 }
 

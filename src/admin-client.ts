@@ -1,18 +1,18 @@
-import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import * as grpc from "@grpc/grpc-js";
 import {
   AdminService,
   BroadcastRequestSchema,
   ListSlavesRequestSchema,
-  SendRequestSchema,
   type ListSlavesResponse,
+  SendRequestSchema,
   type SendResponse,
 } from "../gen/netsync/v1/admin_pb.js";
-import { callUnary } from "./grpc-adapter.js";
+import { type ClientTlsOptions, clientCredentials, tokenMetadata } from "./auth.js";
 import { Code, codeName, isCode } from "./code.js";
 import { NetSyncError } from "./errors.js";
-import { clientCredentials, tokenMetadata, type ClientTlsOptions } from "./auth.js";
+import { callUnary } from "./grpc-adapter.js";
 
 /** How long an admin call may take before it fails with DEADLINE_EXCEEDED, beyond any reply wait. */
 const CALL_DEADLINE_MS = 5_000;
@@ -37,13 +37,25 @@ export class AdminClient {
 
   listSlaves(includeClosed = false): Promise<ListSlavesResponse> {
     return this.call(() =>
-      callUnary(this.client, AdminService.method.listSlaves, create(ListSlavesRequestSchema, { includeClosed }), this.deadline(), this.metadata),
+      callUnary(
+        this.client,
+        AdminService.method.listSlaves,
+        create(ListSlavesRequestSchema, { includeClosed }),
+        this.deadline(),
+        this.metadata,
+      ),
     );
   }
 
   async broadcast(data: string): Promise<number> {
     const response = await this.call(() =>
-      callUnary(this.client, AdminService.method.broadcast, create(BroadcastRequestSchema, { custom: { data } }), this.deadline(), this.metadata),
+      callUnary(
+        this.client,
+        AdminService.method.broadcast,
+        create(BroadcastRequestSchema, { custom: { data } }),
+        this.deadline(),
+        this.metadata,
+      ),
     );
     return response.written;
   }

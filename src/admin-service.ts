@@ -1,25 +1,23 @@
-import { Code } from "./code.js";
-import * as grpc from "@grpc/grpc-js";
 import { create, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
-import { DurationSchema, durationMs, timestampFromDate, type Duration } from "@bufbuild/protobuf/wkt";
+import { type Duration, DurationSchema, durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type * as grpc from "@grpc/grpc-js";
 import {
   AdminService,
+  type BroadcastRequestSchema,
   BroadcastResponseSchema,
   CloseReason as CloseReasonProto,
-  ListSlavesResponseSchema,
-  SendResponseSchema,
-  type BroadcastRequestSchema,
   type ListSlavesRequestSchema,
+  ListSlavesResponseSchema,
   type SendRequestSchema,
+  SendResponseSchema,
   type SlaveSchema,
 } from "../gen/netsync/v1/admin_pb.js";
-import { DecodeFailure } from "./grpc-adapter.js";
+import { Code } from "./code.js";
 import { NetSyncError } from "./errors.js";
-import { DEFAULTS } from "./options.js";
+import { DecodeFailure } from "./grpc-adapter.js";
 import type { Master } from "./master.js";
+import { DEFAULTS } from "./options.js";
 import type { CloseReason, SlaveInfo } from "./slave-connection.js";
-
-
 
 const CLOSE_REASONS: Record<CloseReason, CloseReasonProto> = {
   evicted: CloseReasonProto.EVICTED,

@@ -1,10 +1,8 @@
-import { Code } from "./code.js";
 import { createHash, timingSafeEqual, X509Certificate } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import type { ConsolaInstance } from "consola";
+import { Code } from "./code.js";
 import { SLAVE_ID_METADATA_KEY } from "./options.js";
-
-
 
 /** TLS material of a master, as PEM. */
 export interface MasterTlsOptions {
@@ -118,7 +116,12 @@ export function authInterceptor(options: AuthOptions): grpc.ServerInterceptor {
           if (!identity) return refuse(call, peer, method.path, "client certificate names no CN or DNS SAN");
           const claimed = metadata.get(SLAVE_ID_METADATA_KEY)[0];
           if (claimed !== undefined && claimed !== identity) {
-            return refuse(call, peer, method.path, `${SLAVE_ID_METADATA_KEY} "${String(claimed)}" disagrees with the certificate ("${identity}")`);
+            return refuse(
+              call,
+              peer,
+              method.path,
+              `${SLAVE_ID_METADATA_KEY} "${String(claimed)}" disagrees with the certificate ("${identity}")`,
+            );
           }
           metadata.set(SLAVE_ID_METADATA_KEY, identity);
         }

@@ -3,17 +3,18 @@
  * NetSync's own tests, benchmarks and tools. Not part of the public API:
  * anything here may change in any release.
  */
-export { Encoded, DecodeFailure, serviceDefinition, openBidi, callUnary, methodPath } from "./grpc-adapter.js";
-export type { BidiMethod, UnaryMethod, ServerBidiCall, ClientBidiCall } from "./grpc-adapter.js";
-export { HeartbeatScheduler } from "./heartbeat.js";
-export type { HeartbeatHost, HeartbeatOptions, Watched } from "./heartbeat.js";
-export { PingSlots, spreadOrder } from "./ping-slots.js";
-export type { Slotted } from "./ping-slots.js";
-export { Registry } from "./registry.js";
-export { SlaveConnection } from "./slave-connection.js";
-export type { SyncCall } from "./slave-connection.js";
+
+export { authInterceptor, certificateIdentity, clientCredentials, serverCredentials, tokenMetadata } from "./auth.js";
 export { Backoff } from "./backoff.js";
+export type { BidiMethod, ClientBidiCall, ServerBidiCall, UnaryMethod } from "./grpc-adapter.js";
+export { callUnary, DecodeFailure, Encoded, methodPath, openBidi, serviceDefinition } from "./grpc-adapter.js";
+export type { HeartbeatHost, HeartbeatOptions, Watched } from "./heartbeat.js";
+export { HeartbeatScheduler } from "./heartbeat.js";
 export { MasterServer } from "./master-server.js";
-export { resolveMasterOptions, resolveSlaveOptions, checkTimeouts, validateSlaveId } from "./options.js";
 export type { ResolvedMasterOptions, ResolvedSlaveOptions } from "./options.js";
-export { clientCredentials, serverCredentials, tokenMetadata, authInterceptor, certificateIdentity } from "./auth.js";
+export { checkTimeouts, resolveMasterOptions, resolveSlaveOptions, validateSlaveId } from "./options.js";
+export type { Slotted } from "./ping-slots.js";
+export { PingSlots, spreadOrder } from "./ping-slots.js";
+export { Registry } from "./registry.js";
+export type { SyncCall } from "./slave-connection.js";
+export { SlaveConnection } from "./slave-connection.js";

@@ -1,5 +1,5 @@
 import { format } from "node:util";
-import { createConsola, LogLevels, type ConsolaInstance, type ConsolaReporter, type LogObject } from "consola";
+import { type ConsolaInstance, type ConsolaReporter, createConsola, LogLevels, type LogObject } from "consola";
 import { NetSyncError } from "./errors.js";
 
 export type { ConsolaInstance as Logger } from "consola";
@@ -29,7 +29,10 @@ export function isLogLevelName(value: string): value is LogLevelName {
  * the connects and evictions an operator runs NetSync to see.
  */
 export function resolveLogLevel(flag?: string, env: NodeJS.ProcessEnv = process.env): LogLevelName {
-  for (const [source, value] of [["--log-level", flag], [LOG_LEVEL_ENV, env[LOG_LEVEL_ENV]]] as const) {
+  for (const [source, value] of [
+    ["--log-level", flag],
+    [LOG_LEVEL_ENV, env[LOG_LEVEL_ENV]],
+  ] as const) {
     if (value === undefined || value === "") continue;
     const name = value.toLowerCase();
     if (!isLogLevelName(name)) {
@@ -57,7 +60,10 @@ export const LOG_FORMAT_ENV = "NETSYNC_LOG_FORMAT";
 
 /** The format in force: the flag, else NETSYNC_LOG_FORMAT, else text. */
 export function resolveLogFormat(flag?: string, env: NodeJS.ProcessEnv = process.env): LogFormat {
-  for (const [source, value] of [["--log-format", flag], [LOG_FORMAT_ENV, env[LOG_FORMAT_ENV]]] as const) {
+  for (const [source, value] of [
+    ["--log-format", flag],
+    [LOG_FORMAT_ENV, env[LOG_FORMAT_ENV]],
+  ] as const) {
     if (value === undefined || value === "") continue;
     if (!(LOG_FORMATS as readonly string[]).includes(value)) {
       throw new NetSyncError(`${source}: "${value}" is not a log format (${LOG_FORMATS.join(", ")})`);
@@ -85,7 +91,7 @@ export const jsonReporter: ConsolaReporter = {
     const fields = logObj as unknown as Record<string, unknown>;
     for (const key of STRUCTURED_FIELDS) if (fields[key] !== undefined) line[key] = fields[key];
     const stream = logObj.level < LogLevels.info ? process.stderr : process.stdout;
-    stream.write(JSON.stringify(line) + "\n");
+    stream.write(`${JSON.stringify(line)}\n`);
   },
 };
 

@@ -4,7 +4,7 @@ import { HealthImplementation } from "grpc-health-check";
 import { file_grpc_health_v1_health } from "../gen/grpc/health/v1/health_pb.js";
 import { AdminService, file_netsync_v1_admin } from "../gen/netsync/v1/admin_pb.js";
 import { file_netsync_v1_netsync, NetSyncService } from "../gen/netsync/v1/netsync_pb.js";
-import { authInterceptor, serverCredentials, type MasterTlsOptions } from "./auth.js";
+import { authInterceptor, type MasterTlsOptions, serverCredentials } from "./auth.js";
 import { Code } from "./code.js";
 import { NetSyncError } from "./errors.js";
 import { serviceDefinition } from "./grpc-adapter.js";

@@ -1,21 +1,28 @@
-import { EventEmitter } from "node:events";
 import { randomUUID } from "node:crypto";
-import { Metadata } from "@grpc/grpc-js";
+import { EventEmitter } from "node:events";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { Metadata } from "@grpc/grpc-js";
 import { LogLevels } from "consola";
-import { CommandSchema, CustomSchema, type Command, type Custom, type Reply } from "../gen/netsync/v1/netsync_pb.js";
+import { type Command, CommandSchema, type Custom, CustomSchema, type Reply } from "../gen/netsync/v1/netsync_pb.js";
 import { adminImplementation } from "./admin-service.js";
 import { Code } from "./code.js";
 import { NetSyncError } from "./errors.js";
 import { DecodeFailure, Encoded } from "./grpc-adapter.js";
-import { HeartbeatScheduler, type HeartbeatHost } from "./heartbeat.js";
+import { type HeartbeatHost, HeartbeatScheduler } from "./heartbeat.js";
 import { getLogger, type Logger } from "./logger.js";
 import { MasterServer } from "./master-server.js";
 import { MasterMetrics, type MasterObserver, type MasterStats } from "./metrics.js";
-import { DEFAULTS, resolveMasterOptions, SLAVE_ID_METADATA_KEY, validateSlaveId, type MasterOptions, type ResolvedMasterOptions } from "./options.js";
+import {
+  DEFAULTS,
+  type MasterOptions,
+  type ResolvedMasterOptions,
+  resolveMasterOptions,
+  SLAVE_ID_METADATA_KEY,
+  validateSlaveId,
+} from "./options.js";
 import { PingSlots } from "./ping-slots.js";
 import { Registry } from "./registry.js";
-import { SlaveConnection, type ClosedSlaveInfo, type CloseReason, type SlaveInfo, type SyncCall } from "./slave-connection.js";
+import { type ClosedSlaveInfo, type CloseReason, SlaveConnection, type SlaveInfo, type SyncCall } from "./slave-connection.js";
 
 /** Payload of the master's slave events. */
 export interface SlaveEvent {
@@ -254,9 +261,7 @@ export class Master extends EventEmitter<MasterEvents> {
     const base = typeof custom === "string" ? { data: custom } : custom;
     // Written before it is registered as pending: a failed write must not look like the slave leaving.
     if (!this.writeCustom(connection, encodeCustom({ ...base, requestId }))) {
-      return Promise.reject(
-        new NetSyncError(`could not write to slave ${slaveId}: it is not reading its stream`, Code.RESOURCE_EXHAUSTED),
-      );
+      return Promise.reject(new NetSyncError(`could not write to slave ${slaveId}: it is not reading its stream`, Code.RESOURCE_EXHAUSTED));
     }
     return connection.awaitReply(requestId, timeout, performance.now());
   }

@@ -72,8 +72,7 @@ export interface MasterOptions {
   logger?: ConsolaInstance;
 }
 
-export interface ResolvedMasterOptions
-  extends Required<Omit<MasterOptions, "logger" | "serverOptions" | "metricsPort" | "tls" | "token">> {
+export interface ResolvedMasterOptions extends Required<Omit<MasterOptions, "logger" | "serverOptions" | "metricsPort" | "tls" | "token">> {
   serverOptions: ChannelOptions;
   metricsPort: number | undefined;
   tls: MasterTlsOptions | undefined;
@@ -193,7 +192,7 @@ export function resolveSlaveOptions(options: SlaveOptions): ResolvedSlaveOptions
 export function validateSlaveId(id: string): string | undefined {
   if (id.length === 0) return "slave id is empty";
   if (id.length > MAX_SLAVE_ID_LENGTH) return `slave id is longer than ${MAX_SLAVE_ID_LENGTH} characters`;
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
   if (/[\x00-\x1f\x7f]/.test(id)) return "slave id contains control characters";
   return undefined;
 }

@@ -56,6 +56,8 @@ export class PingSlots<T extends Slotted> {
 
   /** Puts `member` in its connection's slot, or a new connection in the least loaded one. */
   assign(member: T): number {
+    // Assigning twice would count the stream twice and pin its peer's slot after one release.
+    if (this.slots[member.slot]?.has(member)) return member.slot;
     const shared = this.byPeer.get(member.peer);
     if (shared) {
       shared.streams++;

@@ -1,8 +1,8 @@
+import type { DescFile } from "@bufbuild/protobuf";
+import { toBinary } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import type * as grpc from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
-import { toBinary } from "@bufbuild/protobuf";
-import type { DescFile } from "@bufbuild/protobuf";
-import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 
 type PackageDefinition = ConstructorParameters<typeof ReflectionService>[0];
 

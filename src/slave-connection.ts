@@ -213,11 +213,11 @@ export class SlaveConnection implements Watched {
     return true;
   }
 
-  /** Stops every timer this connection holds. */
+  /** Stops every timer this connection holds; a request still waiting is rejected, never left hanging. */
   dispose(): void {
     clearTimeout(this.abortTimer);
     this.abortTimer = undefined;
-    for (const request of this.pending.values()) clearTimeout(request.timer);
+    this.failRequests(new NetSyncError(`the connection of slave ${this.id} was disposed`, Code.UNAVAILABLE));
   }
 
   info(): SlaveInfo {

@@ -1,15 +1,15 @@
 import { EventEmitter } from "node:events";
-import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
 import { LogLevels } from "consola";
-import { CommandSchema, NetSyncService, type Command, type Custom, type Reply } from "../gen/netsync/v1/netsync_pb.js";
+import { type Command, CommandSchema, type Custom, NetSyncService, type Reply } from "../gen/netsync/v1/netsync_pb.js";
 import { clientCredentials, tokenMetadata } from "./auth.js";
 import { Backoff } from "./backoff.js";
 import { Code, codeName } from "./code.js";
 import { NetSyncError } from "./errors.js";
-import { openBidi, type ClientBidiCall } from "./grpc-adapter.js";
+import { type ClientBidiCall, openBidi } from "./grpc-adapter.js";
 import { getLogger, type Logger } from "./logger.js";
-import { resolveSlaveOptions, SLAVE_ID_METADATA_KEY, type ResolvedSlaveOptions, type SlaveOptions } from "./options.js";
+import { type ResolvedSlaveOptions, resolveSlaveOptions, SLAVE_ID_METADATA_KEY, type SlaveOptions } from "./options.js";
 
 export type SlaveState = "idle" | "connecting" | "open" | "backoff" | "closed";
 

@@ -1,24 +1,12 @@
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { expect } from "chai";
 import * as grpc from "@grpc/grpc-js";
+import { expect } from "chai";
 import { HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 import { CloseReason } from "../gen/netsync/v1/admin_pb.js";
 import { killAllCli, runCli } from "./cli-process.js";
 import { adminClient, grpcClient, healthCheck, healthWatch } from "./grpc-helpers.js";
-import {
-  cleanup,
-  gate,
-  once,
-  onceWhere,
-  rawClient,
-  rejection,
-  sleep,
-  startMaster,
-  startSlave,
-  waitFor,
-  within,
-} from "./helpers.js";
+import { cleanup, gate, once, onceWhere, rawClient, rejection, sleep, startMaster, startSlave, waitFor, within } from "./helpers.js";
 
 const Status = grpc.status;
 const BUF = fileURLToPath(new URL("../node_modules/.bin/buf", import.meta.url));
@@ -34,15 +22,10 @@ interface Exec {
 /** Runs `buf curl --protocol grpc --http2-prior-knowledge ...args`; never rejects. */
 function bufCurl(args: string[], timeoutMs = 8_000): Promise<Exec> {
   return new Promise((resolve) => {
-    execFile(
-      BUF,
-      ["curl", "--protocol", "grpc", "--http2-prior-knowledge", ...args],
-      { timeout: timeoutMs },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === "number" ? err.code : null) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
+    execFile(BUF, ["curl", "--protocol", "grpc", "--http2-prior-knowledge", ...args], { timeout: timeoutMs }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === "number" ? err.code : null) : 0;
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 
@@ -132,10 +115,7 @@ describe("admin", function () {
       const master = await startMaster();
       await startSlave(master.address, { id: "healthy" });
       const url = `http://${master.address}/grpc.health.v1.Health/Check`;
-      const results = await Promise.all([
-        bufCurl([url, "-d", "{}"]),
-        bufCurl([url, "-d", '{"service":"netsync.v1.NetSyncService"}']),
-      ]);
+      const results = await Promise.all([bufCurl([url, "-d", "{}"]), bufCurl([url, "-d", '{"service":"netsync.v1.NetSyncService"}'])]);
       for (const result of results) {
         expect(result.code, result.stderr).to.equal(0);
         expect(JSON.parse(result.stdout)).to.deep.equal({ status: "SERVING" });
@@ -197,7 +177,9 @@ describe("admin", function () {
         expect(s.connectedAt).to.not.equal(undefined);
         expect(s.lastSeen).to.not.equal(undefined);
         expect(s.rtt, `rtt of ${s.id}`).to.not.equal(undefined);
-        expect(Number(s.rtt!.seconds) * 1000 + s.rtt!.nanos / 1e6).to.be.greaterThan(0).and.lessThan(1_000);
+        expect(Number(s.rtt!.seconds) * 1000 + s.rtt!.nanos / 1e6)
+          .to.be.greaterThan(0)
+          .and.lessThan(1_000);
         expect(s.pingsSent > 0n).to.equal(true);
         expect(s.pongsReceived > 0n).to.equal(true);
         expect(s.commandsSent).to.equal(0n);
@@ -304,7 +286,9 @@ describe("admin", function () {
       for (const wait of [undefined, { timeout: 1_000 }]) {
         const error = await rejection(client.send("ghost", "x", wait), 3_000, "send to ghost");
         expect(error.code).to.equal(Status.NOT_FOUND);
-        expect(error.message).to.match(/NOT_FOUND/).and.to.match(/ghost/);
+        expect(error.message)
+          .to.match(/NOT_FOUND/)
+          .and.to.match(/ghost/);
       }
     });
   });
@@ -443,7 +427,9 @@ describe("admin", function () {
       expect(all.code, all.stderr).to.equal(0);
       expect(all.stdout).to.equal("written to 2 slaves\n");
       expect(ghost.code).to.equal(1);
-      expect(ghost.stderr).to.match(/NOT_FOUND/).and.to.match(/ghost/);
+      expect(ghost.stderr)
+        .to.match(/NOT_FOUND/)
+        .and.to.match(/ghost/);
       expect(ghost.stdout).to.equal("");
       expect(missing.code).to.equal(2);
       expect(missing.stderr).to.match(/^error: .*--to.*--all/);

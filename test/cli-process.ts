@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,7 +24,9 @@ function warnIfStale(): void {
     .flatMap((dir) => readdirSync(join(root, dir), { recursive: true, encoding: "utf8" }).map((f) => join(dir, f)))
     .filter((f) => f.endsWith(".ts") && statSync(join(root, f)).mtimeMs > built);
   if (newer.length > 0) {
-    process.emitWarning(`dist/ is older than ${newer.slice(0, 3).join(", ")}${newer.length > 3 ? ", ..." : ""}: the CLI tests run the old build; run \`npm run build\` (npm test does)`);
+    process.emitWarning(
+      `dist/ is older than ${newer.slice(0, 3).join(", ")}${newer.length > 3 ? ", ..." : ""}: the CLI tests run the old build; run \`npm run build\` (npm test does)`,
+    );
   }
 }
 warnIfStale();

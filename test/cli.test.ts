@@ -57,7 +57,11 @@ describe("cli", function () {
       ["master", "--heartbeat-interval", "5s", "--heartbeat-timeout", "5s"],
       /--heartbeat-interval 5s, --heartbeat-timeout 5s: .*must be greater than/,
     ],
-    ["a demo timeout below the interval", ["demo", "--heartbeat-interval", "2s", "--heartbeat-timeout", "1s"], /--heartbeat-timeout 1s: .*must be greater than/],
+    [
+      "a demo timeout below the interval",
+      ["demo", "--heartbeat-interval", "2s", "--heartbeat-timeout", "1s"],
+      /--heartbeat-timeout 1s: .*must be greater than/,
+    ],
     ["a missing --master", ["slave"], /required option '--master/],
     ["a bad --master", ["slave", "--master", "nowhere"], /HOST:PORT/],
     ["a bad port", ["master", "--port", "70000"], /integer from 0 to 65535/],
@@ -69,7 +73,9 @@ describe("cli", function () {
       expect((await r.exit).code).to.equal(2);
       const lines = r.output().trim().split("\n");
       expect(lines).to.have.length(1);
-      expect(lines[0]).to.match(/^error: /).and.to.match(message);
+      expect(lines[0])
+        .to.match(/^error: /)
+        .and.to.match(message);
     });
   }
 
@@ -103,12 +109,18 @@ describe("cli", function () {
     this.timeout(30_000);
     const demo = run([
       "demo",
-      "--heartbeat-interval", "100ms",
-      "--heartbeat-timeout", "300ms",
-      "--master-timeout", "400ms",
-      "--broadcast-every", "300ms",
-      "--freeze-after", "700ms",
-      "--duration", "3s",
+      "--heartbeat-interval",
+      "100ms",
+      "--heartbeat-timeout",
+      "300ms",
+      "--master-timeout",
+      "400ms",
+      "--broadcast-every",
+      "300ms",
+      "--freeze-after",
+      "700ms",
+      "--duration",
+      "3s",
     ]);
     expect((await demo.exit).code).to.equal(0);
     const out = demo.output();

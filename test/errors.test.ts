@@ -1,7 +1,7 @@
-import { expect } from "chai";
 import * as grpc from "@grpc/grpc-js";
-import { Code, codeName, NetSyncError } from "../src/index.js";
+import { expect } from "chai";
 import { isCode } from "../src/code.js";
+import { Code, codeName, NetSyncError } from "../src/index.js";
 
 describe("Code and NetSyncError", () => {
   it("Code has gRPC's names and numbers, every one of them", () => {

@@ -7,19 +7,19 @@
  * honest for a loaded 2-core machine. Set NETSYNC_REPORT_TIMINGS=1 to print
  * the measured numbers.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import * as net from "node:net";
+import { fileURLToPath } from "node:url";
 import v8 from "node:v8";
 import vm from "node:vm";
-import { fileURLToPath } from "node:url";
-import { expect } from "chai";
 import * as grpc from "@grpc/grpc-js";
+import { expect } from "chai";
 import { createConsola, type LogObject } from "consola";
 import { NetSyncService } from "../gen/netsync/v1/netsync_pb.js";
-import { DEFAULTS, SLAVE_ID_METADATA_KEY, type Master, type SlaveEvent } from "../src/index.js";
-import { openBidi } from "../src/internal.js";
 import { TcpProxy } from "../src/cli/tcp-proxy.js";
+import { DEFAULTS, type Master, SLAVE_ID_METADATA_KEY, type SlaveEvent } from "../src/index.js";
+import { openBidi } from "../src/internal.js";
 import { busyWait, cleanup, createSlave, once, onceWhere, sleep, startMaster, startSlave, track, waitFor } from "./helpers.js";
 
 const Status = grpc.status;
@@ -61,7 +61,7 @@ interface Proc {
   readonly pid: number;
   output(): string;
   /** JSON lines printed by the fixture. */
-  readonly events: Array<Record<string, any>>;
+  readonly events: Array<Record<string, unknown>>;
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<{ match: RegExpMatchArray; at: number }>;
   readonly exit: Promise<number | null>;
 }
@@ -76,7 +76,7 @@ function spawnNode(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
   children.add(child);
   let output = "";
   let partial = "";
-  const events: Array<Record<string, any>> = [];
+  const events: Array<Record<string, unknown>> = [];
   const waiters = new Set<() => void>();
   child.stdout!.on("data", (chunk: Buffer) => {
     const text = chunk.toString();
@@ -272,7 +272,14 @@ describe("faults", function () {
     await connected;
     await waitFor(() => pongsOf(master, "frozen") >= 2 && pongsOf(master, "alive") >= 2, 2_000, "pongs from both slaves");
     let established = -1;
-    await waitForAsync(async () => (established = await establishedOn(master.port)) === 2, 2_000, () => `2 ESTABLISHED on the master port, got ${established}`);
+    await waitForAsync(
+      async () => {
+        established = await establishedOn(master.port);
+        return established === 2;
+      },
+      2_000,
+      () => `2 ESTABLISHED on the master port, got ${established}`,
+    );
     // Freeze mid-way between two pongs, so the measured latency is not helped by a pong in flight.
     const pongs = pongsOf(master, "frozen");
     await waitFor(() => pongsOf(master, "frozen") > pongs, 1_000, "another pong from the slave process");
@@ -290,7 +297,14 @@ describe("faults", function () {
 
     // The master resets the unread stream one timeout after the eviction; the idle timer (one timeout) then closes the connection.
     const bound = 3 * TIMEOUT + 400;
-    await waitForAsync(async () => (established = await establishedOn(master.port)) === 1, bound, () => `the frozen slave's connection to close (${established} ESTABLISHED)`);
+    await waitForAsync(
+      async () => {
+        established = await establishedOn(master.port);
+        return established === 1;
+      },
+      bound,
+      () => `the frozen slave's connection to close (${established} ESTABLISHED)`,
+    );
     const closedAfter = performance.now() - evictedAt;
     report(
       `SIGSTOP slave: evicted ${sinceLastSeen.toFixed(1)} ms after lastSeen (${event.details}); ` +
@@ -329,17 +343,25 @@ describe("faults", function () {
     const [eviction] = await evicted;
     const evictedAfter = wallNow() - eviction.slave.lastSeen.getTime();
     expect(eviction.details).to.contain("heartbeat timeout");
-    expect(evictedAfter).to.be.at.least(TIMEOUT - 2).and.below(TIMEOUT + TOLERANCE);
+    expect(evictedAfter)
+      .to.be.at.least(TIMEOUT - 2)
+      .and.below(TIMEOUT + TOLERANCE);
 
     const [{ code, reason }] = await lost;
     const lostAfter = performance.now() - frozenAt;
     expect(code).to.equal(Status.DEADLINE_EXCEEDED);
     expect(reason).to.contain("master silent");
     // The slave last heard a ping at most about one interval before the freeze.
-    expect(lostAfter, "slave gave up on the stream").to.be.at.least(masterTimeout - INTERVAL - 30).and.below(masterTimeout + TOLERANCE);
+    expect(lostAfter, "slave gave up on the stream")
+      .to.be.at.least(masterTimeout - INTERVAL - 30)
+      .and.below(masterTimeout + TOLERANCE);
 
     // It keeps dialling: every attempt is a new connection through the (frozen) proxy.
-    await waitFor(() => proxy.upstreamConnections >= 3, 2 * masterTimeout + 1_000, () => `2 more attempts (${proxy.upstreamConnections} connections)`);
+    await waitFor(
+      () => proxy.upstreamConnections >= 3,
+      2 * masterTimeout + 1_000,
+      () => `2 more attempts (${proxy.upstreamConnections} connections)`,
+    );
     expect(slave.state).to.be.oneOf(["connecting", "backoff"]);
     expect(master.slaves().map((s) => s.id)).to.deep.equal(["direct"]);
 
@@ -460,12 +482,20 @@ describe("faults", function () {
     expect(stalled, "a warning about the stall").not.to.equal(undefined);
     expect(stalled!.type).to.equal("warn");
     expect(lag, "the reported stall").to.be.at.least(block - INTERVAL - 20);
-    expect(liveLosses.map((e) => `${e.slave.id}: ${e.reason} ${e.details}`), "live slaves evicted or dropped").to.deep.equal([]);
+    expect(
+      liveLosses.map((e) => `${e.slave.id}: ${e.reason} ${e.details}`),
+      "live slaves evicted or dropped",
+    ).to.deep.equal([]);
     for (const id of live) expect(pongsOf(master, id), `${id} keeps ponging`).to.be.above(pongs[id]!);
-    expect(fleet.events.filter((e) => e.type === "disconnected"), "fixture slaves lost nothing").to.have.length(0);
+    expect(
+      fleet.events.filter((e) => e.type === "disconnected"),
+      "fixture slaves lost nothing",
+    ).to.have.length(0);
     // Only the stall is excused: the stopped slave's silence before the stall (up to one interval since its
     // last pong) still counts, so it leaves between timeout − interval and timeout after the resume.
-    expect(removedAfter, "the stopped slave leaves within one timeout after the resume").to.be.at.least(TIMEOUT - INTERVAL - 20).and.below(TIMEOUT + TOLERANCE);
+    expect(removedAfter, "the stopped slave leaves within one timeout after the resume")
+      .to.be.at.least(TIMEOUT - INTERVAL - 20)
+      .and.below(TIMEOUT + TOLERANCE);
     return removal;
   }
 

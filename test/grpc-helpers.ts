@@ -1,11 +1,11 @@
-import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
 import {
   Health,
   HealthCheckRequestSchema,
-  HealthCheckResponse_ServingStatus as ServingStatus,
-  HealthCheckResponseSchema,
   type HealthCheckResponse,
+  HealthCheckResponseSchema,
+  type HealthCheckResponse_ServingStatus as ServingStatus,
 } from "../gen/grpc/health/v1/health_pb.js";
 import { AdminClient } from "../src/admin-client.js";
 import { callUnary, methodPath } from "../src/grpc-adapter.js";
@@ -15,10 +15,7 @@ import { track } from "./helpers.js";
  * A plain insecure grpc-js client, closed by cleanup(). By default on a connection
  * of its own; pass `{}` as `channelOptions` to share the process's subchannel pool.
  */
-export function grpcClient(
-  address: string,
-  channelOptions: grpc.ChannelOptions = { "grpc.use_local_subchannel_pool": 1 },
-): grpc.Client {
+export function grpcClient(address: string, channelOptions: grpc.ChannelOptions = { "grpc.use_local_subchannel_pool": 1 }): grpc.Client {
   const client = new grpc.Client(address, grpc.credentials.createInsecure(), channelOptions);
   track(() => client.close());
   return client;
@@ -43,8 +40,7 @@ export function healthWatch(client: grpc.Client, service = "") {
   const statuses: ServingStatus[] = [];
   const call = client.makeServerStreamRequest(
     methodPath(Health.method.watch),
-    (request: ReturnType<typeof create<typeof HealthCheckRequestSchema>>) =>
-      Buffer.from(toBinary(HealthCheckRequestSchema, request)),
+    (request: ReturnType<typeof create<typeof HealthCheckRequestSchema>>) => Buffer.from(toBinary(HealthCheckRequestSchema, request)),
     (bytes: Buffer) => fromBinary(HealthCheckResponseSchema, bytes),
     create(HealthCheckRequestSchema, { service }),
   );

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { HeartbeatScheduler, type HeartbeatHost, type HeartbeatOptions, type Watched } from "../src/internal.js";
+import { type HeartbeatHost, type HeartbeatOptions, HeartbeatScheduler, type Watched } from "../src/internal.js";
 import { busyWait, cleanup, sleep, track, waitFor } from "./helpers.js";
 
 interface Peer extends Watched {
@@ -183,7 +183,9 @@ describe("HeartbeatScheduler", () => {
     expect(hb.slices, "the most slices a round may have").to.equal(20);
     const peers: Peer[] = Array.from({ length: 250 }, (_, i) => ({ name: `p${i}`, lastSeen: 0 }));
     for (const peer of peers) hb.watch(peer);
-    const keepAlive = setInterval(() => peers.forEach((peer) => hb.seen(peer)), 50);
+    const keepAlive = setInterval(() => {
+      for (const peer of peers) hb.seen(peer);
+    }, 50);
     track(() => clearInterval(keepAlive));
     hb.start();
     await waitFor(() => host.pings.length >= 6, 2_000, "two rounds");
@@ -191,7 +193,14 @@ describe("HeartbeatScheduler", () => {
 
     // ceil(250 / 100) = 3 slices a round, spread over the interval.
     const rounds = host.pings.slice(0, 6);
-    expect(rounds.map((p) => [p.seq, p.slice, p.slices])).to.deep.equal([[1n, 0, 3], [1n, 1, 3], [1n, 2, 3], [2n, 0, 3], [2n, 1, 3], [2n, 2, 3]]);
+    expect(rounds.map((p) => [p.seq, p.slice, p.slices])).to.deep.equal([
+      [1n, 0, 3],
+      [1n, 1, 3],
+      [1n, 2, 3],
+      [2n, 0, 3],
+      [2n, 1, 3],
+      [2n, 2, 3],
+    ]);
     expect(rounds[2]!.at - rounds[0]!.at).to.be.within((2 * interval) / 3 - 5, interval);
     expect(host.expired).to.have.length(0);
   });
@@ -211,7 +220,10 @@ describe("HeartbeatScheduler", () => {
     expect(host.pauses, "no wake-up was late enough to be excused").to.have.length(0);
     for (let round = 0; round < 3; round++) {
       const pings = host.pings.slice(round * hb.slices, (round + 1) * hb.slices);
-      expect(pings.map((p) => p.slice), `round ${round + 1}: every slice once, in order`).to.deep.equal([...Array(hb.slices).keys()]);
+      expect(
+        pings.map((p) => p.slice),
+        `round ${round + 1}: every slice once, in order`,
+      ).to.deep.equal([...Array(hb.slices).keys()]);
       expect(new Set(pings.map((p) => p.seq))).to.deep.equal(new Set([BigInt(round + 1)]));
       // The last slice is due 190 ms into the round; a wake-up may wait out a few 25 ms blocks.
       expect(pings[hb.slices - 1]!.at - pings[0]!.at, `round ${round + 1} length`).to.be.below(interval + 100);

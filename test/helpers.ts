@@ -1,11 +1,11 @@
-import { once as eventsOnce, type EventEmitter } from "node:events";
-import { expect } from "chai";
-import * as grpc from "@grpc/grpc-js";
+import { type EventEmitter, once as eventsOnce } from "node:events";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { CommandSchema, NetSyncService, type Command } from "../gen/netsync/v1/netsync_pb.js";
-import { Master, NetSyncError, silentLogger, Slave, SLAVE_ID_METADATA_KEY, type MasterOptions, type SlaveOptions } from "../src/index.js";
-import { Encoded, openBidi } from "../src/internal.js";
+import * as grpc from "@grpc/grpc-js";
+import { expect } from "chai";
+import { type Command, CommandSchema, NetSyncService } from "../gen/netsync/v1/netsync_pb.js";
 import type { ClientBidiCall } from "../src/grpc-adapter.js";
+import { Master, type MasterOptions, NetSyncError, SLAVE_ID_METADATA_KEY, Slave, type SlaveOptions, silentLogger } from "../src/index.js";
+import { Encoded, openBidi } from "../src/internal.js";
 
 // --- waiting -------------------------------------------------------------------
 
@@ -14,12 +14,12 @@ function timeoutError(what: string, timeoutMs: number): Error {
 }
 
 /** Resolves with the arguments of the next `event`, or rejects after `timeoutMs` with a clear message. */
-export function once<E extends Record<keyof E, any[]>, K extends keyof E & string>(
+export function once<E extends Record<keyof E, unknown[]>, K extends keyof E & string>(
   emitter: EventEmitter<E>,
   event: K,
   timeoutMs?: number,
 ): Promise<E[K]>;
-export function once(emitter: NodeJS.EventEmitter, event: string, timeoutMs?: number): Promise<any[]>;
+export function once(emitter: NodeJS.EventEmitter, event: string, timeoutMs?: number): Promise<unknown[]>;
 export async function once(emitter: object, event: string, timeoutMs = 2_000): Promise<unknown[]> {
   const signal = AbortSignal.timeout(timeoutMs);
   try {
@@ -31,7 +31,7 @@ export async function once(emitter: object, event: string, timeoutMs = 2_000): P
 }
 
 /** Like once(), but only for an emission whose arguments satisfy `predicate`. */
-export function onceWhere<E extends Record<keyof E, any[]>, K extends keyof E & string>(
+export function onceWhere<E extends Record<keyof E, unknown[]>, K extends keyof E & string>(
   emitter: EventEmitter<E>,
   event: K,
   predicate: (...args: E[K]) => boolean,
@@ -59,11 +59,7 @@ export function onceWhere<E extends Record<keyof E, any[]>, K extends keyof E & 
 }
 
 /** Polls `predicate` every 5 ms until it holds; rejects after `timeoutMs`. */
-export async function waitFor(
-  predicate: () => boolean,
-  timeoutMs = 2_000,
-  what: string | (() => string) = "a condition",
-): Promise<void> {
+export async function waitFor(predicate: () => boolean, timeoutMs = 2_000, what: string | (() => string) = "a condition"): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (!predicate()) {
     if (performance.now() > deadline) throw timeoutError(typeof what === "string" ? what : what(), timeoutMs);

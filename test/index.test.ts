@@ -1,7 +1,7 @@
-import { expect } from "chai";
 import { inspect } from "node:util";
-import * as root from "../src/index.js";
+import { expect } from "chai";
 import * as admin from "../src/admin.js";
+import * as root from "../src/index.js";
 import { Master, Slave, silentLogger } from "../src/index.js";
 import { makeTestPki } from "./certs.js";
 import { cleanup, once, track } from "./helpers.js";
@@ -13,7 +13,18 @@ describe("public surface", () => {
     for (const name of ["Master", "Slave", "NetSyncError", "Code", "DEFAULTS", "silentLogger", "CustomSchema", "NetSyncService"]) {
       expect(root, name).to.have.property(name);
     }
-    for (const name of ["Encoded", "DecodeFailure", "openBidi", "serviceDefinition", "HeartbeatScheduler", "Registry", "PingSlots", "Backoff", "AdminClient", "parseDuration"]) {
+    for (const name of [
+      "Encoded",
+      "DecodeFailure",
+      "openBidi",
+      "serviceDefinition",
+      "HeartbeatScheduler",
+      "Registry",
+      "PingSlots",
+      "Backoff",
+      "AdminClient",
+      "parseDuration",
+    ]) {
       expect(root, name).not.to.have.property(name);
     }
     expect(admin).to.have.property("AdminClient");
@@ -25,7 +36,14 @@ describe("public surface", () => {
     const pki = makeTestPki();
     track(() => pki.cleanup());
     const keyText = pki.serverKey.toString("utf8").split("\n")[1]!;
-    const master = new Master({ port: 0, token: secret, tls: { cert: pki.serverCert, key: pki.serverKey }, logger: silentLogger(), heartbeatInterval: 50, heartbeatTimeout: 200 });
+    const master = new Master({
+      port: 0,
+      token: secret,
+      tls: { cert: pki.serverCert, key: pki.serverKey },
+      logger: silentLogger(),
+      heartbeatInterval: 50,
+      heartbeatTimeout: 200,
+    });
     track(() => master.close());
     await master.listen();
     const slave = new Slave({ master: `localhost:${master.port}`, id: "w1", token: secret, tls: { ca: pki.ca }, logger: silentLogger() });
@@ -34,7 +52,10 @@ describe("public surface", () => {
     slave.start();
     await connected;
 
-    for (const [name, object] of [["master", master], ["slave", slave]] as const) {
+    for (const [name, object] of [
+      ["master", master],
+      ["slave", slave],
+    ] as const) {
       expect(object, name).not.to.have.property("options");
       const own = Object.fromEntries(Object.entries(object).map(([key, value]) => [key, typeof value === "string" ? value : typeof value]));
       const shown = [JSON.stringify(own), inspect(object, { depth: 3, showHidden: true })];

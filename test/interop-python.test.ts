@@ -2,13 +2,13 @@
 // grpc_tools.protoc generates from proto/netsync/v1/netsync.proto, against a
 // real Master. Needs /usr/bin/python3 with grpcio and grpc_tools (Debian:
 // .ci/install-debian.sh); without them the suite is skipped, loudly.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
-import { Master, silentLogger, type SlaveEvent } from "../src/index.js";
+import { Master, type SlaveEvent, silentLogger } from "../src/index.js";
 
 const PYTHON = "/usr/bin/python3";
 const EXAMPLE_DIR = fileURLToPath(new URL("../examples/python-slave/", import.meta.url));
@@ -212,7 +212,10 @@ describe("interop: Python slave (examples/python-slave)", function () {
     const event = await disconnected;
     expect(event.details, "the slave ended its side of the stream").to.equal("slave closed the stream");
     expect(await exitCode, python!.output).to.equal(0);
-    expect(removals.filter((r) => r.startsWith("evicted")), "not evicted").to.deep.equal([]);
+    expect(
+      removals.filter((r) => r.startsWith("evicted")),
+      "not evicted",
+    ).to.deep.equal([]);
   });
 
   it("is reported disconnected within 1 s when the Python process is SIGKILLed", async () => {
@@ -226,6 +229,9 @@ describe("interop: Python slave (examples/python-slave)", function () {
     console.log(`      (SIGKILL → "slave:disconnected" in ${elapsed.toFixed(0)} ms)`);
     expect(event.reason, event.details).to.equal("disconnected");
     expect(m.slaves().map((s) => s.id)).to.not.include(SLAVE_ID);
-    expect(removals.filter((r) => r.startsWith("evicted")), "not evicted").to.deep.equal([]);
+    expect(
+      removals.filter((r) => r.startsWith("evicted")),
+      "not evicted",
+    ).to.deep.equal([]);
   });
 });

@@ -1,8 +1,8 @@
-import { expect } from "chai";
-import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
-import { CommandSchema, NetSyncService, type Command, type Custom } from "../gen/netsync/v1/netsync_pb.js";
-import { Master, NetSyncError, Slave, silentLogger, type SlaveEvent } from "../src/index.js";
+import * as grpc from "@grpc/grpc-js";
+import { expect } from "chai";
+import { type Command, CommandSchema, type Custom, NetSyncService } from "../gen/netsync/v1/netsync_pb.js";
+import { Master, NetSyncError, Slave, type SlaveEvent, silentLogger } from "../src/index.js";
 import { Encoded, openBidi, serviceDefinition } from "../src/internal.js";
 import {
   cleanup,
@@ -57,7 +57,7 @@ async function startMuteServer(options: { sendHeaders: boolean }): Promise<{ add
   return { address: `127.0.0.1:${port}`, connections };
 }
 
-describe("Master and Slave", function () {
+describe("Master and Slave", () => {
   afterEach(cleanup);
 
   describe("heartbeat", () => {
@@ -189,9 +189,7 @@ describe("Master and Slave", function () {
       expect(ids).to.include.members(["empty-sender", "custom-sender"]);
       for (const info of master.slaves()) {
         expect(info.pongsReceived, `${info.id} never ponged`).to.equal(0);
-        expect(info.lastSeen.getTime() - info.connectedAt.getTime(), `${info.id} lastSeen advanced`).to.be.at.least(
-          4 * TEST_TIMEOUT - 50,
-        );
+        expect(info.lastSeen.getTime() - info.connectedAt.getTime(), `${info.id} lastSeen advanced`).to.be.at.least(4 * TEST_TIMEOUT - 50);
       }
       expect(customs.length, "Custom commands reached the master").to.be.at.least(5);
       expect(customs[0]).to.equal("c1");
@@ -217,7 +215,10 @@ describe("Master and Slave", function () {
       expect(latency, `evicted within ${TEST_TIMEOUT} + ${TOLERANCE} ms`).to.be.below(TEST_TIMEOUT + TOLERANCE);
       expect(event.reason).to.equal("evicted");
       expect(event.details).to.contain("heartbeat timeout");
-      expect(raw.received.some((c) => c.kind.case === "ping"), "the raw client was pinged").to.equal(true);
+      expect(
+        raw.received.some((c) => c.kind.case === "ping"),
+        "the raw client was pinged",
+      ).to.equal(true);
 
       const status = await statusOf(raw);
       expect(status.code).to.equal(Status.UNAVAILABLE);
@@ -225,7 +226,10 @@ describe("Master and Slave", function () {
 
       const pongs = pongsOf(master, "healthy");
       await sleep(TEST_TIMEOUT);
-      expect(events.evicted.filter((e) => e.slave.id === "healthy"), "evictions of the healthy slave").to.have.length(0);
+      expect(
+        events.evicted.filter((e) => e.slave.id === "healthy"),
+        "evictions of the healthy slave",
+      ).to.have.length(0);
       expect(events.disconnected.filter((e) => e.slave.id === "healthy")).to.have.length(0);
       expect(pongsOf(master, "healthy"), "the healthy slave keeps ponging").to.be.above(pongs);
       expect(master.slaves().map((s) => s.id)).to.deep.equal(["healthy"]);
@@ -390,7 +394,7 @@ describe("Master and Slave", function () {
         ids.map(async (id) => {
           const slave = await startSlave(master.address, {
             id,
-            onCommand: (command, { slaveId }) => {
+            onCommand: (_command, { slaveId }) => {
               contexts.get(id)!.push(slaveId);
             },
           });
@@ -412,7 +416,11 @@ describe("Master and Slave", function () {
       expect(received.get("b")).to.deep.equal(["only-b", "everyone"]);
       expect(received.get("c")).to.deep.equal(["everyone"]);
       await waitFor(() => contexts.get("c")!.length === 1, 1_000, "the handlers to run");
-      for (const id of ids) expect(contexts.get(id)!.every((slaveId) => slaveId === id), `context of ${id}`).to.equal(true);
+      for (const id of ids)
+        expect(
+          contexts.get(id)!.every((slaveId) => slaveId === id),
+          `context of ${id}`,
+        ).to.equal(true);
       expect(master.slaves().find((s) => s.id === "b")!.commandsSent).to.equal(2);
     });
 
@@ -508,8 +516,16 @@ describe("Master and Slave", function () {
       const pongs = pongsOf(master, "healthy");
       await waitFor(() => pongsOf(master, "healthy") >= pongs + 3, 1_000, "3 more pongs from the healthy slave");
       await startSlave(master.address, { id: "newcomer" });
-      expect(master.slaves().map((s) => s.id).sort()).to.deep.equal(["healthy", "newcomer"]);
-      expect(events.evicted.filter((e) => e.slave.id !== "hog"), "evictions of others").to.have.length(0);
+      expect(
+        master
+          .slaves()
+          .map((s) => s.id)
+          .sort(),
+      ).to.deep.equal(["healthy", "newcomer"]);
+      expect(
+        events.evicted.filter((e) => e.slave.id !== "hog"),
+        "evictions of others",
+      ).to.have.length(0);
     });
   });
 

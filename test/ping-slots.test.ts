@@ -4,7 +4,7 @@
  */
 import { expect } from "chai";
 import fc from "fast-check";
-import { PingSlots, spreadOrder, type Slotted } from "../src/ping-slots.js";
+import { PingSlots, type Slotted, spreadOrder } from "../src/ping-slots.js";
 
 /** A stream as PingSlots sees it. */
 class Member implements Slotted {
@@ -28,7 +28,10 @@ describe("PingSlots", () => {
       for (let n = 1; n <= 200; n++) {
         const order = spreadOrder(n);
         expect(order, `n=${n}`).to.have.length(n);
-        expect([...order].sort((a, b) => a - b), `n=${n}`).to.deep.equal(Array.from({ length: n }, (_, i) => i));
+        expect(
+          [...order].sort((a, b) => a - b),
+          `n=${n}`,
+        ).to.deep.equal(Array.from({ length: n }, (_, i) => i));
       }
     });
 
@@ -141,6 +144,22 @@ describe("PingSlots", () => {
   });
 
   describe("release", () => {
+    it("assigning a member twice counts it once: one release frees its peer's slot", () => {
+      const slots = new PingSlots<Member>(4);
+      const a = new Member("A");
+      const first = slots.assign(a);
+      expect(slots.assign(a)).to.equal(first);
+      expect(slots.sizes().reduce((x, y) => x + y)).to.equal(1);
+      expect(slots.release(a)).to.equal(true);
+      // The peer is forgotten, so its next stream goes to the least loaded slot in spread order (0), wherever A was.
+      const b = new Member("B");
+      slots.assign(b);
+      const again = new Member("A");
+      slots.assign(again);
+      expect(again.slot, "A's old slot is not pinned").to.not.equal(b.slot);
+      expect(slots.sizes().filter((n) => n > 0)).to.have.length(2);
+    });
+
     it("returns false for a member that was never in, and for one released twice", () => {
       const slots = new PingSlots<Member>(4);
       const never = new Member("N");

@@ -5,7 +5,7 @@
 import { expect } from "chai";
 import fc from "fast-check";
 import { Registry } from "../src/registry.js";
-import { SlaveConnection, type ClosedSlaveInfo, type SyncCall } from "../src/slave-connection.js";
+import { type ClosedSlaveInfo, SlaveConnection, type SyncCall } from "../src/slave-connection.js";
 
 describe("Registry", () => {
   it("Registry: add/remove/history behave like a model (fast-check commands)", () => {
@@ -53,7 +53,12 @@ describe("Registry", () => {
       run(m: Model, r: Real) {
         if (r.made.length === 0) return;
         const connection = r.made[this.pick % r.made.length]!;
-        const closed: ClosedSlaveInfo = { slave: connection.info(), closedAt: new Date(0), reason: "disconnected", details: `#${m.history.length}` };
+        const closed: ClosedSlaveInfo = {
+          slave: connection.info(),
+          closedAt: new Date(0),
+          reason: "disconnected",
+          details: `#${m.history.length}`,
+        };
         r.registry.recordClosed(closed);
         if (m.historySize > 0) m.history.push(closed);
         check(m, r);

@@ -1,14 +1,14 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { format } from "node:util";
-import { expect } from "chai";
 import * as grpc from "@grpc/grpc-js";
-import { createConsola, type ConsolaInstance, type LogObject } from "consola";
+import { expect } from "chai";
+import { type ConsolaInstance, createConsola, type LogObject } from "consola";
 import { HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 import { NetSyncService } from "../gen/netsync/v1/netsync_pb.js";
-import { clientCredentials, tokenMetadata, type ClientTlsOptions } from "../src/auth.js";
+import { type ClientTlsOptions, clientCredentials, tokenMetadata } from "../src/auth.js";
 import { openBidi } from "../src/grpc-adapter.js";
-import { SLAVE_ID_METADATA_KEY, type Master, type MasterOptions, type Slave } from "../src/index.js";
+import { type Master, type MasterOptions, SLAVE_ID_METADATA_KEY, type Slave } from "../src/index.js";
 import { makeTestPki, type TestPki } from "./certs.js";
 import { CLI_TEST_ENV, killAllCli, runCli } from "./cli-process.js";
 import { adminClient, healthCheck } from "./grpc-helpers.js";
@@ -38,7 +38,11 @@ function capture(): Capture {
     entries,
     lines: () => entries.map((o) => `${o.type} ${text(o)}`),
     // The heartbeat's own stall warning (a slow TLS handshake or GC in this process) is not about security.
-    of: (type) => entries.filter((o) => o.type === type).map(text).filter((line) => !/^master stalled for/.test(line)),
+    of: (type) =>
+      entries
+        .filter((o) => o.type === type)
+        .map(text)
+        .filter((line) => !/^master stalled for/.test(line)),
   };
 }
 
@@ -216,7 +220,10 @@ describe("security", function () {
       const { master, log, connected } = await captured({ tls: mtls() });
       const { status, registered } = await rawSync(master.address, clientTls(), withId("other"));
       expect(status.code).to.equal(Status.UNAUTHENTICATED);
-      expect(status.details).to.include("other").and.to.include("slave-cert").and.to.match(/disagrees with the certificate/);
+      expect(status.details)
+        .to.include("other")
+        .and.to.include("slave-cert")
+        .and.to.match(/disagrees with the certificate/);
       expect(registered).to.equal(false);
 
       // The Slave itself sees the refusal as a failed attempt, never as a connection.
@@ -234,14 +241,20 @@ describe("security", function () {
       expect(failures).to.be.at.least(2);
       expect(warns.length - 1, log.lines().join("\n")).to.be.within(failures, failures + 1);
       for (const line of warns) {
-        expect(line).to.match(/^refused \/netsync\.v1\.NetSyncService\/Sync from 127\.0\.0\.1:\d+: netsync-slave-id "other" disagrees with the certificate \("slave-cert"\)$/);
+        expect(line).to.match(
+          /^refused \/netsync\.v1\.NetSyncService\/Sync from 127\.0\.0\.1:\d+: netsync-slave-id "other" disagrees with the certificate \("slave-cert"\)$/,
+        );
       }
       expectNoSecret(log.lines(), pki.clientKey.toString().split("\n")[1]!, pki.serverKey.toString().split("\n")[1]!);
     });
 
     for (const [name, tls, reason] of [
       ["no client certificate", () => ({ ca: pki.ca }), /no trusted client certificate/],
-      ["a certificate from an untrusted CA", () => ({ ca: pki.ca, cert: pki.strangerCert, key: pki.strangerKey }), /no trusted client certificate/],
+      [
+        "a certificate from an untrusted CA",
+        () => ({ ca: pki.ca, cert: pki.strangerCert, key: pki.strangerKey }),
+        /no trusted client certificate/,
+      ],
     ] as const) {
       it(`refuses ${name} with UNAUTHENTICATED, one warn line per attempt, no secret logged`, async () => {
         const { master, log, connected } = await captured({ tls: mtls() });
@@ -256,7 +269,9 @@ describe("security", function () {
         const warns = log.of("warn");
         expect(warns, log.lines().join("\n")).to.have.length(attempts);
         for (const line of warns) {
-          expect(line).to.match(/^refused \/netsync\.v1\.NetSyncService\/Sync from 127\.0\.0\.1:\d+: /).and.to.match(reason);
+          expect(line)
+            .to.match(/^refused \/netsync\.v1\.NetSyncService\/Sync from 127\.0\.0\.1:\d+: /)
+            .and.to.match(reason);
         }
         expect(master.slaves()).to.deep.equal([]);
         expect(connected).to.deep.equal([]);
@@ -323,9 +338,9 @@ describe("security", function () {
       expect(err.code).to.equal(Status.UNAUTHENTICATED);
       expect(err.message).to.match(/UNAUTHENTICATED: missing bearer token/);
       expect((await rejection(anonymous.broadcast("x"), 3_000, "broadcast without a token")).code).to.equal(Status.UNAUTHENTICATED);
-      expect((await rejection(adminClient(master.address, { token: "wrong" }).listSlaves(), 3_000, "listSlaves with a wrong token")).code).to.equal(
-        Status.UNAUTHENTICATED,
-      );
+      expect(
+        (await rejection(adminClient(master.address, { token: "wrong" }).listSlaves(), 3_000, "listSlaves with a wrong token")).code,
+      ).to.equal(Status.UNAUTHENTICATED);
 
       const response = await adminClient(master.address, { token: TOKEN }).listSlaves();
       expect(response.slaves.map((s) => s.id)).to.deep.equal(["listed"]);
@@ -360,12 +375,25 @@ describe("security", function () {
       const p = pki.paths;
       const master = runCli(
         [
-          "master", "--port", "0", "--heartbeat-interval", "100ms", "--heartbeat-timeout", "2s",
-          "--tls-cert", p.serverCert, "--tls-key", p.serverKey, "--tls-client-ca", p.ca,
+          "master",
+          "--port",
+          "0",
+          "--heartbeat-interval",
+          "100ms",
+          "--heartbeat-timeout",
+          "2s",
+          "--tls-cert",
+          p.serverCert,
+          "--tls-key",
+          p.serverKey,
+          "--tls-client-ca",
+          p.ca,
         ],
         { ...CLI_TEST_ENV, NETSYNC_TOKEN: TOKEN },
       );
-      const [, address] = await master.waitFor(/listening on (127\.0\.0\.1:\d+) with TLS \(client certificates required\) \(bearer token required\)/);
+      const [, address] = await master.waitFor(
+        /listening on (127\.0\.0\.1:\d+) with TLS \(client certificates required\) \(bearer token required\)/,
+      );
       const tlsFlags = ["--tls-ca", p.ca, "--tls-cert", p.clientCert, "--tls-key", p.clientKey];
       const slave = runCli(["slave", "--master", address!, ...tlsFlags, "--token-file", tokenFile, "--master-timeout", "2s"]);
       await master.waitFor(/slave slave-cert connected from 127\.0\.0\.1:\d+/, 10_000);
@@ -373,7 +401,9 @@ describe("security", function () {
 
       const list = runCli(["slaves", "--master", address!, ...tlsFlags, "--token-file", tokenFile]);
       expect((await list.exit).code, list.output()).to.equal(0);
-      expect(list.stdout()).to.match(/^ID\s+PEER/m).and.to.match(/^slave-cert\s+127\.0\.0\.1:\d+/m);
+      expect(list.stdout())
+        .to.match(/^ID\s+PEER/m)
+        .and.to.match(/^slave-cert\s+127\.0\.0\.1:\d+/m);
 
       const refused = runCli(["slaves", "--master", address!, ...tlsFlags]);
       expect((await refused.exit).code, refused.output()).to.equal(1);
@@ -393,21 +423,55 @@ describe("security", function () {
     });
 
     for (const [name, args, message] of [
-      ["master --tls-cert without --tls-key", () => ["master", "--port", "0", "--tls-cert", pki.paths.serverCert], /--tls-cert and --tls-key go together/],
-      ["master --tls-key without --tls-cert", () => ["master", "--port", "0", "--tls-key", pki.paths.serverKey], /--tls-cert and --tls-key go together/],
-      ["slave --tls-cert without --tls-key", () => ["slave", "--master", "127.0.0.1:1", "--tls-cert", pki.paths.clientCert], /--tls-cert and --tls-key go together/],
-      ["slaves --tls-cert without --tls-key", () => ["slaves", "--master", "127.0.0.1:1", "--tls-cert", pki.paths.clientCert], /--tls-cert and --tls-key go together/],
-      ["a missing master cert file", () => ["master", "--port", "0", "--tls-cert", join(pki.dir, "nope.crt"), "--tls-key", pki.paths.serverKey], /--tls-cert: cannot read .*nope\.crt: ENOENT/],
-      ["a missing CA file", () => ["slave", "--master", "127.0.0.1:1", "--tls-ca", join(pki.dir, "nope-ca.crt")], /--tls-ca: cannot read .*nope-ca\.crt: ENOENT/],
-      ["a missing token file", () => ["slaves", "--master", "127.0.0.1:1", "--token-file", join(pki.dir, "nope.token")], /--token-file: cannot read .*nope\.token: ENOENT/],
-      ["--tls-client-ca without a certificate", () => ["master", "--port", "0", "--tls-client-ca", pki.paths.ca], /--tls-client-ca needs --tls-cert/],
+      [
+        "master --tls-cert without --tls-key",
+        () => ["master", "--port", "0", "--tls-cert", pki.paths.serverCert],
+        /--tls-cert and --tls-key go together/,
+      ],
+      [
+        "master --tls-key without --tls-cert",
+        () => ["master", "--port", "0", "--tls-key", pki.paths.serverKey],
+        /--tls-cert and --tls-key go together/,
+      ],
+      [
+        "slave --tls-cert without --tls-key",
+        () => ["slave", "--master", "127.0.0.1:1", "--tls-cert", pki.paths.clientCert],
+        /--tls-cert and --tls-key go together/,
+      ],
+      [
+        "slaves --tls-cert without --tls-key",
+        () => ["slaves", "--master", "127.0.0.1:1", "--tls-cert", pki.paths.clientCert],
+        /--tls-cert and --tls-key go together/,
+      ],
+      [
+        "a missing master cert file",
+        () => ["master", "--port", "0", "--tls-cert", join(pki.dir, "nope.crt"), "--tls-key", pki.paths.serverKey],
+        /--tls-cert: cannot read .*nope\.crt: ENOENT/,
+      ],
+      [
+        "a missing CA file",
+        () => ["slave", "--master", "127.0.0.1:1", "--tls-ca", join(pki.dir, "nope-ca.crt")],
+        /--tls-ca: cannot read .*nope-ca\.crt: ENOENT/,
+      ],
+      [
+        "a missing token file",
+        () => ["slaves", "--master", "127.0.0.1:1", "--token-file", join(pki.dir, "nope.token")],
+        /--token-file: cannot read .*nope\.token: ENOENT/,
+      ],
+      [
+        "--tls-client-ca without a certificate",
+        () => ["master", "--port", "0", "--tls-client-ca", pki.paths.ca],
+        /--tls-client-ca needs --tls-cert/,
+      ],
     ] as const) {
       it(`exits 2 with a one-line error on ${name}`, async () => {
         const r = runCli([...args()]);
         expect((await r.exit).code, r.output()).to.equal(2);
         const lines = meaningfulLines(r.output());
         expect(lines, r.output()).to.have.length(1);
-        expect(lines[0]).to.match(/^error: /).and.to.match(message);
+        expect(lines[0])
+          .to.match(/^error: /)
+          .and.to.match(message);
       });
     }
   });

@@ -8,7 +8,7 @@ import { constants as http2Constants } from "node:http2";
 import { setTimeout as sleep } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
 import { expect } from "chai";
-import { ReplySchema, type Reply } from "../gen/netsync/v1/netsync_pb.js";
+import { type Reply, ReplySchema } from "../gen/netsync/v1/netsync_pb.js";
 import { Code } from "../src/code.js";
 import { NetSyncError } from "../src/errors.js";
 import { Encoded } from "../src/grpc-adapter.js";
@@ -267,7 +267,9 @@ describe("SlaveConnection", () => {
       expect(error).to.be.instanceOf(NetSyncError);
       expect((error as NetSyncError).code).to.equal(Code.DEADLINE_EXCEEDED);
       expect((error as NetSyncError).code).to.equal(4);
-      expect((error as Error).message).to.contain("slave-1").and.contain("25 ms");
+      expect((error as Error).message)
+        .to.contain("slave-1")
+        .and.contain("25 ms");
       expect(connection.replied(reply(3n), 50), "a late Reply finds nothing").to.equal(undefined);
     });
 
@@ -276,7 +278,12 @@ describe("SlaveConnection", () => {
       const fast = connection.awaitReply(1n, 20, 0);
       const slow = connection.awaitReply(2n, 2000, 0);
       fast.catch(() => {});
-      expect(await fast.then(() => "resolved", (e: NetSyncError) => e.code)).to.equal(Code.DEADLINE_EXCEEDED);
+      expect(
+        await fast.then(
+          () => "resolved",
+          (e: NetSyncError) => e.code,
+        ),
+      ).to.equal(Code.DEADLINE_EXCEEDED);
       expect(await state(slow)).to.equal("pending");
       expect(connection.replied(reply(2n), 5)).to.equal(5);
       expect((await slow).requestId).to.equal(2n);
@@ -361,19 +368,22 @@ describe("SlaveConnection", () => {
       expect(stream.closeCodes).to.deep.equal([]);
     });
 
-    it("dispose() clears the request timers: a pending request no longer times out", async () => {
+    it("dispose() clears the request timers and rejects a pending request with UNAVAILABLE, never leaving it hanging", async () => {
       const { connection } = track(connect());
       const idle = await idleTimeouts();
       const promise = connection.awaitReply(1n, 15, 0);
+      const outcome = promise.then(
+        () => "resolved",
+        (e: NetSyncError) => e.code,
+      );
       connection.abortAfter(15, () => expect.fail("aborted after dispose()"));
       expect(activeTimeouts()).to.equal(idle + 2);
       connection.dispose();
       expect(activeTimeouts(), "dispose() clears the request and abort timers").to.equal(idle);
+      expect(await outcome).to.equal(Code.UNAVAILABLE);
       await sleep(50);
-      expect(await state(promise), "not rejected by its (cleared) timeout").to.equal("pending");
-      // dispose() does not settle it: a Reply or failRequests() still can.
-      expect(connection.replied(reply(1n), 3)).to.equal(3);
-      expect(await state(promise)).to.equal("resolved");
+      // Settled once: a late Reply finds nothing.
+      expect(connection.replied(reply(1n), 3)).to.equal(undefined);
     });
   });
 

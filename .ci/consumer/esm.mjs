@@ -2,9 +2,10 @@
 // round trip, AdminClient (netsync/admin) lists the slave, everything closes
 // and the process exits by itself. A watchdog, unref'd so it never holds the
 // process open, fails the run after 10 s (a hang, or a handle left open).
-import { Master, Slave, NetSyncError, Code, silentLogger } from "netsync";
-import { AdminClient } from "netsync/admin";
+
 import { createRequire } from "node:module";
+import { Code, Master, NetSyncError, Slave, silentLogger } from "netsync";
+import { AdminClient } from "netsync/admin";
 
 const watchdog = setTimeout(() => {
   console.error("esm consumer: no clean round trip within 10 s");

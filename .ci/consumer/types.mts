@@ -2,7 +2,7 @@
 // with moduleResolution node16 and bundler: tsconfig.node16.json and
 // tsconfig.bundler.json. `.mts` so node16 treats it as ESM in a package with
 // no "type".
-import { Master, Slave, NetSyncError, Code, DEFAULTS, type MasterOptions, type SlaveInfo, type SlaveOptions } from "netsync";
+import { Code, DEFAULTS, Master, type MasterOptions, NetSyncError, Slave, type SlaveInfo, type SlaveOptions } from "netsync";
 import { AdminClient, type ListSlavesResponse } from "netsync/admin";
 
 const options: MasterOptions = { host: "127.0.0.1", port: 0, heartbeatInterval: 50, heartbeatTimeout: DEFAULTS.heartbeatTimeout };

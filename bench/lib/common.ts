@@ -3,10 +3,11 @@
  * clock every process stamps with, the JSON-lines protocol on stdin/stdout,
  * and /proc readings.
  */
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { EventEmitter } from "node:events";
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
-import { spawn, type ChildProcess } from "node:child_process";
-import { EventEmitter } from "node:events";
 
 /**
  * Wall-clock milliseconds with sub-millisecond resolution. Every process on
@@ -32,7 +33,7 @@ export function childConfig<T>(): T {
 // --- child side: JSON lines on stdout, commands on stdin ----------------------
 
 export function emit(event: Record<string, unknown>): void {
-  process.stdout.write(JSON.stringify(event) + "\n");
+  process.stdout.write(`${JSON.stringify(event)}\n`);
 }
 
 export interface Command {
@@ -43,7 +44,9 @@ export interface Command {
 }
 
 /** Calls `handler` for each command line; its return value (if any) is the reply. */
-export function onCommands(handler: (command: Command) => Record<string, unknown> | void | Promise<Record<string, unknown> | void>): void {
+export function onCommands(
+  handler: (command: Command) => Record<string, unknown> | undefined | Promise<Record<string, unknown> | undefined>,
+): void {
   const rl = createInterface({ input: process.stdin });
   rl.on("line", (line) => {
     if (!line.trim()) return;
@@ -108,7 +111,7 @@ export class Child extends EventEmitter {
   }
 
   send(command: Omit<Command, "id">): void {
-    if (!this.exited) this.proc.stdin!.write(JSON.stringify(command) + "\n");
+    if (!this.exited) this.proc.stdin!.write(`${JSON.stringify(command)}\n`);
   }
 
   request(command: Omit<Command, "id">, timeoutMs = 30_000): Promise<Record<string, unknown>> {
@@ -124,7 +127,7 @@ export class Child extends EventEmitter {
         if (typeof reply.error === "string") reject(new Error(`${this.name}: ${reply.error}\n${this.stderr}`));
         else resolve(reply);
       });
-      this.proc.stdin!.write(JSON.stringify({ ...command, id }) + "\n");
+      this.proc.stdin!.write(`${JSON.stringify({ ...command, id })}\n`);
     });
   }
 
@@ -217,7 +220,12 @@ export interface Summary {
 export function summarize(values: number[]): Summary {
   const sorted = Float64Array.from(values).sort();
   const list = Array.from(sorted);
-  return { count: list.length, p50: percentile(list, 50), p99: percentile(list, 99), max: list.length ? list[list.length - 1]! : Number.NaN };
+  return {
+    count: list.length,
+    p50: percentile(list, 50),
+    p99: percentile(list, 99),
+    max: list.length ? list[list.length - 1]! : Number.NaN,
+  };
 }
 
 export const round = (value: number, digits = 3): number => (Number.isFinite(value) ? Number(value.toFixed(digits)) : value);

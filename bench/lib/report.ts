@@ -20,8 +20,18 @@ export const MEASURES: Measure[] = [
   { key: "rtt-p99", title: "Ping RTT p99 (slave-side echo)", unit: "ms", get: (r) => r.rtt?.p99 },
   { key: "bcast-p50", title: "Broadcast delivery p50", unit: "ms", get: (r) => r.bcast?.p50 },
   { key: "bcast-p99", title: "Broadcast delivery p99", unit: "ms", get: (r) => r.bcast?.p99 },
-  { key: "evict-p50", title: "Eviction latency p50 (silence at eviction)", unit: "ms", get: (r) => (r.evict?.evicted ? r.evict.silence.p50 : undefined) },
-  { key: "evict-p99", title: "Eviction latency p99 (silence at eviction)", unit: "ms", get: (r) => (r.evict?.evicted ? r.evict.silence.p99 : undefined) },
+  {
+    key: "evict-p50",
+    title: "Eviction latency p50 (silence at eviction)",
+    unit: "ms",
+    get: (r) => (r.evict?.evicted ? r.evict.silence.p50 : undefined),
+  },
+  {
+    key: "evict-p99",
+    title: "Eviction latency p99 (silence at eviction)",
+    unit: "ms",
+    get: (r) => (r.evict?.evicted ? r.evict.silence.p99 : undefined),
+  },
 ];
 
 const finite = (v: number | undefined): v is number => v !== undefined && Number.isFinite(v);
@@ -87,7 +97,8 @@ export function evaluateTargets(results: RunResult[], config: BenchConfig): Targ
   const evictP99 = ns10k?.evict?.evicted ? ns10k.evict.silence.p99 : undefined;
   rows.push({
     target: `eviction p99 ≤ timeout + 50 ms (${config.timeout + 50} ms) at 10k`,
-    measured: ns10k && finite(evictP99) ? `${evictP99.toFixed(1)} ms at ${ns10k.n} (${ns10k.evict!.evicted}/${ns10k.evict!.frozen} evicted)` : "—",
+    measured:
+      ns10k && finite(evictP99) ? `${evictP99.toFixed(1)} ms at ${ns10k.n} (${ns10k.evict!.evicted}/${ns10k.evict!.frozen} evicted)` : "—",
     verdict: verdict(ns10k && finite(evictP99) ? evictP99 <= config.timeout + 50 && ns10k.evict!.missed === 0 : undefined),
   });
   for (const [label, get] of [
@@ -102,7 +113,9 @@ export function evaluateTargets(results: RunResult[], config: BenchConfig): Targ
       verdict: verdict(finite(a) && finite(b) ? a < b : undefined),
     });
   }
-  const holds = results.filter((r) => r.system === "netsync" && !r.error && r.n >= 15_000 && config.streamsPerConn === 1 && config.interval <= 1000);
+  const holds = results.filter(
+    (r) => r.system === "netsync" && !r.error && r.n >= 15_000 && config.streamsPerConn === 1 && config.interval <= 1000,
+  );
   const hold = holds.find((r) => (r.soakSeconds ?? r.steadySeconds ?? 0) >= 59);
   rows.push({
     target: "≥ 15,000 one-connection slaves at 1 s for 60 s, 0 false evictions",
@@ -153,8 +166,15 @@ export function markdownReport(
   }
   const repeated = results.filter((r) => r.runs && r.runs.length > 1);
   if (repeated.length) {
-    lines.push("", "Master CPU µs/slave/round in each run, in the order they ran (the table gives the median):", "", "| system | N | runs |", "|---|---:|---|");
-    for (const r of [...repeated].sort((a, b) => a.n - b.n)) lines.push(`| ${r.system} | ${r.n} | ${r.runs!.map((x) => fmt(x.cpuUsPerSlaveRound)).join(", ")} |`);
+    lines.push(
+      "",
+      "Master CPU µs/slave/round in each run, in the order they ran (the table gives the median):",
+      "",
+      "| system | N | runs |",
+      "|---|---:|---|",
+    );
+    for (const r of [...repeated].sort((a, b) => a.n - b.n))
+      lines.push(`| ${r.system} | ${r.n} | ${r.runs!.map((x) => fmt(x.cpuUsPerSlaveRound)).join(", ")} |`);
   }
   const bcastDetail = results.filter((r) => !r.error && r.bcast?.cpuPerDelivery);
   if (bcastDetail.length) {
@@ -167,7 +187,9 @@ export function markdownReport(
     );
     for (const r of [...bcastDetail].sort((a, b) => a.n - b.n)) {
       const calls = [...(r.bcast!.callMs ?? [])].sort((a, b) => a - b);
-      lines.push(`| ${r.system} | ${r.n} | ${fmt(calls[Math.floor(calls.length / 2)])} | ${fmt(r.bcast!.cpuPerDelivery!.serverUs)} | ${fmt(r.bcast!.cpuPerDelivery!.loadgenUs)} |`);
+      lines.push(
+        `| ${r.system} | ${r.n} | ${fmt(calls[Math.floor(calls.length / 2)])} | ${fmt(r.bcast!.cpuPerDelivery!.serverUs)} | ${fmt(r.bcast!.cpuPerDelivery!.loadgenUs)} |`,
+      );
     }
   }
   if (output.ratios.length) {

@@ -4,9 +4,10 @@
  * once. One grpc.Client per slave with its own subchannel (its own HTTP/2
  * connection), or with streamsPerConn > 1, that many streams sharing one.
  */
-import * as grpc from "@grpc/grpc-js";
+
 import { create } from "@bufbuild/protobuf";
-import { CommandSchema, NetSyncService, type Command } from "../../gen/netsync/v1/netsync_pb.js";
+import * as grpc from "@grpc/grpc-js";
+import { type Command, CommandSchema, NetSyncService } from "../../gen/netsync/v1/netsync_pb.js";
 import { Encoded, openBidi } from "../../src/grpc-adapter.js";
 import { SLAVE_ID_METADATA_KEY } from "../../src/options.js";
 import { hrNow } from "../lib/common.js";
@@ -41,9 +42,7 @@ function clientFor(index: number): grpc.Client {
 
 async function open(index: number): Promise<void> {
   const client = clientFor(index);
-  await new Promise<void>((resolve, reject) =>
-    client.waitForReady(Date.now() + 60_000, (err) => (err ? reject(err) : resolve())),
-  );
+  await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 60_000, (err) => (err ? reject(err) : resolve())));
   const metadata = new grpc.Metadata();
   metadata.set(SLAVE_ID_METADATA_KEY, `${config.prefix}${index}`);
   const call = openBidi(client, NetSyncService.method.sync, metadata);

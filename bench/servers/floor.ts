@@ -4,9 +4,10 @@
  * calls, no ids, no deadlines, no evictions. Same wire format as NetSync
  * (serviceDefinition(NetSyncService), one Encoded Ping per round).
  */
-import * as grpc from "@grpc/grpc-js";
+
 import { create } from "@bufbuild/protobuf";
-import { CommandSchema, NetSyncService, type Command } from "../../gen/netsync/v1/netsync_pb.js";
+import * as grpc from "@grpc/grpc-js";
+import { type Command, CommandSchema, NetSyncService } from "../../gen/netsync/v1/netsync_pb.js";
 import { DecodeFailure, Encoded, serviceDefinition } from "../../src/grpc-adapter.js";
 import { childConfig, emit, hrNow, onCommands, usage } from "../lib/common.js";
 import type { ServerConfig } from "./types.js";
@@ -36,7 +37,10 @@ const port = await new Promise<number>((resolve, reject) =>
 
 let seq = 0n;
 setInterval(() => {
-  const ping = Encoded.of(CommandSchema, create(CommandSchema, { kind: { case: "ping", value: { seq: ++seq, sentAtUnixMs: BigInt(Date.now()) } } }));
+  const ping = Encoded.of(
+    CommandSchema,
+    create(CommandSchema, { kind: { case: "ping", value: { seq: ++seq, sentAtUnixMs: BigInt(Date.now()) } } }),
+  );
   for (const call of calls) call.write(ping);
 }, config.interval);
 

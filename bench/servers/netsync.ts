@@ -8,7 +8,7 @@
  * (evictions and other losses seen so far). A Custom "e:<t>" from a slave is
  * echoed back to it with master.send(), for the slave-side RTT probe.
  */
-import { Master, silentLogger, type MasterOptions } from "../../src/index.js";
+import { Master, type MasterOptions, silentLogger } from "../../src/index.js";
 import { childConfig, emit, hrNow, onCommands, usage } from "../lib/common.js";
 import type { ServerConfig, ServerEvents } from "./types.js";
 
@@ -21,7 +21,9 @@ const master = new Master({
   logger: silentLogger(),
   reflection: false,
   // Ablation knob for finding hot spots, e.g. '{"grpc.keepalive_time_ms":2147483647}'; unset in every reported run.
-  ...(process.env.NETSYNC_BENCH_SERVER_OPTIONS ? { serverOptions: JSON.parse(process.env.NETSYNC_BENCH_SERVER_OPTIONS) as Record<string, number> } : {}),
+  ...(process.env.NETSYNC_BENCH_SERVER_OPTIONS
+    ? { serverOptions: JSON.parse(process.env.NETSYNC_BENCH_SERVER_OPTIONS) as Record<string, number> }
+    : {}),
   // The same for Master options, e.g. '{"heartbeatSliceSize":200}'; unset in every reported run.
   ...(process.env.NETSYNC_BENCH_MASTER_OPTIONS ? (JSON.parse(process.env.NETSYNC_BENCH_MASTER_OPTIONS) as MasterOptions) : {}),
 });

@@ -1,9 +1,9 @@
+import { getLogger } from "../logger.js";
 import { Master } from "../master.js";
 import { Slave } from "../slave.js";
-import { TcpProxy } from "./tcp-proxy.js";
-import { getLogger } from "../logger.js";
-import { formatDuration } from "./duration.js";
 import type { DemoOptions } from "./demo-options.js";
+import { formatDuration } from "./duration.js";
+import { TcpProxy } from "./tcp-proxy.js";
 
 export { DEMO_DEFAULTS, type DemoOptions } from "./demo-options.js";
 

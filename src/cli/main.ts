@@ -1,11 +1,6 @@
 import { createRequire } from "node:module";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-// Only small modules load up front, so --version and --help start fast; each
-// command's action imports what it runs (Master, Slave, AdminClient and with
-// them grpc-js, protobuf-es, prom-client) when it runs.
-import { DEMO_DEFAULTS, type DemoOptions } from "./demo-options.js";
-import { checkTimeouts, DEFAULTS } from "../options.js";
-import { parseDuration, formatDuration } from "./duration.js";
+import { NetSyncError } from "../errors.js";
 import {
   getLogger,
   LOG_FORMAT_ENV,
@@ -17,16 +12,21 @@ import {
   setLogFormat,
   setLogLevel,
 } from "../logger.js";
-import { NetSyncError } from "../errors.js";
-import { TOKEN_ENV } from "./security.js";
-import { EXIT_USAGE, UsageError } from "./usage.js";
-import { runUntilStopped } from "./run.js";
+import { checkTimeouts, DEFAULTS } from "../options.js";
+import type { SendFlags, SlavesFlags } from "./commands/admin.js";
 import type { MasterFlags } from "./commands/master.js";
 import type { SlaveFlags } from "./commands/slave.js";
-import type { SendFlags, SlavesFlags } from "./commands/admin.js";
+// Only small modules load up front, so --version and --help start fast; each
+// command's action imports what it runs (Master, Slave, AdminClient and with
+// them grpc-js, protobuf-es, prom-client) when it runs.
+import { DEMO_DEFAULTS, type DemoOptions } from "./demo-options.js";
+import { formatDuration, parseDuration } from "./duration.js";
+import { runUntilStopped } from "./run.js";
+import { TOKEN_ENV } from "./security.js";
+import { EXIT_USAGE, UsageError } from "./usage.js";
 
-export { EXIT_USAGE } from "./usage.js";
 export { TOKEN_ENV } from "./security.js";
+export { EXIT_USAGE } from "./usage.js";
 
 /**
  * The package's own package.json by self-reference ("exports" lists
@@ -84,9 +84,7 @@ function checkHeartbeatFlags(interval: number, timeout: number): void {
     checkTimeouts(interval, timeout);
   } catch (e) {
     if (!(e instanceof NetSyncError)) throw e;
-    throw new UsageError(
-      `--heartbeat-interval ${formatDuration(interval)}, --heartbeat-timeout ${formatDuration(timeout)}: ${e.message}`,
-    );
+    throw new UsageError(`--heartbeat-interval ${formatDuration(interval)}, --heartbeat-timeout ${formatDuration(timeout)}: ${e.message}`);
   }
 }
 
@@ -94,15 +92,11 @@ export function buildProgram(): Command {
   const program = new Command("netsync")
     .description("Fleet liveness and command channel over gRPC bidi streams")
     .version(version, "-V, --version")
-    .addOption(
-      new Option("--log-level <level>", `log level (default info, or $${LOG_LEVEL_ENV})`).choices(LOG_LEVEL_NAMES),
-    )
-    .addOption(
-      new Option("--log-format <format>", `log format (default text, or $${LOG_FORMAT_ENV})`).choices(LOG_FORMATS),
-    )
+    .addOption(new Option("--log-level <level>", `log level (default info, or $${LOG_LEVEL_ENV})`).choices(LOG_LEVEL_NAMES))
+    .addOption(new Option("--log-format <format>", `log format (default text, or $${LOG_FORMAT_ENV})`).choices(LOG_FORMATS))
     .showSuggestionAfterError(true)
     .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(text.split("\n")[0] + "\n") });
+    .configureOutput({ outputError: (text, write) => write(`${text.split("\n")[0]}\n`) });
 
   program.hook("preAction", () => {
     try {
@@ -140,11 +134,10 @@ export function buildProgram(): Command {
     .requiredOption("--master <host:port,...>", "the master's address; with several, the slave moves on to the next on loss", hostPortList)
     .option("--id <name>", "this slave's id (default: assigned by the master)")
     .addOption(durationOption("--master-timeout <duration>", "master silence after which the slave reconnects", DEFAULTS.masterTimeout));
-  addClientSecurityOptions(slaveCommand)
-    .action(async (opts: SlaveFlags) => {
-      const { runSlave } = await import("./commands/slave.js");
-      await runSlave(opts);
-    });
+  addClientSecurityOptions(slaveCommand).action(async (opts: SlaveFlags) => {
+    const { runSlave } = await import("./commands/slave.js");
+    await runSlave(opts);
+  });
 
   addClientSecurityOptions(
     program

@@ -1,10 +1,10 @@
 import { toJson } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { ListSlavesResponseSchema, CloseReason, type Slave as SlaveMessage } from "../../../gen/netsync/v1/admin_pb.js";
+import { CloseReason, ListSlavesResponseSchema, type Slave as SlaveMessage } from "../../../gen/netsync/v1/admin_pb.js";
 import { AdminClient } from "../../admin-client.js";
 import { NetSyncError } from "../../errors.js";
 import { formatDuration } from "../duration.js";
-import { clientSecurity, type ClientSecurityFlags } from "../security.js";
+import { type ClientSecurityFlags, clientSecurity } from "../security.js";
 
 export type SlavesFlags = { master: string; json?: boolean; closed?: boolean } & ClientSecurityFlags;
 export type SendFlags = { master: string; to?: string; all?: boolean; wait?: boolean; timeout: number } & ClientSecurityFlags;
@@ -14,10 +14,10 @@ export async function listSlaves(opts: SlavesFlags): Promise<void> {
   await withAdmin(opts, async (admin) => {
     const response = await admin.listSlaves(opts.closed ?? false);
     if (opts.json) {
-      process.stdout.write(JSON.stringify(toJson(ListSlavesResponseSchema, response), null, 2) + "\n");
+      process.stdout.write(`${JSON.stringify(toJson(ListSlavesResponseSchema, response), null, 2)}\n`);
       return;
     }
-    process.stdout.write(slavesTable(response.slaves) + "\n");
+    process.stdout.write(`${slavesTable(response.slaves)}\n`);
     if (opts.closed) {
       const rows = response.closed.map((c) => [
         c.slave?.id ?? "",
@@ -25,7 +25,7 @@ export async function listSlaves(opts: SlavesFlags): Promise<void> {
         c.closedAt ? timestampDate(c.closedAt).toISOString() : "",
         c.details,
       ]);
-      process.stdout.write("\n" + table(["CLOSED", "REASON", "AT", "DETAILS"], rows) + "\n");
+      process.stdout.write(`\n${table(["CLOSED", "REASON", "AT", "DETAILS"], rows)}\n`);
     }
   });
 }
@@ -40,7 +40,7 @@ export async function send(data: string, opts: SendFlags): Promise<void> {
     const response = await admin.send(opts.to!, data, opts.wait ? { timeout: opts.timeout } : undefined);
     const result = response.reply?.result;
     if (result?.case === "error") throw new NetSyncError(`slave ${opts.to} failed: ${result.value}`);
-    process.stdout.write(result?.case === "data" ? result.value + "\n" : `written: ${response.written}\n`);
+    process.stdout.write(result?.case === "data" ? `${result.value}\n` : `written: ${response.written}\n`);
   });
 }
 
@@ -55,7 +55,11 @@ async function withAdmin(opts: { master: string } & ClientSecurityFlags, fn: (ad
 
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd();
   return [line(header), ...rows.map(line)].join("\n");
 }
 

@@ -1,6 +1,6 @@
 import { Master } from "../../master.js";
-import { readPem, resolveToken } from "../security.js";
 import { runUntilStopped } from "../run.js";
+import { readPem, resolveToken } from "../security.js";
 import { UsageError } from "../usage.js";
 
 export interface MasterFlags {
@@ -24,7 +24,9 @@ export async function runMaster(opts: MasterFlags): Promise<void> {
   const { tlsCert, tlsKey, tlsClientCa, tokenFile, ...rest } = opts;
   const master = new Master({
     ...rest,
-    tls: tlsCert ? { cert: readPem("--tls-cert", tlsCert)!, key: readPem("--tls-key", tlsKey)!, clientCa: readPem("--tls-client-ca", tlsClientCa) } : undefined,
+    tls: tlsCert
+      ? { cert: readPem("--tls-cert", tlsCert)!, key: readPem("--tls-key", tlsKey)!, clientCa: readPem("--tls-client-ca", tlsClientCa) }
+      : undefined,
     token: resolveToken(tokenFile),
   });
   await runUntilStopped(async () => {

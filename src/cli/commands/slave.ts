@@ -1,7 +1,7 @@
-import { Slave } from "../../slave.js";
 import { getLogger } from "../../logger.js";
-import { clientSecurity, type ClientSecurityFlags } from "../security.js";
+import { Slave } from "../../slave.js";
 import { runUntilStopped } from "../run.js";
+import { type ClientSecurityFlags, clientSecurity } from "../security.js";
 import { UsageError } from "../usage.js";
 
 export type SlaveFlags = { master: string[]; id?: string; masterTimeout: number } & ClientSecurityFlags;
