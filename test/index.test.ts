@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from "node:fs";
 import { inspect } from "node:util";
 import { expect } from "chai";
 import * as admin from "../src/admin.js";
@@ -29,6 +30,23 @@ describe("public surface", () => {
     }
     expect(admin).to.have.property("AdminClient");
     expect(admin).to.have.property("AdminService");
+  });
+
+  it("the library never imports the CLI, the demo or commander", () => {
+    const srcDir = new URL("../src/", import.meta.url);
+    const library = readdirSync(srcDir).filter((file) => file.endsWith(".ts"));
+    expect(library).to.include("master.ts");
+    let checked = 0;
+    for (const file of library) {
+      const imports = [...readFileSync(new URL(file, srcDir), "utf8").matchAll(/\bfrom\s+"([^"]+)"|import\(\s*"([^"]+)"/g)].map(
+        (m) => m[1] ?? m[2],
+      );
+      for (const specifier of imports) {
+        expect(specifier, `${file} imports ${specifier}`).not.to.match(/(^|\/)cli\/|^commander$/);
+        checked++;
+      }
+    }
+    expect(checked, "imports read").to.be.greaterThan(50);
   });
 
   it("neither a master nor a slave shows its token or TLS key to the outside", async () => {
