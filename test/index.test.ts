@@ -38,7 +38,7 @@ describe("public surface", () => {
     expect(library).to.include("master.ts");
     let checked = 0;
     for (const file of library) {
-      const imports = [...readFileSync(new URL(file, srcDir), "utf8").matchAll(/\bfrom\s+"([^"]+)"|import\(\s*"([^"]+)"/g)].map(
+      const imports = [...readFileSync(new URL(file, srcDir), "utf8").matchAll(/\bfrom\s+"([^"]+)"|\bimport\s*\(?\s*"([^"]+)"/g)].map(
         (m) => m[1] ?? m[2],
       );
       for (const specifier of imports) {
