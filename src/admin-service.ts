@@ -1,13 +1,16 @@
 import { create, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
-import { type Duration, DurationSchema, durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { type Duration, DurationSchema, durationMs, timestampFromDate, timestampNow } from "@bufbuild/protobuf/wkt";
 import type * as grpc from "@grpc/grpc-js";
 import {
   AdminService,
   type BroadcastRequestSchema,
   BroadcastResponseSchema,
   CloseReason as CloseReasonProto,
+  type ListMastersRequestSchema,
+  ListMastersResponseSchema,
   type ListSlavesRequestSchema,
   ListSlavesResponseSchema,
+  type MasterSchema,
   type SendRequestSchema,
   SendResponseSchema,
   type SlaveSchema,
@@ -75,11 +78,18 @@ function unary<I extends DescMessage, O extends DescMessage>(
 
 /** The AdminService handlers of `master`, keyed as serviceDefinition(AdminService) expects. */
 export function adminImplementation(master: Master): grpc.UntypedServiceImplementation {
+  const self = (): MessageInitShape<typeof MasterSchema> => ({
+    id: master.id,
+    address: master.address,
+    slavesHeld: master.size,
+    lastHeard: timestampNow(),
+  });
   return {
     [AdminService.method.listSlaves.localName]: unary<typeof ListSlavesRequestSchema, typeof ListSlavesResponseSchema>(
       ListSlavesResponseSchema,
       (request) => ({
-        slaves: master.slaves().map(slaveMessage),
+        slaves: master.slaves().map((slave) => ({ ...slaveMessage(slave), masterId: master.id })),
+        masters: [self()],
         closed: request.includeClosed
           ? master.recentlyClosed().map((c) => ({
               slave: slaveMessage(c.slave),
@@ -94,7 +104,8 @@ export function adminImplementation(master: Master): grpc.UntypedServiceImplemen
       BroadcastResponseSchema,
       (request) => {
         if (!request.custom) throw new NetSyncError("custom is required", Code.INVALID_ARGUMENT);
-        return { written: master.broadcast({ data: request.custom.data }) };
+        const written = master.broadcast({ data: request.custom.data });
+        return { written, writtenByMaster: { [master.id]: written } };
       },
     ),
     [AdminService.method.send.localName]: unary<typeof SendRequestSchema, typeof SendResponseSchema>(
@@ -106,11 +117,15 @@ export function adminImplementation(master: Master): grpc.UntypedServiceImplemen
           throw new NetSyncError(`no slave with id "${request.slaveId}"`, Code.NOT_FOUND);
         }
         const custom = { data: request.custom.data };
-        if (!request.waitReply) return { written: master.send(request.slaveId, custom) === 1 };
+        if (!request.waitReply) return { written: master.send(request.slaveId, custom) === 1, masterId: master.id };
         const timeout = request.timeout ? durationMs(request.timeout) : DEFAULTS.requestTimeout;
         const reply = await master.requestReply(request.slaveId, custom, { timeout });
-        return { written: true, reply };
+        return { written: true, reply, masterId: master.id };
       },
+    ),
+    [AdminService.method.listMasters.localName]: unary<typeof ListMastersRequestSchema, typeof ListMastersResponseSchema>(
+      ListMastersResponseSchema,
+      () => ({ masters: [self()], clusterConnected: false }),
     ),
   };
 }

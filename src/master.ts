@@ -139,6 +139,11 @@ export class Master extends EventEmitter<MasterEvents> {
     return `${this.urlHost}:${this.boundPort}`;
   }
 
+  /** This master's id: its `name` option, else "host:port" (known once listening). */
+  get id(): string {
+    return this.#options.name ?? this.address;
+  }
+
   /** Time between ping rounds, in ms. */
   get heartbeatInterval(): number {
     return this.#options.heartbeatInterval;

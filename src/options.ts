@@ -36,8 +36,11 @@ export const DEFAULTS = {
 /** Request metadata key a slave names itself with. */
 export const SLAVE_ID_METADATA_KEY = "netsync-slave-id";
 export const MAX_SLAVE_ID_LENGTH = 128;
+export const MAX_MASTER_NAME_LENGTH = 128;
 
 export interface MasterOptions {
+  /** This master's id, as admin responses and (in a cluster) other masters name it. Default "host:port" once listening. */
+  name?: string;
   /** Address to listen on. Default "127.0.0.1". */
   host?: string;
   /** Port to listen on; 0 picks a free one. Default 50051. */
@@ -72,7 +75,9 @@ export interface MasterOptions {
   logger?: ConsolaInstance;
 }
 
-export interface ResolvedMasterOptions extends Required<Omit<MasterOptions, "logger" | "serverOptions" | "metricsPort" | "tls" | "token">> {
+export interface ResolvedMasterOptions
+  extends Required<Omit<MasterOptions, "name" | "logger" | "serverOptions" | "metricsPort" | "tls" | "token">> {
+  name: string | undefined;
   serverOptions: ChannelOptions;
   metricsPort: number | undefined;
   tls: MasterTlsOptions | undefined;
@@ -91,6 +96,7 @@ export function resolveMasterOptions(options: MasterOptions = {}): ResolvedMaste
     maxPendingBytes: options.maxPendingBytes ?? DEFAULTS.maxPendingBytes,
     shutdownGrace: options.shutdownGrace ?? DEFAULTS.shutdownGrace,
     reflection: options.reflection ?? true,
+    name: options.name,
     metricsPort: options.metricsPort,
     historySize: options.historySize ?? DEFAULTS.historySize,
     maxMessagesPerSecond: options.maxMessagesPerSecond ?? DEFAULTS.maxMessagesPerSecond,
@@ -102,6 +108,9 @@ export function resolveMasterOptions(options: MasterOptions = {}): ResolvedMaste
   checkTimeouts(resolved.heartbeatInterval, resolved.heartbeatTimeout);
   if (!Number.isInteger(resolved.heartbeatSliceSize) || resolved.heartbeatSliceSize < 1) {
     throw new NetSyncError(`heartbeatSliceSize must be an integer ≥ 1, got ${resolved.heartbeatSliceSize}`, Code.INVALID_ARGUMENT);
+  }
+  if (resolved.name !== undefined && (resolved.name.length === 0 || resolved.name.length > MAX_MASTER_NAME_LENGTH)) {
+    throw new NetSyncError(`name must be 1 to ${MAX_MASTER_NAME_LENGTH} characters`, Code.INVALID_ARGUMENT);
   }
   if (!Number.isInteger(resolved.historySize) || resolved.historySize < 0) {
     throw new NetSyncError(`historySize must be an integer ≥ 0, got ${resolved.historySize}`, Code.INVALID_ARGUMENT);

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file netsync/v1/admin.proto.
  */
 export const file_netsync_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChZuZXRzeW5jL3YxL2FkbWluLnByb3RvEgpuZXRzeW5jLnYxIu0BCgVTbGF2ZRIKCgJpZBgBIAEoCRIMCgRwZWVyGAIgASgJEjAKDGNvbm5lY3RlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJbGFzdF9zZWVuGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgNydHQYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEgoKcGluZ3Nfc2VudBgGIAEoBBIWCg5wb25nc19yZWNlaXZlZBgHIAEoBBIVCg1jb21tYW5kc19zZW50GAggASgEIpgBCgtDbG9zZWRTbGF2ZRIgCgVzbGF2ZRgBIAEoCzIRLm5ldHN5bmMudjEuU2xhdmUSLQoJY2xvc2VkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBInCgZyZWFzb24YAyABKA4yFy5uZXRzeW5jLnYxLkNsb3NlUmVhc29uEg8KB2RldGFpbHMYBCABKAkiKwoRTGlzdFNsYXZlc1JlcXVlc3QSFgoOaW5jbHVkZV9jbG9zZWQYASABKAgiYAoSTGlzdFNsYXZlc1Jlc3BvbnNlEiEKBnNsYXZlcxgBIAMoCzIRLm5ldHN5bmMudjEuU2xhdmUSJwoGY2xvc2VkGAIgAygLMhcubmV0c3luYy52MS5DbG9zZWRTbGF2ZSI2ChBCcm9hZGNhc3RSZXF1ZXN0EiIKBmN1c3RvbRgBIAEoCzISLm5ldHN5bmMudjEuQ3VzdG9tIiQKEUJyb2FkY2FzdFJlc3BvbnNlEg8KB3dyaXR0ZW4YASABKA0igwEKC1NlbmRSZXF1ZXN0EhAKCHNsYXZlX2lkGAEgASgJEiIKBmN1c3RvbRgCIAEoCzISLm5ldHN5bmMudjEuQ3VzdG9tEhIKCndhaXRfcmVwbHkYAyABKAgSKgoHdGltZW91dBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJBCgxTZW5kUmVzcG9uc2USDwoHd3JpdHRlbhgBIAEoCBIgCgVyZXBseRgCIAEoCzIRLm5ldHN5bmMudjEuUmVwbHkqsgEKC0Nsb3NlUmVhc29uEhwKGENMT1NFX1JFQVNPTl9VTlNQRUNJRklFRBAAEhgKFENMT1NFX1JFQVNPTl9FVklDVEVEEAESHQoZQ0xPU0VfUkVBU09OX0RJU0NPTk5FQ1RFRBACEhkKFUNMT1NFX1JFQVNPTl9SRVBMQUNFRBADEhkKFUNMT1NFX1JFQVNPTl9TSFVURE9XThAEEhYKEkNMT1NFX1JFQVNPTl9FUlJPUhAFMuABCgxBZG1pblNlcnZpY2USSwoKTGlzdFNsYXZlcxIdLm5ldHN5bmMudjEuTGlzdFNsYXZlc1JlcXVlc3QaHi5uZXRzeW5jLnYxLkxpc3RTbGF2ZXNSZXNwb25zZRJICglCcm9hZGNhc3QSHC5uZXRzeW5jLnYxLkJyb2FkY2FzdFJlcXVlc3QaHS5uZXRzeW5jLnYxLkJyb2FkY2FzdFJlc3BvbnNlEjkKBFNlbmQSFy5uZXRzeW5jLnYxLlNlbmRSZXF1ZXN0GhgubmV0c3luYy52MS5TZW5kUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_netsync_v1_netsync]);
+  fileDesc("ChZuZXRzeW5jL3YxL2FkbWluLnByb3RvEgpuZXRzeW5jLnYxIt4CCgVTbGF2ZRIKCgJpZBgBIAEoCRIMCgRwZWVyGAIgASgJEjAKDGNvbm5lY3RlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJbGFzdF9zZWVuGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgNydHQYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEgoKcGluZ3Nfc2VudBgGIAEoBBIWCg5wb25nc19yZWNlaXZlZBgHIAEoBBIVCg1jb21tYW5kc19zZW50GAggASgEEi0KBmxhYmVscxgJIAMoCzIdLm5ldHN5bmMudjEuU2xhdmUuTGFiZWxzRW50cnkSEQoJbWFzdGVyX2lkGAogASgJGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiagoGTWFzdGVyEgoKAmlkGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSEwoLc2xhdmVzX2hlbGQYAyABKA0SLgoKbGFzdF9oZWFyZBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAimAEKC0Nsb3NlZFNsYXZlEiAKBXNsYXZlGAEgASgLMhEubmV0c3luYy52MS5TbGF2ZRItCgljbG9zZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKBnJlYXNvbhgDIAEoDjIXLm5ldHN5bmMudjEuQ2xvc2VSZWFzb24SDwoHZGV0YWlscxgEIAEoCSI9ChFMaXN0U2xhdmVzUmVxdWVzdBIWCg5pbmNsdWRlX2Nsb3NlZBgBIAEoCBIQCghzZWxlY3RvchgCIAEoCSKhAQoSTGlzdFNsYXZlc1Jlc3BvbnNlEiEKBnNsYXZlcxgBIAMoCzIRLm5ldHN5bmMudjEuU2xhdmUSJwoGY2xvc2VkGAIgAygLMhcubmV0c3luYy52MS5DbG9zZWRTbGF2ZRIjCgdtYXN0ZXJzGAMgAygLMhIubmV0c3luYy52MS5NYXN0ZXISGgoSdW5hbnN3ZXJlZF9tYXN0ZXJzGAQgAygJIkgKEEJyb2FkY2FzdFJlcXVlc3QSIgoGY3VzdG9tGAEgASgLMhIubmV0c3luYy52MS5DdXN0b20SEAoIc2VsZWN0b3IYAiABKAkixwEKEUJyb2FkY2FzdFJlc3BvbnNlEg8KB3dyaXR0ZW4YASABKA0STQoRd3JpdHRlbl9ieV9tYXN0ZXIYAiADKAsyMi5uZXRzeW5jLnYxLkJyb2FkY2FzdFJlc3BvbnNlLldyaXR0ZW5CeU1hc3RlckVudHJ5EhoKEnVuYW5zd2VyZWRfbWFzdGVycxgDIAMoCRo2ChRXcml0dGVuQnlNYXN0ZXJFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKA06AjgBIoMBCgtTZW5kUmVxdWVzdBIQCghzbGF2ZV9pZBgBIAEoCRIiCgZjdXN0b20YAiABKAsyEi5uZXRzeW5jLnYxLkN1c3RvbRISCgp3YWl0X3JlcGx5GAMgASgIEioKB3RpbWVvdXQYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iVAoMU2VuZFJlc3BvbnNlEg8KB3dyaXR0ZW4YASABKAgSIAoFcmVwbHkYAiABKAsyES5uZXRzeW5jLnYxLlJlcGx5EhEKCW1hc3Rlcl9pZBgDIAEoCSIUChJMaXN0TWFzdGVyc1JlcXVlc3QiVQoTTGlzdE1hc3RlcnNSZXNwb25zZRIjCgdtYXN0ZXJzGAEgAygLMhIubmV0c3luYy52MS5NYXN0ZXISGQoRY2x1c3Rlcl9jb25uZWN0ZWQYAiABKAgqsgEKC0Nsb3NlUmVhc29uEhwKGENMT1NFX1JFQVNPTl9VTlNQRUNJRklFRBAAEhgKFENMT1NFX1JFQVNPTl9FVklDVEVEEAESHQoZQ0xPU0VfUkVBU09OX0RJU0NPTk5FQ1RFRBACEhkKFUNMT1NFX1JFQVNPTl9SRVBMQUNFRBADEhkKFUNMT1NFX1JFQVNPTl9TSFVURE9XThAEEhYKEkNMT1NFX1JFQVNPTl9FUlJPUhAFMrACCgxBZG1pblNlcnZpY2USSwoKTGlzdFNsYXZlcxIdLm5ldHN5bmMudjEuTGlzdFNsYXZlc1JlcXVlc3QaHi5uZXRzeW5jLnYxLkxpc3RTbGF2ZXNSZXNwb25zZRJICglCcm9hZGNhc3QSHC5uZXRzeW5jLnYxLkJyb2FkY2FzdFJlcXVlc3QaHS5uZXRzeW5jLnYxLkJyb2FkY2FzdFJlc3BvbnNlEjkKBFNlbmQSFy5uZXRzeW5jLnYxLlNlbmRSZXF1ZXN0GhgubmV0c3luYy52MS5TZW5kUmVzcG9uc2USTgoLTGlzdE1hc3RlcnMSHi5uZXRzeW5jLnYxLkxpc3RNYXN0ZXJzUmVxdWVzdBofLm5ldHN5bmMudjEuTGlzdE1hc3RlcnNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_netsync_v1_netsync]);
 
 /**
  * One slave as the master sees it.
@@ -77,6 +77,21 @@ export type Slave = Message<"netsync.v1.Slave"> & {
    * @generated from field: uint64 commands_sent = 8;
    */
   commandsSent: bigint;
+
+  /**
+   * Labels the slave declared when it connected (request metadata
+   * `netsync-slave-labels`, e.g. "region=eu,role=db").
+   *
+   * @generated from field: map<string, string> labels = 9;
+   */
+  labels: { [key: string]: string };
+
+  /**
+   * Id of the master holding the slave's stream.
+   *
+   * @generated from field: string master_id = 10;
+   */
+  masterId: string;
 };
 
 /**
@@ -85,6 +100,48 @@ export type Slave = Message<"netsync.v1.Slave"> & {
  */
 export const SlaveSchema: GenMessage<Slave> = /*@__PURE__*/
   messageDesc(file_netsync_v1_admin, 0);
+
+/**
+ * One master of a cluster, as the answering master knows it.
+ *
+ * @generated from message netsync.v1.Master
+ */
+export type Master = Message<"netsync.v1.Master"> & {
+  /**
+   * The master's id (its --name, default host:port).
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Address slaves and admin clients dial, "host:port".
+   *
+   * @generated from field: string address = 2;
+   */
+  address: string;
+
+  /**
+   * Slaves whose streams it holds.
+   *
+   * @generated from field: uint32 slaves_held = 3;
+   */
+  slavesHeld: number;
+
+  /**
+   * When the answering master last heard from it.
+   *
+   * @generated from field: google.protobuf.Timestamp last_heard = 4;
+   */
+  lastHeard?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message netsync.v1.Master.
+ * Use `create(MasterSchema)` to create a new message.
+ */
+export const MasterSchema: GenMessage<Master> = /*@__PURE__*/
+  messageDesc(file_netsync_v1_admin, 1);
 
 /**
  * A slave that left the registry, kept in a bounded history.
@@ -126,7 +183,7 @@ export type ClosedSlave = Message<"netsync.v1.ClosedSlave"> & {
  * Use `create(ClosedSlaveSchema)` to create a new message.
  */
 export const ClosedSlaveSchema: GenMessage<ClosedSlave> = /*@__PURE__*/
-  messageDesc(file_netsync_v1_admin, 1);
+  messageDesc(file_netsync_v1_admin, 2);
 
 /**
  * Request of AdminService.ListSlaves.
@@ -140,6 +197,14 @@ export type ListSlavesRequest = Message<"netsync.v1.ListSlavesRequest"> & {
    * @generated from field: bool include_closed = 1;
    */
   includeClosed: boolean;
+
+  /**
+   * Only slaves whose labels match this selector (Kubernetes equality
+   * syntax, e.g. "region=eu,role!=db"); empty matches every slave.
+   *
+   * @generated from field: string selector = 2;
+   */
+  selector: string;
 };
 
 /**
@@ -147,7 +212,7 @@ export type ListSlavesRequest = Message<"netsync.v1.ListSlavesRequest"> & {
  * Use `create(ListSlavesRequestSchema)` to create a new message.
  */
 export const ListSlavesRequestSchema: GenMessage<ListSlavesRequest> = /*@__PURE__*/
-  messageDesc(file_netsync_v1_admin, 2);
+  messageDesc(file_netsync_v1_admin, 3);
 
 /**
  * Response of AdminService.ListSlaves.
@@ -168,6 +233,20 @@ export type ListSlavesResponse = Message<"netsync.v1.ListSlavesResponse"> & {
    * @generated from field: repeated netsync.v1.ClosedSlave closed = 2;
    */
   closed: ClosedSlave[];
+
+  /**
+   * The masters whose slaves are listed (only the answering one without a cluster).
+   *
+   * @generated from field: repeated netsync.v1.Master masters = 3;
+   */
+  masters: Master[];
+
+  /**
+   * Ids of known masters that did not answer in time: their slaves are missing.
+   *
+   * @generated from field: repeated string unanswered_masters = 4;
+   */
+  unansweredMasters: string[];
 };
 
 /**
@@ -175,7 +254,7 @@ export type ListSlavesResponse = Message<"netsync.v1.ListSlavesResponse"> & {
  * Use `create(ListSlavesResponseSchema)` to create a new message.
  */
 export const ListSlavesResponseSchema: GenMessage<ListSlavesResponse> = /*@__PURE__*/
-  messageDesc(file_netsync_v1_admin, 3);
+  messageDesc(file_netsync_v1_admin, 4);
 
 /**
  * Request of AdminService.Broadcast.
@@ -189,6 +268,13 @@ export type BroadcastRequest = Message<"netsync.v1.BroadcastRequest"> & {
    * @generated from field: netsync.v1.Custom custom = 1;
    */
   custom?: Custom | undefined;
+
+  /**
+   * Only to slaves whose labels match this selector; empty means every slave.
+   *
+   * @generated from field: string selector = 2;
+   */
+  selector: string;
 };
 
 /**
@@ -196,7 +282,7 @@ export type BroadcastRequest = Message<"netsync.v1.BroadcastRequest"> & {
  * Use `create(BroadcastRequestSchema)` to create a new message.
  */
 export const BroadcastRequestSchema: GenMessage<BroadcastRequest> = /*@__PURE__*/
-  messageDesc(file_netsync_v1_admin, 4);
+  messageDesc(file_netsync_v1_admin, 5);
 
 /**
  * Response of AdminService.Broadcast.
@@ -210,6 +296,20 @@ export type BroadcastResponse = Message<"netsync.v1.BroadcastResponse"> & {
    * @generated from field: uint32 written = 1;
    */
   written: number;
+
+  /**
+   * How many on each master, by master id.
+   *
+   * @generated from field: map<string, uint32> written_by_master = 2;
+   */
+  writtenByMaster: { [key: string]: number };
+
+  /**
+   * Ids of known masters that did not answer in time.
+   *
+   * @generated from field: repeated string unanswered_masters = 3;
+   */
+  unansweredMasters: string[];
 };
 
 /**
@@ -217,7 +317,7 @@ export type BroadcastResponse = Message<"netsync.v1.BroadcastResponse"> & {
  * Use `create(BroadcastResponseSchema)` to create a new message.
  */
 export const BroadcastResponseSchema: GenMessage<BroadcastResponse> = /*@__PURE__*/
-  messageDesc(file_netsync_v1_admin, 5);
+  messageDesc(file_netsync_v1_admin, 6);
 
 /**
  * Request of AdminService.Send.
@@ -259,7 +359,7 @@ export type SendRequest = Message<"netsync.v1.SendRequest"> & {
  * Use `create(SendRequestSchema)` to create a new message.
  */
 export const SendRequestSchema: GenMessage<SendRequest> = /*@__PURE__*/
-  messageDesc(file_netsync_v1_admin, 6);
+  messageDesc(file_netsync_v1_admin, 7);
 
 /**
  * Response of AdminService.Send.
@@ -280,6 +380,13 @@ export type SendResponse = Message<"netsync.v1.SendResponse"> & {
    * @generated from field: netsync.v1.Reply reply = 2;
    */
   reply?: Reply | undefined;
+
+  /**
+   * Id of the master holding the slave's stream.
+   *
+   * @generated from field: string master_id = 3;
+   */
+  masterId: string;
 };
 
 /**
@@ -287,7 +394,51 @@ export type SendResponse = Message<"netsync.v1.SendResponse"> & {
  * Use `create(SendResponseSchema)` to create a new message.
  */
 export const SendResponseSchema: GenMessage<SendResponse> = /*@__PURE__*/
-  messageDesc(file_netsync_v1_admin, 7);
+  messageDesc(file_netsync_v1_admin, 8);
+
+/**
+ * Request of AdminService.ListMasters.
+ *
+ * @generated from message netsync.v1.ListMastersRequest
+ */
+export type ListMastersRequest = Message<"netsync.v1.ListMastersRequest"> & {
+};
+
+/**
+ * Describes the message netsync.v1.ListMastersRequest.
+ * Use `create(ListMastersRequestSchema)` to create a new message.
+ */
+export const ListMastersRequestSchema: GenMessage<ListMastersRequest> = /*@__PURE__*/
+  messageDesc(file_netsync_v1_admin, 9);
+
+/**
+ * Response of AdminService.ListMasters.
+ *
+ * @generated from message netsync.v1.ListMastersResponse
+ */
+export type ListMastersResponse = Message<"netsync.v1.ListMastersResponse"> & {
+  /**
+   * The masters known alive, the answering one first.
+   *
+   * @generated from field: repeated netsync.v1.Master masters = 1;
+   */
+  masters: Master[];
+
+  /**
+   * Whether the answering master is connected to its cluster's engine; always
+   * false without a cluster.
+   *
+   * @generated from field: bool cluster_connected = 2;
+   */
+  clusterConnected: boolean;
+};
+
+/**
+ * Describes the message netsync.v1.ListMastersResponse.
+ * Use `create(ListMastersResponseSchema)` to create a new message.
+ */
+export const ListMastersResponseSchema: GenMessage<ListMastersResponse> = /*@__PURE__*/
+  messageDesc(file_netsync_v1_admin, 10);
 
 /**
  * Why a slave left the registry.
@@ -382,6 +533,16 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof SendRequestSchema;
     output: typeof SendResponseSchema;
+  },
+  /**
+   * Lists the masters of this master's cluster (only itself without one).
+   *
+   * @generated from rpc netsync.v1.AdminService.ListMasters
+   */
+  listMasters: {
+    methodKind: "unary";
+    input: typeof ListMastersRequestSchema;
+    output: typeof ListMastersResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_netsync_v1_admin, 0);
