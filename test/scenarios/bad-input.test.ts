@@ -17,7 +17,7 @@ import { create, equals, fromBinary, type MessageInitShape, toBinary } from "@bu
 import * as grpc from "@grpc/grpc-js";
 import { expect } from "chai";
 import fc from "fast-check";
-import { type Command, CommandSchema, NetSyncService } from "../gen/netsync/v1/netsync_pb.js";
+import { type Command, CommandSchema, NetSyncService } from "../../gen/netsync/v1/netsync_pb.js";
 import {
   type Master,
   type MasterOptions,
@@ -26,9 +26,9 @@ import {
   Slave,
   type SlaveEvent,
   silentLogger,
-} from "../src/index.js";
-import { DecodeFailure, Encoded, type HeartbeatHost, HeartbeatScheduler, serviceDefinition } from "../src/internal.js";
-import { cleanup, rawClient, startMaster, startSlave, statusOf, track, waitFor, within } from "./helpers.js";
+} from "../../src/index.js";
+import { DecodeFailure, Encoded, type HeartbeatHost, HeartbeatScheduler, serviceDefinition } from "../../src/internal.js";
+import { cleanup, rawClient, startMaster, startSlave, statusOf, track, waitFor, within } from "../helpers.js";
 
 const Status = grpc.status;
 

@@ -1,11 +1,12 @@
+// Scenario (test/scenarios/): shutdown of CLI and in-process masters and slaves, end to end.
 import { format } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import { expect } from "chai";
 import { type ConsolaInstance, createConsola, type LogObject } from "consola";
-import { HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
-import type { SlaveEvent } from "../src/index.js";
-import { killAllCli, runCli } from "./cli-process.js";
-import { adminClient, grpcClient, healthCheck, healthWatch } from "./grpc-helpers.js";
+import { HealthCheckResponse_ServingStatus as ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
+import type { SlaveEvent } from "../../src/index.js";
+import { killAllCli, runCli } from "../cli-process.js";
+import { adminClient, grpcClient, healthCheck, healthWatch } from "../grpc-helpers.js";
 import {
   cleanup,
   createSlave,
@@ -19,7 +20,7 @@ import {
   startSlave,
   waitFor,
   within,
-} from "./helpers.js";
+} from "../helpers.js";
 
 const Status = grpc.status;
 

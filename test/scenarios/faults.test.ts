@@ -16,16 +16,16 @@ import vm from "node:vm";
 import * as grpc from "@grpc/grpc-js";
 import { expect } from "chai";
 import { createConsola, type LogObject } from "consola";
-import { NetSyncService } from "../gen/netsync/v1/netsync_pb.js";
-import { TcpProxy } from "../src/cli/tcp-proxy.js";
-import { DEFAULTS, type Master, SLAVE_ID_METADATA_KEY, type SlaveEvent } from "../src/index.js";
-import { openBidi } from "../src/internal.js";
-import { busyWait, cleanup, createSlave, once, onceWhere, sleep, startMaster, startSlave, track, waitFor } from "./helpers.js";
+import { NetSyncService } from "../../gen/netsync/v1/netsync_pb.js";
+import { TcpProxy } from "../../src/cli/tcp-proxy.js";
+import { DEFAULTS, type Master, SLAVE_ID_METADATA_KEY, type SlaveEvent } from "../../src/index.js";
+import { openBidi } from "../../src/internal.js";
+import { CLI_BIN } from "../cli-process.js";
+import { busyWait, cleanup, createSlave, once, onceWhere, sleep, startMaster, startSlave, track, waitFor } from "../helpers.js";
 
 const Status = grpc.status;
 
-const BIN = fileURLToPath(new URL("../bin/netsync.js", import.meta.url));
-const SLAVES_FIXTURE = fileURLToPath(new URL("./fixtures/slaves.ts", import.meta.url));
+const SLAVES_FIXTURE = fileURLToPath(new URL("../fixtures/slaves.ts", import.meta.url));
 
 const INTERVAL = 50;
 const TIMEOUT = 200;
@@ -130,7 +130,7 @@ function spawnNode(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
 }
 
 function spawnCli(args: string[]): Proc {
-  return spawnNode([BIN, ...args]);
+  return spawnNode([CLI_BIN, ...args]);
 }
 
 function spawnSlaves(master: string, count: number, prefix: string, masterTimeout: number): Proc {

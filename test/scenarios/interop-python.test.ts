@@ -8,10 +8,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
-import { Master, type SlaveEvent, silentLogger } from "../src/index.js";
+import { Master, type SlaveEvent, silentLogger } from "../../src/index.js";
 
 const PYTHON = "/usr/bin/python3";
-const EXAMPLE_DIR = fileURLToPath(new URL("../examples/python-slave/", import.meta.url));
+const EXAMPLE_DIR = fileURLToPath(new URL("../../examples/python-slave/", import.meta.url));
 const SLAVE_ID = "py-1";
 const HEARTBEAT_INTERVAL = 50;
 const HEARTBEAT_TIMEOUT = 200;
