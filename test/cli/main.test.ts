@@ -3,7 +3,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
-import { CLI_BIN, killAllCli, runCli } from "./cli-process.js";
+import { CLI_BIN, killAllCli, runCli } from "../cli-process.js";
 
 /**
  * The environment in which consola's own heuristics would drop to warn. Unlike
@@ -82,7 +82,7 @@ describe("cli", function () {
   it("prints its version and help with exit 0", async () => {
     const version = run(["--version"]);
     expect((await version.exit).code).to.equal(0);
-    const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
     expect(version.output().trim()).to.equal(pkg.version);
     const help = run(["slave", "--help"]);
     expect((await help.exit).code).to.equal(0);
