@@ -4,6 +4,8 @@ import * as grpc from "@grpc/grpc-js";
 import {
   AdminService,
   BroadcastRequestSchema,
+  ListMastersRequestSchema,
+  type ListMastersResponse,
   ListSlavesRequestSchema,
   type ListSlavesResponse,
   SendRequestSchema,
@@ -35,29 +37,23 @@ export class AdminClient {
     this.metadata = tokenMetadata(options.token);
   }
 
-  listSlaves(includeClosed = false): Promise<ListSlavesResponse> {
-    return this.call(() =>
-      callUnary(
-        this.client,
-        AdminService.method.listSlaves,
-        create(ListSlavesRequestSchema, { includeClosed }),
-        this.deadline(),
-        this.metadata,
-      ),
-    );
+  /** Connected slaves (those a selector matches), with the recently closed ones if asked. */
+  listSlaves(options: { includeClosed?: boolean; selector?: string } = {}): Promise<ListSlavesResponse> {
+    const request = create(ListSlavesRequestSchema, { includeClosed: options.includeClosed ?? false, selector: options.selector ?? "" });
+    return this.call(() => callUnary(this.client, AdminService.method.listSlaves, request, this.deadline(), this.metadata));
   }
 
-  async broadcast(data: string): Promise<number> {
-    const response = await this.call(() =>
-      callUnary(
-        this.client,
-        AdminService.method.broadcast,
-        create(BroadcastRequestSchema, { custom: { data } }),
-        this.deadline(),
-        this.metadata,
-      ),
-    );
+  /** Writes a Custom to every slave, or to those a selector matches; resolves with how many it reached. */
+  async broadcast(data: string, options: { selector?: string } = {}): Promise<number> {
+    const request = create(BroadcastRequestSchema, { custom: { data }, selector: options.selector ?? "" });
+    const response = await this.call(() => callUnary(this.client, AdminService.method.broadcast, request, this.deadline(), this.metadata));
     return response.written;
+  }
+
+  /** The masters of the answering master's cluster. */
+  listMasters(): Promise<ListMastersResponse> {
+    const request = create(ListMastersRequestSchema, {});
+    return this.call(() => callUnary(this.client, AdminService.method.listMasters, request, this.deadline(), this.metadata));
   }
 
   send(slaveId: string, data: string, wait?: { timeout: number }): Promise<SendResponse> {

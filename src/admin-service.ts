@@ -46,6 +46,7 @@ function slaveMessage(info: SlaveInfo): MessageInitShape<typeof SlaveSchema> {
     pingsSent: BigInt(info.pingsSent),
     pongsReceived: BigInt(info.pongsReceived),
     commandsSent: BigInt(info.commandsSent),
+    labels: { ...info.labels },
   };
 }
 
@@ -88,7 +89,7 @@ export function adminImplementation(master: Master): grpc.UntypedServiceImplemen
     [AdminService.method.listSlaves.localName]: unary<typeof ListSlavesRequestSchema, typeof ListSlavesResponseSchema>(
       ListSlavesResponseSchema,
       (request) => ({
-        slaves: master.slaves().map((slave) => ({ ...slaveMessage(slave), masterId: master.id })),
+        slaves: master.slaves({ selector: request.selector }).map((slave) => ({ ...slaveMessage(slave), masterId: master.id })),
         masters: [self()],
         closed: request.includeClosed
           ? master.recentlyClosed().map((c) => ({
@@ -104,7 +105,7 @@ export function adminImplementation(master: Master): grpc.UntypedServiceImplemen
       BroadcastResponseSchema,
       (request) => {
         if (!request.custom) throw new NetSyncError("custom is required", Code.INVALID_ARGUMENT);
-        const written = master.broadcast({ data: request.custom.data });
+        const written = master.broadcast({ data: request.custom.data }, { selector: request.selector });
         return { written, writtenByMaster: { [master.id]: written } };
       },
     ),

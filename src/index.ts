@@ -19,6 +19,8 @@ export type { ClientTlsOptions, MasterTlsOptions } from "./auth.js";
 export type { BackoffOptions } from "./backoff.js";
 export { Code, codeName } from "./code.js";
 export { NetSyncError } from "./errors.js";
+export type { Labels } from "./labels.js";
+export { formatLabels, LABELS_METADATA_KEY, MAX_LABELS, parseLabels } from "./labels.js";
 export type { LogFormat, Logger, LogLevelName } from "./logger.js";
 export {
   getLogger,
@@ -30,10 +32,12 @@ export {
   setLogLevel,
   silentLogger,
 } from "./logger.js";
-export type { CustomInput, MasterEvents, RequestOptions, SlaveEvent } from "./master.js";
+export type { CustomInput, MasterEvents, RequestOptions, SelectOptions, SlaveEvent } from "./master.js";
 export { Master } from "./master.js";
 export type { CommandContext, CommandHandler, MasterOptions, SlaveOptions } from "./options.js";
 export { DEFAULTS, MAX_SLAVE_ID_LENGTH, SLAVE_ID_METADATA_KEY } from "./options.js";
+export type { Requirement } from "./selector.js";
+export { Selector } from "./selector.js";
 export type { SlaveEvents, SlaveState } from "./slave.js";
 export { Slave } from "./slave.js";
 export type { ClosedSlaveInfo, CloseReason, SlaveInfo } from "./slave-connection.js";

@@ -9,6 +9,7 @@ import { Code } from "./code.js";
 import { NetSyncError } from "./errors.js";
 import { DecodeFailure, Encoded } from "./grpc-adapter.js";
 import { type HeartbeatHost, HeartbeatScheduler } from "./heartbeat.js";
+import { formatLabels, LABELS_METADATA_KEY, type Labels, parseLabels } from "./labels.js";
 import { getLogger, type Logger } from "./logger.js";
 import { MasterServer } from "./master-server.js";
 import { MasterMetrics, type MasterObserver, type MasterStats } from "./metrics.js";
@@ -22,6 +23,7 @@ import {
 } from "./options.js";
 import { PingSlots } from "./ping-slots.js";
 import { Registry } from "./registry.js";
+import { Selector } from "./selector.js";
 import { type ClosedSlaveInfo, type CloseReason, SlaveConnection, type SlaveInfo, type SyncCall } from "./slave-connection.js";
 
 /** Payload of the master's slave events. */
@@ -46,6 +48,12 @@ export interface MasterEvents {
 
 /** A Custom command, given as its data or as a message init. */
 export type CustomInput = string | MessageInitShape<typeof CustomSchema>;
+
+/** Which slaves a call applies to. */
+export interface SelectOptions {
+  /** A label selector ("region=eu,role!=db", "tier in (a,b)"), parsed or as text; default every slave. */
+  selector?: Selector | string;
+}
 
 export interface RequestOptions {
   /** How long to wait for the reply, in ms. Default 10 s. */
@@ -199,9 +207,16 @@ export class Master extends EventEmitter<MasterEvents> {
     return this.boundPort;
   }
 
-  /** Connected slaves, as a snapshot. */
-  slaves(): SlaveInfo[] {
-    return this.registry.snapshot();
+  /**
+   * Connected slaves, as a snapshot; with a selector, only those whose
+   * labels match it. A malformed selector throws NetSyncError INVALID_ARGUMENT.
+   */
+  slaves(options: SelectOptions = {}): SlaveInfo[] {
+    const selector = Selector.from(options.selector);
+    if (selector.empty) return this.registry.snapshot();
+    const out: SlaveInfo[] = [];
+    for (const connection of this.registry.values()) if (selector.matches(connection.labels)) out.push(connection.info());
+    return out;
   }
 
   /** Whether a slave with this id is connected. */
@@ -226,11 +241,17 @@ export class Master extends EventEmitter<MasterEvents> {
     return this.writeCustom(connection, encodeCustom(custom)) ? 1 : 0;
   }
 
-  /** Sends a Custom command to every slave; returns how many it was written to. */
-  broadcast(custom: CustomInput): number {
+  /**
+   * Sends a Custom command to every slave, or with a selector to those whose
+   * labels match it; returns how many it was written to. A malformed
+   * selector throws NetSyncError INVALID_ARGUMENT and sends nothing.
+   */
+  broadcast(custom: CustomInput, options: SelectOptions = {}): number {
+    const selector = Selector.from(options.selector);
     const message = encodeCustom(custom);
     let written = 0;
     for (const connection of this.registry.values()) {
+      if (!selector.empty && !selector.matches(connection.labels)) continue;
       if (this.writeCustom(connection, message)) written++;
     }
     return written;
@@ -385,7 +406,18 @@ export class Master extends EventEmitter<MasterEvents> {
       }
     }
 
-    const connection = new SlaveConnection(id, call.getPeer(), call, performance.now(), this.#options.maxPendingBytes);
+    let labels: Labels;
+    try {
+      const declared = call.metadata.get(LABELS_METADATA_KEY).map((v) => (typeof v === "string" ? v : v.toString("utf8")));
+      labels = parseLabels(declared.join(","));
+    } catch (err) {
+      const { message } = NetSyncError.from(err);
+      this.log.warn({ message: `refused slave ${id} from ${call.getPeer()}: ${message}`, slaveId: id, peer: call.getPeer() });
+      call.emit("error", Object.assign(new Error(message), { code: Code.INVALID_ARGUMENT }));
+      return;
+    }
+
+    const connection = new SlaveConnection(id, call.getPeer(), call, performance.now(), this.#options.maxPendingBytes, labels);
     this.stats.connectionsTotal++;
     const previous = this.registry.add(connection);
     if (previous) {
@@ -411,7 +443,9 @@ export class Master extends EventEmitter<MasterEvents> {
     call.on("error", (err: Error) => this.drop(connection, "error", `stream error: ${err.message}`));
 
     this.log.info({
-      message: `slave ${id} connected from ${connection.peer}${assigned ? " (id assigned by the master)" : ""}`,
+      message:
+        `slave ${id} connected from ${connection.peer}${assigned ? " (id assigned by the master)" : ""}` +
+        (Object.keys(labels).length > 0 ? ` with labels ${formatLabels(labels)}` : ""),
       slaveId: id,
       peer: connection.peer,
     });

@@ -5,6 +5,7 @@ import type { ClientTlsOptions, MasterTlsOptions } from "./auth.js";
 import type { BackoffOptions } from "./backoff.js";
 import { Code } from "./code.js";
 import { NetSyncError } from "./errors.js";
+import { checkLabels, type Labels } from "./labels.js";
 
 /** Every default of NetSync, in one place. Durations are in milliseconds. */
 export const DEFAULTS = {
@@ -136,6 +137,8 @@ export interface SlaveOptions<Reply = unknown> {
   master: string | readonly string[];
   /** This slave's id, sent as `netsync-slave-id`; when absent the master assigns one. */
   id?: string;
+  /** Labels declared to the master (metadata `netsync-slave-labels`), e.g. `{ region: "eu" }`; at most 16, Kubernetes syntax. Default none. */
+  labels?: Record<string, string>;
   /** Handles Custom commands. Its errors are logged; it never delays a Pong. */
   onCommand?: CommandHandler<Reply>;
   /** Silence from the master after which the stream is dropped and reopened. Default 15 s. */
@@ -165,6 +168,7 @@ export type CommandHandler<Reply = unknown> = (command: Custom, context: Command
 export interface ResolvedSlaveOptions {
   masters: readonly string[];
   id: string | undefined;
+  labels: Labels;
   onCommand: CommandHandler | undefined;
   masterTimeout: number;
   backoff: BackoffOptions;
@@ -187,6 +191,7 @@ export function resolveSlaveOptions(options: SlaveOptions): ResolvedSlaveOptions
   return {
     masters,
     id: options.id,
+    labels: checkLabels(options.labels ?? {}),
     onCommand: options.onCommand as CommandHandler | undefined,
     masterTimeout,
     backoff: { ...DEFAULTS.backoff, ...options.backoff },

@@ -4,6 +4,7 @@ import { Code } from "./code.js";
 import { NetSyncError } from "./errors.js";
 import type { Encoded, ServerBidiCall } from "./grpc-adapter.js";
 import type { Watched } from "./heartbeat.js";
+import type { Labels } from "./labels.js";
 
 /** Why a slave left the registry. */
 export type CloseReason = "disconnected" | "evicted" | "replaced" | "shutdown" | "error";
@@ -20,6 +21,8 @@ export interface SlaveInfo {
   readonly pingsSent: number;
   readonly pongsReceived: number;
   readonly commandsSent: number;
+  /** Labels the slave declared when it connected. */
+  readonly labels: Labels;
 }
 
 /** A slave that left, as kept in the registry's bounded history. */
@@ -56,6 +59,8 @@ function http2StreamOf(call: SyncCall): ServerHttp2Stream | undefined {
   }
   return undefined;
 }
+
+const NO_LABELS: Labels = Object.freeze({});
 
 /** Converts the monotonic clock the master runs on to wall-clock dates. */
 const toDate = (monotonicMs: number): Date => new Date(performance.timeOrigin + monotonicMs);
@@ -99,6 +104,7 @@ export class SlaveConnection implements Watched {
     readonly call: SyncCall,
     readonly connectedAt: number,
     private readonly maxPendingBytes: number,
+    readonly labels: Labels = NO_LABELS,
   ) {
     this.lastSeen = connectedAt;
     this.rateWindowStart = connectedAt;
@@ -230,6 +236,7 @@ export class SlaveConnection implements Watched {
       pingsSent: this.pingsSent,
       pongsReceived: this.pongsReceived,
       commandsSent: this.commandsSent,
+      labels: this.labels,
     };
   }
 }

@@ -8,6 +8,7 @@ import { Backoff } from "./backoff.js";
 import { Code, codeName } from "./code.js";
 import { NetSyncError } from "./errors.js";
 import { type ClientBidiCall, openBidi } from "./grpc-adapter.js";
+import { formatLabels, LABELS_METADATA_KEY, type Labels } from "./labels.js";
 import { getLogger, type Logger } from "./logger.js";
 import { type ResolvedSlaveOptions, resolveSlaveOptions, SLAVE_ID_METADATA_KEY, type SlaveOptions } from "./options.js";
 
@@ -78,6 +79,11 @@ export class Slave extends EventEmitter<SlaveEvents> {
     return this.currentState;
   }
 
+  /** The labels this slave declares to the master. */
+  get labels(): Labels {
+    return this.#options.labels;
+  }
+
   /** The master this slave is connected or connecting to. */
   get master(): string {
     return this.masters[this.masterIndex]!;
@@ -124,6 +130,7 @@ export class Slave extends EventEmitter<SlaveEvents> {
     const client = new grpc.Client(this.master, clientCredentials(this.#options.tls), this.channelOptions);
     const metadata = tokenMetadata(this.#options.token);
     if (this.#options.id !== undefined) metadata.set(SLAVE_ID_METADATA_KEY, this.#options.id);
+    if (Object.keys(this.#options.labels).length > 0) metadata.set(LABELS_METADATA_KEY, formatLabels(this.#options.labels));
     const call = openBidi(client, NetSyncService.method.sync, metadata);
     const session: Session = {
       client,

@@ -199,7 +199,7 @@ describe("admin", function () {
       await evicted;
 
       const client = adminClient(master.address);
-      const all = await client.listSlaves(true);
+      const all = await client.listSlaves({ includeClosed: true });
       expect(all.slaves.map((s) => s.id)).to.deep.equal(["stayer"]);
       expect(all.closed.map((c) => [c.slave?.id, c.reason])).to.deep.equal([
         ["mute", CloseReason.EVICTED],
@@ -221,7 +221,7 @@ describe("admin", function () {
         await slave.close();
         await gone;
       }
-      const response = await adminClient(master.address).listSlaves(true);
+      const response = await adminClient(master.address).listSlaves({ includeClosed: true });
       expect(response.closed.map((c) => c.slave?.id)).to.deep.equal(["h4", "h3", "h2"]);
       expect(master.recentlyClosed()).to.have.length(3);
     });

@@ -133,6 +133,12 @@ export function buildProgram(): Command {
     .description("run a slave: answer pings, log custom commands, reconnect when the master is lost")
     .requiredOption("--master <host:port,...>", "the master's address; with several, the slave moves on to the next on loss", hostPortList)
     .option("--id <name>", "this slave's id (default: assigned by the master)")
+    .option(
+      "--label <key=value>",
+      "a label to declare, e.g. region=eu (repeatable, at most 16)",
+      (value: string, list: string[]) => [...list, value],
+      [],
+    )
     .addOption(durationOption("--master-timeout <duration>", "master silence after which the slave reconnects", DEFAULTS.masterTimeout));
   addClientSecurityOptions(slaveCommand).action(async (opts: SlaveFlags) => {
     const { runSlave } = await import("./commands/slave.js");
@@ -145,6 +151,7 @@ export function buildProgram(): Command {
       .description("list a master's slaves (AdminService.ListSlaves)")
       .requiredOption("--master <host:port>", "the master's address", hostPort)
       .option("--json", "print JSON (the ListSlavesResponse in proto JSON form)")
+      .option("--selector <selector>", 'only slaves whose labels match, e.g. "region=eu,role!=db" or "tier in (a,b)"')
       .option("--closed", "also list recently closed slaves"),
   ).action(async (opts: SlavesFlags) => {
     const { listSlaves } = await import("./commands/admin.js");
@@ -154,16 +161,17 @@ export function buildProgram(): Command {
   addClientSecurityOptions(
     program
       .command("send")
-      .description("send a custom command to one slave (--to) or to all (--all)")
+      .description("send a custom command to one slave (--to), to those a selector matches (--selector) or to all (--all)")
       .argument("<data>", "the command's data")
       .requiredOption("--master <host:port>", "the master's address", hostPort)
-      .addOption(new Option("--to <id>", "the target slave's id").conflicts("all"))
+      .addOption(new Option("--to <id>", "the target slave's id").conflicts(["all", "selector"]))
+      .addOption(new Option("--selector <selector>", 'every slave whose labels match, e.g. "region=eu"').conflicts("all"))
       .addOption(new Option("--all", "send to every slave"))
       .option("--wait", "wait for the slave's reply and print it (with --to)")
       .addOption(durationOption("--timeout <duration>", "how long --wait waits", DEFAULTS.requestTimeout)),
   ).action(async (data: string, opts: SendFlags) => {
-    if (!opts.to && !opts.all) throw new UsageError("say --to ID or --all");
-    if (opts.all && opts.wait) throw new UsageError("--wait goes with --to, not --all");
+    if (!opts.to && !opts.all && opts.selector === undefined) throw new UsageError("say --to ID, --selector SELECTOR or --all");
+    if (!opts.to && opts.wait) throw new UsageError("--wait goes with --to, not --all or --selector");
     const { send } = await import("./commands/admin.js");
     await send(data, opts);
   });

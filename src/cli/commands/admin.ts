@@ -6,13 +6,20 @@ import { NetSyncError } from "../../errors.js";
 import { formatDuration } from "../duration.js";
 import { type ClientSecurityFlags, clientSecurity } from "../security.js";
 
-export type SlavesFlags = { master: string; json?: boolean; closed?: boolean } & ClientSecurityFlags;
-export type SendFlags = { master: string; to?: string; all?: boolean; wait?: boolean; timeout: number } & ClientSecurityFlags;
+export type SlavesFlags = { master: string; json?: boolean; closed?: boolean; selector?: string } & ClientSecurityFlags;
+export type SendFlags = {
+  master: string;
+  to?: string;
+  all?: boolean;
+  selector?: string;
+  wait?: boolean;
+  timeout: number;
+} & ClientSecurityFlags;
 
 /** `netsync slaves`: AdminService.ListSlaves as a table or JSON. */
 export async function listSlaves(opts: SlavesFlags): Promise<void> {
   await withAdmin(opts, async (admin) => {
-    const response = await admin.listSlaves(opts.closed ?? false);
+    const response = await admin.listSlaves({ includeClosed: opts.closed ?? false, selector: opts.selector });
     if (opts.json) {
       process.stdout.write(`${JSON.stringify(toJson(ListSlavesResponseSchema, response), null, 2)}\n`);
       return;
@@ -33,8 +40,8 @@ export async function listSlaves(opts: SlavesFlags): Promise<void> {
 /** `netsync send`: AdminService.Broadcast (--all) or Send (--to), the flags already checked. */
 export async function send(data: string, opts: SendFlags): Promise<void> {
   await withAdmin(opts, async (admin) => {
-    if (opts.all) {
-      process.stdout.write(`written to ${await admin.broadcast(data)} slaves\n`);
+    if (opts.all || opts.selector !== undefined) {
+      process.stdout.write(`written to ${await admin.broadcast(data, { selector: opts.selector })} slaves\n`);
       return;
     }
     const response = await admin.send(opts.to!, data, opts.wait ? { timeout: opts.timeout } : undefined);
@@ -64,7 +71,7 @@ function table(header: string[], rows: string[][]): string {
 }
 
 function slavesTable(slaves: SlaveMessage[]): string {
-  if (slaves.length === 0) return "no slaves connected";
+  if (slaves.length === 0) return "no slaves";
   const now = Date.now();
   const ago = (t: SlaveMessage["lastSeen"]) => (t ? `${formatDuration(Math.max(0, now - timestampDate(t).getTime()))} ago` : "");
   const rows = slaves.map((s) => [
@@ -75,6 +82,9 @@ function slavesTable(slaves: SlaveMessage[]): string {
     s.rtt ? `${(Number(s.rtt.seconds) * 1000 + s.rtt.nanos / 1e6).toFixed(2)} ms` : "-",
     String(s.pingsSent),
     String(s.pongsReceived),
+    Object.entries(s.labels)
+      .map(([key, value]) => `${key}=${value}`)
+      .join(",") || "-",
   ]);
-  return table(["ID", "PEER", "CONNECTED", "LAST SEEN", "RTT", "PINGS", "PONGS"], rows);
+  return table(["ID", "PEER", "CONNECTED", "LAST SEEN", "RTT", "PINGS", "PONGS", "LABELS"], rows);
 }

@@ -1,20 +1,29 @@
+import { type Labels, parseLabels } from "../../labels.js";
 import { getLogger } from "../../logger.js";
 import { Slave } from "../../slave.js";
 import { runUntilStopped } from "../run.js";
 import { type ClientSecurityFlags, clientSecurity } from "../security.js";
 import { UsageError } from "../usage.js";
 
-export type SlaveFlags = { master: string[]; id?: string; masterTimeout: number } & ClientSecurityFlags;
+export type SlaveFlags = { master: string[]; id?: string; label: string[]; masterTimeout: number } & ClientSecurityFlags;
 
 /** `netsync slave`: answers pings until SIGINT/SIGTERM. */
 export async function runSlave(opts: SlaveFlags): Promise<void> {
   let slave: Slave;
-  const { tlsCa, tlsCert, tlsKey, tokenFile, ...rest } = opts;
+  const { tlsCa, tlsCert, tlsKey, tokenFile, label, ...rest } = opts;
   const security = clientSecurity({ tlsCa, tlsCert, tlsKey, tokenFile });
+  let labels: Labels;
+  try {
+    // Label values cannot hold commas, so joining the flags is lossless; a bad one is named in the error.
+    labels = parseLabels(label.join(","));
+  } catch (e) {
+    throw new UsageError(`--label: ${(e as Error).message}`);
+  }
   try {
     slave = new Slave({
       ...rest,
       ...security,
+      labels,
       onCommand: (command, { slaveId }) => getLogger(`slave ${slaveId}`).info(`command: ${command.data}`),
     });
   } catch (e) {
