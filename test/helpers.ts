@@ -4,7 +4,16 @@ import * as grpc from "@grpc/grpc-js";
 import { expect } from "chai";
 import { type Command, CommandSchema, NetSyncService } from "../gen/netsync/v1/netsync_pb.js";
 import type { ClientBidiCall } from "../src/grpc-adapter.js";
-import { Master, type MasterOptions, NetSyncError, SLAVE_ID_METADATA_KEY, Slave, type SlaveOptions, silentLogger } from "../src/index.js";
+import {
+  Master,
+  type MasterOptions,
+  NetSyncError,
+  SLAVE_ID_METADATA_KEY,
+  Slave,
+  type SlaveEvent,
+  type SlaveOptions,
+  silentLogger,
+} from "../src/index.js";
 import { Encoded, openBidi } from "../src/internal.js";
 
 // --- waiting -------------------------------------------------------------------
@@ -104,6 +113,22 @@ export async function cleanup(): Promise<void> {
 
 export const TEST_INTERVAL = 20;
 export const TEST_TIMEOUT = 100;
+/** Scheduler resolution plus timer and loop jitter on a busy 2-core machine. */
+export const TOLERANCE = 60;
+
+/** pongsReceived of the slave `id`, or -1 when it is not registered. */
+export function pongsOf(master: Master, id: string): number {
+  return master.slaves().find((s) => s.id === id)?.pongsReceived ?? -1;
+}
+
+/** Every master event, by kind, for assertions that something did NOT happen. */
+export function recordEvents(master: Master): { connected: SlaveEvent[]; evicted: SlaveEvent[]; disconnected: SlaveEvent[] } {
+  const log = { connected: [] as SlaveEvent[], evicted: [] as SlaveEvent[], disconnected: [] as SlaveEvent[] };
+  master.on("slave:connected", (e) => log.connected.push(e));
+  master.on("slave:evicted", (e) => log.evicted.push(e));
+  master.on("slave:disconnected", (e) => log.disconnected.push(e));
+  return log;
+}
 
 /** A listening master on 127.0.0.1 and a free port, closed by cleanup(). */
 export async function startMaster(opts: MasterOptions = {}): Promise<Master> {
@@ -160,6 +185,8 @@ export interface RawClientOptions {
   autoPong?: boolean;
   /** Extra channel options. */
   channelOptions?: grpc.ChannelOptions;
+  /** Extra request metadata, e.g. { "netsync-slave-labels": "region=eu" }. */
+  metadata?: Record<string, string>;
 }
 
 /** A plain grpc-js client on the Sync method: the test decides every byte it writes. */
@@ -193,6 +220,7 @@ export function rawClient(address: string, options: RawClientOptions = {}): RawC
   });
   const metadata = new grpc.Metadata();
   if (options.id !== undefined) metadata.set(SLAVE_ID_METADATA_KEY, options.id);
+  for (const [key, value] of Object.entries(options.metadata ?? {})) metadata.set(key, value);
   const call = openBidi(client, NetSyncService.method.sync, metadata);
   const received: Command[] = [];
   const intervals: NodeJS.Timeout[] = [];
