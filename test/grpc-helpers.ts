@@ -1,3 +1,5 @@
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import {
@@ -10,6 +12,8 @@ import {
 import { AdminClient } from "../src/admin-client.js";
 import { callUnary, methodPath } from "../src/grpc-adapter.js";
 import { track } from "./helpers.js";
+
+const BUF = fileURLToPath(new URL("../node_modules/.bin/buf", import.meta.url));
 
 /**
  * A plain insecure grpc-js client, closed by cleanup(). By default on a connection
@@ -48,4 +52,22 @@ export function healthWatch(client: grpc.Client, service = "") {
   call.on("error", () => {});
   track(() => call.cancel());
   return { call, statuses };
+}
+
+// --- buf curl ------------------------------------------------------------------
+
+export interface Exec {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `buf curl --protocol grpc --http2-prior-knowledge ...args`; never rejects. */
+export function bufCurl(args: string[], timeoutMs = 8_000): Promise<Exec> {
+  return new Promise((resolve) => {
+    execFile(BUF, ["curl", "--protocol", "grpc", "--http2-prior-knowledge", ...args], { timeout: timeoutMs }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === "number" ? err.code : null) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
 }

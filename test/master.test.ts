@@ -2,20 +2,24 @@ import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { expect } from "chai";
 import { type Command, CommandSchema, type Custom, NetSyncService } from "../gen/netsync/v1/netsync_pb.js";
-import { Master, NetSyncError, Slave, type SlaveEvent, silentLogger } from "../src/index.js";
-import { Encoded, openBidi, serviceDefinition } from "../src/internal.js";
+import { Master, NetSyncError, Slave, silentLogger } from "../src/index.js";
+import { Encoded, openBidi } from "../src/internal.js";
 import {
   cleanup,
   createSlave,
+  gate,
   once,
   onceWhere,
+  pongsOf,
   rawClient,
+  recordEvents,
+  rejection,
   sleep,
   startMaster,
   startSlave,
   statusOf,
-  TEST_INTERVAL,
   TEST_TIMEOUT,
+  TOLERANCE,
   track,
   waitFor,
   within,
@@ -23,41 +27,7 @@ import {
 
 const Status = grpc.status;
 
-/** Scheduler resolution plus timer and loop jitter on a busy 2-core machine. */
-const TOLERANCE = 60;
-
-function pongsOf(master: Master, id: string): number {
-  return master.slaves().find((s) => s.id === id)?.pongsReceived ?? -1;
-}
-
-/** Every master event, by kind, for assertions that something did NOT happen. */
-function recordEvents(master: Master): { connected: SlaveEvent[]; evicted: SlaveEvent[]; disconnected: SlaveEvent[] } {
-  const log = { connected: [] as SlaveEvent[], evicted: [] as SlaveEvent[], disconnected: [] as SlaveEvent[] };
-  master.on("slave:connected", (e) => log.connected.push(e));
-  master.on("slave:evicted", (e) => log.evicted.push(e));
-  master.on("slave:disconnected", (e) => log.disconnected.push(e));
-  return log;
-}
-
-/** A gRPC server implementing Sync that accepts streams and never writes a message. */
-async function startMuteServer(options: { sendHeaders: boolean }): Promise<{ address: string; connections: number[] }> {
-  const connections: number[] = [];
-  const server = new grpc.Server();
-  server.addService(serviceDefinition(NetSyncService), {
-    [NetSyncService.method.sync.localName]: (call: grpc.ServerDuplexStream<unknown, unknown>) => {
-      connections.push(performance.now());
-      call.on("error", () => {});
-      if (options.sendHeaders) call.sendMetadata(new grpc.Metadata());
-    },
-  });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
-  track(() => server.forceShutdown());
-  return { address: `127.0.0.1:${port}`, connections };
-}
-
-describe("Master and Slave", () => {
+describe("Master", () => {
   afterEach(cleanup);
 
   describe("heartbeat", () => {
@@ -330,60 +300,6 @@ describe("Master and Slave", () => {
     });
   });
 
-  describe("reconnecting", () => {
-    it("reconnects to a new master started on the same port", async () => {
-      const first = await startMaster();
-      const port = first.port;
-      const slave = await startSlave(first.address, { id: "phoenix" });
-      await waitFor(() => pongsOf(first, "phoenix") >= 1, 2_000, "a pong on the first master");
-
-      const disconnected = once(slave, "disconnected");
-      await first.close();
-      const [{ code }] = await disconnected;
-      expect(code).to.equal(Status.UNAVAILABLE);
-
-      const reconnected = once(slave, "connected", 3_000);
-      const second = await startMaster({ port });
-      expect(second.port).to.equal(port);
-      const [{ id }] = await reconnected;
-      expect(id).to.equal("phoenix");
-      await waitFor(() => pongsOf(second, "phoenix") >= 1, 2_000, "a pong on the second master");
-      expect(slave.state).to.equal("open");
-    });
-
-    it("drops a stream whose master stays silent after masterTimeout and reconnects", async () => {
-      const masterTimeout = 150;
-      const mute = await startMuteServer({ sendHeaders: true });
-      const slave = createSlave(mute.address, { id: "listener", masterTimeout });
-      await once(slave, "connected");
-      const connectedAt = performance.now();
-      const [{ code, reason }] = await once(slave, "disconnected", masterTimeout + 1_000);
-      const silence = performance.now() - connectedAt;
-
-      expect(code).to.equal(Status.DEADLINE_EXCEEDED);
-      expect(reason).to.contain("master silent");
-      expect(silence, "not before masterTimeout").to.be.at.least(masterTimeout - 2);
-      expect(silence, `within masterTimeout + ${TOLERANCE} ms`).to.be.below(masterTimeout + TOLERANCE);
-      await waitFor(() => mute.connections.length >= 2, 1_000, "a second connection to the mute server");
-      await once(slave, "connected");
-    });
-
-    it("retries a stream that never opens (no response headers) after masterTimeout", async () => {
-      const masterTimeout = 150;
-      const mute = await startMuteServer({ sendHeaders: false });
-      const slave = createSlave(mute.address, { id: "listener", masterTimeout });
-      let connectedEvents = 0;
-      slave.on("connected", () => connectedEvents++);
-      await waitFor(() => mute.connections.length >= 2, masterTimeout + 1_000, "a second connection to the mute server");
-
-      const gap = mute.connections[1]! - mute.connections[0]!;
-      expect(gap, "the first attempt was given masterTimeout").to.be.at.least(masterTimeout - 2);
-      expect(gap).to.be.below(masterTimeout + TOLERANCE + 20 /* first backoff cap */);
-      expect(connectedEvents).to.equal(0);
-      expect(slave.state).to.be.oneOf(["connecting", "backoff"]);
-    });
-  });
-
   describe("commands", () => {
     it("send() reaches only the named slave; broadcast() reaches all", async () => {
       const master = await startMaster();
@@ -422,58 +338,6 @@ describe("Master and Slave", () => {
           `context of ${id}`,
         ).to.equal(true);
       expect(master.slaves().find((s) => s.id === "b")!.commandsSent).to.equal(2);
-    });
-
-    it("keeps ponging while command handlers throw, reject or take 500 ms", async () => {
-      const master = await startMaster();
-      const events = recordEvents(master);
-      const calls = { thrower: 0, rejecter: 0, slow: 0 };
-      let slowInFlight = 0;
-      let slowMaxInFlight = 0;
-      await Promise.all([
-        startSlave(master.address, {
-          id: "thrower",
-          onCommand: () => {
-            calls.thrower++;
-            throw new Error("handler failure");
-          },
-        }),
-        startSlave(master.address, {
-          id: "rejecter",
-          onCommand: async () => {
-            calls.rejecter++;
-            throw new Error("async handler failure");
-          },
-        }),
-        startSlave(master.address, {
-          id: "slow",
-          onCommand: async () => {
-            calls.slow++;
-            slowMaxInFlight = Math.max(slowMaxInFlight, ++slowInFlight);
-            await sleep(500);
-            slowInFlight--;
-          },
-        }),
-      ]);
-      const ids = ["thrower", "rejecter", "slow"] as const;
-      await waitFor(() => ids.every((id) => pongsOf(master, id) >= 1), 2_000, "a first pong from each slave");
-      const before = Object.fromEntries(ids.map((id) => [id, pongsOf(master, id)]));
-
-      const broadcaster = setInterval(() => master.broadcast("work"), 10);
-      track(() => clearInterval(broadcaster));
-      const windowMs = 6 * TEST_TIMEOUT;
-      await sleep(windowMs);
-      clearInterval(broadcaster);
-
-      const rounds = windowMs / TEST_INTERVAL;
-      for (const id of ids) {
-        expect(calls[id], `${id} handler calls`).to.be.at.least(10);
-        expect(pongsOf(master, id) - before[id]!, `pongs from ${id}`).to.be.at.least(rounds / 2);
-      }
-      expect(slowMaxInFlight, "slow handlers ran concurrently, not in line with pongs").to.be.above(1);
-      expect(events.evicted, "evictions").to.have.length(0);
-      expect(events.disconnected, "disconnections").to.have.length(0);
-      expect(master.size).to.equal(3);
     });
   });
 
@@ -566,6 +430,101 @@ describe("Master and Slave", () => {
       await sleep(250); // longer than the largest backoff (200 ms)
       expect(reconnects, "activity after close()").to.equal(0);
       for (const slave of slaves) expect(slave.state).to.equal("closed");
+    });
+  });
+
+  describe("master.request()", () => {
+    it("resolves with the handler's return value (text, or JSON for objects)", async () => {
+      const master = await startMaster();
+      await startSlave(master.address, { id: "r-text", onCommand: (c) => c.data.toUpperCase() });
+      await startSlave(master.address, { id: "r-obj", onCommand: async (c) => ({ len: c.data.length }) });
+      await startSlave(master.address, { id: "r-void", onCommand: () => undefined });
+      expect(await within(master.request("r-text", "abc", { timeout: 2_000 }), 3_000, "request")).to.equal("ABC");
+      expect(JSON.parse(await within(master.request("r-obj", { data: "abcd" }, { timeout: 2_000 }), 3_000, "request"))).to.deep.equal({
+        len: 4,
+      });
+      expect(await within(master.request("r-void", "x", { timeout: 2_000 }), 3_000, "request")).to.equal("");
+      // Concurrent requests each get their own reply.
+      const many = await within(
+        Promise.all(["a", "b", "c", "d"].map((d) => master.request("r-text", d, { timeout: 2_000 }))),
+        3_000,
+        "concurrent requests",
+      );
+      expect(many).to.deep.equal(["A", "B", "C", "D"]);
+    });
+
+    it("rejects with DEADLINE_EXCEEDED when the handler takes longer than the timeout", async () => {
+      const master = await startMaster();
+      const slow = gate();
+      await startSlave(master.address, { id: "slow", onCommand: (c) => (c.data === "slow" ? slow.promise : "quick") });
+      const started = performance.now();
+      const error = await rejection(master.request("slow", "slow", { timeout: 80 }), 2_000, "request to a slow handler");
+      expect(error.code).to.equal(Status.DEADLINE_EXCEEDED);
+      expect(performance.now() - started).to.be.within(70, 1_000);
+      // The late reply is dropped and the slave stays usable.
+      slow.release("late");
+      expect(await within(master.request("slow", "other", { timeout: 2_000 }), 3_000, "a second request")).to.equal("quick");
+      expect(master.slaves().map((s) => s.id)).to.deep.equal(["slow"]);
+    });
+
+    it("rejects with UNAVAILABLE when the slave disconnects before replying", async () => {
+      const master = await startMaster();
+      const never = gate();
+      const slave = await startSlave(master.address, { id: "quitter", onCommand: () => never.promise });
+      const command = once(slave, "command");
+      const pending = master.request("quitter", "x", { timeout: 5_000 });
+      await command;
+      const [error] = await Promise.all([rejection(pending, 2_000, "request to a closing slave"), slave.close()]);
+      expect(error.code).to.equal(Status.UNAVAILABLE);
+      expect(error.message).to.match(/disconnected/);
+    });
+
+    it("rejects with UNAVAILABLE when the slave is evicted before replying", async () => {
+      const master = await startMaster({ heartbeatInterval: 50, heartbeatTimeout: 300 });
+      const raw = rawClient(master.address, { id: "reader" });
+      await within(raw.headers, 2_000, "the raw client's headers");
+      const started = performance.now();
+      const error = await rejection(master.request("reader", "x", { timeout: 5_000 }), 2_000, "request to a mute client");
+      expect(error.code).to.equal(Status.UNAVAILABLE);
+      expect(error.message).to.match(/evicted/);
+      expect(performance.now() - started).to.be.lessThan(1_500);
+      const custom = raw.received.find((c) => c.kind.case === "custom");
+      expect(custom?.kind.value).to.include({ data: "x" });
+      expect(custom?.kind.case === "custom" && custom.kind.value.requestId).to.not.equal(0n);
+      expect((await within(raw.status, 2_000, "the raw client's status")).code).to.equal(Status.UNAVAILABLE);
+    });
+
+    it("rejects with UNAVAILABLE when the master closes while it is pending", async () => {
+      const master = await startMaster();
+      const never = gate();
+      const slave = await startSlave(master.address, { id: "orphan", onCommand: () => never.promise });
+      const command = once(slave, "command");
+      const pending = master.request("orphan", "x", { timeout: 5_000 });
+      await command;
+      const [error] = await Promise.all([
+        rejection(pending, 2_000, "request pending at close()"),
+        within(master.close(), 3_000, "master.close()"),
+      ]);
+      expect(error.code).to.equal(Status.UNAVAILABLE);
+      expect(error.message).to.match(/shutdown|shutting down/);
+    });
+
+    it("rejects with NOT_FOUND for an unknown slave and UNKNOWN when the handler throws", async () => {
+      const master = await startMaster();
+      await startSlave(master.address, {
+        id: "r-throw",
+        onCommand: async () => {
+          throw new Error("no such file");
+        },
+      });
+      const notFound = await rejection(master.request("nobody", "x", { timeout: 1_000 }), 500, "request to nobody");
+      expect(notFound.code).to.equal(Status.NOT_FOUND);
+      const unknown = await rejection(master.request("r-throw", "x", { timeout: 2_000 }), 3_000, "request to a throwing handler");
+      expect(unknown.code).to.equal(Status.UNKNOWN);
+      expect(unknown.message).to.match(/no such file/);
+      const reply = await within(master.requestReply("r-throw", "y", { timeout: 2_000 }), 3_000, "requestReply");
+      expect(reply.result.case).to.equal("error");
+      expect(reply.requestId).to.not.equal(0n);
     });
   });
 });
