@@ -28,7 +28,7 @@ import {
   silentLogger,
 } from "../../src/index.js";
 import { DecodeFailure, Encoded, type HeartbeatHost, HeartbeatScheduler, serviceDefinition } from "../../src/internal.js";
-import { cleanup, rawClient, startMaster, startSlave, statusOf, track, waitFor, within } from "../helpers.js";
+import { cleanup, pongsOf, rawClient, startMaster, startSlave, statusOf, track, waitFor, within } from "../helpers.js";
 
 const Status = grpc.status;
 
@@ -39,10 +39,6 @@ const SYNC_PATH = `/${NetSyncService.typeName}/${NetSyncService.method.sync.name
 const observations: string[] = [];
 function report(line: string): void {
   observations.push(line);
-}
-
-function pongsOf(master: Master, id: string): number {
-  return master.slaves().find((s) => s.id === id)?.pongsReceived ?? -1;
 }
 
 // --- the arena: a master, a healthy slave, and a check that neither noticed anything --------------

@@ -18,10 +18,23 @@ import { expect } from "chai";
 import { createConsola, type LogObject } from "consola";
 import { NetSyncService } from "../../gen/netsync/v1/netsync_pb.js";
 import { TcpProxy } from "../../src/cli/tcp-proxy.js";
-import { DEFAULTS, type Master, SLAVE_ID_METADATA_KEY, type SlaveEvent } from "../../src/index.js";
+import { DEFAULTS, SLAVE_ID_METADATA_KEY, type SlaveEvent } from "../../src/index.js";
 import { openBidi } from "../../src/internal.js";
 import { CLI_BIN } from "../cli-process.js";
-import { busyWait, cleanup, createSlave, once, onceWhere, sleep, startMaster, startSlave, track, waitFor } from "../helpers.js";
+import {
+  busyWait,
+  cleanup,
+  createSlave,
+  once,
+  onceWhere,
+  pongsOf,
+  recordEvents,
+  sleep,
+  startMaster,
+  startSlave,
+  track,
+  waitFor,
+} from "../helpers.js";
 
 const Status = grpc.status;
 
@@ -41,18 +54,6 @@ function report(line: string): void {
 
 /** Wall-clock ms with sub-ms precision, on the same basis as SlaveInfo dates and the fixture's `t`. */
 const wallNow = () => performance.timeOrigin + performance.now();
-
-function pongsOf(master: Master, id: string): number {
-  return master.slaves().find((s) => s.id === id)?.pongsReceived ?? -1;
-}
-
-function recordEvents(master: Master) {
-  const log = { connected: [] as SlaveEvent[], evicted: [] as SlaveEvent[], disconnected: [] as SlaveEvent[] };
-  master.on("slave:connected", (e) => log.connected.push(e));
-  master.on("slave:evicted", (e) => log.evicted.push(e));
-  master.on("slave:disconnected", (e) => log.disconnected.push(e));
-  return log;
-}
 
 // --- child processes ---------------------------------------------------------
 
