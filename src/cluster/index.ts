@@ -1,0 +1,18 @@
+export type { ClusterNodeEvents } from "./cluster-node.js";
+export { ClusterNode } from "./cluster-node.js";
+export type { Epoch } from "./epoch.js";
+export { compareEpochs, EpochClock } from "./epoch.js";
+export type { ClusterOptions, ResolvedClusterOptions } from "./options.js";
+export { CLUSTER_DEFAULTS, resolveClusterOptions } from "./options.js";
+export type { ClusterObserver, ClusterStats } from "./stats.js";
+export type {
+  ClusterMember,
+  ClusterReply,
+  ClusterSlave,
+  ClusterState,
+  FleetBroadcast,
+  FleetSlaves,
+  LocalFleet,
+  RoutedReply,
+  RoutedSend,
+} from "./types.js";

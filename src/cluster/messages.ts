@@ -1,0 +1,200 @@
+import { type Code, isCode } from "../code.js";
+import { type Epoch, isEpoch } from "./epoch.js";
+import type { ClusterReply, ClusterSlave } from "./types.js";
+
+/**
+ * The messages masters exchange over NATS, as JSON. Every one carries the
+ * cluster name: subjects already separate clusters, and a message naming
+ * another cluster (a misconfigured or hostile publisher) is dropped.
+ */
+export type ClusterMessage =
+  | BeatMessage
+  | LeaveMessage
+  | ClaimMessage
+  | RouteMessage
+  | AnswerMessage
+  | ListMessage
+  | BroadcastMessage
+  | PartMessage;
+
+/** A master's heartbeat on the members subject. */
+export interface BeatMessage {
+  kind: "beat";
+  cluster: string;
+  id: string;
+  address: string;
+  slavesHeld: number;
+  /** The sender's membership interval: receivers expire it after a few of these. */
+  interval: number;
+  /** Random per process, to tell two masters that share an id apart. */
+  instance: string;
+}
+
+/** A master closing: drop it now rather than after missed beats. */
+export interface LeaveMessage {
+  kind: "leave";
+  cluster: string;
+  id: string;
+  instance: string;
+}
+
+/** "I hold these ids with these epochs" on the claims subject. */
+export interface ClaimMessage {
+  kind: "claim";
+  cluster: string;
+  master: string;
+  claims: { slaveId: string; epoch: Epoch }[];
+}
+
+/** A send or request routed to the master holding `slaveId`. */
+export interface RouteMessage {
+  kind: "send" | "request";
+  cluster: string;
+  from: string;
+  slaveId: string;
+  data: string;
+  /** For a request: the slave's reply timeout. */
+  timeoutMs: number;
+}
+
+/** The holding master's answer to a RouteMessage. */
+export interface AnswerMessage {
+  kind: "answer";
+  cluster: string;
+  masterId: string;
+  written?: boolean;
+  reply?: ClusterReply;
+  error?: { code: Code; message: string };
+}
+
+export interface ListMessage {
+  kind: "list";
+  cluster: string;
+  from: string;
+  selector?: string;
+}
+
+export interface BroadcastMessage {
+  kind: "broadcast";
+  cluster: string;
+  from: string;
+  data: string;
+  selector?: string;
+}
+
+/** One part of a master's answer to a list or broadcast (a list may need several: NATS caps a message at 1 MiB by default). */
+export interface PartMessage {
+  kind: "part";
+  cluster: string;
+  masterId: string;
+  address: string;
+  slavesHeld: number;
+  part: number;
+  parts: number;
+  slaves?: ClusterSlave[];
+  count?: number;
+}
+
+export function encodeMessage(message: ClusterMessage): string {
+  return JSON.stringify(message);
+}
+
+const KINDS = new Set(["beat", "leave", "claim", "send", "request", "answer", "list", "broadcast", "part"]);
+
+/**
+ * Parses a message and checks the fields this node relies on; undefined for
+ * anything malformed or of another cluster (never throws: the input comes
+ * from the network).
+ */
+export function decodeMessage(text: string, cluster: string): ClusterMessage | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== "object" || value === null) return undefined;
+  const m = value as Record<string, unknown>;
+  if (m.cluster !== cluster || typeof m.kind !== "string" || !KINDS.has(m.kind)) return undefined;
+  const str = (k: string) => typeof m[k] === "string";
+  const num = (k: string) => Number.isFinite(m[k]);
+  switch (m.kind) {
+    case "beat":
+      return str("id") && str("address") && num("slavesHeld") && num("interval") && str("instance")
+        ? (m as unknown as BeatMessage)
+        : undefined;
+    case "leave":
+      return str("id") && str("instance") ? (m as unknown as LeaveMessage) : undefined;
+    case "claim":
+      return str("master") &&
+        Array.isArray(m.claims) &&
+        m.claims.every(
+          (c: unknown) =>
+            typeof c === "object" &&
+            c !== null &&
+            typeof (c as { slaveId?: unknown }).slaveId === "string" &&
+            isEpoch((c as { epoch?: unknown }).epoch),
+        )
+        ? (m as unknown as ClaimMessage)
+        : undefined;
+    case "send":
+    case "request":
+      return str("from") && str("slaveId") && str("data") && num("timeoutMs") ? (m as unknown as RouteMessage) : undefined;
+    case "answer": {
+      if (!str("masterId")) return undefined;
+      const error = m.error as { code?: unknown; message?: unknown } | undefined;
+      if (error !== undefined && (typeof error !== "object" || error === null || !isCode(error.code) || typeof error.message !== "string"))
+        return undefined;
+      const reply = m.reply as { case?: unknown; value?: unknown } | undefined;
+      if (
+        reply !== undefined &&
+        (typeof reply !== "object" ||
+          reply === null ||
+          (reply.case !== "data" && reply.case !== "error") ||
+          typeof reply.value !== "string")
+      ) {
+        return undefined;
+      }
+      return m as unknown as AnswerMessage;
+    }
+    case "list":
+      return str("from") && (m.selector === undefined || str("selector")) ? (m as unknown as ListMessage) : undefined;
+    case "broadcast":
+      return str("from") && str("data") && (m.selector === undefined || str("selector")) ? (m as unknown as BroadcastMessage) : undefined;
+    case "part":
+      return str("masterId") &&
+        str("address") &&
+        num("slavesHeld") &&
+        Number.isInteger(m.part) &&
+        Number.isInteger(m.parts) &&
+        (m.parts as number) >= 1 &&
+        (m.slaves === undefined || Array.isArray(m.slaves)) &&
+        (m.count === undefined || num("count"))
+        ? (m as unknown as PartMessage)
+        : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Splits `slaves` into JSON-sized parts of at most about `budget` bytes
+ * each (one slave over the budget still gets a part of its own); at least
+ * one part, maybe empty.
+ */
+export function splitSlaves(slaves: ClusterSlave[], budget: number): ClusterSlave[][] {
+  const parts: ClusterSlave[][] = [[]];
+  let size = 0;
+  for (const slave of slaves) {
+    const bytes = Buffer.byteLength(JSON.stringify(slave)) + 1;
+    const current = parts[parts.length - 1]!;
+    if (current.length > 0 && size + bytes > budget) {
+      parts.push([slave]);
+      size = bytes;
+    } else {
+      current.push(slave);
+      size += bytes;
+    }
+  }
+  return parts;
+}

@@ -1,0 +1,138 @@
+import type { ConsolaInstance } from "consola";
+import { Code } from "../code.js";
+import { NetSyncError } from "../errors.js";
+import type { ClusterObserver } from "./stats.js";
+
+/** Every default of cluster mode, in one place. Durations are in milliseconds. */
+export const CLUSTER_DEFAULTS = {
+  clusterName: "netsync",
+  /** Time between membership heartbeats; a member is dropped after `memberExpiryBeats` missed ones. */
+  membershipInterval: 1_000,
+  memberExpiryBeats: 3,
+  /** How long a fleet-wide call (ListSlaves, Broadcast) waits for each master. */
+  gatherTimeout: 1_000,
+  /** How long a routed send waits for the holding master's acknowledgement. */
+  requestTimeout: 2_000,
+  /** Extra time a routed request waits beyond the slave's own reply timeout, for the answer to travel back. */
+  routeGrace: 250,
+  /** Damping of one id claimed again and again: at most `claimLimit` claims within `claimWindow`... */
+  claimLimit: 3,
+  claimWindow: 10_000,
+  /** ...after which claims for it are held back this long. */
+  claimCooldown: 30_000,
+  /** NATS client: wait between reconnect attempts (plus up to 100 ms jitter); attempts never stop. */
+  reconnectTimeWait: 500,
+  /** NATS client: ping the server this often; `maxPingOut` unanswered pings mark it stale (≈ 2 × 2 s). */
+  pingInterval: 2_000,
+  maxPingOut: 2,
+  /** NATS refused the credentials: try again this often (nats.js itself gives up on an auth error). */
+  authRetryInterval: 5_000,
+} as const;
+
+/** Cluster names are one subject token: letters, digits, "_" and "-". */
+const CLUSTER_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+export interface ClusterOptions {
+  /** NATS server URLs, e.g. ["nats://127.0.0.1:4222"]. Required. */
+  servers: readonly string[];
+  /** Subjects are namespaced `netsync.<clusterName>.`, so several fleets can share one NATS. Default "netsync". */
+  clusterName?: string;
+  /** A NATS credentials file (JWT + NKey seed), read once at start. Default none. */
+  credsFile?: string;
+  /** A NATS authentication token. Default none. */
+  token?: string;
+  /** Trust this CA (PEM) for the NATS connection and require TLS. Default plaintext unless the URL says tls://. */
+  tlsCa?: Buffer;
+  /** Time between membership heartbeats. Default 1 s. */
+  membershipInterval?: number;
+  /** Missed heartbeats after which a member is dropped. Default 3. */
+  memberExpiryBeats?: number;
+  /** Per-master wait of ListSlaves and Broadcast. Default 1 s. */
+  gatherTimeout?: number;
+  /** Wait for a routed send's acknowledgement. Default 2 s. */
+  requestTimeout?: number;
+  /** Extra wait of a routed request beyond its reply timeout. Default 250 ms. */
+  routeGrace?: number;
+  /** Claims of one id within `claimWindow` after which it is damped. Default 3. */
+  claimLimit?: number;
+  /** Window of the claim count. Default 10 s. */
+  claimWindow?: number;
+  /** How long claims of a damped id are held back. Default 30 s. */
+  claimCooldown?: number;
+  /** NATS reconnect wait. Default 500 ms. */
+  reconnectTimeWait?: number;
+  /** NATS client ping interval. Default 2 s. */
+  pingInterval?: number;
+  /** Unanswered NATS pings before the server counts as stale. Default 2. */
+  maxPingOut?: number;
+  /** Retry interval after NATS refused the credentials. Default 5 s. */
+  authRetryInterval?: number;
+  /** Counters' observer (latencies), for the master's metrics. Default none. */
+  observer?: ClusterObserver;
+  /** Logger; default the root logger tagged "cluster". */
+  logger?: ConsolaInstance;
+}
+
+export interface ResolvedClusterOptions
+  extends Required<Omit<ClusterOptions, "credsFile" | "token" | "tlsCa" | "observer" | "logger" | "servers">> {
+  servers: string[];
+  credsFile: string | undefined;
+  token: string | undefined;
+  tlsCa: Buffer | undefined;
+  observer: ClusterObserver | undefined;
+  logger: ConsolaInstance | undefined;
+}
+
+export function resolveClusterOptions(options: ClusterOptions): ResolvedClusterOptions {
+  const d = CLUSTER_DEFAULTS;
+  const resolved: ResolvedClusterOptions = {
+    servers: [...options.servers],
+    clusterName: options.clusterName ?? d.clusterName,
+    credsFile: options.credsFile,
+    token: options.token,
+    tlsCa: options.tlsCa,
+    membershipInterval: options.membershipInterval ?? d.membershipInterval,
+    memberExpiryBeats: options.memberExpiryBeats ?? d.memberExpiryBeats,
+    gatherTimeout: options.gatherTimeout ?? d.gatherTimeout,
+    requestTimeout: options.requestTimeout ?? d.requestTimeout,
+    routeGrace: options.routeGrace ?? d.routeGrace,
+    claimLimit: options.claimLimit ?? d.claimLimit,
+    claimWindow: options.claimWindow ?? d.claimWindow,
+    claimCooldown: options.claimCooldown ?? d.claimCooldown,
+    reconnectTimeWait: options.reconnectTimeWait ?? d.reconnectTimeWait,
+    pingInterval: options.pingInterval ?? d.pingInterval,
+    maxPingOut: options.maxPingOut ?? d.maxPingOut,
+    authRetryInterval: options.authRetryInterval ?? d.authRetryInterval,
+    observer: options.observer,
+    logger: options.logger,
+  };
+  const invalid = (message: string) => new NetSyncError(`cluster: ${message}`, Code.INVALID_ARGUMENT);
+  if (resolved.servers.length === 0 || resolved.servers.some((s) => s.trim() === "")) throw invalid("no NATS server given");
+  if (!CLUSTER_NAME.test(resolved.clusterName)) {
+    throw invalid(`cluster name must be 1 to 64 letters, digits, "_" or "-", got "${resolved.clusterName}"`);
+  }
+  if (resolved.token !== undefined && resolved.credsFile !== undefined) throw invalid("give a token or a creds file, not both");
+  for (const key of [
+    "membershipInterval",
+    "gatherTimeout",
+    "requestTimeout",
+    "claimWindow",
+    "reconnectTimeWait",
+    "pingInterval",
+    "authRetryInterval",
+  ] as const) {
+    if (!(resolved[key] > 0)) throw invalid(`${key} must be > 0, got ${resolved[key]}`);
+  }
+  for (const key of ["memberExpiryBeats", "claimLimit", "maxPingOut"] as const) {
+    if (!Number.isInteger(resolved[key]) || resolved[key] < 1) throw invalid(`${key} must be an integer ≥ 1, got ${resolved[key]}`);
+  }
+  for (const key of ["routeGrace", "claimCooldown"] as const) {
+    if (!(resolved[key] >= 0)) throw invalid(`${key} must be ≥ 0, got ${resolved[key]}`);
+  }
+  return resolved;
+}
+
+/** A server URL as it may be logged: user, password or token in it replaced by "***". */
+export function redactServer(server: string): string {
+  return server.replace(/\/\/[^/@]*@/, "//***@");
+}

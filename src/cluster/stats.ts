@@ -1,0 +1,38 @@
+/** Totals of one cluster node as plain numbers; the master's metrics read them at scrape time. */
+export interface ClusterStats {
+  /** 1 while connected to NATS, else 0. */
+  connected: number;
+  /** Masters known alive, this one included. */
+  mastersSeen: number;
+  /** Sends and requests routed to another master, by outcome ("ok", "not_found", "timeout", "unavailable", "error"). */
+  routed: Record<string, number>;
+  /** Routed sends and requests served here for another master. */
+  served: number;
+  /** Claims published by this node. */
+  claimsPublished: number;
+  /** Local connections ended because a newer one exists elsewhere. */
+  replacements: number;
+  /** Claims held back by damping. */
+  claimsDamped: number;
+  /** Times the NATS connection was lost. */
+  disconnects: number;
+}
+
+/** Observations reported as they happen (only when an observer is given). */
+export interface ClusterObserver {
+  /** Time of a routed send or request, in ms, with its outcome. */
+  routedLatency(ms: number, outcome: string): void;
+}
+
+export function emptyStats(): ClusterStats {
+  return {
+    connected: 0,
+    mastersSeen: 1,
+    routed: { ok: 0, not_found: 0, timeout: 0, unavailable: 0, error: 0 },
+    served: 0,
+    claimsPublished: 0,
+    replacements: 0,
+    claimsDamped: 0,
+    disconnects: 0,
+  };
+}

@@ -1,0 +1,45 @@
+/**
+ * The NATS subjects of one cluster, all under `netsync.<cluster>.`. Ids of
+ * slaves and masters are arbitrary text (".", "*", ">", spaces, non-ASCII),
+ * so they enter a subject as base64url of their UTF-8: one token of
+ * [A-Za-z0-9_-]. A 128-character id is at most 384 bytes of UTF-8, 512
+ * characters encoded; with the prefix a subject stays far below NATS's
+ * 4 KiB control-line limit.
+ */
+export class Subjects {
+  readonly prefix: string;
+  /** Heartbeats and leave messages of every master. */
+  readonly members: string;
+  /** Claims of slave ids (newest wins). */
+  readonly claims: string;
+
+  constructor(readonly cluster: string) {
+    this.prefix = `netsync.${cluster}`;
+    this.members = `${this.prefix}.members`;
+    this.claims = `${this.prefix}.claims`;
+  }
+
+  /** Requests for one slave, answered by the master holding it. */
+  slave(slaveId: string): string {
+    return `${this.prefix}.slave.${encodeToken(slaveId)}`;
+  }
+
+  /** ListSlaves scatter-gather requests for one master. */
+  list(masterId: string): string {
+    return `${this.prefix}.master.${encodeToken(masterId)}.list`;
+  }
+
+  /** Broadcast requests for one master. */
+  broadcast(masterId: string): string {
+    return `${this.prefix}.master.${encodeToken(masterId)}.broadcast`;
+  }
+}
+
+/** base64url of the UTF-8 of `id`: a single subject token, never empty for a non-empty id. */
+export function encodeToken(id: string): string {
+  return Buffer.from(id, "utf8").toString("base64url");
+}
+
+export function decodeToken(token: string): string {
+  return Buffer.from(token, "base64url").toString("utf8");
+}

@@ -1,0 +1,96 @@
+import type { Epoch } from "./epoch.js";
+
+/** One slave as the cluster exchanges it: the master's SlaveInfo as plain numbers, its labels and its holder. */
+export interface ClusterSlave {
+  id: string;
+  peer: string;
+  /** When its stream was accepted, ms since the epoch. */
+  connectedAt: number;
+  /** When its master last heard from it, ms since the epoch. */
+  lastSeen: number;
+  rttMs?: number;
+  pingsSent: number;
+  pongsReceived: number;
+  commandsSent: number;
+  labels: Record<string, string>;
+  /** Id of the master holding its stream. */
+  masterId: string;
+}
+
+/** What a slave answered to a request: its Reply's oneof. */
+export interface ClusterReply {
+  case: "data" | "error";
+  value: string;
+}
+
+/**
+ * The local master as the cluster core sees it: the only way the core reads
+ * or touches local slaves. The Master implements it; tests use a fake.
+ */
+export interface LocalFleet {
+  /** This master's id (its `name`), e.g. "m1". */
+  readonly id: string;
+  /** "host:port" slaves and admin clients dial. */
+  readonly address: string;
+  /** Slaves held. */
+  readonly size: number;
+  /** Snapshot of local slaves, `selector` already applied. */
+  slaves(selector?: string): ClusterSlave[];
+  /** Writes a Custom to a local slave; false if unknown or not keeping up. */
+  send(slaveId: string, data: string): boolean;
+  /** Writes a Custom and waits for the Reply; rejects with a NetSyncError (NOT_FOUND, DEADLINE_EXCEEDED, …). */
+  requestReply(slaveId: string, data: string, timeoutMs: number): Promise<ClusterReply>;
+  /** Writes a Custom to every local slave matching `selector`; returns how many. */
+  broadcast(data: string, selector?: string): number;
+  /**
+   * A newer connection for `slaveId` exists on master `byMaster`: end the
+   * local one with UNAVAILABLE "replaced by a newer connection on master
+   * <byMaster>" if its epoch is older than `epoch` (the core only calls this
+   * when it holds an older epoch, but the fleet must compare: the local
+   * connection may have changed since).
+   */
+  replaced(slaveId: string, epoch: Epoch, byMaster: string): void;
+}
+
+/** A master of the cluster as this node knows it. */
+export interface ClusterMember {
+  id: string;
+  address: string;
+  slavesHeld: number;
+  /** When this node last heard from it, ms since the epoch (now, for itself). */
+  lastHeard: number;
+  /** Whether it is this node. */
+  self: boolean;
+}
+
+/** Connection state of a node to NATS. */
+export type ClusterState = "idle" | "connecting" | "connected" | "disconnected" | "closed";
+
+/** Fleet-wide answers are partial: `unanswered` names the masters whose part is missing. */
+export interface FleetSlaves {
+  slaves: ClusterSlave[];
+  /** The masters whose slaves are listed, this one first. */
+  masters: ClusterMember[];
+  /** Known masters that did not answer in time (every other one when NATS is unreachable). */
+  unanswered: string[];
+  /** False when this node was not connected to NATS: only local slaves are listed. */
+  clusterAvailable: boolean;
+}
+
+export interface FleetBroadcast {
+  total: number;
+  byMaster: Record<string, number>;
+  unanswered: string[];
+  clusterAvailable: boolean;
+}
+
+/** Where a routed send or request was served. */
+export interface RoutedSend {
+  written: boolean;
+  masterId: string;
+}
+
+export interface RoutedReply {
+  reply: ClusterReply;
+  masterId: string;
+}
