@@ -188,6 +188,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   }
 
   private sweep(): void {
+    if (!this.connected) return;
     for (const member of this.membership.expire()) this.memberLeft(member, "expired");
     this.damper.sweep();
   }
@@ -227,6 +228,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   private onUp(nc: NatsConnection, fresh: boolean): void {
     if (this.closing) return;
     if (fresh) this.subscribeAll(nc);
+    this.membership.renewAll();
     this.counters.connected = 1;
     if (this.loggedDown) this.log.warn(`connected to NATS again (cluster "${this.clusterName}"); re-announcing ${this.routes.size} slaves`);
     else if (!this.everConnected) this.log.info(`connected to NATS (cluster "${this.clusterName}")`);
@@ -282,6 +284,16 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   slaveRemoved(slaveId: string, epoch: Epoch): void {
     const route = this.routes.remove(slaveId, epoch);
     if (route) unsubscribe(route.handle);
+  }
+
+  /**
+   * Resolves once NATS has processed everything this node sent so far (route
+   * subscriptions, claims): a slave added before it is routable from every
+   * master. Resolves at once without a connection.
+   */
+  async flush(): Promise<void> {
+    const nc = this.link.nc;
+    if (nc && this.connected) await nc.flush().catch(() => undefined);
   }
 
   /** Whether this master holds `slaveId` (as slaveAdded told it). */

@@ -3,6 +3,8 @@ import type { ClusterMember } from "./types.js";
 
 interface Entry {
   member: ClusterMember;
+  /** What expiry counts from: when it was last heard, or when this node reconnected, whichever is later. */
+  since: number;
   instance: string;
   /** The sender's own interval: it is expired after `expiryBeats` of them. */
   interval: number;
@@ -14,7 +16,9 @@ export type HeardResult = "joined" | "updated" | "conflict" | "self";
 /**
  * The masters this node has heard from, expired locally after
  * `expiryBeats` missed heartbeats (by each sender's own interval). Pure
- * bookkeeping with an injectable clock; the node publishes and sweeps.
+ * bookkeeping with an injectable clock; the node publishes, and sweeps
+ * only while connected (a node cut off from NATS keeps the members it
+ * knew, and names them unanswered, rather than forgetting them).
  */
 export class Membership {
   private readonly others = new Map<string, Entry>();
@@ -34,7 +38,7 @@ export class Membership {
     if (beat.id === this.selfId) return beat.instance === this.selfInstance ? "self" : "conflict";
     const existing = this.others.get(beat.id);
     const member: ClusterMember = { id: beat.id, address: beat.address, slavesHeld: beat.slavesHeld, lastHeard: this.now(), self: false };
-    this.others.set(beat.id, { member, instance: beat.instance, interval: beat.interval });
+    this.others.set(beat.id, { member, since: member.lastHeard, instance: beat.instance, interval: beat.interval });
     return existing ? "updated" : "joined";
   }
 
@@ -51,12 +55,22 @@ export class Membership {
     const now = this.now();
     const gone: ClusterMember[] = [];
     for (const [id, entry] of this.others) {
-      if (now - entry.member.lastHeard > entry.interval * this.expiryBeats) {
+      if (now - entry.since > entry.interval * this.expiryBeats) {
         this.others.delete(id);
         gone.push(entry.member);
       }
     }
     return gone;
+  }
+
+  /**
+   * Restarts every member's expiry from now: after this node was cut off
+   * from NATS, silence it could not have heard through says nothing about
+   * the others, so each gets `expiryBeats` fresh intervals to be heard.
+   */
+  renewAll(): void {
+    const now = this.now();
+    for (const entry of this.others.values()) entry.since = now;
   }
 
   get(id: string): ClusterMember | undefined {

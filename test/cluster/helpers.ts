@@ -1,0 +1,59 @@
+import { ClusterNode } from "../../src/cluster/cluster-node.js";
+import type { ClusterOptions } from "../../src/cluster/options.js";
+import { silentLogger } from "../../src/logger.js";
+import { FakeFleet } from "./fake-fleet.js";
+
+/** Short intervals so a suite runs in seconds; each test may override. */
+export const FAST: Partial<ClusterOptions> = {
+  membershipInterval: 100,
+  gatherTimeout: 500,
+  requestTimeout: 1_000,
+  routeGrace: 50,
+  reconnectTimeWait: 100,
+  pingInterval: 500,
+  maxPingOut: 2,
+  authRetryInterval: 300,
+};
+
+/** The nodes a test made; close them all in afterEach. */
+export class Nodes {
+  private readonly made: ClusterNode[] = [];
+
+  /** A started node for master `id` with a fake local fleet. */
+  add(servers: string[], id: string, options: Partial<ClusterOptions> = {}): { node: ClusterNode; fleet: FakeFleet } {
+    const fleet = new FakeFleet(id);
+    const node = new ClusterNode(fleet, { servers, logger: silentLogger(), ...FAST, ...options });
+    fleet.node = node;
+    this.made.push(node);
+    node.start();
+    return { node, fleet };
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all(this.made.splice(0).map((n) => n.close()));
+  }
+}
+
+/** Polls `predicate` every 5 ms; rejects with `what` after `timeoutMs`. Resolves with the time it took. */
+export async function waitFor(predicate: () => boolean, what: string, timeoutMs = 3_000): Promise<number> {
+  const started = performance.now();
+  while (!predicate()) {
+    if (performance.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  return performance.now() - started;
+}
+
+/** Resolves once every node lists exactly `ids` as its masters. */
+export function converged(nodes: ClusterNode[], ids: string[], timeoutMs = 3_000): Promise<number> {
+  const want = [...ids].sort().join(",");
+  return waitFor(
+    () => nodes.every((n) => n.masters().map((m) => m.id).sort().join(",") === want),
+    `every node to see masters ${want}`,
+    timeoutMs,
+  );
+}
+
+export function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}

@@ -1,0 +1,108 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { createServer } from "node:net";
+
+/** A free TCP port on 127.0.0.1 (bound, read, released). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export interface NatsServerOptions {
+  /** Require this token (`--auth`). */
+  token?: string;
+  /** Port to use; default a free one. */
+  port?: number;
+}
+
+/**
+ * One `nats-server` process for a test suite, on 127.0.0.1 and a port that
+ * stays the same across kill() and start(), so clients reconnect to it.
+ */
+export class NatsServer {
+  private child: ChildProcess | undefined;
+  private frozen = false;
+  port = 0;
+
+  constructor(private readonly options: NatsServerOptions = {}) {}
+
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined;
+  }
+
+  /** Starts the server (on the same port as before, if it ran) and resolves once it accepts clients. */
+  async start(): Promise<void> {
+    if (this.child) return;
+    if (this.port === 0) this.port = this.options.port ?? (await freePort());
+    const args = ["-a", "127.0.0.1", "-p", String(this.port)];
+    if (this.options.token) args.push("--auth", this.options.token);
+    const child = spawn("nats-server", args, { stdio: ["ignore", "ignore", "pipe"] });
+    this.child = child;
+    let log = "";
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`nats-server did not start within 5 s:\n${log}`)), 5_000);
+      child.stderr!.on("data", (chunk: Buffer) => {
+        log += chunk.toString();
+        if (log.includes("Server is ready")) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.once("exit", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`nats-server exited with ${code}:\n${log}`));
+      });
+    });
+    child.stderr!.resume();
+    child.removeAllListeners("exit");
+    child.once("exit", () => {
+      if (this.child === child) this.child = undefined;
+    });
+  }
+
+  /** Ends the server with `signal` (SIGKILL: a crash) and waits until it is gone. */
+  async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    if (this.frozen) this.thaw();
+    const exited = once(child, "exit");
+    child.kill(signal);
+    await exited;
+    this.child = undefined;
+  }
+
+  /** Freezes the server (SIGSTOP): its sockets stay open but nothing answers. */
+  freeze(): void {
+    if (!this.child) return;
+    this.child.kill("SIGSTOP");
+    this.frozen = true;
+  }
+
+  /** Thaws a frozen server (SIGCONT). */
+  thaw(): void {
+    if (!this.child || !this.frozen) return;
+    this.child.kill("SIGCONT");
+    this.frozen = false;
+  }
+
+  /** kill() then start() on the same port. */
+  async restart(): Promise<void> {
+    await this.kill();
+    await this.start();
+  }
+}
+
+/** Skips a suite when nats-server is not installed (CI installs it; see bench/install-nats.sh). */
+export async function haveNatsServer(): Promise<boolean> {
+  const child = spawn("nats-server", ["--version"], { stdio: "ignore" });
+  const [code] = (await Promise.race([once(child, "exit"), once(child, "error").then(() => [1])])) as [number | null];
+  return code === 0;
+}
