@@ -131,8 +131,9 @@ function sparkline(values) {
     const max = Math.max(...values);
     const min = Math.min(...values);
     const span = max - min || 1;
-    const step = 60 / (SPARK_POINTS - 1);
-    const x0 = 60 - (values.length - 1) * step;
+    // Spread over the full width; a full history is SPARK_POINTS samples.
+    const step = 60 / (values.length - 1);
+    const x0 = 0;
     const points = values.map((v, i) => `${(x0 + i * step).toFixed(1)},${(15 - ((v - min) / span) * 14).toFixed(1)}`).join(" ");
     const line = document.createElementNS(SVG_NS, "polyline");
     line.setAttribute("points", points);
@@ -167,12 +168,11 @@ function newRow(id) {
     rtt: el("td", "rtt"),
     rttText: el("span"),
     pings: el("td", "num"),
-    commands: el("td", "num"),
     key: { labels: "", peer: "", connectedAt: 0 },
     lastSeenMs: 0,
   };
   cells.rtt.append(cells.rttText, sparkline([]));
-  tr.append(cells.id, cells.labels, cells.peer, cells.connectedAt, cells.lastSeen, cells.rtt, cells.pings, cells.commands);
+  tr.append(cells.id, cells.labels, cells.peer, cells.connectedAt, cells.lastSeen, cells.rtt, cells.pings);
   tr.addEventListener("click", () => {
     if (!state.actions) return;
     document.querySelector('input[name="target-kind"][value="to"]').checked = true;
@@ -200,7 +200,6 @@ function updateRow(row, s) {
   setText(row.rttText, fmtMs(s.rttMs));
   if (recordRtt(s)) row.rtt.lastChild.replaceWith(sparkline(state.history.get(s.id).rtts));
   setText(row.pings, `${fmtInt(s.pingsSent)} / ${fmtInt(s.pongsReceived)}`);
-  setText(row.commands, fmtInt(s.commandsSent));
 }
 
 /** Patches the table to `slaves`, in order: rows are reused by id, only changed cells written. */

@@ -5,8 +5,8 @@
 import { readFileSync } from "node:fs";
 import * as http from "node:http";
 import { expect } from "chai";
-import { cleanup, startSlave, waitFor } from "../helpers.js";
-import { startDashboard } from "./server.js";
+import { cleanup, waitFor } from "../helpers.js";
+import { startDashboard, startTolerantSlave } from "./server.js";
 
 afterEach(cleanup);
 
@@ -66,9 +66,9 @@ describe("dashboard HTTP server", () => {
 
   it("lists slaves with labels, filters them by selector and text, sorts and pages, and refuses a bad selector", async () => {
     const { master, url } = await startDashboard();
-    await startSlave(master.address, { id: "a", labels: { region: "eu", role: "db" } });
-    await startSlave(master.address, { id: "b", labels: { region: "eu", role: "web" } });
-    await startSlave(master.address, { id: "c", labels: { region: "us" } });
+    await startTolerantSlave(master.address, { id: "a", labels: { region: "eu", role: "db" } });
+    await startTolerantSlave(master.address, { id: "b", labels: { region: "eu", role: "web" } });
+    await startTolerantSlave(master.address, { id: "c", labels: { region: "us" } });
     const list = async (query: string) =>
       (await (await fetch(`${url}api/slaves?${query}`)).json()) as {
         matched: number;
@@ -97,7 +97,7 @@ describe("dashboard HTTP server", () => {
     const listeners = () =>
       master.listenerCount("slave:connected") + master.listenerCount("slave:evicted") + master.listenerCount("slave:disconnected");
     const before = listeners();
-    await startSlave(master.address, { id: "x" });
+    await startTolerantSlave(master.address, { id: "x" });
     expect(server.feedActive).to.equal(false);
     expect(listeners()).to.equal(before);
 
@@ -123,7 +123,7 @@ describe("dashboard HTTP server", () => {
     const { master, server, url } = await startDashboard();
     const viewer = sse(url);
     await waitFor(() => server.viewers === 1, 2_000, "a viewer");
-    const slave = await startSlave(master.address, { id: "feed-1" });
+    const slave = await startTolerantSlave(master.address, { id: "feed-1" });
     await slave.close();
     await waitFor(
       () => viewer.events.some((e) => e.event === "feed" && JSON.stringify(e.data).includes('"disconnected"')),
@@ -178,8 +178,8 @@ describe("dashboard HTTP server", () => {
   it("with actions on, POST /api/send needs the action header and the same origin, and sends to one slave or a selector", async () => {
     const { master, url } = await startDashboard({}, { actions: true });
     const received: string[] = [];
-    await startSlave(master.address, { id: "a", labels: { role: "db" }, onCommand: (c) => void received.push(`a:${c.data}`) });
-    await startSlave(master.address, { id: "b", labels: { role: "web" }, onCommand: (c) => void received.push(`b:${c.data}`) });
+    await startTolerantSlave(master.address, { id: "a", labels: { role: "db" }, onCommand: (c) => void received.push(`a:${c.data}`) });
+    await startTolerantSlave(master.address, { id: "b", labels: { role: "web" }, onCommand: (c) => void received.push(`b:${c.data}`) });
     const send = (body: unknown, headers: Record<string, string> = { "x-netsync-action": "1" }) =>
       fetch(`${url}api/send`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
     expect((await send({ to: "a", data: "x" }, {})).status).to.equal(403);

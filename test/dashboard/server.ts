@@ -4,8 +4,8 @@ import { existsSync, mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { type Browser, chromium } from "playwright-core";
 import { type DashboardOptions, DashboardServer } from "../../src/dashboard/http-server.js";
-import { type Master, type MasterOptions, silentLogger } from "../../src/index.js";
-import { startMaster, track } from "../helpers.js";
+import { type Master, type MasterOptions, type Slave, type SlaveOptions, silentLogger } from "../../src/index.js";
+import { startMaster, startSlave, track } from "../helpers.js";
 
 export const CHROMIUM = "/usr/bin/chromium";
 export const ARTIFACTS = fileURLToPath(new URL("../../test-artifacts/", import.meta.url));
@@ -66,4 +66,13 @@ export async function startDashboard(masterOptions: MasterOptions = {}, options:
 export function artifactPath(name: string): string {
   mkdirSync(ARTIFACTS, { recursive: true });
   return `${ARTIFACTS}${name}`;
+}
+
+/**
+ * A started slave (closed by cleanup()) that tolerates a busy machine: a
+ * browser starting next to it can delay pings past the helpers' 300 ms
+ * master timeout, and a reconnect would muddle what the page shows.
+ */
+export function startTolerantSlave(address: string, options: Partial<SlaveOptions> = {}): Promise<Slave> {
+  return startSlave(address, { masterTimeout: 5_000, ...options });
 }
