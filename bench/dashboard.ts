@@ -1,0 +1,204 @@
+/**
+ * What one dashboard viewer costs the master: `npm run bench:dashboard [-- options]`.
+ *
+ * Starts a master with a dashboard (bench/servers/netsync-dashboard.ts) in a
+ * child process and N raw gRPC slaves in load-generator processes
+ * (bench/loadgen/grpc.ts, at most --per-gen each: a process has 20,000 file
+ * descriptors), then measures the master's CPU (process.cpuUsage, in the
+ * master) over fixed windows, alternating: no viewer, then one viewer. The
+ * viewer behaves like the page: it keeps /api/events open and, on every
+ * tick, fetches /api/slaves with the page's default query (first 500 by
+ * id). Reports each pair's ratio with/without and their median.
+ */
+
+import { mkdirSync, writeFileSync } from "node:fs";
+import * as http from "node:http";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { Child, percentile, round, sleep } from "./lib/common.js";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const { values: args } = parseArgs({
+  options: {
+    slaves: { type: "string", default: "10000" },
+    "per-gen": { type: "string", default: "5000" },
+    interval: { type: "string", default: "1000" },
+    timeout: { type: "string", default: "3000" },
+    window: { type: "string", default: "20" },
+    pairs: { type: "string", default: "3" },
+    warmup: { type: "string", default: "10" },
+    out: { type: "string", default: "bench/out" },
+    help: { type: "boolean", default: false },
+  },
+});
+if (args.help) {
+  console.log(
+    "npm run bench:dashboard -- [--slaves 10000] [--per-gen 5000] [--interval 1000] [--timeout 3000] [--window 20] [--pairs 3] [--warmup 10]",
+  );
+  process.exit(0);
+}
+const slaves = Number(args.slaves);
+const perGen = Number(args["per-gen"]);
+const windowMs = Number(args.window) * 1000;
+const pairs = Number(args.pairs);
+const host = "127.0.0.1";
+
+/** A viewer like the page: the SSE stream open, /api/slaves fetched once per tick, one fetch at a time. */
+class Viewer {
+  private req: http.ClientRequest | undefined;
+  private fetching = false;
+  ticks = 0;
+  fetches = 0;
+  bytes = 0;
+
+  constructor(private readonly base: string) {}
+
+  start(): void {
+    this.req = http.get(`${this.base}/api/events`, (res) => {
+      let buffer = "";
+      res.setEncoding("utf8").on("data", (chunk: string) => {
+        buffer += chunk;
+        let end = buffer.indexOf("\n\n");
+        while (end >= 0) {
+          const frame = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          if (/^event: (hello|tick)$/m.test(frame)) {
+            this.ticks++;
+            void this.fetchTable();
+          }
+          end = buffer.indexOf("\n\n");
+        }
+      });
+    });
+    this.req.on("error", () => {});
+  }
+
+  private async fetchTable(): Promise<void> {
+    if (this.fetching) return;
+    this.fetching = true;
+    try {
+      const res = await fetch(`${this.base}/api/slaves?sort=id&order=asc&offset=0&limit=500`, { cache: "no-store" });
+      const body = await res.text();
+      this.bytes += body.length;
+      this.fetches++;
+    } finally {
+      this.fetching = false;
+    }
+  }
+
+  stop(): void {
+    this.req?.destroy();
+    this.req = undefined;
+  }
+}
+
+const children: Child[] = [];
+const stopAll = async () => {
+  await Promise.all(children.map((child) => child.stop()));
+};
+process.on("SIGINT", () => void stopAll().then(() => process.exit(130)));
+
+try {
+  const master = new Child("master", join(HERE, "servers", "netsync-dashboard.ts"), {
+    host,
+    interval: Number(args.interval),
+    timeout: Number(args.timeout),
+  });
+  children.push(master);
+  const ready = await master.waitFor("ready", 30_000);
+  const port = ready.port as number;
+  const base = `http://${host}:${ready.httpPort as number}`;
+  console.log(`master on ${host}:${port}, dashboard on ${base}; opening ${slaves} slaves in ${Math.ceil(slaves / perGen)} generators`);
+
+  const generators: Child[] = [];
+  for (let k = 0, left = slaves; left > 0; k++, left -= perGen) {
+    const generator = new Child(`generator ${k}`, join(HERE, "loadgen", "grpc.ts"), {
+      hosts: [host],
+      port,
+      count: Math.min(perGen, left),
+      prefix: `g${k}-`,
+      streamsPerConn: 1,
+      openBatch: 200,
+    });
+    children.push(generator);
+    generators.push(generator);
+  }
+  await Promise.all(generators.map((g) => g.waitFor("ready", 300_000)));
+  const deadline = performance.now() + 60_000;
+  for (;;) {
+    const stats = await master.request({ cmd: "stats" });
+    if (stats.connected === slaves) break;
+    if (performance.now() > deadline) throw new Error(`only ${stats.connected} of ${slaves} slaves connected`);
+    await sleep(500);
+  }
+  console.log(`${slaves} slaves connected; warming up ${args.warmup} s`);
+  await sleep(Number(args.warmup) * 1000);
+
+  const measure = async (): Promise<{ cpuMs: number; ms: number; viewers: number; feedActive: boolean }> => {
+    const a = await master.request({ cmd: "cpu" });
+    await sleep(windowMs);
+    const b = await master.request({ cmd: "cpu" });
+    return {
+      cpuMs: (b.cpuMs as number) - (a.cpuMs as number),
+      ms: (b.at as number) - (a.at as number),
+      viewers: b.viewers as number,
+      feedActive: b.feedActive as boolean,
+    };
+  };
+
+  const results: { without: number; with: number; ratio: number; fetches: number; kbPerFetch: number }[] = [];
+  for (let i = 0; i < pairs; i++) {
+    const off = await measure();
+    if (off.viewers !== 0 || off.feedActive) throw new Error("the feed was active with no viewer");
+    const viewer = new Viewer(base);
+    viewer.start();
+    await sleep(1_500); // the page load (hello, first table) is not the steady cost
+    const fetchesBefore = viewer.fetches;
+    const bytesBefore = viewer.bytes;
+    const on = await measure();
+    const fetches = viewer.fetches - fetchesBefore;
+    viewer.stop();
+    if (on.viewers !== 1) throw new Error(`expected one viewer, the master saw ${on.viewers}`);
+    const without = (off.cpuMs / off.ms) * 100;
+    const withViewer = (on.cpuMs / on.ms) * 100;
+    results.push({
+      without: round(without, 2),
+      with: round(withViewer, 2),
+      ratio: round(withViewer / without, 4),
+      fetches,
+      kbPerFetch: round((viewer.bytes - bytesBefore) / Math.max(1, fetches) / 1024, 1),
+    });
+    console.log(
+      `pair ${i + 1}/${pairs}: master CPU ${round(without, 2)} % of a core without a viewer, ${round(withViewer, 2)} % with one ` +
+        `(ratio ${round(withViewer / without, 4)}; ${fetches} table fetches in the window)`,
+    );
+    await sleep(2_000); // let the viewer's connection close before the next window
+  }
+  const stats = await master.request({ cmd: "stats" });
+  const ratios = results.map((r) => r.ratio).sort((a, b) => a - b);
+  const median = percentile(ratios, 50);
+  const summary = {
+    slaves,
+    connectedAtEnd: stats.connected,
+    evicted: stats.evicted,
+    lost: stats.lost,
+    interval: Number(args.interval),
+    timeout: Number(args.timeout),
+    windowSeconds: windowMs / 1000,
+    pairs: results,
+    medianRatio: median,
+    growthPct: round((median - 1) * 100, 2),
+    target: "≤ 5 % growth",
+    met: median <= 1.05,
+  };
+  const out = resolve(args.out!);
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, "dashboard.json"), `${JSON.stringify(summary, null, 2)}\n`);
+  console.log(
+    `\nmedian ratio with/without one viewer at ${slaves} slaves: ${median} (${summary.growthPct >= 0 ? "+" : ""}${summary.growthPct} %), ` +
+      `target ≤ 1.05: ${summary.met ? "met" : "NOT met"}; evictions ${stats.evicted}, other losses ${stats.lost}; ${join(out, "dashboard.json")}`,
+  );
+} finally {
+  await stopAll();
+}

@@ -1,0 +1,47 @@
+/**
+ * The master of the dashboard cost bench (bench/dashboard.ts): the real
+ * Master with its defaults (reflection off, a silent logger, as in
+ * bench/servers/netsync.ts) and a DashboardServer on a port of its own.
+ *
+ * Protocol (JSON lines): prints {"ev":"ready","port","httpPort"}; answers
+ * "cpu" (this process's CPU time, user + system, in ms, all threads) and
+ * "stats" (connected slaves, evictions and other losses so far).
+ */
+import { DashboardServer } from "../../src/dashboard/http-server.js";
+import { Master, silentLogger } from "../../src/index.js";
+import { childConfig, emit, onCommands } from "../lib/common.js";
+import type { ServerConfig } from "./types.js";
+
+const config = childConfig<ServerConfig>();
+const master = new Master({
+  host: config.host,
+  port: 0,
+  heartbeatInterval: config.interval,
+  heartbeatTimeout: config.timeout,
+  logger: silentLogger(),
+  reflection: false,
+});
+let evicted = 0;
+let lost = 0;
+master.on("slave:evicted", () => evicted++);
+master.on("slave:disconnected", () => lost++);
+
+const port = await master.listen();
+const dashboard = new DashboardServer(master, { port: 0, host: config.host, log: silentLogger() });
+const httpPort = await dashboard.listen();
+emit({ ev: "ready", port, httpPort });
+
+onCommands((command) => {
+  switch (command.cmd) {
+    case "cpu": {
+      const { user, system } = process.cpuUsage();
+      return { cpuMs: (user + system) / 1000, at: performance.now(), viewers: dashboard.viewers, feedActive: dashboard.feedActive };
+    }
+    case "stats":
+      return { connected: master.size, evicted, lost };
+    default:
+      return { error: `unknown command ${command.cmd}` };
+  }
+});
+
+process.on("SIGTERM", () => process.exit(0));
