@@ -1,8 +1,8 @@
 import { EventEmitter } from "node:events";
-import { Code } from "../../src/code.js";
 import type { ClusterNode } from "../../src/cluster/cluster-node.js";
 import { compareEpochs, type Epoch, EpochClock } from "../../src/cluster/epoch.js";
 import type { ClusterReply, ClusterSlave, LocalFleet } from "../../src/cluster/types.js";
+import { Code } from "../../src/code.js";
 import { NetSyncError } from "../../src/errors.js";
 
 interface FakeSlave {

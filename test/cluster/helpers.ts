@@ -48,7 +48,15 @@ export async function waitFor(predicate: () => boolean, what: string, timeoutMs 
 export function converged(nodes: ClusterNode[], ids: string[], timeoutMs = 3_000): Promise<number> {
   const want = [...ids].sort().join(",");
   return waitFor(
-    () => nodes.every((n) => n.masters().map((m) => m.id).sort().join(",") === want),
+    () =>
+      nodes.every(
+        (n) =>
+          n
+            .masters()
+            .map((m) => m.id)
+            .sort()
+            .join(",") === want,
+      ),
     `every node to see masters ${want}`,
     timeoutMs,
   );

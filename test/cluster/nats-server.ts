@@ -38,6 +38,12 @@ export class NatsServer {
     return this.child !== undefined;
   }
 
+  /** Picks the port now (a free one), so clients can be pointed at a server not started yet. */
+  async reservePort(): Promise<number> {
+    if (this.port === 0) this.port = this.options.port ?? (await freePort());
+    return this.port;
+  }
+
   /** Starts the server (on the same port as before, if it ran) and resolves once it accepts clients. */
   async start(): Promise<void> {
     if (this.child) return;
