@@ -2,17 +2,18 @@
 // with moduleResolution node16 and bundler: tsconfig.node16.json and
 // tsconfig.bundler.json. `.mts` so node16 treats it as ESM in a package with
 // no "type".
-import { Code, DEFAULTS, Master, type MasterOptions, NetSyncError, Slave, type SlaveInfo, type SlaveOptions } from "netsync";
+import { Code, DEFAULTS, type Labels, Master, type MasterOptions, NetSyncError, Slave, type SlaveInfo, type SlaveOptions } from "netsync";
 import { AdminClient, type ListSlavesResponse } from "netsync/admin";
 
 const options: MasterOptions = { host: "127.0.0.1", port: 0, heartbeatInterval: 50, heartbeatTimeout: DEFAULTS.heartbeatTimeout };
 const master = new Master(options);
 const port: number = await master.listen();
-const slaveOptions: SlaveOptions = { master: `127.0.0.1:${port}`, id: "typed" };
+const slaveOptions: SlaveOptions = { master: `127.0.0.1:${port}`, id: "typed", labels: { region: "eu" } };
 const slave = new Slave(slaveOptions);
 slave.on("connected", ({ id }: { id: string }) => console.log(id));
 
-const infos: SlaveInfo[] = master.slaves();
+const infos: SlaveInfo[] = master.slaves({ selector: "region=eu" });
+const labels: Labels = infos[0]?.labels ?? {};
 const rtts: Array<number | undefined> = infos.map((s) => s.rttMs);
 
 function describe(e: unknown): string {
@@ -24,9 +25,9 @@ function describe(e: unknown): string {
 }
 
 const admin = new AdminClient(master.address, { token: undefined });
-const listed: ListSlavesResponse = await admin.listSlaves(true);
+const listed: ListSlavesResponse = await admin.listSlaves({ includeClosed: true, selector: "region=eu" });
 admin.close();
-console.log(rtts, listed.slaves.length, describe(new NetSyncError("x")));
+console.log(rtts, labels, listed.slaves.length, describe(new NetSyncError("x")));
 
 // @ts-expect-error heartbeatInterval is a number of milliseconds
 const wrong: MasterOptions = { heartbeatInterval: "5s" };
