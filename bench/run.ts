@@ -17,6 +17,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Child, cpuMs, hrNow, percentile, round, rssBytes, type Summary, sleep, sum, summarize } from "./lib/common.js";
+import type { PhaseStats } from "./lib/probe.js";
 import { computeRatios, evaluateTargets, markdownReport, renderCharts } from "./lib/report.js";
 import type { ServerEvents } from "./servers/types.js";
 
@@ -42,6 +43,7 @@ const { values: args } = parseArgs({
     hosts: { type: "string" },
     broadcasts: { type: "string" },
     prof: { type: "boolean", default: false },
+    spinner: { type: "string" },
     out: { type: "string" },
     merge: { type: "string" },
     report: { type: "string" },
@@ -53,7 +55,7 @@ const { values: args } = parseArgs({
 if (args.help) {
   console.log(`npm run bench -- [--quick] [--systems netsync,floor,socketio,nats] [--ladder 1000,5000,10000,15000]
   [--interval 1000] [--timeout 3000] [--warmup 5] [--steady 10] [--soak 60] [--repeat 1] [--per-gen 5000] [--mux STREAMS_PER_CONN]
-  [--hosts K] [--broadcasts 5] [--prof] [--out bench/out] [--merge PREVIOUS_RESULTS_JSON] [--report RESULTS_JSON (no runs: redo table and charts)]`);
+  [--hosts K] [--broadcasts 5] [--prof] [--spinner FRACTION_OF_ONE_CORE] [--out bench/out] [--merge PREVIOUS_RESULTS_JSON] [--report RESULTS_JSON (no runs: redo table and charts)]`);
   process.exit(0);
 }
 
@@ -80,6 +82,11 @@ const config = {
   broadcasts: Number(args.broadcasts ?? (quick ? 3 : 5)),
   hosts: args.hosts ? Number(args.hosts) : undefined,
   prof: args.prof,
+  /**
+   * Background load: a spinner process asking for this fraction of one core (0 = none), started
+   * before and stopped after every run, so a fast machine reproduces a slower, shared one.
+   */
+  spinner: Math.max(0, Math.min(1, Number(args.spinner ?? 0))),
   /** A previous results.json whose results (other systems or N) are kept next to this run's. */
   merge: args.report ? resolve(args.report) : args.merge ? resolve(args.merge) : undefined,
   out: resolve(ROOT, args.out ?? "bench/out"),
@@ -131,6 +138,81 @@ export interface RunResult {
   pauseMaxMs?: number;
   /** With --repeat: the runs this result is the median of, in the order they ran. */
   runs?: RunResult[];
+  /** Server CPU per ping the generators actually received in the steady phase, µs (CPU per round is flattered by a server that pings less often than once per interval). */
+  cpuUsPerPing?: number;
+  /** Attribution: event-loop delay and GC of the server and the generators in each phase (ramp, warmup, steady, rtt, bcast, freeze). */
+  phases?: Record<string, PhaseAttribution>;
+  /** The spinner's real CPU share over the run and over the steady phase, % of one core (--spinner). */
+  spinner?: { fraction: number; runPct: number; steadyPct: number };
+  /** NetSync only: each stall its pause detector reported, with the phase it fell in. */
+  pauseLog?: { at: number; ms: number; phase: string }[];
+}
+
+/** Event-loop delay and GC of a process (or the worst of a group of processes) over one phase. */
+export interface LoopGc {
+  /** Event-loop delay, ms. For generators: the largest of any generator. */
+  delayP50: number;
+  delayP99: number;
+  delayMax: number;
+  /** GC pauses on the main thread: all kinds, and mark-compact (major) alone; generators: summed (max: the largest). */
+  gcCount: number;
+  gcTotalMs: number;
+  gcMaxMs: number;
+  majorCount: number;
+  majorTotalMs: number;
+  majorMaxMs: number;
+  /** CPU % of one core (generators: summed) and event-loop busy % (generators: the busiest). */
+  cpuPct: number;
+  busyPct: number;
+  heapMB: number;
+  /** Stalls over 100 ms (with the GC inside them) and GC pauses over 50 ms, hrNow clock. */
+  stalls: PhaseStats["stalls"];
+  longGc: PhaseStats["longGc"];
+}
+
+export interface PhaseAttribution {
+  ms: number;
+  server: LoopGc;
+  gens: LoopGc;
+  /** The spinner's CPU in this phase, % of one core. */
+  spinnerPct?: number;
+}
+
+function loopGc(stats: PhaseStats[]): LoopGc {
+  const max = (get: (s: PhaseStats) => number) => round(Math.max(0, ...stats.map(get)), 2);
+  const total = (get: (s: PhaseStats) => number) => round(sum(stats.map(get)), 1);
+  return {
+    delayP50: max((s) => s.delay.p50),
+    delayP99: max((s) => s.delay.p99),
+    delayMax: max((s) => s.delay.max),
+    gcCount: total((s) => s.gc.count),
+    gcTotalMs: total((s) => s.gc.totalMs),
+    gcMaxMs: max((s) => s.gc.maxMs),
+    majorCount: total((s) => s.gc.byKind.major?.count ?? 0),
+    majorTotalMs: total((s) => s.gc.byKind.major?.totalMs ?? 0),
+    majorMaxMs: max((s) => s.gc.byKind.major?.maxMs ?? 0),
+    cpuPct: total((s) => s.cpuPct),
+    busyPct: max((s) => s.busyPct),
+    heapMB: total((s) => s.heapMB),
+    stalls: stats.flatMap((s) => s.stalls).slice(0, 50),
+    longGc: stats.flatMap((s) => s.longGc).slice(0, 50),
+  };
+}
+
+/** Median of each number across objects of the same shape; arrays are concatenated. */
+function medianShape<T>(items: T[]): T {
+  const first = items[0];
+  if (typeof first === "number") return median(items as number[]) as T;
+  if (Array.isArray(first)) return items.flatMap((i) => i as unknown[]).slice(0, 50) as T;
+  if (first && typeof first === "object") {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(first)) {
+      const values = items.map((i) => (i as Record<string, unknown>)[key]).filter((v) => v !== undefined);
+      out[key] = medianShape(values);
+    }
+    return out as T;
+  }
+  return first as T;
 }
 
 /** Nearest-rank p50 (the lower median for an even count) of the finite values; undefined if none. */
@@ -174,6 +256,12 @@ function combineRepeats(runs: RunResult[]): RunResult {
     },
     falseEvictions: sum(ok.map((r) => r.falseEvictions ?? 0)),
     unexpectedEnds: sum(ok.map((r) => r.unexpectedEnds ?? 0)),
+    cpuUsPerPing: m((r) => r.cpuUsPerPing),
+    phases: ok.every((r) => r.phases) ? medianShape(ok.map((r) => r.phases!)) : undefined,
+    spinner: base.spinner && medianShape(ok.map((r) => r.spinner!)),
+    pauses: m((r) => r.pauses),
+    pauseMaxMs: m((r) => r.pauseMaxMs),
+    pauseLog: ok.flatMap((r) => r.pauseLog ?? []),
     ...(ok.length < runs.length
       ? { error: `${runs.length - ok.length} of ${runs.length} runs failed: ${runs.find((r) => r.error)!.error}` }
       : {}),
@@ -256,10 +344,23 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
   const bindHost = hosts.length > 1 ? "0.0.0.0" : "127.0.0.1";
   const children: Child[] = [];
   let nats: { proc: ChildProcess; url: string; port: number } | undefined;
+  // The background load runs for the whole run, started before the server and stopped after everything else.
+  let spinner: ChildProcess | undefined;
+  const spinnerCpu = () => (spinner?.pid ? cpuMs(spinner.pid) : Number.NaN);
+  let spinnerStart = { at: 0, cpu: 0 };
+  if (config.spinner > 0) {
+    spinner = spawn(process.execPath, ["--import", "tsx", join(HERE, "lib", "spinner.ts"), JSON.stringify({ fraction: config.spinner })], {
+      stdio: ["pipe", "ignore", "inherit"],
+    });
+    await sleep(300);
+    spinnerStart = { at: performance.now(), cpu: spinnerCpu() };
+  }
   try {
     if (system === "nats") nats = await startNatsServer(bindHost);
     const nodeArgs =
-      config.prof && system === "netsync" ? ["--cpu-prof", "--cpu-prof-interval", "200", "--cpu-prof-dir", join(config.out, "prof")] : [];
+      config.prof && (system === "netsync" || system === "floor")
+        ? ["--cpu-prof", "--cpu-prof-interval", "200", "--cpu-prof-dir", join(config.out, "prof", system)]
+        : [];
     const server = new Child(
       system,
       join(HERE, "servers", `${system}.ts`),
@@ -304,6 +405,29 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
     generators.push(frozen);
     children.push(...generators);
     const genPids = () => generators.filter((g) => !g.exited).map((g) => g.pid);
+    // Attribution: at every phase boundary, each process reports its loop delay and GC since the previous one.
+    const phases: Record<string, PhaseAttribution> = {};
+    const phaseStarts: { name: string; at: number }[] = [];
+    let phaseSpinner = { at: performance.now(), cpu: spinnerCpu() };
+    const phaseBoundary = async (ended: string, next: string, skip: Child[] = []) => {
+      const ask = (c: Child) =>
+        c
+          .request({ cmd: "phase", name: next }, 10_000)
+          .then((r) => r.stats as PhaseStats)
+          .catch(() => undefined);
+      const [s, ...g] = await Promise.all([server, ...generators.filter((x) => !skip.includes(x) && !x.exited)].map(ask));
+      const now = performance.now();
+      const spun = spinnerCpu();
+      phases[ended] = {
+        ms: s?.ms ?? 0,
+        server: loopGc(s ? [s] : []),
+        gens: loopGc(g.filter((x): x is PhaseStats => x !== undefined)),
+        ...(spinner ? { spinnerPct: round(((spun - phaseSpinner.cpu) / (now - phaseSpinner.at)) * 100, 1) } : {}),
+      };
+      phaseSpinner = { at: now, cpu: spun };
+      phaseStarts.push({ name: next, at: hrNow() });
+    };
+    result.phases = phases;
 
     const rampStart = performance.now();
     const rampTimeout = 60_000 + n * 10;
@@ -334,7 +458,9 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
     result.connected = stats.connected as number;
     result.rampMs = Math.round(performance.now() - rampStart);
     log(`${system} N=${n}: ${result.connected} connected in ${result.rampMs} ms`);
+    await phaseBoundary("ramp", "warmup");
     await sleep(Math.max(2 * config.interval, config.warmupSeconds * 1000));
+    await phaseBoundary("warmup", "steady");
 
     // Steady state: CPU and memory with nothing but heartbeats.
     const steadySeconds = soak ? Math.max(config.soakSeconds, config.steadySeconds) : config.steadySeconds;
@@ -343,6 +469,7 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
       sum((await Promise.all(generators.map((g) => g.request({ cmd: "status" })))).map((st) => (st.pings as number) ?? 0));
     const pings0 = await pingsSoFar();
     const gen0 = sum(genPids().map(cpuMs));
+    const spin0 = spinnerCpu();
     const cpu0 = (await serverUsage()).cpuMs;
     const t0 = performance.now();
     await sleep(config.steadySeconds * 1000);
@@ -350,6 +477,7 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
     const { cpuMs: cpu1, rss } = await serverUsage();
     const elapsed = performance.now() - t0;
     const gen1 = sum(genPids().map(cpuMs));
+    const spin1 = spinnerCpu();
     const pings1 = await pingsSoFar();
     if (steadySeconds > config.steadySeconds) {
       await sleep((steadySeconds - config.steadySeconds) * 1000);
@@ -362,7 +490,11 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
     result.rounds = round(rounds, 1);
     result.serverCpuMs = cpu1 - cpu0;
     result.cpuUsPerSlaveRound = round(((cpu1 - cpu0) * 1000) / rounds / n, 2);
-    if (pings1 > pings0) result.pingsPerSlaveRound = round((pings1 - pings0) / n / rounds, 3);
+    if (pings1 > pings0) {
+      result.pingsPerSlaveRound = round((pings1 - pings0) / n / rounds, 3);
+      result.cpuUsPerPing = round(((cpu1 - cpu0) * 1000) / (pings1 - pings0), 2);
+    }
+    if (spinner) result.spinner = { fraction: config.spinner, runPct: 0, steadyPct: round(((spin1 - spin0) / elapsed) * 100, 1) };
     result.serverCpuPct = round(((cpu1 - cpu0) / elapsed) * 100, 1);
     result.loadgenCpuPct = round(((gen1 - gen0) / elapsed) * 100, 1);
     result.rssBaseMB = round(rssBase / 2 ** 20, 1);
@@ -373,6 +505,7 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
     );
 
     // RTT: every slave sends an echo probe right after answering each ping, for 3 rounds.
+    await phaseBoundary("steady", "rtt");
     for (const g of generators) g.send({ cmd: "probe", on: true });
     await sleep(3 * config.interval + 50);
     for (const g of generators) g.send({ cmd: "probe", on: false });
@@ -381,6 +514,7 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
     result.rtt = summarize(probes.flatMap((p) => p.rtt as number[]));
 
     // Broadcast: a few, spaced so they do not all land on a ping round.
+    await phaseBoundary("rtt", "bcast");
     const sent: number[] = [];
     const callMs: number[] = [];
     const bcastStart = { at: performance.now(), server: (await serverUsage()).cpuMs, gens: sum(genPids().map(cpuMs)) };
@@ -408,6 +542,7 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
     };
 
     // Freeze 1%: SIGSTOP their generator and wait for the server to evict them (the floor never does).
+    await phaseBoundary("bcast", "freeze");
     const stopAt = hrNow();
     frozen.kill("SIGSTOP");
     const evictDeadline = system === "floor" ? 0 : performance.now() + config.timeout + Math.max(quick ? 1000 : 3000, config.interval * 2);
@@ -417,6 +552,7 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
       if (sofar.evicted.filter((e) => e.id.startsWith("f-")).length >= frozenCount || performance.now() > evictDeadline) break;
     }
     await sleep(300);
+    await phaseBoundary("freeze", "end", [frozen]);
     const events = (await server.request({ cmd: "events" })) as unknown as ServerEvents;
     const frozenEvictions = events.evicted.filter((e) => e.id.startsWith("f-"));
     result.evict = {
@@ -431,6 +567,9 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
       const pauses = (events as { pauses?: number[] }).pauses!;
       result.pauses = pauses.length;
       result.pauseMaxMs = pauses.length ? Math.max(...pauses) : 0;
+      // Which phase each stall fell in (the log has the time each was noticed).
+      const log = (events as { pauseLog?: { at: number; ms: number }[] }).pauseLog ?? [];
+      result.pauseLog = log.map((p) => ({ ...p, phase: [...phaseStarts].reverse().find((s) => s.at <= p.at)?.name ?? "ramp" }));
     }
     result.falseEvictions = events.evicted.filter((e) => !e.id.startsWith("f-")).length;
     const bulkCollect = await Promise.all(generators.filter((g) => g !== frozen).map((g) => g.request({ cmd: "collect" })));
@@ -447,11 +586,18 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
     result.error = err instanceof Error ? err.message : String(err);
     log(`${system} N=${n} FAILED: ${result.error}`);
   } finally {
+    if (spinner && result.spinner)
+      result.spinner.runPct = round(((spinnerCpu() - spinnerStart.cpu) / (performance.now() - spinnerStart.at)) * 100, 1);
     await Promise.all(children.slice(1).map((c) => c.stop()));
     await children[0]?.stop(10_000);
     if (nats) {
       nats.proc.kill("SIGTERM");
       await new Promise((done) => (nats!.proc.exitCode !== null ? done(undefined) : nats!.proc.once("exit", done)));
+    }
+    if (spinner) {
+      const exited = new Promise((done) => spinner!.once("exit", done));
+      spinner.kill("SIGTERM");
+      await exited;
     }
     await sleep(quick ? 300 : 1000);
   }

@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
-import type { BenchConfig, RunResult, SystemName } from "../run.js";
+import type { BenchConfig, LoopGc, PhaseAttribution, RunResult, SystemName } from "../run.js";
 import { round } from "./common.js";
 
 interface Measure {
@@ -92,6 +92,51 @@ export function evaluateTargets(results: RunResult[], config: BenchConfig): Targ
   ratioTarget("master CPU per round", MEASURES[0]!, 1.15);
   ratioTarget("master RSS per slave", MEASURES[1]!, 1.2);
 
+  // Issue 11: at every N, in the same run. RTT and broadcast p99 against Socket.IO's; the master's own steady-phase
+  // loop delay; eviction p99 when the master did not stall (else how much it stalled, and where).
+  const nsAll = results.filter((r) => r.system === "netsync" && !r.error).sort((a, b) => a.n - b.n);
+  const sioAt = (n: number) => results.find((r) => r.system === "socketio" && r.n === n && !r.error);
+  for (const [label, get] of [
+    ["ping RTT p99 < Socket.IO's (every N)", (r: RunResult) => r.rtt?.p99],
+    ["broadcast p99 < Socket.IO's (every N)", (r: RunResult) => r.bcast?.p99],
+  ] as const) {
+    const pairs = nsAll.map((r) => [r, sioAt(r.n)] as const).filter(([a, b]) => b && finite(get(a)) && finite(get(b!)));
+    rows.push({
+      target: label,
+      measured: pairs.map(([a, b]) => `${get(a)!.toFixed(1)} vs ${get(b!)!.toFixed(1)} ms at ${a.n}`).join(", ") || "—",
+      verdict: verdict(pairs.length ? pairs.every(([a, b]) => get(a)! < get(b!)!) : undefined),
+    });
+  }
+  const steady = nsAll.filter((r) => r.phases?.steady);
+  rows.push({
+    target: "master event-loop delay ≤ 100 ms in the steady phase while its CPU < 80%",
+    measured:
+      steady.map((r) => `max ${fmt(r.phases!.steady!.server.delayMax)} ms at ${fmt(r.serverCpuPct, 0)}% CPU at ${r.n}`).join(", ") || "—",
+    verdict: verdict(
+      steady.length ? steady.every((r) => (r.serverCpuPct ?? 0) >= 80 || r.phases!.steady!.server.delayMax <= 100) : undefined,
+    ),
+  });
+  const evicting = nsAll.filter((r) => r.evict?.evicted);
+  const stalledInFreeze = (r: RunResult) => (r.pauseLog ?? []).filter((p) => p.phase === "freeze");
+  rows.push({
+    target: `eviction p99 ≤ timeout + 50 ms (${config.timeout + 50} ms) when the master did not stall (every N)`,
+    measured:
+      evicting
+        .map((r) => {
+          const stalls = stalledInFreeze(r);
+          const why = stalls.length
+            ? ` (master stalled ${stalls.length}× in the freeze, max ${Math.max(...stalls.map((p) => p.ms))} ms)`
+            : "";
+          return `${r.evict!.silence.p99.toFixed(1)} ms at ${r.n}${why}`;
+        })
+        .join(", ") || "—",
+    verdict: verdict(
+      evicting.length
+        ? evicting.every((r) => stalledInFreeze(r).length > 0 || (r.evict!.silence.p99 <= config.timeout + 50 && r.evict!.missed === 0))
+        : undefined,
+    ),
+  });
+
   const ns10k = at(results, "netsync", 10_000);
   const sio10k = ns10k && results.find((r) => r.system === "socketio" && r.n === ns10k.n && !r.error);
   const evictP99 = ns10k?.evict?.evicted ? ns10k.evict.silence.p99 : undefined;
@@ -149,6 +194,15 @@ export function markdownReport(
   const c = output.config;
   lines.push(
     `Heartbeat interval ${String(c.interval)} ms, timeout ${String(c.timeout)} ms, ${String(c.streamsPerConn)} stream(s) per connection; ${String(output.machine.cpus)} CPUs, ${String(output.machine.node)}.${Number(c.repeat ?? 1) > 1 ? ` Every figure is the median of ${String(c.repeat)} interleaved runs (false evictions and unexpected ends: their sum).` : ""}`,
+    ...(Number(c.spinner ?? 0) > 0
+      ? [
+          "",
+          `Background load: a spinner asking for ${String(c.spinner)} of one core ran through every run; it got ${results
+            .filter((r) => r.spinner)
+            .map((r) => `${fmt(r.spinner!.runPct, 0)}%`)
+            .join(", ")} of one core (run by run, in table order).`,
+        ]
+      : []),
     "",
     "| system | N | CPU µs/slave/round | RSS KB/slave | RTT p50 / p99 ms | broadcast p50 / p99 / max ms | eviction p50 / p99 ms | evicted | false evictions | unexpected ends | server CPU % | loadgen CPU % |",
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -164,6 +218,7 @@ export function markdownReport(
       `| ${r.system} | ${r.n} | ${fmt(r.cpuUsPerSlaveRound)} | ${fmt(r.rssKbPerSlave)} | ${fmt(r.rtt?.p50, 2)} / ${fmt(r.rtt?.p99, 2)} | ${fmt(r.bcast?.p50, 2)} / ${fmt(r.bcast?.p99, 2)} / ${fmt(r.bcast?.max, 2)}${r.bcast && r.bcast.count < r.bcast.expected ? ` (${r.bcast.count}/${r.bcast.expected})` : ""} | ${noEvict ? "n/a" : `${fmt(ev?.evicted ? ev.silence.p50 : undefined)} / ${fmt(ev?.evicted ? ev.silence.p99 : undefined)}`} | ${noEvict ? "n/a" : `${ev?.evicted ?? 0}/${ev?.frozen ?? 0}${r.pauses ? ` (master stalled ${r.pauses}×, max ${r.pauseMaxMs} ms)` : ""}`} | ${r.falseEvictions ?? "—"} | ${r.unexpectedEnds ?? "—"} | ${fmt(r.serverCpuPct, 0)} | ${fmt(r.loadgenCpuPct, 0)} |`,
     );
   }
+  lines.push(...attributionReport(results));
   const repeated = results.filter((r) => r.runs && r.runs.length > 1);
   if (repeated.length) {
     lines.push(
@@ -234,4 +289,53 @@ export async function renderCharts(results: RunResult[], outDir: string, prefix 
     files.push(file);
   }
   return files;
+}
+
+const loop = (x: LoopGc | undefined): string => (x ? `${fmt(x.delayP50)} / ${fmt(x.delayP99)} / ${fmt(x.delayMax)}` : "—");
+const gc = (x: LoopGc | undefined): string =>
+  x ? `${x.gcCount}: ${fmt(x.gcTotalMs, 0)} ms, max ${fmt(x.gcMaxMs)} (major ${x.majorCount}, max ${fmt(x.majorMaxMs)})` : "—";
+
+/**
+ * Attribution: next to each figure, the event-loop delay (p50 / p99 / max) and GC of the master and of the
+ * generators in the phase the figure was measured in, so a latency is known to be the master's, the
+ * generators' or the machine's (neither loop delayed, yet the figure is high: CPU was not to be had).
+ */
+export function attributionReport(results: RunResult[]): string[] {
+  const rows = [...results].filter((r) => !r.error && r.phases).sort((a, b) => a.n - b.n);
+  if (!rows.length) return [];
+  const lines = [
+    "",
+    "Attribution: each figure with the event-loop delay (p50 / p99 / max ms) and the GC pauses (count: total, max, and mark-compact count and max, ms) of the master and of the generators (the worst generator's delay, their GC summed) in the phase it was measured in; CPU % of one core.",
+    "",
+    "| system | N | phase | figure | master loop delay ms | master GC | master CPU % | generators loop delay ms | generators GC | generators CPU % | spinner CPU % |",
+    "|---|---:|---|---|---:|---|---:|---:|---|---:|---:|",
+  ];
+  const figure: Record<string, (r: RunResult) => string> = {
+    steady: (r) =>
+      `CPU ${fmt(r.cpuUsPerSlaveRound)} µs/slave/round (${fmt(r.cpuUsPerPing)} µs/ping, ${fmt(r.pingsPerSlaveRound, 3)} pings/slave/round)`,
+    rtt: (r) => `RTT p99 ${fmt(r.rtt?.p99)} ms`,
+    bcast: (r) => `broadcast p99 ${fmt(r.bcast?.p99)} ms`,
+    freeze: (r) => (r.system === "floor" ? "(no eviction)" : `eviction p99 ${fmt(r.evict?.evicted ? r.evict.silence.p99 : undefined)} ms`),
+  };
+  for (const r of rows) {
+    for (const [phase, fig] of Object.entries(figure)) {
+      const p: PhaseAttribution | undefined = r.phases![phase];
+      if (!p) continue;
+      lines.push(
+        `| ${r.system} | ${r.n} | ${phase} | ${fig(r)} | ${loop(p.server)} | ${gc(p.server)} | ${fmt(p.server?.cpuPct, 0)} | ${loop(p.gens)} | ${gc(p.gens)} | ${fmt(p.gens?.cpuPct, 0)} | ${fmt(p.spinnerPct, 0)} |`,
+      );
+    }
+  }
+  // The long stalls of the master, and what they were.
+  const stalls = rows.flatMap((r) =>
+    Object.entries(r.phases!).flatMap(([phase, p]) =>
+      (p.server?.stalls ?? []).map(
+        (s) => `${r.system} ${r.n} ${phase}: ${fmt(s.ms, 0)} ms (GC ${fmt(s.gcMs, 0)} ms${s.gcKinds ? `, ${s.gcKinds}` : ""})`,
+      ),
+    ),
+  );
+  if (stalls.length) lines.push("", `Server event-loop stalls over 100 ms: ${stalls.slice(0, 40).join("; ")}`);
+  const pauses = rows.flatMap((r) => (r.pauseLog ?? []).map((p) => `${r.n} ${p.phase}: ${p.ms} ms`));
+  if (pauses.length) lines.push("", `NetSync's pause detector (time excused from every deadline): ${pauses.slice(0, 40).join("; ")}`);
+  return lines;
 }

@@ -12,6 +12,7 @@
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { childConfig, emit, onCommands, round } from "../lib/common.js";
+import { withPhases } from "../lib/probe.js";
 
 export interface LoadgenConfig {
   /** Destination hosts (loopback addresses), used round-robin per connection. */
@@ -53,38 +54,41 @@ export function ended(reason: string): void {
 
 /** Opens `count` slaves with `open(i)`, `openBatch` at a time, then serves commands. */
 export async function run(open: (index: number) => Promise<void>): Promise<void> {
-  onCommands((command) => {
-    switch (command.cmd) {
-      case "probe":
-        state.probing = Boolean(command.on);
-        return {};
-      case "collect": {
-        const reply = {
-          rtt: state.rtt.map((v) => round(v)),
-          bcast: state.bcast.map((v) => round(v)),
-          ended: state.ended,
-          endReasons: Object.fromEntries(state.endReasons),
-        };
-        state.rtt = [];
-        state.bcast = [];
-        return reply;
+  onCommands(
+    withPhases((command) => {
+      switch (command.cmd) {
+        case "probe":
+          state.probing = Boolean(command.on);
+          return {};
+        case "collect": {
+          const reply = {
+            rtt: state.rtt.map((v) => round(v)),
+            bcast: state.bcast.map((v) => round(v)),
+            ended: state.ended,
+            endReasons: Object.fromEntries(state.endReasons),
+          };
+          state.rtt = [];
+          state.bcast = [];
+          return reply;
+        }
+        case "status": {
+          const reply = {
+            opened: state.opened,
+            pings: state.pings,
+            ended: state.ended,
+            endReasons: Object.fromEntries(state.endReasons),
+            lagMaxMs: round(loopDelay.max / 1e6, 1),
+            heapMB: round(process.memoryUsage().heapUsed / 2 ** 20, 1),
+          };
+          loopDelay.reset();
+          return reply;
+        }
+        default:
+          return { error: `unknown command ${command.cmd}` };
       }
-      case "status": {
-        const reply = {
-          opened: state.opened,
-          pings: state.pings,
-          ended: state.ended,
-          endReasons: Object.fromEntries(state.endReasons),
-          lagMaxMs: round(loopDelay.max / 1e6, 1),
-          heapMB: round(process.memoryUsage().heapUsed / 2 ** 20, 1),
-        };
-        loopDelay.reset();
-        return reply;
-      }
-      default:
-        return { error: `unknown command ${command.cmd}` };
-    }
-  });
+    }),
+  );
+
   process.on("SIGTERM", () => {
     state.stopping = true;
     process.exit(0);

@@ -10,6 +10,7 @@ import * as grpc from "@grpc/grpc-js";
 import { type Command, CommandSchema, NetSyncService } from "../../gen/netsync/v1/netsync_pb.js";
 import { DecodeFailure, Encoded, serviceDefinition } from "../../src/grpc-adapter.js";
 import { childConfig, emit, hrNow, onCommands, usage } from "../lib/common.js";
+import { withPhases } from "../lib/probe.js";
 import type { ServerConfig } from "./types.js";
 
 type Call = grpc.ServerDuplexStream<Command | DecodeFailure, Command | Encoded>;
@@ -46,21 +47,23 @@ setInterval(() => {
 
 emit({ ev: "ready", port });
 
-onCommands((command) => {
-  switch (command.cmd) {
-    case "stats":
-      return { connected: calls.size, evicted: 0, lost: 0, ...usage() };
-    case "broadcast": {
-      const sentAt = hrNow();
-      const message = Encoded.of(CommandSchema, create(CommandSchema, { kind: { case: "custom", value: { data: `b:${sentAt}` } } }));
-      for (const call of calls) call.write(message);
-      return { sentAt, callMs: hrNow() - sentAt, written: calls.size };
+onCommands(
+  withPhases((command) => {
+    switch (command.cmd) {
+      case "stats":
+        return { connected: calls.size, evicted: 0, lost: 0, ...usage() };
+      case "broadcast": {
+        const sentAt = hrNow();
+        const message = Encoded.of(CommandSchema, create(CommandSchema, { kind: { case: "custom", value: { data: `b:${sentAt}` } } }));
+        for (const call of calls) call.write(message);
+        return { sentAt, callMs: hrNow() - sentAt, written: calls.size };
+      }
+      case "events":
+        return { evicted: [], lost: [] };
+      default:
+        return { error: `unknown command ${command.cmd}` };
     }
-    case "events":
-      return { evicted: [], lost: [] };
-    default:
-      return { error: `unknown command ${command.cmd}` };
-  }
-});
+  }),
+);
 
 process.on("SIGTERM", () => process.exit(0));

@@ -11,6 +11,7 @@
  */
 import { connect, type Msg, type NatsError } from "nats";
 import { childConfig, emit, hrNow, onCommands, usage } from "../lib/common.js";
+import { withPhases } from "../lib/probe.js";
 import type { ServerConfig, ServerEvents } from "./types.js";
 
 const config = childConfig<ServerConfig>();
@@ -49,20 +50,22 @@ setInterval(() => {
 
 emit({ ev: "ready" });
 
-onCommands((command) => {
-  switch (command.cmd) {
-    case "stats":
-      return { connected: lastSeen.size, evicted: events.evicted.length, lost: 0, ...usage() };
-    case "broadcast": {
-      const sentAt = hrNow();
-      nc.publish("ns.cmd", encoder.encode(`b:${sentAt}`));
-      return { sentAt, callMs: hrNow() - sentAt, written: lastSeen.size };
+onCommands(
+  withPhases((command) => {
+    switch (command.cmd) {
+      case "stats":
+        return { connected: lastSeen.size, evicted: events.evicted.length, lost: 0, ...usage() };
+      case "broadcast": {
+        const sentAt = hrNow();
+        nc.publish("ns.cmd", encoder.encode(`b:${sentAt}`));
+        return { sentAt, callMs: hrNow() - sentAt, written: lastSeen.size };
+      }
+      case "events":
+        return { ...events };
+      default:
+        return { error: `unknown command ${command.cmd}` };
     }
-    case "events":
-      return { ...events };
-    default:
-      return { error: `unknown command ${command.cmd}` };
-  }
-});
+  }),
+);
 
 process.on("SIGTERM", () => process.exit(0));

@@ -10,6 +10,7 @@
  */
 import { Master, type MasterOptions, silentLogger } from "../../src/index.js";
 import { childConfig, emit, hrNow, onCommands, usage } from "../lib/common.js";
+import { withPhases } from "../lib/probe.js";
 import type { ServerConfig, ServerEvents } from "./types.js";
 
 const config = childConfig<ServerConfig>();
@@ -40,12 +41,16 @@ master.on("slave:disconnected", ({ slave, reason, details }) => {
 });
 // Instrumentation only: count the master's own stalls (its pause detector; while one is detected, nobody is evicted).
 const pauses: number[] = [];
+const pauseLog: { at: number; ms: number }[] = [];
 function countBy(keys: string[]): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const key of keys) counts[key] = (counts[key] ?? 0) + 1;
   return counts;
 }
-master.on("stalled", (lagMs) => pauses.push(Math.round(lagMs)));
+master.on("stalled", (lagMs) => {
+  pauses.push(Math.round(lagMs));
+  pauseLog.push({ at: hrNow(), ms: Math.round(lagMs) });
+});
 master.on("command", (slaveId, custom) => {
   if (custom.data.startsWith("e:")) master.send(slaveId, custom.data);
 });
@@ -53,28 +58,30 @@ master.on("command", (slaveId, custom) => {
 const port = await master.listen();
 emit({ ev: "ready", port });
 
-onCommands((command) => {
-  switch (command.cmd) {
-    case "stats":
-      return {
-        connected: master.size,
-        evicted: events.evicted.length,
-        // Eviction reasons by kind (the details up to the first colon), to tell timeouts from slow consumers.
-        evictedBy: countBy(events.evicted.map((e) => (e.details ?? "").split(":")[0]!)),
-        lost: events.lost.length,
-        pauses: pauses.length,
-        ...usage(),
-      };
-    case "broadcast": {
-      const sentAt = hrNow();
-      const written = master.broadcast(`b:${sentAt}`);
-      return { sentAt, callMs: hrNow() - sentAt, written };
+onCommands(
+  withPhases((command) => {
+    switch (command.cmd) {
+      case "stats":
+        return {
+          connected: master.size,
+          evicted: events.evicted.length,
+          // Eviction reasons by kind (the details up to the first colon), to tell timeouts from slow consumers.
+          evictedBy: countBy(events.evicted.map((e) => (e.details ?? "").split(":")[0]!)),
+          lost: events.lost.length,
+          pauses: pauses.length,
+          ...usage(),
+        };
+      case "broadcast": {
+        const sentAt = hrNow();
+        const written = master.broadcast(`b:${sentAt}`);
+        return { sentAt, callMs: hrNow() - sentAt, written };
+      }
+      case "events":
+        return { ...events, pauses, pauseLog };
+      default:
+        return { error: `unknown command ${command.cmd}` };
     }
-    case "events":
-      return { ...events, pauses };
-    default:
-      return { error: `unknown command ${command.cmd}` };
-  }
-});
+  }),
+);
 
 process.on("SIGTERM", () => process.exit(0));

@@ -9,6 +9,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Server } from "socket.io";
 import { childConfig, emit, hrNow, onCommands, usage } from "../lib/common.js";
+import { withPhases } from "../lib/probe.js";
 import type { ServerConfig, ServerEvents } from "./types.js";
 
 const config = childConfig<ServerConfig>();
@@ -44,20 +45,22 @@ io.on("connection", (socket) => {
 await new Promise<void>((resolve) => http.listen(0, config.host, () => resolve()));
 emit({ ev: "ready", port: (http.address() as AddressInfo).port });
 
-onCommands((command) => {
-  switch (command.cmd) {
-    case "stats":
-      return { connected, evicted: events.evicted.length, lost: events.lost.length, ...usage() };
-    case "broadcast": {
-      const sentAt = hrNow();
-      io.emit("cmd", `b:${sentAt}`);
-      return { sentAt, callMs: hrNow() - sentAt, written: connected };
+onCommands(
+  withPhases((command) => {
+    switch (command.cmd) {
+      case "stats":
+        return { connected, evicted: events.evicted.length, lost: events.lost.length, ...usage() };
+      case "broadcast": {
+        const sentAt = hrNow();
+        io.emit("cmd", `b:${sentAt}`);
+        return { sentAt, callMs: hrNow() - sentAt, written: connected };
+      }
+      case "events":
+        return { ...events };
+      default:
+        return { error: `unknown command ${command.cmd}` };
     }
-    case "events":
-      return { ...events };
-    default:
-      return { error: `unknown command ${command.cmd}` };
-  }
-});
+  }),
+);
 
 process.on("SIGTERM", () => process.exit(0));
