@@ -74,6 +74,10 @@ export class NatsLink extends EventEmitter<LinkEvents> {
       ignoreAuthErrorAbort: false,
     };
     if (o.token !== undefined) options.token = o.token;
+    if (o.user !== undefined) {
+      options.user = o.user;
+      options.pass = o.pass;
+    }
     if (o.credsFile !== undefined) options.authenticator = credsAuthenticator(await readFile(o.credsFile));
     if (o.tlsCa !== undefined) options.tls = { ca: o.tlsCa.toString("utf8") };
     return options;

@@ -75,9 +75,14 @@ export interface ClusterOptions {
 
 export interface ResolvedClusterOptions
   extends Required<Omit<ClusterOptions, "credsFile" | "token" | "tlsCa" | "observer" | "logger" | "servers">> {
+  /** The server URLs with any credentials taken out of them (nats.js ignores URL credentials). */
   servers: string[];
   credsFile: string | undefined;
+  /** The token option, or one given in the URLs ("nats://TOKEN@host"). */
   token: string | undefined;
+  /** User and password given in the URLs ("nats://user:pass@host"). */
+  user: string | undefined;
+  pass: string | undefined;
   tlsCa: Buffer | undefined;
   observer: ClusterObserver | undefined;
   logger: ConsolaInstance | undefined;
@@ -85,11 +90,19 @@ export interface ResolvedClusterOptions
 
 export function resolveClusterOptions(options: ClusterOptions): ResolvedClusterOptions {
   const d = CLUSTER_DEFAULTS;
+  const invalid = (message: string) => new NetSyncError(`cluster: ${message}`, Code.INVALID_ARGUMENT);
+  const urls = splitCredentials(options.servers, invalid);
+  if (urls.token !== undefined && options.token !== undefined) throw invalid("give the token in the URL or as an option, not both");
+  if ((urls.token !== undefined || urls.user !== undefined) && options.credsFile !== undefined) {
+    throw invalid("give credentials in the URL or a creds file, not both");
+  }
   const resolved: ResolvedClusterOptions = {
-    servers: [...options.servers],
+    servers: urls.servers,
     clusterName: options.clusterName ?? d.clusterName,
     credsFile: options.credsFile,
-    token: options.token,
+    token: options.token ?? urls.token,
+    user: urls.user,
+    pass: urls.pass,
     tlsCa: options.tlsCa,
     membershipInterval: options.membershipInterval ?? d.membershipInterval,
     memberExpiryBeats: options.memberExpiryBeats ?? d.memberExpiryBeats,
@@ -106,7 +119,6 @@ export function resolveClusterOptions(options: ClusterOptions): ResolvedClusterO
     observer: options.observer,
     logger: options.logger,
   };
-  const invalid = (message: string) => new NetSyncError(`cluster: ${message}`, Code.INVALID_ARGUMENT);
   if (resolved.servers.length === 0 || resolved.servers.some((s) => s.trim() === "")) throw invalid("no NATS server given");
   if (!CLUSTER_NAME.test(resolved.clusterName)) {
     throw invalid(`cluster name must be 1 to 64 letters, digits, "_" or "-", got "${resolved.clusterName}"`);
@@ -135,4 +147,45 @@ export function resolveClusterOptions(options: ClusterOptions): ResolvedClusterO
 /** A server URL as it may be logged: user, password or token in it replaced by "***". */
 export function redactServer(server: string): string {
   return server.replace(/\/\/[^/@]*@/, "//***@");
+}
+
+/**
+ * Takes credentials out of server URLs: nats.js (3.x) does not read the
+ * userinfo of a URL, so "nats://user:pass@host" or "nats://token@host" would
+ * silently connect without them. Every URL must carry the same credentials
+ * (or none): one connection presents one identity to whichever server it
+ * reaches.
+ */
+export function splitCredentials(
+  servers: readonly string[],
+  invalid: (message: string) => Error,
+): { servers: string[]; user?: string; pass?: string; token?: string } {
+  let found: { user?: string; pass?: string; token?: string } | undefined;
+  let key: string | undefined;
+  const out: string[] = [];
+  for (const server of servers) {
+    const match = /^([a-z][a-z0-9+.-]*:\/\/)?([^/@]*)@(.*)$/i.exec(server.trim());
+    if (!match) {
+      out.push(server.trim());
+      continue;
+    }
+    const [, scheme = "", userinfo = "", rest = ""] = match;
+    out.push(`${scheme}${rest}`);
+    const colon = userinfo.indexOf(":");
+    const decode = (text: string) => {
+      try {
+        return decodeURIComponent(text);
+      } catch {
+        return text;
+      }
+    };
+    const these =
+      colon < 0 ? { token: decode(userinfo) } : { user: decode(userinfo.slice(0, colon)), pass: decode(userinfo.slice(colon + 1)) };
+    const theseKey = JSON.stringify(these);
+    if (key !== undefined && key !== theseKey) throw invalid("every server URL must carry the same credentials");
+    key = theseKey;
+    found = these;
+  }
+  if (found && servers.some((s) => !s.includes("@"))) throw invalid("every server URL must carry the same credentials");
+  return { servers: out, ...found };
 }
