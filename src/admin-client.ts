@@ -4,6 +4,7 @@ import * as grpc from "@grpc/grpc-js";
 import {
   AdminService,
   BroadcastRequestSchema,
+  type BroadcastResponse,
   ListMastersRequestSchema,
   type ListMastersResponse,
   ListSlavesRequestSchema,
@@ -45,9 +46,13 @@ export class AdminClient {
 
   /** Writes a Custom to every slave, or to those a selector matches; resolves with how many it reached. */
   async broadcast(data: string, options: { selector?: string } = {}): Promise<number> {
+    return (await this.broadcastDetails(data, options)).written;
+  }
+
+  /** Like broadcast(), with the whole response: the count on each master and, in a cluster, the masters that did not answer. */
+  broadcastDetails(data: string, options: { selector?: string } = {}): Promise<BroadcastResponse> {
     const request = create(BroadcastRequestSchema, { custom: { data }, selector: options.selector ?? "" });
-    const response = await this.call(() => callUnary(this.client, AdminService.method.broadcast, request, this.deadline(), this.metadata));
-    return response.written;
+    return this.call(() => callUnary(this.client, AdminService.method.broadcast, request, this.deadline(), this.metadata));
   }
 
   /** The masters of the answering master's cluster. */

@@ -17,6 +17,7 @@ import {
 } from "../gen/netsync/v1/admin_pb.js";
 import { Code } from "./code.js";
 import { NetSyncError } from "./errors.js";
+import type { MasterInfo } from "./fleet-view.js";
 import { DecodeFailure } from "./grpc-adapter.js";
 import type { Master } from "./master.js";
 import { DEFAULTS } from "./options.js";
@@ -77,36 +78,41 @@ function unary<I extends DescMessage, O extends DescMessage>(
   };
 }
 
-/** The AdminService handlers of `master`, keyed as serviceDefinition(AdminService) expects. */
+function masterMessage(info: MasterInfo): MessageInitShape<typeof MasterSchema> {
+  return {
+    id: info.id,
+    address: info.address,
+    slavesHeld: info.slavesHeld,
+    lastHeard: info.self ? timestampNow() : timestampFromDate(info.lastHeard),
+  };
+}
+
+/**
+ * The AdminService handlers of `master`, keyed as serviceDefinition(AdminService)
+ * expects. ListSlaves, Broadcast, Send and ListMasters are cluster-wide in
+ * cluster mode (partial answers name the masters that did not answer; the
+ * closed history stays local) and local otherwise.
+ */
 export function adminImplementation(master: Master): grpc.UntypedServiceImplementation {
-  const self = (): MessageInitShape<typeof MasterSchema> => ({
-    id: master.id,
-    address: master.address,
-    slavesHeld: master.size,
-    lastHeard: timestampNow(),
-  });
   return {
     [AdminService.method.listSlaves.localName]: unary<typeof ListSlavesRequestSchema, typeof ListSlavesResponseSchema>(
       ListSlavesResponseSchema,
-      (request) => ({
-        slaves: master.slaves({ selector: request.selector }).map((slave) => ({ ...slaveMessage(slave), masterId: master.id })),
-        masters: [self()],
-        closed: request.includeClosed
-          ? master.recentlyClosed().map((c) => ({
-              slave: slaveMessage(c.slave),
-              closedAt: timestampFromDate(c.closedAt),
-              reason: CLOSE_REASONS[c.reason],
-              details: c.details,
-            }))
-          : [],
-      }),
+      async (request) => {
+        const view = await master.fleet({ selector: request.selector });
+        return {
+          slaves: view.slaves.map((slave) => ({ ...slaveMessage(slave), masterId: slave.masterId })),
+          masters: view.masters.map(masterMessage),
+          unansweredMasters: view.unanswered,
+          closed: closedOf(request.includeClosed),
+        };
+      },
     ),
     [AdminService.method.broadcast.localName]: unary<typeof BroadcastRequestSchema, typeof BroadcastResponseSchema>(
       BroadcastResponseSchema,
-      (request) => {
+      async (request) => {
         if (!request.custom) throw new NetSyncError("custom is required", Code.INVALID_ARGUMENT);
-        const written = master.broadcast({ data: request.custom.data }, { selector: request.selector });
-        return { written, writtenByMaster: { [master.id]: written } };
+        const result = await master.broadcastFleet({ data: request.custom.data }, { selector: request.selector });
+        return { written: result.written, writtenByMaster: result.byMaster, unansweredMasters: result.unanswered };
       },
     ),
     [AdminService.method.send.localName]: unary<typeof SendRequestSchema, typeof SendResponseSchema>(
@@ -114,19 +120,26 @@ export function adminImplementation(master: Master): grpc.UntypedServiceImplemen
       async (request) => {
         if (!request.slaveId) throw new NetSyncError("slave_id is required", Code.INVALID_ARGUMENT);
         if (!request.custom) throw new NetSyncError("custom is required", Code.INVALID_ARGUMENT);
-        if (!master.has(request.slaveId)) {
-          throw new NetSyncError(`no slave with id "${request.slaveId}"`, Code.NOT_FOUND);
-        }
         const custom = { data: request.custom.data };
-        if (!request.waitReply) return { written: master.send(request.slaveId, custom) === 1, masterId: master.id };
+        if (!request.waitReply) return master.routeSend(request.slaveId, custom);
         const timeout = request.timeout ? durationMs(request.timeout) : DEFAULTS.requestTimeout;
-        const reply = await master.requestReply(request.slaveId, custom, { timeout });
-        return { written: true, reply, masterId: master.id };
+        const { reply, masterId } = await master.routeRequest(request.slaveId, custom, { timeout });
+        return { written: true, reply, masterId };
       },
     ),
     [AdminService.method.listMasters.localName]: unary<typeof ListMastersRequestSchema, typeof ListMastersResponseSchema>(
       ListMastersResponseSchema,
-      () => ({ masters: [self()], clusterConnected: false }),
+      () => ({ masters: master.masters().map(masterMessage), clusterConnected: master.clusterState === "connected" }),
     ),
   };
+
+  function closedOf(includeClosed: boolean) {
+    if (!includeClosed) return [];
+    return master.recentlyClosed().map((c) => ({
+      slave: slaveMessage(c.slave),
+      closedAt: timestampFromDate(c.closedAt),
+      reason: CLOSE_REASONS[c.reason],
+      details: c.details,
+    }));
+  }
 }

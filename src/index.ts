@@ -17,8 +17,20 @@ export {
 } from "../gen/netsync/v1/netsync_pb.js";
 export type { ClientTlsOptions, MasterTlsOptions } from "./auth.js";
 export type { BackoffOptions } from "./backoff.js";
+export { CLUSTER_DEFAULTS } from "./cluster/options.js";
+export type { ClusterState } from "./cluster/types.js";
 export { Code, codeName } from "./code.js";
 export { NetSyncError } from "./errors.js";
+export type {
+  ClusterStatus,
+  FleetBroadcastResult,
+  FleetOptions,
+  FleetSlaveInfo,
+  FleetView,
+  MasterInfo,
+  RoutedReplyResult,
+  RoutedSendResult,
+} from "./fleet-view.js";
 export type { Labels } from "./labels.js";
 export { formatLabels, LABELS_METADATA_KEY, MAX_LABELS, parseLabels } from "./labels.js";
 export type { LogFormat, Logger, LogLevelName } from "./logger.js";
@@ -34,7 +46,7 @@ export {
 } from "./logger.js";
 export type { CustomInput, MasterEvents, RequestOptions, SelectOptions, SlaveEvent } from "./master.js";
 export { Master } from "./master.js";
-export type { CommandContext, CommandHandler, MasterOptions, SlaveOptions } from "./options.js";
+export type { CommandContext, CommandHandler, MasterClusterOptions, MasterOptions, SlaveOptions } from "./options.js";
 export { DEFAULTS, MAX_SLAVE_ID_LENGTH, SLAVE_ID_METADATA_KEY } from "./options.js";
 export type { Requirement } from "./selector.js";
 export { Selector } from "./selector.js";

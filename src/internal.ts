@@ -6,6 +6,8 @@
 
 export { authInterceptor, certificateIdentity, clientCredentials, serverCredentials, tokenMetadata } from "./auth.js";
 export { Backoff } from "./backoff.js";
+// Cluster mode (src/cluster/) is not re-exported here: importing it loads NATS. Import "src/cluster/index.js" where it is needed.
+export type { LocalMaster, MasterCluster } from "./cluster/master-fleet.js";
 export type { BidiMethod, ClientBidiCall, ServerBidiCall, UnaryMethod } from "./grpc-adapter.js";
 export { callUnary, DecodeFailure, Encoded, methodPath, openBidi, serviceDefinition } from "./grpc-adapter.js";
 export type { HeartbeatHost, HeartbeatOptions, Watched } from "./heartbeat.js";

@@ -5,8 +5,23 @@ import { Metadata } from "@grpc/grpc-js";
 import { LogLevels } from "consola";
 import { type Command, CommandSchema, type Custom, CustomSchema, type Reply } from "../gen/netsync/v1/netsync_pb.js";
 import { adminImplementation } from "./admin-service.js";
+import type { ClusterNode } from "./cluster/cluster-node.js";
+import type { Epoch, EpochClock } from "./cluster/epoch.js";
+import type { LocalMaster } from "./cluster/master-fleet.js";
 import { Code } from "./code.js";
 import { NetSyncError } from "./errors.js";
+import {
+  type ClusterStatus,
+  type FleetBroadcastResult,
+  type FleetOptions,
+  type FleetView,
+  fleetSlaveOf,
+  type MasterInfo,
+  masterInfoOf,
+  type RoutedReplyResult,
+  type RoutedSendResult,
+  replyOf,
+} from "./fleet-view.js";
 import { DecodeFailure, Encoded } from "./grpc-adapter.js";
 import { type HeartbeatHost, HeartbeatScheduler } from "./heartbeat.js";
 import { formatLabels, LABELS_METADATA_KEY, type Labels, parseLabels } from "./labels.js";
@@ -65,6 +80,8 @@ type EvictionKind = "heartbeat_timeout" | "slow_consumer" | "rate_limit";
 
 /** Longest delay setTimeout honours; beyond it Node fires after 1 ms. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Longest close() waits for the cluster node to leave and close its NATS connection (a frozen server never answers). */
+const CLUSTER_CLOSE_WAIT_MS = 1_000;
 
 type State = "idle" | "listening" | "closing" | "closed";
 
@@ -101,6 +118,9 @@ export class Master extends EventEmitter<MasterEvents> {
   /** Connections ended but maybe never read by their peer, each with a pending reset; close() disposes of them. */
   private readonly ending = new Set<SlaveConnection>();
   private server: MasterServer | undefined;
+  /** Set while listening in cluster mode; the module behind it is loaded only then. */
+  private cluster: ClusterNode | undefined;
+  private epochs: EpochClock | undefined;
   private state: State = "idle";
   private boundPort = 0;
   private boundMetricsPort: number | undefined;
@@ -112,7 +132,8 @@ export class Master extends EventEmitter<MasterEvents> {
     this.debug = this.log.level >= LogLevels.debug;
     this.registry = new Registry(this.#options.historySize);
     if (this.#options.metricsPort !== undefined) {
-      this.metrics = new MasterMetrics(() => ({ ...this.stats, connected: this.registry.size }));
+      const clusterStats = this.#options.cluster ? () => this.cluster?.stats() : undefined;
+      this.metrics = new MasterMetrics(() => ({ ...this.stats, connected: this.registry.size }), clusterStats);
       this.observer = this.metrics;
     }
     // The scheduler's host is private: rounds and expiries are not part of the Master's API.
@@ -166,10 +187,12 @@ export class Master extends EventEmitter<MasterEvents> {
     return this.#options.host.includes(":") ? `[${this.#options.host}]` : this.#options.host;
   }
 
-  /** Starts serving and the heartbeat; resolves with the bound port. */
+  /** Starts serving and the heartbeat (and, with a `cluster` option, joining the cluster in the background); resolves with the bound port. */
   async listen(): Promise<number> {
     if (this.state !== "idle") throw new NetSyncError(`master is ${this.state}`, Code.FAILED_PRECONDITION);
     const options = this.#options;
+    // Loaded only in cluster mode, so a master on its own never loads NATS. Before binding: once bound, accepting waits for nothing.
+    const clusterModule = options.cluster ? await import("./cluster/master-fleet.js") : undefined;
     const server = new MasterServer({
       heartbeatTimeout: options.heartbeatTimeout,
       maxMessageBytes: options.maxMessageBytes,
@@ -183,9 +206,19 @@ export class Master extends EventEmitter<MasterEvents> {
     });
     this.boundPort = await server.bind(this.urlHost, options.port);
     this.server = server;
+    if (clusterModule && options.cluster) {
+      // Made before the first stream is accepted (the id, default host:port, is known now), started once serving.
+      const { node, clock } = clusterModule.createMasterCluster(this.localMaster(), options.cluster, {
+        observer: this.metrics,
+        logger: options.logger,
+      });
+      this.cluster = node;
+      this.epochs = clock;
+    }
     this.state = "listening";
     this.heartbeat.start();
     server.setServing(true);
+    this.cluster?.start();
     if (this.metrics) {
       try {
         this.boundMetricsPort = await this.metrics.listen(options.metricsPort ?? 0, options.host);
@@ -202,9 +235,118 @@ export class Master extends EventEmitter<MasterEvents> {
       (options.token ? " (bearer token required)" : "");
     this.log.info(
       `listening on ${this.address}${security} ` +
-        `(heartbeat every ${options.heartbeatInterval} ms, timeout ${options.heartbeatTimeout} ms)`,
+        `(heartbeat every ${options.heartbeatInterval} ms, timeout ${options.heartbeatTimeout} ms)` +
+        (this.cluster ? `, master ${this.id} of cluster "${this.cluster.clusterName}"` : ""),
     );
     return this.boundPort;
+  }
+
+  /** The local-only operations the cluster core reaches this master through. */
+  private localMaster(): LocalMaster {
+    const master = this;
+    return {
+      get id() {
+        return master.id;
+      },
+      get address() {
+        return master.address;
+      },
+      get size() {
+        return master.size;
+      },
+      slaves: (selector) => this.slaves({ selector }),
+      send: (slaveId, data) => this.send(slaveId, data) === 1,
+      requestReply: (slaveId, data, timeoutMs) => this.requestLocal(slaveId, data, timeoutMs),
+      broadcast: (data, selector) => this.broadcast(data, { selector }),
+      epochOf: (slaveId) => this.registry.get(slaveId)?.epoch,
+      endReplaced: (slaveId, epoch, byMaster) => this.endReplaced(slaveId, epoch, byMaster),
+    };
+  }
+
+  private endReplaced(slaveId: string, epoch: Epoch, byMaster: string): void {
+    const connection = this.registry.get(slaveId);
+    if (!connection || connection.epoch !== epoch) return;
+    this.drop(connection, "replaced", `replaced by a newer connection on master ${byMaster}`, Code.UNAVAILABLE);
+  }
+
+  // --- cluster-wide calls ------------------------------------------------------------
+  // slaves(), has(), send(), broadcast() stay local and synchronous; these reach every master
+  // of the cluster and, without one, answer from the local registry.
+
+  /** "off" without a cluster; else the link to NATS ("connected" while cluster-wide calls can reach other masters). */
+  get clusterState(): ClusterStatus {
+    return this.cluster?.state ?? "off";
+  }
+
+  /** The masters known alive, this one first (only this one without a cluster). */
+  masters(): MasterInfo[] {
+    if (this.cluster) return this.cluster.masters().map(masterInfoOf);
+    return [{ id: this.id, address: this.address, slavesHeld: this.size, lastHeard: new Date(), self: true }];
+  }
+
+  /**
+   * Every slave of the cluster (those a selector matches), each with the id
+   * of its master, and the masters that answered. Partial, never hanging: a
+   * master that does not answer within `timeout` is named in `unanswered`;
+   * while NATS is unreachable it answers at once with the local slaves.
+   * Without a cluster, the local slaves. A malformed selector rejects with
+   * INVALID_ARGUMENT.
+   */
+  async fleet(options: FleetOptions = {}): Promise<FleetView> {
+    const selector = Selector.from(options.selector);
+    if (!this.cluster) {
+      const slaves = this.slaves({ selector }).map((slave) => ({ ...slave, masterId: this.id }));
+      return { slaves, masters: this.masters(), unanswered: [], clusterAvailable: false };
+    }
+    const view = await this.cluster.listSlaves(selector.empty ? undefined : selector.toString(), options.timeout);
+    return {
+      slaves: view.slaves.map(fleetSlaveOf),
+      masters: view.masters.map(masterInfoOf),
+      unanswered: view.unanswered,
+      clusterAvailable: view.clusterAvailable,
+    };
+  }
+
+  /**
+   * Writes a Custom command to a slave held by any master of the cluster.
+   * Rejects with NOT_FOUND when no master holds it (fast: NATS has no
+   * responder), UNAVAILABLE when it is not local and NATS is unreachable.
+   */
+  async routeSend(slaveId: string, custom: CustomInput): Promise<RoutedSendResult> {
+    if (this.registry.get(slaveId)) return { written: this.send(slaveId, custom) === 1, masterId: this.id };
+    if (!this.cluster) throw new NetSyncError(`no slave with id "${slaveId}"`, Code.NOT_FOUND);
+    return this.cluster.send(slaveId, dataOf(custom));
+  }
+
+  /** Like requestReply(), and says which master held the slave. */
+  async routeRequest(slaveId: string, custom: CustomInput, options: RequestOptions = {}): Promise<RoutedReplyResult> {
+    const timeout = options.timeout ?? DEFAULTS.requestTimeout;
+    if (!(timeout > 0 && timeout <= MAX_TIMER_MS)) {
+      throw new NetSyncError(`request timeout must be from 1 ms to ${MAX_TIMER_MS} ms, got ${timeout}`, Code.INVALID_ARGUMENT);
+    }
+    if (this.registry.get(slaveId) || !this.cluster) return { reply: await this.requestLocal(slaveId, custom, timeout), masterId: this.id };
+    const routed = await this.cluster.request(slaveId, dataOf(custom), timeout);
+    return { reply: replyOf(routed.reply), masterId: routed.masterId };
+  }
+
+  /**
+   * Writes a Custom command to every slave of the cluster (those a selector
+   * matches) and counts them by master; partial like fleet(). Without a
+   * cluster, broadcast() with the count under this master's id.
+   */
+  async broadcastFleet(custom: CustomInput, options: FleetOptions = {}): Promise<FleetBroadcastResult> {
+    const selector = Selector.from(options.selector);
+    if (!this.cluster) {
+      const written = this.broadcast(custom, { selector });
+      return { written, byMaster: { [this.id]: written }, unanswered: [], clusterAvailable: false };
+    }
+    const result = await this.cluster.broadcast(dataOf(custom), selector.empty ? undefined : selector.toString(), options.timeout);
+    return { written: result.total, byMaster: result.byMaster, unanswered: result.unanswered, clusterAvailable: result.clusterAvailable };
+  }
+
+  /** Resolves once NATS has seen this master's routes so far (tests, and callers that just accepted a slave); at once without a cluster. */
+  async clusterFlush(): Promise<void> {
+    await this.cluster?.flush();
   }
 
   /**
@@ -259,9 +401,10 @@ export class Master extends EventEmitter<MasterEvents> {
 
   /**
    * Sends a Custom command that asks for a reply and resolves with the
-   * slave's handler result. Rejects (never hangs) with a NetSyncError:
+   * slave's handler result; in a cluster, a slave held by another master is
+   * reached through it. Rejects (never hangs) with a NetSyncError:
    * INVALID_ARGUMENT for a timeout setTimeout cannot honour (over 2^31-1 ms),
-   * NOT_FOUND for an unknown slave, RESOURCE_EXHAUSTED if it could not be
+   * NOT_FOUND for an unknown slave (UNAVAILABLE if it is not local and NATS is unreachable), RESOURCE_EXHAUSTED if it could not be
    * written, DEADLINE_EXCEEDED after `timeout`, UNAVAILABLE if the slave
    * leaves or the master closes first, UNKNOWN if the slave's handler threw.
    */
@@ -274,13 +417,12 @@ export class Master extends EventEmitter<MasterEvents> {
   }
 
   /** Like request(), but resolves with the Reply as the slave sent it, error included. */
-  requestReply(slaveId: string, custom: CustomInput, options: RequestOptions = {}): Promise<Reply> {
-    const timeout = options.timeout ?? DEFAULTS.requestTimeout;
-    if (!(timeout > 0 && timeout <= MAX_TIMER_MS)) {
-      return Promise.reject(
-        new NetSyncError(`request timeout must be from 1 ms to ${MAX_TIMER_MS} ms, got ${timeout}`, Code.INVALID_ARGUMENT),
-      );
-    }
+  async requestReply(slaveId: string, custom: CustomInput, options: RequestOptions = {}): Promise<Reply> {
+    return (await this.routeRequest(slaveId, custom, options)).reply;
+  }
+
+  /** A request to a local slave only; `timeout` already checked. */
+  private requestLocal(slaveId: string, custom: CustomInput, timeout: number): Promise<Reply> {
     const connection = this.registry.get(slaveId);
     if (!connection) return Promise.reject(new NetSyncError(`no slave with id "${slaveId}"`, Code.NOT_FOUND));
     const requestId = ++this.nextRequestId;
@@ -321,6 +463,14 @@ export class Master extends EventEmitter<MasterEvents> {
     this.state = "closing";
     this.server?.setServing(false);
     this.heartbeat.stop();
+    const cluster = this.cluster;
+    this.cluster = undefined;
+    if (cluster) {
+      // Leave first, so other masters drop this one at once rather than after missed heartbeats; NATS drops its routes with the connection.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([cluster.close({ leave: true }), new Promise((resolve) => (timer = setTimeout(resolve, CLUSTER_CLOSE_WAIT_MS)))]);
+      clearTimeout(timer);
+    }
     for (const connection of this.ending) connection.dispose();
     this.ending.clear();
     for (const connection of Array.from(this.registry.values())) {
@@ -418,8 +568,11 @@ export class Master extends EventEmitter<MasterEvents> {
     }
 
     const connection = new SlaveConnection(id, call.getPeer(), call, performance.now(), this.#options.maxPendingBytes, labels);
+    connection.epoch = this.epochs?.next();
     this.stats.connectionsTotal++;
     const previous = this.registry.add(connection);
+    // Never waits on NATS: routes and claims are published in the background (or on reconnect).
+    if (this.cluster && connection.epoch) this.cluster.slaveAdded(id, connection.epoch);
     if (previous) {
       this.drop(previous, "replaced", `replaced by a newer connection from ${connection.peer}`, Code.UNAVAILABLE);
     }
@@ -523,6 +676,8 @@ export class Master extends EventEmitter<MasterEvents> {
     this.heartbeat.unwatch(connection);
     this.slots.release(connection);
     this.registry.remove(connection);
+    // Compare-and-delete on the epoch: the cleanup of an older connection never drops a newer one's route.
+    if (this.cluster && connection.epoch) this.cluster.slaveRemoved(connection.id, connection.epoch);
     const slave = connection.info();
     this.registry.recordClosed({ slave, closedAt: new Date(), reason, details });
     connection.failRequests(new NetSyncError(`slave ${connection.id} left before replying (${reason}: ${details})`, Code.UNAVAILABLE));
@@ -561,6 +716,11 @@ export class Master extends EventEmitter<MasterEvents> {
     else this.log.info(entry);
     this.notify("slave:disconnected", { slave, reason, details });
   }
+}
+
+/** The part of a Custom that travels between masters: its data (a request id is chosen by the master holding the slave). */
+function dataOf(custom: CustomInput): string {
+  return typeof custom === "string" ? custom : (custom.data ?? "");
 }
 
 function encodeCustom(custom: CustomInput): Encoded {

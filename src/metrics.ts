@@ -1,5 +1,6 @@
 import * as http from "node:http";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { ClusterObserver, ClusterStats } from "./cluster/stats.js";
 
 /** Totals a master keeps as plain numbers; metrics read them at scrape time. */
 export interface MasterStats {
@@ -26,13 +27,15 @@ const RTT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
  * Counters are read from the master's totals when scraped, so the heartbeat
  * path pays nothing for them.
  */
-export class MasterMetrics implements MasterObserver {
+export class MasterMetrics implements MasterObserver, ClusterObserver {
   readonly registry = new Registry();
   private readonly rttHistogram: Histogram;
   private readonly replyHistogram: Histogram;
+  private readonly routedHistogram: Histogram | undefined;
   private server: http.Server | undefined;
 
-  constructor(stats: () => MasterStats) {
+  /** `clusterStats` only in cluster mode: it adds the netsync_cluster_* metrics (read while the node exists, else zero). */
+  constructor(stats: () => MasterStats, clusterStats?: () => ClusterStats | undefined) {
     const registers = [this.registry];
     const counter = (name: string, help: string, read: (s: MasterStats) => number) =>
       new Counter({
@@ -81,6 +84,63 @@ export class MasterMetrics implements MasterObserver {
       buckets: [...RTT_BUCKETS, 5, 10, 30],
       registers,
     });
+    if (clusterStats) this.routedHistogram = this.clusterMetrics(clusterStats);
+  }
+
+  private clusterMetrics(read: () => ClusterStats | undefined): Histogram {
+    const registers = [this.registry];
+    const gauge = (name: string, help: string, pick: (s: ClusterStats) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          const s = read();
+          this.set(s ? pick(s) : 0);
+        },
+      });
+    const counter = (name: string, help: string, pick: (s: ClusterStats) => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          const s = read();
+          if (s) this.inc(pick(s));
+        },
+      });
+    gauge("netsync_cluster_connected", "1 while this master is connected to the cluster's NATS, else 0", (s) => s.connected);
+    gauge("netsync_cluster_masters", "Masters of the cluster known alive, this one included", (s) => s.mastersSeen);
+    new Counter({
+      name: "netsync_cluster_routed_total",
+      help: "Sends and requests routed to a slave on another master, by outcome",
+      labelNames: ["outcome"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [outcome, count] of Object.entries(read()?.routed ?? {})) this.inc({ outcome }, count);
+      },
+    });
+    counter("netsync_cluster_served_total", "Routed sends and requests served here for another master", (s) => s.served);
+    counter(
+      "netsync_cluster_replacements_total",
+      "Local streams ended because a newer one of the same id is on another master",
+      (s) => s.replacements,
+    );
+    counter("netsync_cluster_claims_damped_total", "Claims of an id held back because it was claimed too often", (s) => s.claimsDamped);
+    counter("netsync_cluster_disconnects_total", "Times the NATS connection was lost", (s) => s.disconnects);
+    return new Histogram({
+      name: "netsync_cluster_routed_latency_seconds",
+      help: "Time of a send or request routed to another master, by outcome",
+      labelNames: ["outcome"],
+      buckets: [0.00025, ...RTT_BUCKETS, 5, 10, 30],
+      registers,
+    });
+  }
+
+  routedLatency(ms: number, outcome: string): void {
+    this.routedHistogram?.observe({ outcome }, ms / 1000);
   }
 
   rtt(ms: number): void {

@@ -3,6 +3,7 @@ import type { ConsolaInstance } from "consola";
 import type { Custom } from "../gen/netsync/v1/netsync_pb.js";
 import type { ClientTlsOptions, MasterTlsOptions } from "./auth.js";
 import type { BackoffOptions } from "./backoff.js";
+import { type ClusterOptions, resolveClusterOptions } from "./cluster/options.js";
 import { Code } from "./code.js";
 import { NetSyncError } from "./errors.js";
 import { checkLabels, type Labels } from "./labels.js";
@@ -72,13 +73,36 @@ export interface MasterOptions {
   token?: string;
   /** Extra grpc-js server options; they win over the ones NetSync derives. */
   serverOptions?: ChannelOptions;
+  /** Join a cluster of masters over NATS (see README "Cluster mode"). Default none: a master on its own, which never loads NATS. */
+  cluster?: MasterClusterOptions;
   /** Logger; default the root logger tagged "master". */
   logger?: ConsolaInstance;
 }
 
+/**
+ * Cluster mode of a master: the NATS servers and, optionally, the cluster's
+ * name, credentials and timings. Defaults are those of CLUSTER_DEFAULTS
+ * (src/cluster/options.ts), the one place they are declared.
+ */
+export interface MasterClusterOptions
+  extends Omit<ClusterOptions, "servers" | "clusterName" | "observer" | "logger" | "credsFile" | "token" | "tlsCa"> {
+  /** NATS server URLs, e.g. ["nats://127.0.0.1:4222"]; "nats://user:pass@host" and "nats://token@host" work too. Required. */
+  servers: readonly string[];
+  /** The cluster's name: subjects are namespaced by it, so several fleets can share one NATS. Default "netsync". */
+  name?: string;
+  /** A NATS credentials file (JWT + NKey seed). Default none. */
+  credsFile?: string;
+  /** A NATS authentication token; never logged. Default none. */
+  token?: string;
+  /** Trust this CA (PEM) for NATS and require TLS. Default plaintext unless the URL says tls://. */
+  tlsCa?: Buffer;
+}
+
 export interface ResolvedMasterOptions
-  extends Required<Omit<MasterOptions, "name" | "logger" | "serverOptions" | "metricsPort" | "tls" | "token">> {
+  extends Required<Omit<MasterOptions, "name" | "logger" | "serverOptions" | "metricsPort" | "tls" | "token" | "cluster">> {
   name: string | undefined;
+  /** What the master hands to its ClusterNode (validated here, so a bad option fails the constructor, not listen()). */
+  cluster: ClusterOptions | undefined;
   serverOptions: ChannelOptions;
   metricsPort: number | undefined;
   tls: MasterTlsOptions | undefined;
@@ -104,6 +128,7 @@ export function resolveMasterOptions(options: MasterOptions = {}): ResolvedMaste
     tls: options.tls,
     token: options.token,
     serverOptions: options.serverOptions ?? {},
+    cluster: clusterOptionsOf(options.cluster),
     logger: options.logger,
   };
   checkTimeouts(resolved.heartbeatInterval, resolved.heartbeatTimeout);
@@ -120,6 +145,16 @@ export function resolveMasterOptions(options: MasterOptions = {}): ResolvedMaste
     throw new NetSyncError(`port must be an integer from 0 to 65535, got ${resolved.port}`, Code.INVALID_ARGUMENT);
   }
   return resolved;
+}
+
+/** A master's cluster option as ClusterNode options, checked now (resolveClusterOptions throws INVALID_ARGUMENT). */
+function clusterOptionsOf(cluster: MasterClusterOptions | undefined): ClusterOptions | undefined {
+  if (cluster === undefined) return undefined;
+  const { name, ...rest } = cluster;
+  const options: ClusterOptions = { ...rest, servers: [...cluster.servers] };
+  if (name !== undefined) options.clusterName = name;
+  resolveClusterOptions(options);
+  return options;
 }
 
 export function checkTimeouts(interval: number, timeout: number): void {
@@ -153,6 +188,12 @@ export interface SlaveOptions<Reply = unknown> {
   token?: string;
   /** Extra grpc-js channel options; they win over the ones NetSync derives. */
   channelOptions?: ChannelOptions;
+  /**
+   * Index in `master` of the first master to dial. Default a random one, so
+   * a fleet given the same list spreads over its masters; on loss the slave
+   * moves on along the list from there.
+   */
+  startAt?: number;
   /** Logger; default the root logger tagged "slave". */
   logger?: ConsolaInstance;
 }
@@ -176,6 +217,7 @@ export interface ResolvedSlaveOptions {
   tls: ClientTlsOptions | undefined;
   token: string | undefined;
   channelOptions: ChannelOptions;
+  startAt: number;
   logger: ConsolaInstance | undefined;
 }
 
@@ -188,6 +230,10 @@ export function resolveSlaveOptions(options: SlaveOptions): ResolvedSlaveOptions
   if (masters.length === 0) throw new NetSyncError("no master address given", Code.INVALID_ARGUMENT);
   const masterTimeout = options.masterTimeout ?? DEFAULTS.masterTimeout;
   if (!(masterTimeout > 0)) throw new NetSyncError(`masterTimeout must be > 0, got ${masterTimeout} ms`, Code.INVALID_ARGUMENT);
+  const startAt = options.startAt ?? Math.floor(Math.random() * masters.length);
+  if (!Number.isInteger(startAt) || startAt < 0 || startAt >= masters.length) {
+    throw new NetSyncError(`startAt must be an index into the ${masters.length} masters, got ${startAt}`, Code.INVALID_ARGUMENT);
+  }
   return {
     masters,
     id: options.id,
@@ -199,6 +245,7 @@ export function resolveSlaveOptions(options: SlaveOptions): ResolvedSlaveOptions
     tls: options.tls,
     token: options.token,
     channelOptions: options.channelOptions ?? {},
+    startAt,
     logger: options.logger,
   };
 }

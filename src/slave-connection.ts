@@ -1,5 +1,6 @@
 import { constants as http2Constants, type ServerHttp2Stream } from "node:http2";
 import type { CommandSchema, Reply } from "../gen/netsync/v1/netsync_pb.js";
+import type { Epoch } from "./cluster/epoch.js";
 import { Code } from "./code.js";
 import { NetSyncError } from "./errors.js";
 import type { Encoded, ServerBidiCall } from "./grpc-adapter.js";
@@ -86,6 +87,8 @@ export class SlaveConnection implements Watched {
   /** Bytes handed to grpc-js and not yet flushed to the socket. */
   pendingBytes = 0;
   closed = false;
+  /** In a cluster, when (and where) this stream was accepted: the newer of two connections of one id wins. Unset without a cluster. */
+  epoch: Epoch | undefined;
   /** Seq and send time of the latest Ping written to it, to turn its Pong into an RTT. */
   private pingSeq = 0n;
   private pingSentAt = 0;
