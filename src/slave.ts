@@ -64,6 +64,7 @@ export class Slave extends EventEmitter<SlaveEvents> {
     this.log = resolved.logger ?? getLogger(resolved.id ? `slave ${resolved.id}` : "slave");
     this.debug = this.log.level >= LogLevels.debug;
     this.backoff = new Backoff(resolved.backoff);
+    this.masterIndex = resolved.startAt;
     const { maxMessageBytes } = resolved;
     this.channelOptions = {
       // Each session gets a connection of its own: a dead one must not be shared back to us.

@@ -276,6 +276,7 @@ describe("shutdown", function () {
       const masterTimeout = 300;
       const slave = await startSlave(a.address, {
         master: [a.address, b.address],
+        startAt: 0,
         id: "roamer",
         masterTimeout,
         backoff: { initial: 20, max: cap },
@@ -307,6 +308,7 @@ describe("shutdown", function () {
       const onA = onceWhere(a, "slave:connected", (e) => e.slave.id === "rounder", 3_000);
       const slave = createSlave(a.address, {
         master: [downAddress, a.address],
+        startAt: 0,
         id: "rounder",
         backoff: { initial: 20, max: 200 },
         logger: log.logger,
@@ -317,13 +319,14 @@ describe("shutdown", function () {
       expect(log.lines().join("\n")).to.include(`cannot reach the master at ${downAddress}`);
     });
 
-    it("CLI: `slave --master A,B` connects to A, then moves to B", async function () {
+    it("CLI: `slave --master A,B` connects to one of them (a random start), then moves to the other", async function () {
       this.timeout(20_000);
-      const a = await startMaster({ heartbeatInterval: 100, heartbeatTimeout: 2_000 });
-      const b = await startMaster({ heartbeatInterval: 100, heartbeatTimeout: 2_000 });
-      const onA = onceWhere(a, "slave:connected", (e) => e.slave.id === "cli-roamer", 10_000);
-      const slave = runCli(["slave", "--master", `${a.address},${b.address}`, "--id", "cli-roamer", "--master-timeout", "1s"]);
-      await onA;
+      const first = await startMaster({ heartbeatInterval: 100, heartbeatTimeout: 2_000 });
+      const second = await startMaster({ heartbeatInterval: 100, heartbeatTimeout: 2_000 });
+      const slave = runCli(["slave", "--master", `${first.address},${second.address}`, "--id", "cli-roamer", "--master-timeout", "1s"]);
+      await waitFor(() => first.has("cli-roamer") || second.has("cli-roamer"), 10_000, "the slave on either master");
+      const a = first.has("cli-roamer") ? first : second;
+      const b = a === first ? second : first;
       await waitFor(() => (a.slaves()[0]?.pongsReceived ?? 0) >= 1, 2_000, "a pong on A");
       const onB = onceWhere(b, "slave:connected", (e) => e.slave.id === "cli-roamer", 5_000);
       await a.close();
