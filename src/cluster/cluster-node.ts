@@ -82,6 +82,16 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   private loggedDown: "lost" | "refused" | undefined;
   private everConnected = false;
   private conflictWarned = false;
+  /**
+   * Date.now() when this node last heard its own heartbeat back from NATS.
+   * A server that froze (SIGSTOP, a blackhole) keeps the connection "up"
+   * until pings go stale, which takes longer than member expiry: without
+   * this, every other master would expire meanwhile and vanish from
+   * answers instead of being named unanswered.
+   */
+  private lastEcho = 0;
+  /** Expiry was held back because our own beats stopped coming back. */
+  private echoLost = false;
 
   constructor(
     private readonly fleet: LocalFleet,
@@ -189,6 +199,13 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
 
   private sweep(): void {
     if (!this.connected) return;
+    const echoWindow = this.#options.membershipInterval * this.#options.memberExpiryBeats;
+    if (this.lastEcho > 0 && Date.now() - this.lastEcho > echoWindow) {
+      // Our own beats do not come back: the silence is ours, not theirs. Keep the members (named unanswered).
+      this.echoLost = true;
+      this.damper.sweep();
+      return;
+    }
     for (const member of this.membership.expire()) this.memberLeft(member, "expired");
     this.damper.sweep();
   }
@@ -206,7 +223,11 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     const message = this.decode(msg);
     if (message?.kind === "beat") {
       const result = this.membership.heard(message);
-      if (result === "joined") {
+      if (result === "self") {
+        if (this.echoLost) this.membership.renewAll();
+        this.echoLost = false;
+        this.lastEcho = Date.now();
+      } else if (result === "joined") {
         const member = this.membership.get(message.id)!;
         this.log.info(`master ${member.id} (${member.address}) joined cluster "${this.clusterName}"`);
         this.emit("member-joined", member);
@@ -229,6 +250,8 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     if (this.closing) return;
     if (fresh) this.subscribeAll(nc);
     this.membership.renewAll();
+    this.lastEcho = Date.now();
+    this.echoLost = false;
     this.counters.connected = 1;
     if (this.loggedDown) this.log.warn(`connected to NATS again (cluster "${this.clusterName}"); re-announcing ${this.routes.size} slaves`);
     else if (!this.everConnected) this.log.info(`connected to NATS (cluster "${this.clusterName}")`);
