@@ -402,8 +402,8 @@ describe("security", function () {
       const list = runCli(["slaves", "--master", address!, ...tlsFlags, "--token-file", tokenFile]);
       expect((await list.exit).code, list.output()).to.equal(0);
       expect(list.stdout())
-        .to.match(/^ID\s+PEER/m)
-        .and.to.match(/^slave-cert\s+127\.0\.0\.1:\d+/m);
+        .to.match(/^ID\s+MASTER\s+PEER/m)
+        .and.to.match(/^slave-cert\s+127\.0\.0\.1:\d+\s+127\.0\.0\.1:\d+/m);
 
       const refused = runCli(["slaves", "--master", address!, ...tlsFlags]);
       expect((await refused.exit).code, refused.output()).to.equal(1);

@@ -13,7 +13,7 @@ import {
   setLogLevel,
 } from "../logger.js";
 import { checkTimeouts, DEFAULTS } from "../options.js";
-import type { SendFlags, SlavesFlags } from "./commands/admin.js";
+import type { MastersFlags, SendFlags, SlavesFlags } from "./commands/admin.js";
 import type { MasterFlags } from "./commands/master.js";
 import type { SlaveFlags } from "./commands/slave.js";
 // Only small modules load up front, so --version and --help start fast; each
@@ -70,6 +70,14 @@ function hostPortList(value: string): string[] {
   return list;
 }
 
+/** A comma-separated list of NATS server URLs (credentials in them are allowed, and never logged). */
+function natsUrlList(value: string): string[] {
+  const list = value.split(",").map((part) => part.trim());
+  if (list.some((part) => part === "" || /\s/.test(part)))
+    throw new InvalidArgumentError("expected URL[,URL...], e.g. nats://127.0.0.1:4222");
+  return list;
+}
+
 function addClientSecurityOptions(command: Command): Command {
   return command
     .option("--tls-ca <file>", "connect with TLS, trusting this CA (PEM) for the master's certificate")
@@ -122,6 +130,16 @@ export function buildProgram(): Command {
     .option("--tls-key <file>", "private key (PEM) of --tls-cert")
     .option("--tls-client-ca <file>", "require client certificates from this CA (mTLS); their CN/SAN becomes the slave id")
     .option("--token-file <file>", `require this bearer token from slaves and admin clients (default $${TOKEN_ENV})`)
+    .option("--name <id>", "this master's id, as admin responses and other masters of its cluster name it (default host:port)")
+    .option(
+      "--cluster <url,...>",
+      "join a cluster of masters over these NATS servers, e.g. nats://127.0.0.1:4222 (nats://user:pass@host and nats://token@host work too)",
+      natsUrlList,
+    )
+    .option("--cluster-name <name>", "the cluster's name; subjects are namespaced by it, so fleets can share one NATS (default netsync)")
+    .option("--cluster-creds <file>", "NATS credentials file (JWT and NKey seed)")
+    .option("--cluster-token-file <file>", "file holding the NATS authentication token")
+    .option("--cluster-tls-ca <file>", "connect to NATS with TLS, trusting this CA (PEM)")
     .action(async (opts: MasterFlags) => {
       checkHeartbeatFlags(opts.heartbeatInterval, opts.heartbeatTimeout);
       const { runMaster } = await import("./commands/master.js");
@@ -148,7 +166,7 @@ export function buildProgram(): Command {
   addClientSecurityOptions(
     program
       .command("slaves")
-      .description("list a master's slaves (AdminService.ListSlaves)")
+      .description("list a master's slaves, or in a cluster every master's (AdminService.ListSlaves)")
       .requiredOption("--master <host:port>", "the master's address", hostPort)
       .option("--json", "print JSON (the ListSlavesResponse in proto JSON form)")
       .option("--selector <selector>", 'only slaves whose labels match, e.g. "region=eu,role!=db" or "tier in (a,b)"')
@@ -156,6 +174,17 @@ export function buildProgram(): Command {
   ).action(async (opts: SlavesFlags) => {
     const { listSlaves } = await import("./commands/admin.js");
     await listSlaves(opts);
+  });
+
+  addClientSecurityOptions(
+    program
+      .command("masters")
+      .description("list the masters of a master's cluster (AdminService.ListMasters)")
+      .requiredOption("--master <host:port>", "the master's address", hostPort)
+      .option("--json", "print JSON (the ListMastersResponse in proto JSON form)"),
+  ).action(async (opts: MastersFlags) => {
+    const { listMasters } = await import("./commands/admin.js");
+    await listMasters(opts);
   });
 
   addClientSecurityOptions(

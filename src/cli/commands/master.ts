@@ -1,4 +1,7 @@
+import { Code } from "../../code.js";
+import { NetSyncError } from "../../errors.js";
 import { Master } from "../../master.js";
+import type { MasterClusterOptions } from "../../options.js";
 import { runUntilStopped } from "../run.js";
 import { readPem, resolveToken } from "../security.js";
 import { UsageError } from "../usage.js";
@@ -15,20 +18,66 @@ export interface MasterFlags {
   tlsKey?: string;
   tlsClientCa?: string;
   tokenFile?: string;
+  name?: string;
+  cluster?: string[];
+  clusterName?: string;
+  clusterCreds?: string;
+  clusterTokenFile?: string;
+  clusterTlsCa?: string;
+}
+
+/** The `cluster` option from the --cluster* flags; undefined without --cluster. */
+function clusterOption(opts: MasterFlags): MasterClusterOptions | undefined {
+  const { cluster, clusterName, clusterCreds, clusterTokenFile, clusterTlsCa } = opts;
+  if (cluster === undefined) {
+    const stray = [
+      ["--cluster-name", clusterName],
+      ["--cluster-creds", clusterCreds],
+      ["--cluster-token-file", clusterTokenFile],
+      ["--cluster-tls-ca", clusterTlsCa],
+    ].find(([, value]) => value !== undefined);
+    if (stray) throw new UsageError(`${stray[0]} needs --cluster`);
+    return undefined;
+  }
+  if (clusterCreds !== undefined && clusterTokenFile !== undefined)
+    throw new UsageError("--cluster-creds and --cluster-token-file exclude each other");
+  const option: MasterClusterOptions = { servers: cluster };
+  if (clusterName !== undefined) option.name = clusterName;
+  if (clusterCreds !== undefined) {
+    readPem("--cluster-creds", clusterCreds); // fail now, as a usage error, not later in the background
+    option.credsFile = clusterCreds;
+  }
+  if (clusterTokenFile !== undefined) {
+    const token = readPem("--cluster-token-file", clusterTokenFile)!.toString("utf8").trim();
+    if (token === "") throw new UsageError("--cluster-token-file: the file is empty");
+    option.token = token;
+  }
+  if (clusterTlsCa !== undefined) option.tlsCa = readPem("--cluster-tls-ca", clusterTlsCa);
+  return option;
 }
 
 /** `netsync master`: serves until SIGINT/SIGTERM. */
 export async function runMaster(opts: MasterFlags): Promise<void> {
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new UsageError("--tls-cert and --tls-key go together");
   if (opts.tlsClientCa !== undefined && opts.tlsCert === undefined) throw new UsageError("--tls-client-ca needs --tls-cert and --tls-key");
-  const { tlsCert, tlsKey, tlsClientCa, tokenFile, ...rest } = opts;
-  const master = new Master({
-    ...rest,
-    tls: tlsCert
-      ? { cert: readPem("--tls-cert", tlsCert)!, key: readPem("--tls-key", tlsKey)!, clientCa: readPem("--tls-client-ca", tlsClientCa) }
-      : undefined,
-    token: resolveToken(tokenFile),
-  });
+  const { tlsCert, tlsKey, tlsClientCa, tokenFile, cluster, clusterName, clusterCreds, clusterTokenFile, clusterTlsCa, ...rest } = opts;
+  let master: Master;
+  try {
+    master = new Master({
+      ...rest,
+      tls: tlsCert
+        ? { cert: readPem("--tls-cert", tlsCert)!, key: readPem("--tls-key", tlsKey)!, clientCa: readPem("--tls-client-ca", tlsClientCa) }
+        : undefined,
+      token: resolveToken(tokenFile),
+      cluster: clusterOption(opts),
+    });
+  } catch (e) {
+    // The cluster's checks (cluster/options.ts) name the problem; from the CLI it is a usage error.
+    if (e instanceof NetSyncError && e.code === Code.INVALID_ARGUMENT && e.message.startsWith("cluster:")) {
+      throw new UsageError(`--cluster: ${e.message.slice("cluster: ".length)}`);
+    }
+    throw e;
+  }
   await runUntilStopped(async () => {
     await master.listen();
     return () => master.close();

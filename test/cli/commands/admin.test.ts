@@ -39,9 +39,9 @@ describe("cli admin", function () {
       ]);
       expect(tableRun.code, tableRun.stderr).to.equal(0);
       const lines = tableRun.stdout.trim().split("\n");
-      expect(lines[0]).to.match(/^ID\s+PEER\s+CONNECTED\s+LAST SEEN\s+RTT\s+PINGS\s+PONGS\s+LABELS$/);
+      expect(lines[0]).to.match(/^ID\s+MASTER\s+PEER\s+CONNECTED\s+LAST SEEN\s+RTT\s+PINGS\s+PONGS\s+LABELS$/);
       expect(lines).to.have.length(2);
-      expect(lines[1]).to.match(/^cli-listed\s+127\.0\.0\.1:\d+\s+\S+\s+.* ago\s+\d+\.\d\d ms\s+\d+\s+\d+\s+-$/);
+      expect(lines[1]).to.match(/^cli-listed\s+\S+\s+127\.0\.0\.1:\d+\s+\S+\s+.* ago\s+\d+\.\d\d ms\s+\d+\s+\d+\s+-$/);
 
       expect(jsonRun.code, jsonRun.stderr).to.equal(0);
       const body = JSON.parse(jsonRun.stdout) as { slaves: Array<{ id: string; peer: string }> };
