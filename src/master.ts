@@ -8,6 +8,7 @@ import { adminImplementation } from "./admin-service.js";
 import type { ClusterNode } from "./cluster/cluster-node.js";
 import type { Epoch, EpochClock } from "./cluster/epoch.js";
 import type { LocalMaster } from "./cluster/master-fleet.js";
+import { redactServer } from "./cluster/options.js";
 import { Code } from "./code.js";
 import { NetSyncError } from "./errors.js";
 import {
@@ -236,7 +237,9 @@ export class Master extends EventEmitter<MasterEvents> {
     this.log.info(
       `listening on ${this.address}${security} ` +
         `(heartbeat every ${options.heartbeatInterval} ms, timeout ${options.heartbeatTimeout} ms)` +
-        (this.cluster ? `, master ${this.id} of cluster "${this.cluster.clusterName}"` : ""),
+        (this.cluster
+          ? `, master ${this.id} of cluster "${this.cluster.clusterName}" over ${options.cluster!.servers.map(redactServer).join(",")}`
+          : ""),
     );
     return this.boundPort;
   }
