@@ -32,8 +32,11 @@ export interface PhaseStats {
   /** This process's CPU over the phase, % of one core (all threads: V8's GC and compiler helpers included). */
   cpuPct: number;
   heapMB: number;
-  /** Event-loop stalls over 100 ms in the phase (at: hrNow clock when noticed, ms: length) and the GC time inside each. */
-  stalls: { at: number; ms: number; gcMs: number; gcKinds: string }[];
+  /**
+   * Event-loop stalls over 100 ms in the phase (at: hrNow clock when noticed, ms: length), the CPU the process used
+   * meanwhile (about ms: it was busy; far less: it was not scheduled, i.e. the machine) and the GC time inside each.
+   */
+  stalls: { at: number; ms: number; cpuMs: number; gcMs: number; gcKinds: string }[];
   /** GC pauses over 50 ms in the phase. */
   longGc: { at: number; ms: number; kind: string }[];
 }
@@ -83,15 +86,18 @@ export class Probe {
     }).observe({ entryTypes: ["gc"] });
     // Stall log: a tick far later than due is a stall; GC that ended within it is counted against it.
     let due = performance.now() + TICK_MS;
+    let cpuBefore = process.cpuUsage();
     const tick = () => {
       const now = performance.now();
       const lag = now - due;
+      const cpu = process.cpuUsage();
       if (lag > STALL_MS && this.stalls.length < 100) {
         const from = now - lag - TICK_MS;
         const inside = this.recentGc.filter((g) => g.end >= from);
         this.stalls.push({
           at: round(hrNow(), 1),
           ms: round(lag, 1),
+          cpuMs: round((cpu.user + cpu.system - cpuBefore.user - cpuBefore.system) / 1000, 1),
           gcMs: round(
             inside.reduce((a, g) => a + g.ms, 0),
             1,
@@ -99,6 +105,7 @@ export class Probe {
           gcKinds: [...new Set(inside.map((g) => g.kind))].join("+"),
         });
       }
+      cpuBefore = cpu;
       due = now + TICK_MS;
       setTimeout(tick, TICK_MS).unref();
     };

@@ -330,11 +330,16 @@ export function attributionReport(results: RunResult[]): string[] {
   const stalls = rows.flatMap((r) =>
     Object.entries(r.phases!).flatMap(([phase, p]) =>
       (p.server?.stalls ?? []).map(
-        (s) => `${r.system} ${r.n} ${phase}: ${fmt(s.ms, 0)} ms (GC ${fmt(s.gcMs, 0)} ms${s.gcKinds ? `, ${s.gcKinds}` : ""})`,
+        (s) =>
+          `${r.system} ${r.n} ${phase}: ${fmt(s.ms, 0)} ms (CPU ${fmt(s.cpuMs, 0)} ms, GC ${fmt(s.gcMs, 0)} ms${s.gcKinds ? ` ${s.gcKinds}` : ""})`,
       ),
     ),
   );
-  if (stalls.length) lines.push("", `Server event-loop stalls over 100 ms: ${stalls.slice(0, 40).join("; ")}`);
+  if (stalls.length)
+    lines.push(
+      "",
+      `Server event-loop stalls over 100 ms (the CPU the server used meanwhile: about the stall's length if it was busy, far less if the machine did not run it): ${stalls.slice(0, 40).join("; ")}`,
+    );
   const pauses = rows.flatMap((r) => (r.pauseLog ?? []).map((p) => `${r.n} ${p.phase}: ${p.ms} ms`));
   if (pauses.length) lines.push("", `NetSync's pause detector (time excused from every deadline): ${pauses.slice(0, 40).join("; ")}`);
   return lines;
