@@ -10,6 +10,7 @@ import type { Epoch, EpochClock } from "./cluster/epoch.js";
 import type { LocalMaster } from "./cluster/master-fleet.js";
 import { redactServer } from "./cluster/options.js";
 import { Code } from "./code.js";
+import type { DashboardServer } from "./dashboard/http-server.js";
 import { NetSyncError } from "./errors.js";
 import {
   type ClusterStatus,
@@ -125,6 +126,9 @@ export class Master extends EventEmitter<MasterEvents> {
   private state: State = "idle";
   private boundPort = 0;
   private boundMetricsPort: number | undefined;
+  /** The dashboard's HTTP server, with httpPort; its module is loaded only then. */
+  private dashboard: DashboardServer | undefined;
+  private boundHttpPort: number | undefined;
 
   constructor(options: MasterOptions = {}) {
     super();
@@ -132,7 +136,8 @@ export class Master extends EventEmitter<MasterEvents> {
     this.log = this.#options.logger ?? getLogger("master");
     this.debug = this.log.level >= LogLevels.debug;
     this.registry = new Registry(this.#options.historySize);
-    if (this.#options.metricsPort !== undefined) {
+    // The dashboard serves /metrics too, so either port turns metrics on.
+    if (this.#options.metricsPort !== undefined || this.#options.httpPort !== undefined) {
       const clusterStats = this.#options.cluster ? () => this.cluster?.stats() : undefined;
       this.metrics = new MasterMetrics(() => ({ ...this.stats, connected: this.registry.size }), clusterStats);
       this.observer = this.metrics;
@@ -157,6 +162,11 @@ export class Master extends EventEmitter<MasterEvents> {
   /** The port bound by listen(); useful with port 0. */
   get port(): number {
     return this.boundPort;
+  }
+
+  /** The port of the dashboard (httpPort), when it is on and listening. */
+  get httpPort(): number | undefined {
+    return this.boundHttpPort;
   }
 
   /** The port of the metrics endpoint, when metrics are on and listening. */
@@ -220,15 +230,35 @@ export class Master extends EventEmitter<MasterEvents> {
     this.heartbeat.start();
     server.setServing(true);
     this.cluster?.start();
-    if (this.metrics) {
+    if (this.metrics && options.metricsPort !== undefined) {
       try {
-        this.boundMetricsPort = await this.metrics.listen(options.metricsPort ?? 0, options.host);
+        this.boundMetricsPort = await this.metrics.listen(options.metricsPort, options.host);
       } catch (err) {
         // Leave nothing running behind a failed listen().
         await this.close();
         throw NetSyncError.from(err, Code.UNAVAILABLE);
       }
       this.log.info(`metrics on http://${this.urlHost}:${this.boundMetricsPort}/metrics`);
+    }
+    if (options.httpPort !== undefined) {
+      try {
+        // Loaded only when asked for, like the cluster: a master without a dashboard loads none of it.
+        const { DashboardServer } = await import("./dashboard/http-server.js");
+        this.dashboard = new DashboardServer(this, {
+          port: options.httpPort,
+          host: options.host,
+          token: options.token,
+          actions: options.dashboardActions,
+          metrics: this.metrics,
+          tls: options.tls && { cert: options.tls.cert, key: options.tls.key },
+          historySize: options.historySize,
+          log: this.log,
+        });
+        this.boundHttpPort = await this.dashboard.listen();
+      } catch (err) {
+        await this.close();
+        throw NetSyncError.from(err, Code.UNAVAILABLE);
+      }
     }
     const security =
       (options.tls ? " with TLS" : "") +
@@ -482,6 +512,9 @@ export class Master extends EventEmitter<MasterEvents> {
     const server = this.server;
     this.server = undefined;
     await server?.shutdown(this.#options.shutdownGrace);
+    await this.dashboard?.close();
+    this.dashboard = undefined;
+    this.boundHttpPort = undefined;
     await this.metrics?.close();
     this.boundMetricsPort = undefined;
     this.slots.clear();

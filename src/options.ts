@@ -63,6 +63,13 @@ export interface MasterOptions {
   reflection?: boolean;
   /** Serve Prometheus metrics on http://host:metricsPort/metrics; 0 picks a free port. Default off. */
   metricsPort?: number;
+  /**
+   * Serve the live dashboard on http(s)://host:httpPort/ with /metrics, /api/slaves and /api/events (SSE);
+   * 0 picks a free port. With a token, the page and the API require it. Default off.
+   */
+  httpPort?: number;
+  /** Let the dashboard send commands to one slave or a selection (POST /api/send). Default false: read-only. */
+  dashboardActions?: boolean;
   /** Closed slaves kept for ListSlaves. Default 1000. */
   historySize?: number;
   /** Messages per second one slave may send (averaged over one second) before it is evicted. Default 1000. */
@@ -99,7 +106,8 @@ export interface MasterClusterOptions
 }
 
 export interface ResolvedMasterOptions
-  extends Required<Omit<MasterOptions, "name" | "logger" | "serverOptions" | "metricsPort" | "tls" | "token" | "cluster">> {
+  extends Required<Omit<MasterOptions, "name" | "logger" | "serverOptions" | "metricsPort" | "httpPort" | "tls" | "token" | "cluster">> {
+  httpPort: number | undefined;
   name: string | undefined;
   /** What the master hands to its ClusterNode (validated here, so a bad option fails the constructor, not listen()). */
   cluster: ClusterOptions | undefined;
@@ -123,6 +131,8 @@ export function resolveMasterOptions(options: MasterOptions = {}): ResolvedMaste
     reflection: options.reflection ?? true,
     name: options.name,
     metricsPort: options.metricsPort,
+    httpPort: options.httpPort,
+    dashboardActions: options.dashboardActions ?? false,
     historySize: options.historySize ?? DEFAULTS.historySize,
     maxMessagesPerSecond: options.maxMessagesPerSecond ?? DEFAULTS.maxMessagesPerSecond,
     tls: options.tls,
@@ -141,8 +151,14 @@ export function resolveMasterOptions(options: MasterOptions = {}): ResolvedMaste
   if (!Number.isInteger(resolved.historySize) || resolved.historySize < 0) {
     throw new NetSyncError(`historySize must be an integer ≥ 0, got ${resolved.historySize}`, Code.INVALID_ARGUMENT);
   }
-  if (!Number.isInteger(resolved.port) || resolved.port < 0 || resolved.port > 65535) {
-    throw new NetSyncError(`port must be an integer from 0 to 65535, got ${resolved.port}`, Code.INVALID_ARGUMENT);
+  for (const [name, port] of [
+    ["port", resolved.port],
+    ["metricsPort", resolved.metricsPort],
+    ["httpPort", resolved.httpPort],
+  ] as const) {
+    if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
+      throw new NetSyncError(`${name} must be an integer from 0 to 65535, got ${port}`, Code.INVALID_ARGUMENT);
+    }
   }
   return resolved;
 }

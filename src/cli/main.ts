@@ -125,6 +125,12 @@ export function buildProgram(): Command {
     .addOption(durationOption("--heartbeat-timeout <duration>", "silence after which a slave is evicted", DEFAULTS.heartbeatTimeout))
     .option("--no-reflection", "do not serve gRPC server reflection")
     .option("--metrics-port <port>", "serve Prometheus metrics on this port at /metrics (0: any free port)", integer(0, 65535))
+    .option(
+      "--http-port <port>",
+      "serve the live dashboard, /metrics and its JSON/SSE API on this port (0: any free port)",
+      integer(0, 65535),
+    )
+    .option("--dashboard-actions", "let the dashboard send commands to one slave or a selection (default: read-only)")
     .addOption(durationOption("--shutdown-grace <duration>", "on SIGINT/SIGTERM, how long streams may take to end", DEFAULTS.shutdownGrace))
     .option("--tls-cert <file>", "serve TLS with this certificate (PEM)")
     .option("--tls-key <file>", "private key (PEM) of --tls-cert")

@@ -166,10 +166,14 @@ export class DashboardServer {
   private server: http.Server | undefined;
   private boundPort = 0;
 
+  /** Language-private: it holds the token. */
+  readonly #options: DashboardOptions;
+
   constructor(
     private readonly master: DashboardMaster,
-    private readonly options: DashboardOptions,
+    options: DashboardOptions,
   ) {
+    this.#options = options;
     this.log = options.log ?? getLogger("dashboard");
     this.expectedToken = options.token === undefined ? undefined : digest(options.token);
     this.feed = new FleetFeed(master, {
@@ -196,19 +200,19 @@ export class DashboardServer {
   }
 
   private get host(): string {
-    return this.options.host ?? "127.0.0.1";
+    return this.#options.host ?? "127.0.0.1";
   }
 
   async listen(): Promise<number> {
     const dir = assetDir();
     for (const { file } of Object.values(ASSETS)) this.assets.set(file, await readFile(`${dir}${file}`));
     const handler = (req: http.IncomingMessage, res: http.ServerResponse) => this.handle(req, res);
-    const server = this.options.tls
-      ? https.createServer({ cert: this.options.tls.cert, key: this.options.tls.key }, handler)
+    const server = this.#options.tls
+      ? https.createServer({ cert: this.#options.tls.cert, key: this.#options.tls.key }, handler)
       : http.createServer(handler);
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
-      server.listen(this.options.port, this.host, () => {
+      server.listen(this.#options.port, this.host, () => {
         server.off("error", reject);
         resolve();
       });
@@ -217,8 +221,8 @@ export class DashboardServer {
     this.boundPort = (server.address() as { port: number }).port;
     const host = this.host.includes(":") ? `[${this.host}]` : this.host;
     this.log.info(
-      `dashboard on ${this.options.tls ? "https" : "http"}://${host}:${this.boundPort}/` +
-        `${this.expectedToken ? " (token required: open /?token=… once)" : ""}${this.options.actions ? " with actions enabled" : " (read-only)"}`,
+      `dashboard on ${this.#options.tls ? "https" : "http"}://${host}:${this.boundPort}/` +
+        `${this.expectedToken ? " (token required: open /?token=… once)" : ""}${this.#options.actions ? " with actions enabled" : " (read-only)"}`,
     );
     return this.boundPort;
   }
@@ -265,7 +269,7 @@ export class DashboardServer {
     const path = url.pathname;
     if (path === "/api/send") {
       if (req.method !== "POST") throw new HttpError(405, "POST only", { allow: "POST" });
-      if (!this.options.actions) throw new HttpError(403, "read-only dashboard: the master was started without dashboard actions");
+      if (!this.#options.actions) throw new HttpError(403, "read-only dashboard: the master was started without dashboard actions");
       this.requireAuth(req);
       this.checkAction(req);
       this.send(req, res);
@@ -350,7 +354,7 @@ export class DashboardServer {
       return;
     }
     if (!this.tokenMatches(token)) throw new HttpError(401, "wrong token");
-    const secure = this.options.tls ? "; Secure" : "";
+    const secure = this.#options.tls ? "; Secure" : "";
     res.writeHead(303, { location: "/", "set-cookie": `${COOKIE}=${this.session}; Path=/; HttpOnly; SameSite=Strict${secure}` }).end();
   }
 
@@ -422,7 +426,7 @@ export class DashboardServer {
   }
 
   private metrics(res: http.ServerResponse): void {
-    const metrics = this.options.metrics;
+    const metrics = this.#options.metrics;
     if (!metrics) throw new HttpError(404, "metrics are off");
     metrics.registry.metrics().then(
       (text) => res.writeHead(200, { "content-type": metrics.registry.contentType }).end(text),

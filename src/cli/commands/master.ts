@@ -13,6 +13,8 @@ export interface MasterFlags {
   heartbeatTimeout: number;
   reflection: boolean;
   metricsPort?: number;
+  httpPort?: number;
+  dashboardActions?: boolean;
   shutdownGrace: number;
   tlsCert?: string;
   tlsKey?: string;
