@@ -13,7 +13,7 @@ if ! { [ -x "$PYTHON" ] && "$PYTHON" -c "import grpc, grpc_tools" >/dev/null 2>&
   missing+=(python3 python3-grpcio python3-grpc-tools)
 fi
 command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
-[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromium ] || missing+=(chromium fonts-liberation)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 
 if [ ${#missing[@]} -eq 0 ]; then
