@@ -49,6 +49,15 @@ export interface HeartbeatOptions {
    * every round has `slices` slices.
    */
   minSliceSize?: number;
+  /**
+   * Most slices sent in one wake-up when several are due (the scheduler woke
+   * late): the rest follow on the next turn of the event loop, after the I/O
+   * that came in meanwhile, so catching up never holds the loop for a whole
+   * backlog of slices. Default 4.
+   */
+  maxSlicesPerWake?: number;
+  /** Most peers expired in one wake-up; the rest on the next turn of the event loop. Default 256. */
+  maxExpiriesPerWake?: number;
   /** Clock in ms; injectable for tests. Default performance.now. */
   now?: () => number;
 }
@@ -89,6 +98,8 @@ export class HeartbeatScheduler<T extends Watched> {
   readonly pauseThreshold: number;
   readonly slices: number;
   readonly minSliceSize: number;
+  readonly maxSlicesPerWake: number;
+  readonly maxExpiriesPerWake: number;
   private readonly now: () => number;
   private readonly watched = new Set<T>();
   private timer: NodeJS.Timeout | undefined;
@@ -118,6 +129,8 @@ export class HeartbeatScheduler<T extends Watched> {
     const slices = options.slices ?? (options.interval < MIN_SLICED_INTERVAL_MS ? 1 : Math.floor(options.interval / SLICE_MS));
     this.slices = Math.max(1, Math.min(MAX_SLICES, Math.floor(slices)));
     this.minSliceSize = Math.max(0, options.minSliceSize ?? 0);
+    this.maxSlicesPerWake = Math.max(1, Math.floor(options.maxSlicesPerWake ?? 4));
+    this.maxExpiriesPerWake = Math.max(1, Math.floor(options.maxExpiriesPerWake ?? 256));
     this.now = options.now ?? (() => performance.now());
   }
 
@@ -166,10 +179,12 @@ export class HeartbeatScheduler<T extends Watched> {
     return target.lastSeen + this.timeout + (this.pausedTotal - (target.pauseAtSeen ?? 0));
   }
 
-  private arm(now: number): void {
+  /** `backlog`: work was left due (a bounded wake-up); come back on the next turn of the event loop. */
+  private arm(now: number, backlog = false): void {
     let at = this.nextSliceAt;
     const first = this.watched.values().next();
     if (!first.done) at = Math.min(at, Math.max(this.deadline(first.value), now + this.resolution));
+    if (backlog) at = now;
     this.wakeAt = at;
     this.timer = setTimeout(this.onTimer, Math.max(0, at - now));
     // The owner (the master's server) keeps the process alive, not this timer.
@@ -186,9 +201,9 @@ export class HeartbeatScheduler<T extends Watched> {
       this.roundStart += lag;
       this.nextSliceAt += lag;
     }
-    this.pingDue(now);
-    this.expireDue(now);
-    if (this.timer !== undefined) this.arm(this.now());
+    const slicesLeft = this.pingDue(now);
+    const expiriesLeft = this.expireDue(now);
+    if (this.timer !== undefined) this.arm(this.now(), slicesLeft || expiriesLeft);
   };
 
   /**
@@ -196,10 +211,12 @@ export class HeartbeatScheduler<T extends Watched> {
    * waking a little late (a busy event loop, each lag below pauseThreshold)
    * catches up within the round instead of stretching it: a round stretched
    * past the timeout would leave the peers of its last slices unpinged, and
-   * they would be expired while alive.
+   * they would be expired while alive. At most maxSlicesPerWake go out per
+   * wake-up; returns true if more are due (the next wake-up is then at once).
    */
-  private pingDue(now: number): void {
-    while (now >= this.nextSliceAt) {
+  private pingDue(now: number): boolean {
+    for (let sent = 0; now >= this.nextSliceAt; sent++) {
+      if (sent === this.maxSlicesPerWake) return true;
       if (this.slice === 0) {
         this.seq++;
         this.roundStart = this.nextSliceAt;
@@ -214,16 +231,21 @@ export class HeartbeatScheduler<T extends Watched> {
       } else {
         // A round that ended late starts the next one after a short breath, not several rounds at once.
         this.nextSliceAt = Math.max(this.roundStart + this.interval, now + this.resolution);
-        return;
+        return false;
       }
     }
+    return false;
   }
 
-  private expireDue(now: number): void {
+  /** Expires the peers past their deadline, at most maxExpiriesPerWake; returns true if more are due. */
+  private expireDue(now: number): boolean {
+    let expired = 0;
     for (const target of this.watched) {
       if (this.deadline(target) > now) break;
+      if (expired++ === this.maxExpiriesPerWake) return true;
       this.watched.delete(target);
       this.host.expire(target, now - target.lastSeen);
     }
+    return false;
   }
 }

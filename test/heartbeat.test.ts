@@ -235,6 +235,43 @@ describe("HeartbeatScheduler", () => {
     expect(starts[2]! - starts[0]!, "two rounds later").to.be.below(2 * interval + 100);
   });
 
+  it("catches up on a backlog of due slices a few per turn of the event loop, not all in one", async () => {
+    // 20 slices of 10 ms; the loop is blocked 150 ms (under the 900 ms pause threshold) as the first round starts,
+    // so ~15 slices are due at the next wake-up. They go out at most maxSlicesPerWake per wake-up (one `now` each).
+    const interval = 200;
+    const { host, hb } = scheduler({ interval, timeout: 2_000, maxSlicesPerWake: 4 });
+    hb.start();
+    const block = setTimeout(() => busyWait(150), interval + 2);
+    track(() => clearTimeout(block));
+    await waitFor(() => host.pings.length >= hb.slices, 2_000, "a whole round");
+
+    const round = host.pings.slice(0, hb.slices);
+    expect(
+      round.map((p) => p.slice),
+      "every slice once, in order",
+    ).to.deep.equal([...Array(hb.slices).keys()]);
+    const perWake = new Map<number, number>();
+    for (const p of round) perWake.set(p.at, (perWake.get(p.at) ?? 0) + 1);
+    expect(Math.max(...perWake.values()), "slices sent in one wake-up").to.be.at.most(4);
+    expect(Math.max(...perWake.values()), "the backlog was there").to.equal(4);
+    expect(round[hb.slices - 1]!.at - round[0]!.at, "the round is still caught up on").to.be.below(interval + 100);
+    expect(host.pauses).to.have.length(0);
+  });
+
+  it("expires at most maxExpiriesPerWake peers per turn of the event loop, and every due peer soon after", async () => {
+    const { host, hb } = scheduler({ interval: 20, timeout: 60, maxExpiriesPerWake: 3 });
+    const t0 = performance.now();
+    for (let i = 0; i < 10; i++) hb.watch({ name: `p${i}`, lastSeen: 0 }, t0);
+    hb.start();
+    await waitFor(() => host.expired.length === 10, 1_000, "10 expiries");
+    // Peers expired in one wake-up share its `now`, hence their silence.
+    const perWake = new Map<number, number>();
+    for (const e of host.expired) perWake.set(e.silentMs, (perWake.get(e.silentMs) ?? 0) + 1);
+    expect(Math.max(...perWake.values())).to.equal(3);
+    expect(perWake.size).to.be.at.least(4);
+    expect(Math.max(...host.expired.map((e) => e.silentMs)), "the last within timeout + 50 ms").to.be.below(60 + 50);
+  });
+
   it("excuses only the lag of repeated stalls: a dead target is still expired while a refreshed one is kept", async () => {
     const interval = 20;
     const timeout = 100;
