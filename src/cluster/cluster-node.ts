@@ -206,7 +206,10 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       this.damper.sweep();
       return;
     }
-    for (const member of this.membership.expire()) this.memberLeft(member, "expired");
+    // Silence counts only up to our own latest echo: a member's beat and our echo race over the same link,
+    // so a link that just went dark must not expire members whose deadline passed after it did.
+    const until = this.lastEcho > 0 ? Math.min(Date.now(), this.lastEcho + this.#options.membershipInterval) : Date.now();
+    for (const member of this.membership.expire(until)) this.memberLeft(member, "expired");
     this.damper.sweep();
   }
 

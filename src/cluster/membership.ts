@@ -50,12 +50,15 @@ export class Membership {
     return entry.member;
   }
 
-  /** Drops and returns the members silent for more than `expiryBeats` of their intervals. */
-  expire(): ClusterMember[] {
-    const now = this.now();
+  /**
+   * Drops and returns the members silent for more than `expiryBeats` of
+   * their intervals, counting silence only `until` the last moment this
+   * node knows its own link carried messages (default now).
+   */
+  expire(until: number = this.now()): ClusterMember[] {
     const gone: ClusterMember[] = [];
     for (const [id, entry] of this.others) {
-      if (now - entry.since > entry.interval * this.expiryBeats) {
+      if (until - entry.since > entry.interval * this.expiryBeats) {
         this.others.delete(id);
         gone.push(entry.member);
       }
