@@ -8,6 +8,7 @@ import { TcpProxy } from "../../src/cli/tcp-proxy.js";
 import { Code } from "../../src/code.js";
 import type { NetSyncError } from "../../src/errors.js";
 import type { Master } from "../../src/master.js";
+import { makeTestPki } from "../certs.js";
 import { killAllCli, runCli } from "../cli-process.js";
 import { adminClient } from "../grpc-helpers.js";
 import { cleanup, createSlave, recordEvents, sleep, track, waitFor } from "../helpers.js";
@@ -253,6 +254,28 @@ describe("cluster mode under faults", function () {
     const late = await clusterMaster("late", [server.url]);
     await mastersConverged([early, late], ["early", "late"]);
     expect((await late.routeRequest("e1", "y")).masterId).to.equal("early");
+  });
+
+  it("TLS and a token: masters that trust the CA connect and route; one that does not gets a clear error and serves locally", async () => {
+    const pki = makeTestPki();
+    track(() => pki.cleanup());
+    server = new NatsServer({ token: "tls-s3cret", tls: { cert: pki.paths.serverCert, key: pki.paths.serverKey } });
+    await server.start();
+    const lines: string[] = [];
+    const logger = createConsola({ level: 5, reporters: [{ log: (o: LogObject) => lines.push(`${o.type} ${format(...o.args)}`) }] });
+    const secured = { token: "tls-s3cret", tlsCa: pki.ca };
+    const [t1, t2] = (await Promise.all(["t1", "t2"].map((n) => clusterMaster(n, [server.url], secured, { logger })))) as [Master, Master];
+    await mastersConverged([t1, t2], ["t1", "t2"]);
+    await echoSlave(t2, "over-tls");
+    expect(await t1.request("over-tls", "x")).to.equal("echo:x");
+
+    const untrusting = await clusterMaster("untrusting", [server.url], { token: "tls-s3cret" }, { logger });
+    await echoSlave(untrusting, "u1");
+    await waitFor(() => lines.some((l) => /^(error|warn) .*certificate/.test(l)), 3_000, "a TLS error line");
+    console.log(`      ${lines.filter((l) => /^(error|warn)/.test(l)).join("\n      ")}`);
+    expect(await untrusting.request("u1", "y")).to.equal("echo:y");
+    expect(untrusting.clusterState).to.not.equal("connected");
+    expect(lines.join("\n")).not.to.include("tls-s3cret");
   });
 
   it("wrong cluster credentials: one clear error without the secret, the master serves locally; right ones in the URL connect", async () => {

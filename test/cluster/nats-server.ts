@@ -17,6 +17,8 @@ export interface NatsServerOptions {
   token?: string;
   /** Port to use; default a free one. */
   port?: number;
+  /** Serve TLS only, with this certificate and key (PEM file paths). */
+  tls?: { cert: string; key: string };
 }
 
 /**
@@ -50,6 +52,7 @@ export class NatsServer {
     if (this.port === 0) this.port = this.options.port ?? (await freePort());
     const args = ["-a", "127.0.0.1", "-p", String(this.port)];
     if (this.options.token) args.push("--auth", this.options.token);
+    if (this.options.tls) args.push("--tls", "--tlscert", this.options.tls.cert, "--tlskey", this.options.tls.key);
     const child = spawn("nats-server", args, { stdio: ["ignore", "ignore", "pipe"] });
     this.child = child;
     let log = "";
