@@ -27,6 +27,12 @@ const ROOT = resolve(HERE, "..");
 export const SYSTEMS = ["netsync", "floor", "socketio", "nats"] as const;
 export type SystemName = (typeof SYSTEMS)[number];
 
+// `--cluster K`: the cluster benchmark (bench/cluster/main.ts, its own options), not the ladder.
+if (process.argv.includes("--cluster")) {
+  await import("./cluster/main.js");
+  process.exit(process.exitCode ?? 0);
+}
+
 const { values: args } = parseArgs({
   options: {
     quick: { type: "boolean", default: false },
