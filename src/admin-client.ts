@@ -20,6 +20,18 @@ import { callUnary } from "./grpc-adapter.js";
 /** How long an admin call may take before it fails with DEADLINE_EXCEEDED, beyond any reply wait. */
 const CALL_DEADLINE_MS = 5_000;
 
+/** Options of {@link AdminClient.listSlaves}. */
+export interface ListSlavesOptions {
+  /** Also return the recently closed slaves (on the first page). Default false. */
+  includeClosed?: boolean;
+  /** Only slaves whose labels match (e.g. "region=eu,role!=db"). Default every slave. */
+  selector?: string;
+  /** Most slaves per page; default the master's choice (1,000, fewer near its message limit). */
+  pageSize?: number;
+  /** The nextPageToken of the previous page. */
+  pageToken?: string;
+}
+
 /** Options of {@link AdminClient}. */
 export interface AdminClientOptions {
   /** Connect with TLS (and a client certificate for mTLS). Default plaintext. */
@@ -38,10 +50,34 @@ export class AdminClient {
     this.metadata = tokenMetadata(options.token);
   }
 
-  /** Connected slaves (those a selector matches), with the recently closed ones if asked. */
-  listSlaves(options: { includeClosed?: boolean; selector?: string } = {}): Promise<ListSlavesResponse> {
-    const request = create(ListSlavesRequestSchema, { includeClosed: options.includeClosed ?? false, selector: options.selector ?? "" });
+  /**
+   * One page of the connected slaves (those a selector matches), in id order,
+   * with the recently closed ones on the first page if asked; pass the
+   * response's nextPageToken as pageToken for the next page.
+   */
+  listSlaves(options: ListSlavesOptions = {}): Promise<ListSlavesResponse> {
+    const request = create(ListSlavesRequestSchema, {
+      includeClosed: options.includeClosed ?? false,
+      selector: options.selector ?? "",
+      pageSize: options.pageSize ?? 0,
+      pageToken: options.pageToken ?? "",
+    });
     return this.call(() => callUnary(this.client, AdminService.method.listSlaves, request, this.deadline(), this.metadata));
+  }
+
+  /** Every page of listSlaves() in one response: all slaves, and every master any page named as unanswered. */
+  async listAllSlaves(options: Omit<ListSlavesOptions, "pageToken"> = {}): Promise<ListSlavesResponse> {
+    const first = await this.listSlaves(options);
+    const unanswered = new Set(first.unansweredMasters);
+    for (let token = first.nextPageToken; token !== ""; ) {
+      const next = await this.listSlaves({ ...options, pageToken: token });
+      first.slaves.push(...next.slaves);
+      for (const id of next.unansweredMasters) unanswered.add(id);
+      token = next.nextPageToken;
+    }
+    first.unansweredMasters = [...unanswered];
+    first.nextPageToken = "";
+    return first;
   }
 
   /** Writes a Custom to every slave, or to those a selector matches; resolves with how many it reached. */

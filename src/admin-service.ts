@@ -1,10 +1,11 @@
-import { create, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import { create, type DescMessage, type MessageInitShape, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { type Duration, DurationSchema, durationMs, timestampFromDate, timestampNow } from "@bufbuild/protobuf/wkt";
 import type * as grpc from "@grpc/grpc-js";
 import {
   AdminService,
   type BroadcastRequestSchema,
   BroadcastResponseSchema,
+  ClosedSlaveSchema,
   CloseReason as CloseReasonProto,
   type ListMastersRequestSchema,
   ListMastersResponseSchema,
@@ -13,7 +14,7 @@ import {
   type MasterSchema,
   type SendRequestSchema,
   SendResponseSchema,
-  type SlaveSchema,
+  SlaveSchema,
 } from "../gen/netsync/v1/admin_pb.js";
 import { Code } from "./code.js";
 import { NetSyncError } from "./errors.js";
@@ -22,6 +23,7 @@ import { DecodeFailure } from "./grpc-adapter.js";
 import type { Master } from "./master.js";
 import { DEFAULTS } from "./options.js";
 import type { CloseReason, SlaveInfo } from "./slave-connection.js";
+import { pageOf } from "./slave-pages.js";
 
 const CLOSE_REASONS: Record<CloseReason, CloseReasonProto> = {
   evicted: CloseReasonProto.EVICTED,
@@ -99,11 +101,23 @@ export function adminImplementation(master: Master): grpc.UntypedServiceImplemen
       ListSlavesResponseSchema,
       async (request) => {
         const view = await master.fleet({ selector: request.selector });
+        const closed = request.pageToken === "" ? closedOf(request.includeClosed) : [];
+        const messages = view.slaves.map((slave) => create(SlaveSchema, { ...slaveMessage(slave), masterId: slave.masterId }));
+        // Half the message limit for the slaves, less what the closed history takes; the rest is headroom.
+        const closedBytes = closed.reduce((sum, c) => sum + toBinary(ClosedSlaveSchema, create(ClosedSlaveSchema, c)).byteLength + 6, 0);
+        const { page, nextPageToken } = pageOf(messages, {
+          pageSize: request.pageSize,
+          pageToken: request.pageToken,
+          defaultSize: DEFAULTS.listPageSize,
+          maxBytes: Math.max(0, master.maxMessageBytes / 2 - closedBytes),
+          sizeOf: (slave) => toBinary(SlaveSchema, slave).byteLength + 6,
+        });
         return {
-          slaves: view.slaves.map((slave) => ({ ...slaveMessage(slave), masterId: slave.masterId })),
+          slaves: page,
           masters: view.masters.map(masterMessage),
           unansweredMasters: view.unanswered,
-          closed: closedOf(request.includeClosed),
+          closed,
+          nextPageToken,
         };
       },
     ),

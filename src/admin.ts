@@ -25,6 +25,6 @@ export {
   SendResponseSchema,
   SlaveSchema,
 } from "../gen/netsync/v1/admin_pb.js";
-export type { AdminClientOptions } from "./admin-client.js";
+export type { AdminClientOptions, ListSlavesOptions } from "./admin-client.js";
 export { AdminClient } from "./admin-client.js";
 export type { ClientTlsOptions } from "./auth.js";

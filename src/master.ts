@@ -184,6 +184,11 @@ export class Master extends EventEmitter<MasterEvents> {
     return this.#options.name ?? this.address;
   }
 
+  /** Largest message this master sends or accepts, in bytes. */
+  get maxMessageBytes(): number {
+    return this.#options.maxMessageBytes;
+  }
+
   /** Time between ping rounds, in ms. */
   get heartbeatInterval(): number {
     return this.#options.heartbeatInterval;

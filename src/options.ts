@@ -28,6 +28,8 @@ export const DEFAULTS = {
   maxPendingBytes: 1024 * 1024,
   shutdownGrace: 5_000,
   historySize: 1_000,
+  /** Slaves in one AdminService.ListSlaves page when the request does not say (fewer if they near the message limit). */
+  listPageSize: 1_000,
   maxMessagesPerSecond: 1_000,
   /** How long a request (or AdminService.Send with wait_reply) waits for the slave's Reply. */
   requestTimeout: 10_000,

@@ -25,7 +25,7 @@ export type SendFlags = {
 /** `netsync slaves`: AdminService.ListSlaves as a table or JSON. */
 export async function listSlaves(opts: SlavesFlags): Promise<void> {
   await withAdmin(opts, async (admin) => {
-    const response = await admin.listSlaves({ includeClosed: opts.closed ?? false, selector: opts.selector });
+    const response = await admin.listAllSlaves({ includeClosed: opts.closed ?? false, selector: opts.selector });
     if (opts.json) {
       process.stdout.write(`${JSON.stringify(toJson(ListSlavesResponseSchema, response), null, 2)}\n`);
       return;
