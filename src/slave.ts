@@ -242,8 +242,10 @@ export class Slave extends EventEmitter<SlaveEvents> {
   private scheduleReconnect(failure: string | undefined): void {
     const delay = this.backoff.next();
     const lost = this.master;
-    // With several masters, every loss moves on to the next one.
-    this.masterIndex = (this.masterIndex + 1) % this.masters.length;
+    // With several masters, every loss moves on to another one, picked at random: the slaves of a master
+    // that died spread over the survivors instead of all landing on the next entry of a shared list.
+    const others = this.masters.length - 1;
+    if (others > 0) this.masterIndex = (this.masterIndex + 1 + Math.floor(Math.random() * others)) % this.masters.length;
     this.currentState = "backoff";
     const next = this.masters.length > 1 ? ` to ${this.master}` : "";
     if (failure) this.log.info(`cannot reach the master at ${lost} (${failure}); retrying${next} in ${delay} ms`);

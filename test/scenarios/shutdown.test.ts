@@ -319,6 +319,20 @@ describe("shutdown", function () {
       expect(log.lines().join("\n")).to.include(`cannot reach the master at ${downAddress}`);
     });
 
+    it("the slaves of a master that is down spread over the others at random, not all onto the next entry", async () => {
+      const [b, c] = [await startMaster(), await startMaster()];
+      const down = await startMaster();
+      const downAddress = down.address;
+      await down.close();
+      const ids = Array.from({ length: 40 }, (_, i) => `spread-${i}`);
+      for (const id of ids) {
+        createSlave(b.address, { master: [downAddress, b.address, c.address], startAt: 0, id, backoff: { initial: 10, max: 50 } });
+      }
+      await waitFor(() => b.size + c.size === ids.length, 5_000, "every slave on B or C");
+      // All 40 on one master would have a chance of 2 × 2^-40 with a fair pick; "the next entry" would put all on B.
+      expect(b.size, `B ${b.size}, C ${c.size}`).to.be.within(1, 39);
+    });
+
     it("CLI: `slave --master A,B` connects to one of them (a random start), then moves to the other", async function () {
       this.timeout(20_000);
       const first = await startMaster({ heartbeatInterval: 100, heartbeatTimeout: 2_000 });
