@@ -6,7 +6,7 @@ import type { SlaveInfo } from "../slave-connection.js";
  * dashboard needs nothing private and a test can hand it a fake.
  */
 export interface DashboardMaster
-  extends Pick<Master, "id" | "heartbeatInterval" | "heartbeatTimeout" | "recentlyClosed" | "send" | "on" | "off"> {
+  extends Pick<Master, "id" | "size" | "heartbeatInterval" | "heartbeatTimeout" | "recentlyClosed" | "send" | "on" | "off"> {
   /** Connected slaves, those matching `selector` when given; INVALID_ARGUMENT for a malformed one. */
   slaves(options?: { selector?: string }): SlaveInfo[];
   /** Sends to every slave, or those matching `selector`; returns how many it was written to. */
