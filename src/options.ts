@@ -186,7 +186,7 @@ export function checkTimeouts(interval: number, timeout: number): void {
 }
 
 export interface SlaveOptions<Reply = unknown> {
-  /** The master's address, "host:port", or several: on loss the slave moves on to the next. */
+  /** The master's address, "host:port", or several: on loss the slave moves on to another one, at random. */
   master: string | readonly string[];
   /** This slave's id, sent as `netsync-slave-id`; when absent the master assigns one. */
   id?: string;
@@ -209,7 +209,7 @@ export interface SlaveOptions<Reply = unknown> {
   /**
    * Index in `master` of the first master to dial. Default a random one, so
    * a fleet given the same list spreads over its masters; on loss the slave
-   * moves on along the list from there.
+   * moves on to another entry, picked at random.
    */
   startAt?: number;
   /** Logger; default the root logger tagged "slave". */

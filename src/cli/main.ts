@@ -155,7 +155,11 @@ export function buildProgram(): Command {
   const slaveCommand = program
     .command("slave")
     .description("run a slave: answer pings, log custom commands, reconnect when the master is lost")
-    .requiredOption("--master <host:port,...>", "the master's address; with several, the slave moves on to the next on loss", hostPortList)
+    .requiredOption(
+      "--master <host:port,...>",
+      "the master's address; with several, it starts at a random one and moves on to another on loss",
+      hostPortList,
+    )
     .option("--id <name>", "this slave's id (default: assigned by the master)")
     .option(
       "--label <key=value>",
