@@ -67,6 +67,28 @@ export function tokenMetadata(token: string | undefined, metadata = new grpc.Met
 
 const digest = (text: string) => createHash("sha256").update(text).digest();
 
+/**
+ * A secret (a bearer token, a session id) kept only as its SHA-256 digest
+ * and compared in constant time: it cannot be read back or logged, and how
+ * long a wrong guess takes says nothing about the right one.
+ */
+export class Secret {
+  readonly #digest: Buffer;
+
+  constructor(secret: string) {
+    this.#digest = digest(secret);
+  }
+
+  matches(candidate: string): boolean {
+    return timingSafeEqual(digest(candidate), this.#digest);
+  }
+}
+
+/** The token of an `authorization: Bearer …` header value, if that is what it holds. */
+export function bearerToken(header: unknown): string | undefined {
+  return typeof header === "string" ? /^Bearer (.+)$/i.exec(header)?.[1] : undefined;
+}
+
 /** The identity a verified client certificate vouches for: its first DNS SAN, else its CN. */
 export function certificateIdentity(raw: Buffer): string | undefined {
   const cert = new X509Certificate(raw);
@@ -91,7 +113,7 @@ export interface AuthOptions {
  * certificate's identity is written into the metadata as the slave id.
  */
 export function authInterceptor(options: AuthOptions): grpc.ServerInterceptor {
-  const expected = options.token === undefined ? undefined : digest(options.token);
+  const expected = options.token === undefined ? undefined : new Secret(options.token);
   const refuse = (call: grpc.ServerInterceptingCallInterface, peer: string, path: string, reason: string) => {
     options.log.warn(`refused ${path} from ${peer}: ${reason}`);
     call.sendStatus({ code: Code.UNAUTHENTICATED, details: reason, metadata: null });
@@ -102,10 +124,9 @@ export function authInterceptor(options: AuthOptions): grpc.ServerInterceptor {
       .withOnReceiveMetadata((metadata, next) => {
         const peer = call.getPeer();
         if (expected) {
-          const header = metadata.get("authorization")[0];
-          const match = typeof header === "string" ? /^Bearer (.+)$/i.exec(header) : null;
-          if (!match) return refuse(call, peer, method.path, "missing bearer token");
-          if (!timingSafeEqual(digest(match[1]!), expected)) return refuse(call, peer, method.path, "wrong bearer token");
+          const token = bearerToken(metadata.get("authorization")[0]);
+          if (token === undefined) return refuse(call, peer, method.path, "missing bearer token");
+          if (!expected.matches(token)) return refuse(call, peer, method.path, "wrong bearer token");
           // Checked; handlers have no use for it, so the call does not carry the secret any further.
           metadata.remove("authorization");
         }

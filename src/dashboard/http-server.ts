@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import * as http from "node:http";
@@ -6,6 +6,7 @@ import * as https from "node:https";
 import { isIP } from "node:net";
 import { fileURLToPath } from "node:url";
 import type { ConsolaInstance } from "consola";
+import { bearerToken, Secret } from "../auth.js";
 import { Code } from "../code.js";
 import { NetSyncError } from "../errors.js";
 import { getLogger } from "../logger.js";
@@ -87,8 +88,6 @@ export const DEFAULT_PAGE = 500;
 const SORT_KEYS = ["id", "labels", "peer", "connectedAt", "lastSeen", "rttMs", "pingsSent", "pongsReceived", "commandsSent"] as const;
 type SortKey = (typeof SORT_KEYS)[number];
 
-const digest = (text: string | Buffer) => createHash("sha256").update(text).digest();
-
 /** A slave as /api/slaves gives it: dates as Unix ms. */
 export interface SlaveJson {
   id: string;
@@ -158,10 +157,10 @@ class HttpError extends Error {
 export class DashboardServer {
   private readonly log: ConsolaInstance;
   private readonly feed: FleetFeed;
-  private readonly expectedToken: Buffer | undefined;
+  private readonly expectedToken: Secret | undefined;
   /** The session cookie's value: random per server, so the cookie never holds the token itself. */
   private readonly session = randomBytes(32).toString("base64url");
-  private readonly sessionDigest = digest(this.session);
+  private readonly sessionSecret = new Secret(this.session);
   private readonly assets = new Map<string, Buffer>();
   private server: http.Server | undefined;
   private boundPort = 0;
@@ -175,7 +174,7 @@ export class DashboardServer {
   ) {
     this.#options = options;
     this.log = options.log ?? getLogger("dashboard");
-    this.expectedToken = options.token === undefined ? undefined : digest(options.token);
+    this.expectedToken = options.token === undefined ? undefined : new Secret(options.token);
     this.feed = new FleetFeed(master, {
       actions: options.actions ?? false,
       batchMs: options.batchMs,
@@ -331,16 +330,15 @@ export class DashboardServer {
   }
 
   private tokenMatches(presented: string): boolean {
-    return this.expectedToken !== undefined && timingSafeEqual(digest(presented), this.expectedToken);
+    return this.expectedToken?.matches(presented) ?? false;
   }
 
   private authorized(req: http.IncomingMessage): boolean {
     if (!this.expectedToken) return true;
-    const header = req.headers.authorization;
-    const bearer = header ? /^Bearer (.+)$/i.exec(header) : null;
-    if (bearer && this.tokenMatches(bearer[1]!)) return true;
+    const bearer = bearerToken(req.headers.authorization);
+    if (bearer !== undefined && this.tokenMatches(bearer)) return true;
     const cookie = parseCookies(req.headers.cookie)[COOKIE];
-    return cookie !== undefined && timingSafeEqual(digest(cookie), this.sessionDigest);
+    return cookie !== undefined && this.sessionSecret.matches(cookie);
   }
 
   private requireAuth(req: http.IncomingMessage): void {
