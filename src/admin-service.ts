@@ -14,11 +14,12 @@ import {
   type MasterSchema,
   type SendRequestSchema,
   SendResponseSchema,
+  type Slave,
   SlaveSchema,
 } from "../gen/netsync/v1/admin_pb.js";
 import { Code } from "./code.js";
 import { NetSyncError } from "./errors.js";
-import type { MasterInfo } from "./fleet-view.js";
+import type { FleetSlaveInfo, MasterInfo } from "./fleet-view.js";
 import { DecodeFailure } from "./grpc-adapter.js";
 import type { Master } from "./master.js";
 import { DEFAULTS } from "./options.js";
@@ -102,18 +103,24 @@ export function adminImplementation(master: Master): grpc.UntypedServiceImplemen
       async (request) => {
         const view = await master.fleet({ selector: request.selector });
         const closed = request.pageToken === "" ? closedOf(request.includeClosed) : [];
-        const messages = view.slaves.map((slave) => create(SlaveSchema, { ...slaveMessage(slave), masterId: slave.masterId }));
         // Half the message limit for the slaves, less what the closed history takes; the rest is headroom.
         const closedBytes = closed.reduce((sum, c) => sum + toBinary(ClosedSlaveSchema, create(ClosedSlaveSchema, c)).byteLength + 6, 0);
-        const { page, nextPageToken } = pageOf(messages, {
+        // Only the slaves pageOf() weighs become messages: the page and the one that did not fit, not the whole fleet.
+        const messages = new Map<FleetSlaveInfo, Slave>();
+        const messageOf = (slave: FleetSlaveInfo) => {
+          const message = create(SlaveSchema, { ...slaveMessage(slave), masterId: slave.masterId });
+          messages.set(slave, message);
+          return message;
+        };
+        const { page, nextPageToken } = pageOf(view.slaves, {
           pageSize: request.pageSize,
           pageToken: request.pageToken,
           defaultSize: DEFAULTS.listPageSize,
           maxBytes: Math.max(0, master.maxMessageBytes / 2 - closedBytes),
-          sizeOf: (slave) => toBinary(SlaveSchema, slave).byteLength + 6,
+          sizeOf: (slave) => toBinary(SlaveSchema, messageOf(slave)).byteLength + 6,
         });
         return {
-          slaves: page,
+          slaves: page.map((slave) => messages.get(slave)!),
           masters: view.masters.map(masterMessage),
           unansweredMasters: view.unanswered,
           closed,
