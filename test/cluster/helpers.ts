@@ -44,22 +44,22 @@ export async function waitFor(predicate: () => boolean, what: string, timeoutMs 
   return performance.now() - started;
 }
 
+/** Whether every one of `members` (cluster nodes or masters) lists exactly `ids` as the masters of its cluster. */
+export function listMasters(members: Array<{ masters(): Array<{ id: string }> }>, ids: string[]): boolean {
+  const want = [...ids].sort().join(",");
+  return members.every(
+    (m) =>
+      m
+        .masters()
+        .map((x) => x.id)
+        .sort()
+        .join(",") === want,
+  );
+}
+
 /** Resolves once every node lists exactly `ids` as its masters. */
 export function converged(nodes: ClusterNode[], ids: string[], timeoutMs = 3_000): Promise<number> {
-  const want = [...ids].sort().join(",");
-  return waitFor(
-    () =>
-      nodes.every(
-        (n) =>
-          n
-            .masters()
-            .map((m) => m.id)
-            .sort()
-            .join(",") === want,
-      ),
-    `every node to see masters ${want}`,
-    timeoutMs,
-  );
+  return waitFor(() => listMasters(nodes, ids), `every node to see masters ${[...ids].sort().join(",")}`, timeoutMs);
 }
 
 export function percentile(sorted: number[], p: number): number {

@@ -2,6 +2,7 @@ import type { Master } from "../../src/master.js";
 import type { MasterClusterOptions, MasterOptions } from "../../src/options.js";
 import type { Slave } from "../../src/slave.js";
 import { startMaster, startSlave, waitFor } from "../helpers.js";
+import { listMasters, percentile } from "./helpers.js";
 
 /** Cluster timings of a test: a membership beat every 100 ms (expiry 300 ms), short gathers and NATS pings. */
 export const FAST_CLUSTER: Omit<MasterClusterOptions, "servers"> = {
@@ -25,20 +26,11 @@ export function clusterMaster(name: string, servers: string[], cluster: Partial<
 
 /** Resolves once every master lists exactly `ids` as the masters of its cluster; returns the time taken. */
 export async function mastersConverged(masters: Master[], ids: string[], timeoutMs = 3_000): Promise<number> {
-  const want = [...ids].sort().join(",");
   const started = performance.now();
   await waitFor(
-    () =>
-      masters.every(
-        (m) =>
-          m
-            .masters()
-            .map((x) => x.id)
-            .sort()
-            .join(",") === want,
-      ),
+    () => listMasters(masters, ids),
     timeoutMs,
-    () => `every master to list ${want}: ${masters.map((m) => `${m.id}→${m.masters().map((x) => x.id)}`).join("; ")}`,
+    () => `every master to list ${[...ids].sort().join(",")}: ${masters.map((m) => `${m.id}→${m.masters().map((x) => x.id)}`).join("; ")}`,
   );
   return performance.now() - started;
 }
@@ -54,10 +46,6 @@ export async function echoSlave(master: Master, id: string, labels: Record<strin
 /** "id@master" of every slave in a fleet view, sorted. */
 export function placement(slaves: { id: string; masterId: string }[]): string[] {
   return slaves.map((s) => `${s.id}@${s.masterId}`).sort();
-}
-
-export function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 /** p50 and p99 of `n` sequential runs of `fn`, in ms. */
