@@ -19,13 +19,13 @@ import { parseArgs } from "node:util";
 import { Child, cpuMs, hrNow, percentile, round, rssBytes, type Summary, sleep, sum, summarize } from "./lib/common.js";
 import type { PhaseStats } from "./lib/probe.js";
 import { computeRatios, evaluateTargets, markdownReport, renderCharts } from "./lib/report.js";
+import { isFloor, SYSTEMS, type SystemName } from "./lib/systems.js";
 import type { ServerEvents } from "./servers/types.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, "..");
 
-export const SYSTEMS = ["netsync", "floor", "socketio", "nats"] as const;
-export type SystemName = (typeof SYSTEMS)[number];
+export type { SystemName };
 
 // `--cluster K`: the cluster benchmark (bench/cluster/main.ts, its own options), not the ladder.
 if (process.argv.includes("--cluster")) {
@@ -49,6 +49,7 @@ const { values: args } = parseArgs({
     hosts: { type: "string" },
     broadcasts: { type: "string" },
     prof: { type: "boolean", default: false },
+    "prof-phase": { type: "string" },
     spinner: { type: "string" },
     out: { type: "string" },
     merge: { type: "string" },
@@ -61,7 +62,7 @@ const { values: args } = parseArgs({
 if (args.help) {
   console.log(`npm run bench -- [--quick] [--systems netsync,floor,socketio,nats] [--ladder 1000,5000,10000,15000]
   [--interval 1000] [--timeout 3000] [--warmup 5] [--steady 10] [--soak 60] [--repeat 1] [--per-gen 5000] [--mux STREAMS_PER_CONN]
-  [--hosts K] [--broadcasts 5] [--prof] [--spinner FRACTION_OF_ONE_CORE] [--out bench/out] [--merge PREVIOUS_RESULTS_JSON] [--report RESULTS_JSON (no runs: redo table and charts)]`);
+  [--hosts K] [--broadcasts 5] [--prof] [--prof-phase steady] [--spinner FRACTION_OF_ONE_CORE] [--out bench/out] [--merge PREVIOUS_RESULTS_JSON] [--report RESULTS_JSON (no runs: redo table and charts)]`);
   process.exit(0);
 }
 
@@ -69,7 +70,7 @@ const quick = args.quick;
 const mux = Number(args.mux ?? 1);
 const config = {
   quick,
-  systems: (args.systems?.split(",") ?? (mux > 1 ? ["netsync", "floor"] : [...SYSTEMS])) as SystemName[],
+  systems: (args.systems?.split(",") ?? (mux > 1 ? ["netsync", "floor"] : SYSTEMS.filter((s) => s !== "floor-spread"))) as SystemName[],
   ladder: (args.ladder ?? (quick ? "200" : "1000,5000,10000,15000")).split(",").map(Number),
   interval: Number(args.interval ?? (quick ? 500 : 1000)),
   timeout: Number(args.timeout ?? (quick ? 1500 : 3000)),
@@ -88,6 +89,8 @@ const config = {
   broadcasts: Number(args.broadcasts ?? (quick ? 3 : 5)),
   hosts: args.hosts ? Number(args.hosts) : undefined,
   prof: args.prof,
+  /** A CPU profile of the servers in this phase only (through the inspector, 500 µs sampling), one file per run. */
+  profPhase: args["prof-phase"],
   /**
    * Background load: a spinner process asking for this fraction of one core (0 = none), started
    * before and stopped after every run, so a fast machine reproduces a slower, shared one.
@@ -364,19 +367,27 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
   try {
     if (system === "nats") nats = await startNatsServer(bindHost);
     const nodeArgs =
-      config.prof && (system === "netsync" || system === "floor")
+      config.prof && (system === "netsync" || isFloor(system))
         ? ["--cpu-prof", "--cpu-prof-interval", "200", "--cpu-prof-dir", join(config.out, "prof", system)]
         : [];
     const server = new Child(
       system,
-      join(HERE, "servers", `${system}.ts`),
+      join(HERE, "servers", `${isFloor(system) ? "floor" : system}.ts`),
       {
         host: bindHost,
         interval: config.interval,
         timeout: config.timeout,
         natsUrl: nats?.url,
+        // NetSync's slicing at its defaults: one slice per 10 ms of interval, at most 100, at least 100 slaves each.
+        slices:
+          system === "floor-spread" && config.interval >= 200 ? Math.min(100, Math.floor(config.interval / 10), Math.ceil(n / 100)) : 1,
       },
       nodeArgs,
+      config.profPhase
+        ? {
+            NETSYNC_BENCH_PROFILE: `${config.profPhase}:${join(config.out, "prof", `${system}-${n}-${config.profPhase}-${Date.now()}.cpuprofile`)}`,
+          }
+        : {},
     );
     children.push(server);
     const ready = await server.waitFor("ready", 30_000);
@@ -393,7 +404,7 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
     // Load generators: the bulk, and one holding the 1% that will freeze.
     const frozenCount = Math.max(1, Math.round(n * 0.01));
     const bulk = n - frozenCount;
-    const script = join(HERE, "loadgen", system === "netsync" || system === "floor" ? "grpc.ts" : `${system}.ts`);
+    const script = join(HERE, "loadgen", system === "netsync" || isFloor(system) ? "grpc.ts" : `${system}.ts`);
     const generators: Child[] = [];
     const genConfig = (count: number, prefix: string) => ({
       hosts,
@@ -551,7 +562,7 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
     await phaseBoundary("bcast", "freeze");
     const stopAt = hrNow();
     frozen.kill("SIGSTOP");
-    const evictDeadline = system === "floor" ? 0 : performance.now() + config.timeout + Math.max(quick ? 1000 : 3000, config.interval * 2);
+    const evictDeadline = isFloor(system) ? 0 : performance.now() + config.timeout + Math.max(quick ? 1000 : 3000, config.interval * 2);
     for (;;) {
       await sleep(100);
       const sofar = (await server.request({ cmd: "events" })) as unknown as ServerEvents;
@@ -568,7 +579,7 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
       silence: summarize(frozenEvictions.map((e) => e.silentMs)),
       sinceStop: summarize(frozenEvictions.map((e) => e.at - stopAt)),
     };
-    if (system === "floor") result.evict.missed = 0; // the floor has no eviction at all
+    if (isFloor(system)) result.evict.missed = 0; // the floor has no eviction at all
     if (Array.isArray((events as { pauses?: number[] }).pauses)) {
       const pauses = (events as { pauses?: number[] }).pauses!;
       result.pauses = pauses.length;

@@ -74,10 +74,12 @@ export class Child extends EventEmitter {
     script: string,
     config: ChildConfig,
     nodeArgs: string[] = [],
+    env: NodeJS.ProcessEnv = {},
   ) {
     super();
     this.proc = spawn(process.execPath, [...nodeArgs, "--import", "tsx", script, JSON.stringify(config)], {
       stdio: ["pipe", "pipe", "pipe"],
+      env: { ...process.env, ...env },
     });
     createInterface({ input: this.proc.stdout! }).on("line", (line) => {
       if (!line.startsWith("{")) return;

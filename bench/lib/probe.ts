@@ -9,6 +9,10 @@
  * the reply holds what was measured since the previous boundary, and the
  * measures are reset.
  */
+
+import { mkdirSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
+import { dirname } from "node:path";
 import { constants, type EventLoopUtilization, monitorEventLoopDelay, PerformanceObserver, performance } from "node:perf_hooks";
 import { type Command, hrNow, round } from "./common.js";
 
@@ -117,6 +121,11 @@ export class Probe {
   }
 
   /** Ends the current phase (returning its measures) and starts `next`. */
+  /** The phase being measured now. */
+  get current(): string {
+    return this.name;
+  }
+
   phase(next: string): PhaseStats {
     const now = performance.now();
     const ms = now - this.started;
@@ -160,8 +169,38 @@ export function probe(): Probe {
   return shared;
 }
 
-/** Wraps a command handler so it also answers {"cmd":"phase","name"}. */
-export function withPhases<R>(handler: (command: Command) => R): (command: Command) => R | { stats: PhaseStats } {
+/**
+ * `--prof steady`: a CPU profile of one phase only (NETSYNC_BENCH_PROFILE = "<phase>:<file>"), taken
+ * through the inspector so that the ramp and the broadcasts do not drown the steady state's costs.
+ */
+const profileSpec = process.env.NETSYNC_BENCH_PROFILE?.match(/^([a-z]+):(.+)$/);
+let profiler: Session | undefined;
+
+async function profilePhase(ended: string, next: string): Promise<void> {
+  if (!profileSpec) return;
+  const [, phase, file] = profileSpec;
+  if (next === phase && !profiler) {
+    profiler = new Session();
+    profiler.connect();
+    await profiler.post("Profiler.enable");
+    await profiler.post("Profiler.setSamplingInterval", { interval: 500 });
+    await profiler.post("Profiler.start");
+  } else if (ended === phase && profiler) {
+    const { profile } = await profiler.post("Profiler.stop");
+    profiler.disconnect();
+    profiler = undefined;
+    mkdirSync(dirname(file!), { recursive: true });
+    writeFileSync(file!, JSON.stringify(profile));
+  }
+}
+
+/** Wraps a command handler so it also answers {"cmd":"phase","name","next"}. */
+export function withPhases<R>(handler: (command: Command) => R): (command: Command) => R | Promise<{ stats: PhaseStats }> {
   const p = probe();
-  return (command) => (command.cmd === "phase" ? { stats: p.phase(String(command.name)) } : handler(command));
+  return (command) => {
+    if (command.cmd !== "phase") return handler(command);
+    const ended = p.current;
+    const stats = p.phase(String(command.name));
+    return profilePhase(ended, String(command.name)).then(() => ({ stats }));
+  };
 }

@@ -3,8 +3,9 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
-import type { BenchConfig, LoopGc, PhaseAttribution, RunResult, SystemName } from "../run.js";
+import type { BenchConfig, LoopGc, PhaseAttribution, RunResult } from "../run.js";
 import { round } from "./common.js";
+import { isFloor, SYSTEMS, type SystemName } from "./systems.js";
 
 interface Measure {
   key: string;
@@ -47,7 +48,7 @@ export function computeRatios(results: RunResult[]): RatioRow[] {
   const rows: RatioRow[] = [];
   const ns = results.filter((r) => r.system === "netsync" && !r.error);
   for (const mine of ns) {
-    for (const versus of ["floor", "socketio", "nats"] as const) {
+    for (const versus of ["floor", "floor-spread", "socketio", "nats"] as const) {
       const other = results.find((r) => r.system === versus && r.n === mine.n && !r.error);
       if (!other) continue;
       const ratios: Record<string, number | null> = {};
@@ -213,7 +214,7 @@ export function markdownReport(
       continue;
     }
     const ev = r.evict;
-    const noEvict = r.system === "floor";
+    const noEvict = isFloor(r.system);
     lines.push(
       `| ${r.system} | ${r.n} | ${fmt(r.cpuUsPerSlaveRound)} | ${fmt(r.rssKbPerSlave)} | ${fmt(r.rtt?.p50, 2)} / ${fmt(r.rtt?.p99, 2)} | ${fmt(r.bcast?.p50, 2)} / ${fmt(r.bcast?.p99, 2)} / ${fmt(r.bcast?.max, 2)}${r.bcast && r.bcast.count < r.bcast.expected ? ` (${r.bcast.count}/${r.bcast.expected})` : ""} | ${noEvict ? "n/a" : `${fmt(ev?.evicted ? ev.silence.p50 : undefined)} / ${fmt(ev?.evicted ? ev.silence.p99 : undefined)}`} | ${noEvict ? "n/a" : `${ev?.evicted ?? 0}/${ev?.frozen ?? 0}${r.pauses ? ` (master stalled ${r.pauses}×, max ${r.pauseMaxMs} ms)` : ""}`} | ${r.falseEvictions ?? "—"} | ${r.unexpectedEnds ?? "—"} | ${fmt(r.serverCpuPct, 0)} | ${fmt(r.loadgenCpuPct, 0)} |`,
     );
@@ -278,7 +279,7 @@ export async function renderCharts(results: RunResult[], outDir: string, prefix 
       encoding: {
         x: { field: "n", type: "quantitative", title: "slaves (N)", axis: { format: "~s" } },
         y: { field: "value", type: "quantitative", title: measure.unit },
-        color: { field: "system", type: "nominal", title: "system", scale: { domain: ["netsync", "floor", "socketio", "nats"] } },
+        color: { field: "system", type: "nominal", title: "system", scale: { domain: [...SYSTEMS] } },
       },
     };
     const view = new vega.View(vega.parse(compile(spec).spec), { renderer: "none" });
@@ -315,7 +316,7 @@ export function attributionReport(results: RunResult[]): string[] {
       `CPU ${fmt(r.cpuUsPerSlaveRound)} µs/slave/round (${fmt(r.cpuUsPerPing)} µs/ping, ${fmt(r.pingsPerSlaveRound, 3)} pings/slave/round)`,
     rtt: (r) => `RTT p99 ${fmt(r.rtt?.p99)} ms`,
     bcast: (r) => `broadcast p99 ${fmt(r.bcast?.p99)} ms`,
-    freeze: (r) => (r.system === "floor" ? "(no eviction)" : `eviction p99 ${fmt(r.evict?.evicted ? r.evict.silence.p99 : undefined)} ms`),
+    freeze: (r) => (isFloor(r.system) ? "(no eviction)" : `eviction p99 ${fmt(r.evict?.evicted ? r.evict.silence.p99 : undefined)} ms`),
   };
   for (const r of rows) {
     for (const [phase, fig] of Object.entries(figure)) {

@@ -3,6 +3,12 @@
  * one interval with the least code possible. No registry beyond a Set of
  * calls, no ids, no deadlines, no evictions. Same wire format as NetSync
  * (serviceDefinition(NetSyncService), one Encoded Ping per round).
+ *
+ * As "floor-spread" (config.slices > 1) it spreads each round the way
+ * NetSync's scheduler does: the open streams, taken at the round's start,
+ * cut into `slices` parts pinged interval / slices apart. Against the floor
+ * it prices spreading itself in grpc-js (wake-ups, smaller flushes); against
+ * NetSync it leaves NetSync's own work.
  */
 
 import { create } from "@bufbuild/protobuf";
@@ -37,13 +43,23 @@ const port = await new Promise<number>((resolve, reject) =>
 );
 
 let seq = 0n;
+const slices = Math.max(1, config.slices ?? 1);
+let round: Call[] = [];
+let slice = 0;
 setInterval(() => {
+  if (slice === 0) {
+    round = [...calls];
+    seq++;
+  }
   const ping = Encoded.of(
     CommandSchema,
-    create(CommandSchema, { kind: { case: "ping", value: { seq: ++seq, sentAtUnixMs: BigInt(Date.now()) } } }),
+    create(CommandSchema, { kind: { case: "ping", value: { seq, sentAtUnixMs: BigInt(Date.now()) } } }),
   );
-  for (const call of calls) call.write(ping);
-}, config.interval);
+  const from = Math.floor((slice * round.length) / slices);
+  const to = Math.floor(((slice + 1) * round.length) / slices);
+  for (let i = from; i < to; i++) if (calls.has(round[i]!)) round[i]!.write(ping);
+  slice = (slice + 1) % slices;
+}, config.interval / slices);
 
 emit({ ev: "ready", port });
 

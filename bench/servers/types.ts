@@ -7,6 +7,8 @@ export interface ServerConfig {
   timeout: number;
   /** NATS only: the nats-server URL to connect the master to. */
   natsUrl?: string;
+  /** floor-spread only: each ping round is cut into this many slices, interval / slices apart. */
+  slices?: number;
 }
 
 export interface EvictionRecord {
