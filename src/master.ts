@@ -532,6 +532,7 @@ export class Master extends EventEmitter<MasterEvents> {
   private pingSlice(seq: bigint, now: number, slice: number, slices: number): void {
     let message: Encoded | undefined;
     let sent = 0;
+    const round = Number(seq);
     for (const slot of this.slots.slice(slice, slices)) {
       // One encoding per slice, shared by every stream in it.
       message ??= Encoded.of(
@@ -541,7 +542,7 @@ export class Master extends EventEmitter<MasterEvents> {
       // No copy of the slot: an eviction during the loop only deletes, which Set iteration tolerates.
       for (const connection of slot) {
         if (this.write(connection, message)) {
-          connection.pinged(seq, now);
+          connection.pinged(round, now);
           sent++;
         }
       }

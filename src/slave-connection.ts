@@ -76,7 +76,6 @@ const toDate = (monotonicMs: number): Date => new Date(performance.timeOrigin + 
  */
 export class SlaveConnection implements Watched {
   lastSeen: number;
-  rttMs: number | undefined;
   /** Written by the heartbeat scheduler (declared here so every connection has the same shape). */
   pauseAtSeen = 0;
   /** The round slice this slave is pinged in; written by PingSlots. */
@@ -89,9 +88,23 @@ export class SlaveConnection implements Watched {
   closed = false;
   /** In a cluster, when (and where) this stream was accepted: the newer of two connections of one id wins. Unset without a cluster. */
   epoch: Epoch | undefined;
-  /** Seq and send time of the latest Ping written to it, to turn its Pong into an RTT. */
-  private pingSeq = 0n;
+  /**
+   * Seq and send time of the latest Ping written to it, to turn its Pong into an RTT, and the
+   * latest RTT (NaN before the first). Numbers, not a bigint and not `undefined`: these fields
+   * are written for every slave on every round, and a number field is updated in place, where a
+   * fresh bigint or boxed double would be one more young object held by a long-lived one.
+   */
+  private pingSeq = 0;
   private pingSentAt = 0;
+  private lastRtt = Number.NaN;
+  /**
+   * Sizes of the writes grpc-js has not flushed yet, oldest first. Write callbacks come back in
+   * write order, so one callback per connection can retire them, instead of a closure per write.
+   */
+  private readonly unflushed: number[] = [];
+  private readonly onFlushed = (): void => {
+    this.pendingBytes -= this.unflushed.shift() ?? 0;
+  };
   /** Start of the current one-second rate window, and messages received in it. */
   private rateWindowStart: number;
   private rateWindowCount = 0;
@@ -123,10 +136,14 @@ export class SlaveConnection implements Watched {
     const size = message.byteLength;
     if (this.pendingBytes > 0 && this.pendingBytes + size > this.maxPendingBytes) return false;
     this.pendingBytes += size;
-    this.call.write(message, () => {
-      this.pendingBytes -= size;
-    });
+    this.unflushed.push(size);
+    this.call.write(message, this.onFlushed);
     return true;
+  }
+
+  /** The latest ping round-trip time, ms; undefined before the first Pong. */
+  get rttMs(): number | undefined {
+    return Number.isNaN(this.lastRtt) ? undefined : this.lastRtt;
   }
 
   /** Counts one inbound message; false once more than `limit` arrived within one second. */
@@ -138,8 +155,8 @@ export class SlaveConnection implements Watched {
     return ++this.rateWindowCount <= limit;
   }
 
-  /** Records a Ping of round `seq` written at `now`. */
-  pinged(seq: bigint, now: number): void {
+  /** Records a Ping of round `seq` (the wire's uint64, as a number: rounds never near 2^53) written at `now`. */
+  pinged(seq: number, now: number): void {
     this.pingSeq = seq;
     this.pingSentAt = now;
     this.pingsSent++;
@@ -151,9 +168,9 @@ export class SlaveConnection implements Watched {
    */
   ponged(seq: bigint, now: number): number | undefined {
     this.pongsReceived++;
-    if (seq !== this.pingSeq || this.pingSeq === 0n) return undefined;
-    this.rttMs = now - this.pingSentAt;
-    return this.rttMs;
+    if (this.pingSeq === 0 || Number(seq) !== this.pingSeq) return undefined;
+    this.lastRtt = now - this.pingSentAt;
+    return this.lastRtt;
   }
 
   /**

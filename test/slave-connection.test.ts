@@ -188,7 +188,7 @@ describe("SlaveConnection", () => {
     it("turns the Pong of the latest Ping into an RTT and counts both", () => {
       const { connection } = connect();
       expect(connection.rttMs).to.equal(undefined);
-      connection.pinged(1n, 100);
+      connection.pinged(1, 100);
       expect(connection.pingsSent).to.equal(1);
       expect(connection.ponged(1n, 112.5)).to.equal(12.5);
       expect(connection.rttMs).to.equal(12.5);
@@ -197,10 +197,10 @@ describe("SlaveConnection", () => {
 
     it("counts an outdated or unknown Pong without touching the RTT", () => {
       const { connection } = connect();
-      connection.pinged(1n, 100);
+      connection.pinged(1, 100);
       connection.ponged(1n, 110);
-      connection.pinged(2n, 200);
-      connection.pinged(3n, 300);
+      connection.pinged(2, 200);
+      connection.pinged(3, 300);
       expect(connection.ponged(2n, 305), "outdated").to.equal(undefined);
       expect(connection.ponged(99n, 306), "unknown").to.equal(undefined);
       expect(connection.rttMs).to.equal(10);
@@ -213,7 +213,7 @@ describe("SlaveConnection", () => {
     it("a Pong of seq 0 never matches, before any Ping or after a Ping of seq 0", () => {
       const { connection } = connect();
       expect(connection.ponged(0n, 50), "no Ping yet").to.equal(undefined);
-      connection.pinged(0n, 100);
+      connection.pinged(0, 100);
       expect(connection.ponged(0n, 150)).to.equal(undefined);
       expect(connection.rttMs).to.equal(undefined);
       expect(connection.pongsReceived).to.equal(2);
@@ -222,7 +222,7 @@ describe("SlaveConnection", () => {
 
     it("a second Pong of the latest seq measures again from the same send time", () => {
       const { connection } = connect();
-      connection.pinged(5n, 100);
+      connection.pinged(5, 100);
       expect(connection.ponged(5n, 110)).to.equal(10);
       expect(connection.ponged(5n, 130)).to.equal(30);
       expect(connection.pongsReceived).to.equal(2);
@@ -392,7 +392,7 @@ describe("SlaveConnection", () => {
       const before = Date.now();
       const { connection } = connect({ connectedAt: performance.now() });
       const after = Date.now();
-      connection.pinged(1n, 10);
+      connection.pinged(1, 10);
       connection.ponged(1n, 14);
       connection.commandsSent = 2;
       connection.lastSeen = connection.connectedAt + 5000;
