@@ -80,6 +80,8 @@ export interface RequestOptions {
 /** Why an eviction happened, as counted in metrics. */
 type EvictionKind = "heartbeat_timeout" | "slow_consumer" | "rate_limit";
 
+/** New connections accepted one after another share a ping slot, this many at a time (see PingSlots). */
+const PING_SLOT_BLOCK = 32;
 /** Longest delay setTimeout honours; beyond it Node fires after 1 ms. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Longest close() waits for the cluster node to leave and close its NATS connection (a frozen server never answers). */
@@ -156,7 +158,7 @@ export class Master extends EventEmitter<MasterEvents> {
       timeout: this.#options.heartbeatTimeout,
       minSliceSize: this.#options.heartbeatSliceSize,
     });
-    this.slots = new PingSlots(this.heartbeat.slices);
+    this.slots = new PingSlots(this.heartbeat.slices, PING_SLOT_BLOCK);
   }
 
   /** The port bound by listen(); useful with port 0. */

@@ -43,11 +43,27 @@ export class PingSlots<T extends Slotted> {
   private readonly order: number[];
   /** The slot shared by the streams of one connection, and how many streams it holds. */
   private readonly byPeer = new Map<string, { slot: number; streams: number }>();
+  /** See the constructor's `block`. */
+  readonly block: number;
+  /** The slot the previous new connection went to. */
+  private filling = -1;
 
-  constructor(count: number) {
+  /**
+   * `block`: consecutive new connections go to the same slot until it holds
+   * `block` more than the least loaded one, so loads differ by at most
+   * `block` (1: every new connection goes to the least loaded slot). The
+   * objects of connections accepted one after another sit together in memory,
+   * and a slice that visits them together touches fewer cache lines and pages
+   * than one striding across the whole fleet (bench: at 5,000 slaves on a
+   * loaded machine, the master's CPU per round went from about 1.25x the bare
+   * grpc-js floor's to about the same).
+   */
+  constructor(count: number, block = 1) {
     if (!Number.isInteger(count) || count < 1) throw new RangeError(`slot count must be an integer ≥ 1, got ${count}`);
+    if (!Number.isInteger(block) || block < 1) throw new RangeError(`block must be an integer ≥ 1, got ${block}`);
     this.slots = Array.from({ length: count }, () => new Set<T>());
     this.order = spreadOrder(count);
+    this.block = block;
   }
 
   get count(): number {
@@ -65,7 +81,10 @@ export class PingSlots<T extends Slotted> {
     } else {
       let best = this.order[0]!;
       for (const i of this.order) if (this.slots[i]!.size < this.slots[best]!.size) best = i;
+      const filling = this.slots[this.filling];
+      if (this.block > 1 && filling && filling.size < this.slots[best]!.size + this.block) best = this.filling;
       member.slot = best;
+      this.filling = best;
       this.byPeer.set(member.peer, { slot: best, streams: 1 });
     }
     this.slots[member.slot]!.add(member);

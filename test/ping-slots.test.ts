@@ -85,6 +85,51 @@ describe("PingSlots", () => {
       }
     });
 
+    describe("in blocks (block > 1)", () => {
+      it("sends consecutive new peers to one slot until it holds `block` more than the least loaded, then to the next in spreadOrder", () => {
+        const slots = new PingSlots<Member>(4, 3); // order 0, 2, 1, 3
+        const assigned = Array.from({ length: 14 }, (_, i) => slots.assign(new Member(`p${i}`)));
+        expect(assigned).to.deep.equal([0, 0, 0, 2, 2, 2, 1, 1, 1, 3, 3, 3, 3, 3]);
+        expect(slots.sizes()).to.deep.equal([3, 3, 3, 5]);
+      });
+
+      it("keeps loads within `block` of each other, with releases, and puts a peer's streams in one slot (fast-check)", () => {
+        fc.assert(
+          fc.property(
+            fc.integer({ min: 1, max: 12 }),
+            fc.integer({ min: 1, max: 8 }),
+            fc.array(fc.tuple(fc.boolean(), fc.nat(30)), { maxLength: 150 }),
+            (count, block, ops) => {
+              const slots = new PingSlots<Member>(count, block);
+              const live: Member[] = [];
+              let assignsSinceRelease = 0;
+              for (const [release, k] of ops) {
+                if (release && live.length > 0) {
+                  const [m] = live.splice(k % live.length, 1);
+                  expect(slots.release(m!)).to.equal(true);
+                  assignsSinceRelease = 0;
+                  continue;
+                }
+                const m = new Member(`p${live.length}-${k}`);
+                slots.assign(m);
+                live.push(m);
+                assignsSinceRelease++;
+                const sizes = slots.sizes();
+                // Releases can unbalance loads (nothing moves); a run of assigns never widens the spread past block.
+                if (assignsSinceRelease === live.length) expect(Math.max(...sizes) - Math.min(...sizes)).to.be.at.most(block);
+              }
+              expect(visit(slots, count)).to.have.members(live);
+            },
+          ),
+          { numRuns: 300 },
+        );
+      });
+
+      it("rejects a block that is not an integer ≥ 1", () => {
+        for (const bad of [0, -1, 1.5, Number.NaN]) expect(() => new PingSlots<Member>(4, bad), String(bad)).to.throw(RangeError);
+      });
+    });
+
     it("writes the slot onto the member and returns it", () => {
       const slots = new PingSlots<Member>(8);
       const m = new Member("a");
