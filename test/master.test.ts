@@ -75,8 +75,10 @@ describe("Master", () => {
       }
     });
 
-    it("pings the streams of one HTTP/2 connection in the same slice, and other connections in other slices", async () => {
-      // 100 slices of 10 ms; with a slice per stream, five streams would get their Pings 40 ms apart.
+    it("pings the streams of one HTTP/2 connection in the same slice, and a connection accepted once that slot is full in another", async () => {
+      // 100 slices of 10 ms; with a slice per stream, 32 streams would get their Pings 310 ms apart. A new
+      // connection joins the slot being filled until it holds 32 more than the emptiest (PingSlots' block),
+      // so the 32 shared streams fill it and the next connection goes to another slot.
       const interval = 1_000;
       const master = await startMaster({ heartbeatInterval: interval, heartbeatTimeout: 3 * interval, heartbeatSliceSize: 1 });
       const pingsAt = new Map<string, number[]>();
@@ -97,7 +99,7 @@ describe("Master", () => {
       const other = new grpc.Client(master.address, grpc.credentials.createInsecure(), channel);
       track(() => shared.close());
       track(() => other.close());
-      const muxed = ["mux-0", "mux-1", "mux-2", "mux-3", "mux-4"];
+      const muxed = Array.from({ length: 32 }, (_, i) => `mux-${i}`);
       for (const id of muxed) open(shared, id);
       await waitFor(() => master.size === muxed.length, 2_000, "the multiplexed streams to register");
       open(other, "alone");
