@@ -89,7 +89,7 @@ const config = {
   broadcasts: Number(args.broadcasts ?? (quick ? 3 : 5)),
   hosts: args.hosts ? Number(args.hosts) : undefined,
   prof: args.prof,
-  /** A CPU profile of the servers in this phase only (through the inspector, 500 µs sampling), one file per run. */
+  /** A CPU profile of the servers and bulk generators in this phase only (through the inspector, 500 µs sampling), one file per process and run. */
   profPhase: args["prof-phase"],
   /**
    * Background load: a spinner process asking for this fraction of one core (0 = none), started
@@ -416,7 +416,13 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
       openBatch: system === "nats" ? 100 : 200,
     });
     for (let k = 0, left = bulk; left > 0; k++, left -= config.perGen) {
-      generators.push(new Child(`${system} generator ${k}`, script, genConfig(Math.min(config.perGen, left), `g${k}-`)));
+      // With --prof-phase, the bulk generators are profiled too: a latency can be the clients' as much as the server's.
+      const genProfile = config.profPhase
+        ? {
+            NETSYNC_BENCH_PROFILE: `${config.profPhase}:${join(config.out, "prof", `${system}-${n}-gen${k}-${config.profPhase}-${Date.now()}.cpuprofile`)}`,
+          }
+        : {};
+      generators.push(new Child(`${system} generator ${k}`, script, genConfig(Math.min(config.perGen, left), `g${k}-`), [], genProfile));
     }
     const frozen = new Child(`${system} generator (to freeze)`, script, genConfig(frozenCount, "f-"));
     generators.push(frozen);
