@@ -57,11 +57,11 @@ async function once(variant: (typeof variants)[number]): Promise<number> {
   };
   try {
     if (Number(args.spinner) > 0) node("lib/spinner.ts", { fraction: Number(args.spinner) });
-    const server = node(
-      `servers/${variant.server}.ts`,
-      { host: "127.0.0.1", interval: Number(args.interval), timeout: 600_000 },
-      variant.env,
-    );
+    const interval = Number(args.interval);
+    // floor-spread is the floor with NetSync's slicing, as in run.ts.
+    const slices = variant.server === "floor-spread" && interval >= 200 ? Math.min(100, Math.floor(interval / 10), Math.ceil(n / 100)) : 1;
+    const script = variant.server === "floor-spread" ? "floor" : variant.server;
+    const server = node(`servers/${script}.ts`, { host: "127.0.0.1", interval, timeout: 600_000, slices }, variant.env);
     const port = await new Promise<number>((resolve) => {
       let seen = "";
       server.stdout!.on("data", (chunk: Buffer) => {
