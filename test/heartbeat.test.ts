@@ -175,7 +175,9 @@ describe("HeartbeatScheduler", () => {
     expect(new Set(second.map((p) => p.seq))).to.deep.equal(new Set([2n]));
     // Slices are spread over the interval, and a slice comes round again one interval later.
     expect(first[hb.slices - 1]!.at - first[0]!.at).to.be.within(interval * 0.8, interval);
-    expect(second[0]!.at - first[0]!.at).to.be.within(interval - 2, interval + 40);
+    // Per slice, one round to the next; the median, since any one wake-up may be a few ms late on a loaded machine.
+    const gaps = first.map((p, k) => second[k]!.at - p.at).sort((a, b) => a - b);
+    expect(gaps[gaps.length >> 1]).to.be.within(interval - 3, interval + 40);
     // Short intervals are not sliced.
     expect(new HeartbeatScheduler(new FakeHost(), { interval: 50, timeout: 200 }).slices).to.equal(1);
   });
@@ -204,7 +206,10 @@ describe("HeartbeatScheduler", () => {
       [2n, 1, 3],
       [2n, 2, 3],
     ]);
-    expect(rounds[2]!.at - rounds[0]!.at).to.be.within((2 * interval) / 3 - 5, interval);
+    // Slice 2 is due 2/3 of an interval after the round's start; slice 0 went out at that start or later (its
+    // wake-up can be late on a loaded machine: CI once saw 5.006 ms), so only a one-slice gap is certain. A round
+    // sent in one burst (gap ≈ 0) still fails.
+    expect(rounds[2]!.at - rounds[0]!.at).to.be.within(interval / 3, interval);
     expect(host.expired).to.have.length(0);
   });
 
