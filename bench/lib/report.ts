@@ -107,6 +107,20 @@ export function evaluateTargets(results: RunResult[], config: BenchConfig): Targ
       measured: pairs.map(([a, b]) => `${get(a)!.toFixed(1)} vs ${get(b!)!.toFixed(1)} ms at ${a.n}`).join(", ") || "—",
       verdict: verdict(pairs.length ? pairs.every(([a, b]) => get(a)! < get(b!)!) : undefined),
     });
+    // Where the stack itself is the limit: the bare grpc-js floor pinging in NetSync's slices, in the same run.
+    const spreadAt = (n: number) => results.find((r) => r.system === "floor-spread" && r.n === n && !r.error);
+    const spread = nsAll.map((r) => [r, sioAt(r.n), spreadAt(r.n)] as const).filter(([a, , c]) => c && finite(get(a)) && finite(get(c!)));
+    if (spread.length === 0) continue;
+    rows.push({
+      target: `${label.split(" <")[0]} ≤ 1.15× floor-spread's (what bare grpc-js allows with NetSync's slicing; Socket.IO's for reference)`,
+      measured: spread
+        .map(([a, b, c]) => {
+          const sio = b && finite(get(b)) ? `, Socket.IO ${get(b)!.toFixed(1)}` : "";
+          return `NetSync ${get(a)!.toFixed(1)}, floor-spread ${get(c!)!.toFixed(1)}${sio} ms at ${a.n}`;
+        })
+        .join("; "),
+      verdict: verdict(spread.every(([a, , c]) => get(a)! <= get(c!)! * 1.15)),
+    });
   }
   const steady = nsAll.filter((r) => r.phases?.steady);
   rows.push({
