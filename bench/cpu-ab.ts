@@ -11,11 +11,11 @@
  * the JSON of extra environment for that server. Heartbeat timeout is long
  * (10 min) so that an ablation that stops answering pongs evicts nobody.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { Child, type ChildConfig, cpuMs, sleep } from "./lib/common.js";
+import { floorSpreadSlices } from "./lib/systems.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const { values: args, positionals } = parseArgs({
@@ -38,45 +38,31 @@ const variants = positionals.map((spec) => {
 });
 if (variants.length === 0) throw new Error("name at least one variant, e.g. netsync floor");
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-/** CPU of a process (all threads) in ms, from /proc (clock ticks of 10 ms). */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
 async function once(variant: (typeof variants)[number]): Promise<number> {
-  const children: ChildProcess[] = [];
-  const node = (script: string, config: unknown, env: Record<string, string> = {}) => {
-    const child = spawn(process.execPath, ["--import", "tsx", join(HERE, script), JSON.stringify(config)], {
-      stdio: ["pipe", "pipe", "inherit"],
-      env: { ...process.env, ...env },
-    });
+  const interval = Number(args.interval);
+  const children: Child[] = [];
+  const node = (script: string, config: ChildConfig, env: NodeJS.ProcessEnv = {}) => {
+    const child = new Child(script, join(HERE, script), config, [], env);
     children.push(child);
     return child;
   };
   try {
     if (Number(args.spinner) > 0) node("lib/spinner.ts", { fraction: Number(args.spinner) });
-    const interval = Number(args.interval);
     // floor-spread is the floor with NetSync's slicing, as in run.ts.
-    const slices = variant.server === "floor-spread" && interval >= 200 ? Math.min(100, Math.floor(interval / 10), Math.ceil(n / 100)) : 1;
-    const script = variant.server === "floor-spread" ? "floor" : variant.server;
-    const server = node(`servers/${script}.ts`, { host: "127.0.0.1", interval, timeout: 600_000, slices }, variant.env);
-    const port = await new Promise<number>((resolve) => {
-      let seen = "";
-      server.stdout!.on("data", (chunk: Buffer) => {
-        seen += chunk.toString();
-        const ready = /"ready","port":(\d+)/.exec(seen);
-        if (ready) resolve(Number(ready[1]));
-      });
-    });
+    const spread = variant.server === "floor-spread";
+    const server = node(
+      `servers/${spread ? "floor" : variant.server}.ts`,
+      { host: "127.0.0.1", interval, timeout: 600_000, slices: spread ? floorSpreadSlices(n, interval) : 1 },
+      variant.env,
+    );
+    const { port } = await server.waitFor("ready", 30_000);
     node("loadgen/grpc.ts", { hosts: ["127.0.0.1"], port, count: n, prefix: "g0-", streamsPerConn: 1, openBatch: 200 });
     await sleep(Number(args.settle));
-    const c0 = cpuMs(server.pid!);
+    const c0 = cpuMs(server.pid);
     const t0 = performance.now();
     await sleep(Number(args.window));
-    const perSecond = ((cpuMs(server.pid!) - c0) / (performance.now() - t0)) * 1000;
-    return ((perSecond * 1000) / n) * (Number(args.interval) / 1000);
+    const perSecond = ((cpuMs(server.pid) - c0) / (performance.now() - t0)) * 1000;
+    return ((perSecond * 1000) / n) * (interval / 1000);
   } finally {
     for (const child of children) child.kill("SIGKILL");
   }

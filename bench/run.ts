@@ -19,7 +19,7 @@ import { parseArgs } from "node:util";
 import { Child, cpuMs, hrNow, percentile, round, rssBytes, type Summary, sleep, sum, summarize } from "./lib/common.js";
 import type { PhaseStats } from "./lib/probe.js";
 import { computeRatios, evaluateTargets, markdownReport, renderCharts } from "./lib/report.js";
-import { isFloor, SYSTEMS, type SystemName } from "./lib/systems.js";
+import { floorSpreadSlices, isFloor, SYSTEMS, type SystemName } from "./lib/systems.js";
 import type { ServerEvents } from "./servers/types.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -378,9 +378,7 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
         interval: config.interval,
         timeout: config.timeout,
         natsUrl: nats?.url,
-        // NetSync's slicing at its defaults: one slice per 10 ms of interval, at most 100, at least 100 slaves each.
-        slices:
-          system === "floor-spread" && config.interval >= 200 ? Math.min(100, Math.floor(config.interval / 10), Math.ceil(n / 100)) : 1,
+        slices: system === "floor-spread" ? floorSpreadSlices(n, config.interval) : 1,
       },
       nodeArgs,
       config.profPhase
