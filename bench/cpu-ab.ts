@@ -27,6 +27,11 @@ const { values: args, positionals } = parseArgs({
     settle: { type: "string", default: "12000" },
     window: { type: "string", default: "12000" },
     interval: { type: "string", default: "1000" },
+    // Slaves send the echo probe after every pong, as in run.ts's RTT phase; its RTT p50/p99 is reported too.
+    probe: { type: "boolean", default: false },
+    generators: { type: "string", default: "1" },
+    // A CPU profile of the server over the measured window, one file per run in this folder.
+    prof: { type: "string" },
   },
 });
 const n = Number(args.n);
@@ -38,7 +43,16 @@ const variants = positionals.map((spec) => {
 });
 if (variants.length === 0) throw new Error("name at least one variant, e.g. netsync floor");
 
-async function once(variant: (typeof variants)[number]): Promise<number> {
+interface Sample {
+  us: number;
+  rtt?: { p50: number; p99: number };
+}
+
+function quantile(sorted: number[], q: number): number {
+  return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+async function once(variant: (typeof variants)[number]): Promise<Sample> {
   const interval = Number(args.interval);
   const children: Child[] = [];
   const node = (script: string, config: ChildConfig, env: NodeJS.ProcessEnv = {}) => {
@@ -53,27 +67,47 @@ async function once(variant: (typeof variants)[number]): Promise<number> {
     const server = node(
       `servers/${spread ? "floor" : variant.server}.ts`,
       { host: "127.0.0.1", interval, timeout: 600_000, slices: spread ? floorSpreadSlices(n, interval) : 1 },
-      variant.env,
+      args.prof
+        ? { ...variant.env, NETSYNC_BENCH_PROFILE: `window:${join(args.prof, `${variant.server}-${n}-${Date.now()}.cpuprofile`)}` }
+        : variant.env,
     );
     const { port } = await server.waitFor("ready", 30_000);
-    node("loadgen/grpc.ts", { hosts: ["127.0.0.1"], port, count: n, prefix: "g0-", streamsPerConn: 1, openBatch: 200 });
+    const g = Math.max(1, Number(args.generators));
+    const generators = Array.from({ length: g }, (_, i) => {
+      const count = Math.floor(((i + 1) * n) / g) - Math.floor((i * n) / g);
+      return node("loadgen/grpc.ts", { hosts: ["127.0.0.1"], port, count, prefix: `g${i}-`, streamsPerConn: 1, openBatch: 200 });
+    });
     await sleep(Number(args.settle));
+    if (args.probe) {
+      for (const gen of generators) gen.send({ cmd: "probe", on: true });
+      await sleep(2 * interval);
+      await Promise.all(generators.map((gen) => gen.request({ cmd: "collect" })));
+    }
+    if (args.prof) await server.request({ cmd: "phase", name: "window" });
     const c0 = cpuMs(server.pid);
     const t0 = performance.now();
     await sleep(Number(args.window));
+    if (args.prof) await server.request({ cmd: "phase", name: "after" });
     const perSecond = ((cpuMs(server.pid) - c0) / (performance.now() - t0)) * 1000;
-    return ((perSecond * 1000) / n) * (interval / 1000);
+    const us = ((perSecond * 1000) / n) * (interval / 1000);
+    if (!args.probe) return { us };
+    const collected = await Promise.all(generators.map((gen) => gen.request({ cmd: "collect" })));
+    const rtt = collected.flatMap((c) => c.rtt as number[]).sort((a, b) => a - b);
+    return { us, rtt: { p50: quantile(rtt, 0.5), p99: quantile(rtt, 0.99) } };
   } finally {
     for (const child of children) child.kill("SIGKILL");
   }
 }
 
 const results = new Map<string, number[]>(variants.map((v) => [v.label, []]));
+const rttP99 = new Map<string, number[]>(variants.map((v) => [v.label, []]));
 for (let round = 0; round < Number(args.rounds); round++) {
   for (const variant of variants) {
-    const us = await once(variant);
+    const { us, rtt } = await once(variant);
     results.get(variant.label)!.push(us);
-    console.log(`round ${round + 1} ${variant.label}: ${us.toFixed(1)} µs/slave/round`);
+    if (rtt) rttP99.get(variant.label)!.push(rtt.p99);
+    const rttText = rtt ? `, RTT p50 ${rtt.p50.toFixed(1)} p99 ${rtt.p99.toFixed(1)} ms` : "";
+    console.log(`round ${round + 1} ${variant.label}: ${us.toFixed(1)} µs/slave/round${rttText}`);
   }
 }
 function median(xs: number[]): number {
@@ -85,6 +119,7 @@ const base = median(results.get(variants[0]!.label)!);
 console.log(`\nN ${n}, spinner ${args.spinner}, ${args.rounds} interleaved rounds (medians; ratio to ${variants[0]!.label}):`);
 for (const [label, xs] of results) {
   console.log(
-    `  ${median(xs).toFixed(1).padStart(6)} µs  ${(median(xs) / base).toFixed(2)}×  ${label}  [${xs.map((x) => x.toFixed(1)).join(", ")}]`,
+    `  ${median(xs).toFixed(1).padStart(6)} µs  ${(median(xs) / base).toFixed(2)}×  ${label}  [${xs.map((x) => x.toFixed(1)).join(", ")}]` +
+      (args.probe ? `  RTT p99 median ${median(rttP99.get(label)!).toFixed(1)} ms` : ""),
   );
 }
