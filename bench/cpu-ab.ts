@@ -1,8 +1,14 @@
 /**
  * A quick A/B of server CPU per slave per round, for ablations: one server,
- * one generator holding N slaves, optionally the calibrated spinner, and the
- * server's CPU read from /proc over a window after it settled. Variants run
- * interleaved, so a machine that changes speed mid-run hits every variant.
+ * generators holding N slaves (--generators, default 1), optionally the
+ * calibrated spinner, and the server's CPU read from /proc over a window
+ * after it settled. Variants run interleaved, so a machine that changes speed
+ * mid-run hits every variant. Also printed: CPU per ping (the floor drifts
+ * under load and pings less than once per round), the generators' CPU,
+ * each process's wake-ups per second, and with --probe the RTT phase's load
+ * and its RTT p50/p99.
+ *
+ *   node --import tsx bench/cpu-ab.ts --n 10000 --generators 2 --rounds 4 --spinner 0.5 --probe floor-spread netsync
  *
  *   node --import tsx bench/cpu-ab.ts --n 5000 --rounds 4 --spinner 0.5 \
  *     'netsync' 'floor' 'netsync:{"NETSYNC_BENCH_MASTER_OPTIONS":"{\"heartbeatSliceSize\":5000}"}'
@@ -11,6 +17,7 @@
  * the JSON of extra environment for that server. Heartbeat timeout is long
  * (10 min) so that an ablation that stops answering pongs evicts nobody.
  */
+import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -45,7 +52,24 @@ if (variants.length === 0) throw new Error("name at least one variant, e.g. nets
 
 interface Sample {
   us: number;
+  /** The generators' CPU per slave per round, µs: a server can cost its clients more too. */
+  genUs: number;
+  /**
+   * Pings each slave got per round. Under load the floor's setInterval slices drift and it pings
+   * only ~0.92 per round, NetSync catches up to ~1.0: per round flatters the floor, per ping does not.
+   */
+  pingsPerRound: number;
   rtt?: { p50: number; p99: number };
+}
+
+/** Times the process blocked waiting (Linux): how often its event loop went idle and was woken. */
+function wakeups(pid: number): number {
+  const match = /^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return match ? Number(match[1]) : Number.NaN;
+}
+
+function sumOf(replies: Record<string, unknown>[], key: string): number {
+  return replies.reduce((sum, reply) => sum + Number(reply[key]), 0);
 }
 
 function quantile(sorted: number[], q: number): number {
@@ -75,7 +99,12 @@ async function once(variant: (typeof variants)[number]): Promise<Sample> {
     const g = Math.max(1, Number(args.generators));
     const generators = Array.from({ length: g }, (_, i) => {
       const count = Math.floor(((i + 1) * n) / g) - Math.floor((i * n) / g);
-      return node("loadgen/grpc.ts", { hosts: ["127.0.0.1"], port, count, prefix: `g${i}-`, streamsPerConn: 1, openBatch: 200 });
+      // With --prof, the first generator is profiled too: a server can cost its clients more.
+      const env =
+        args.prof && i === 0
+          ? { NETSYNC_BENCH_PROFILE: `window:${join(args.prof, `${variant.server}-${n}-gen0-${Date.now()}.cpuprofile`)}` }
+          : {};
+      return node("loadgen/grpc.ts", { hosts: ["127.0.0.1"], port, count, prefix: `g${i}-`, streamsPerConn: 1, openBatch: 200 }, env);
     });
     await sleep(Number(args.settle));
     if (args.probe) {
@@ -83,17 +112,31 @@ async function once(variant: (typeof variants)[number]): Promise<Sample> {
       await sleep(2 * interval);
       await Promise.all(generators.map((gen) => gen.request({ cmd: "collect" })));
     }
-    if (args.prof) await server.request({ cmd: "phase", name: "window" });
+    if (args.prof) await Promise.all([server, generators[0]!].map((child) => child.request({ cmd: "phase", name: "window" })));
     const c0 = cpuMs(server.pid);
+    const g0 = generators.reduce((sum, gen) => sum + cpuMs(gen.pid), 0);
+    const pings = async () => sumOf(await Promise.all(generators.map((gen) => gen.request({ cmd: "status" }))), "pings");
+    const p0 = await pings();
+    const w0 = [server, ...generators].map((child) => wakeups(child.pid));
     const t0 = performance.now();
     await sleep(Number(args.window));
-    if (args.prof) await server.request({ cmd: "phase", name: "after" });
-    const perSecond = ((cpuMs(server.pid) - c0) / (performance.now() - t0)) * 1000;
-    const us = ((perSecond * 1000) / n) * (interval / 1000);
-    if (!args.probe) return { us };
+    if (args.prof) await Promise.all([server, generators[0]!].map((child) => child.request({ cmd: "phase", name: "after" })));
+    const elapsed = performance.now() - t0;
+    const perRound = (ms: number) => (((ms / elapsed) * 1000 * 1000) / n) * (interval / 1000);
+    const us = perRound(cpuMs(server.pid) - c0);
+    const genUs = perRound(generators.reduce((sum, gen) => sum + cpuMs(gen.pid), 0) - g0);
+    // Pings the slaves got per slave per round: a server that pings more often than it should costs more.
+    const w1 = [server, ...generators].map((child) => wakeups(child.pid));
+    const perSec = (i: number) => Math.round(((w1[i]! - w0[i]!) / elapsed) * 1000);
+    const pingsPerRound = ((await pings()) - p0) / n / (elapsed / interval);
+    console.log(
+      `  pings per slave per round ${pingsPerRound.toFixed(3)};` +
+        ` wakeups/s: server ${perSec(0)}, generators ${generators.map((_, i) => perSec(i + 1)).join(" ")}`,
+    );
+    if (!args.probe) return { us, genUs, pingsPerRound };
     const collected = await Promise.all(generators.map((gen) => gen.request({ cmd: "collect" })));
     const rtt = collected.flatMap((c) => c.rtt as number[]).sort((a, b) => a - b);
-    return { us, rtt: { p50: quantile(rtt, 0.5), p99: quantile(rtt, 0.99) } };
+    return { us, genUs, pingsPerRound, rtt: { p50: quantile(rtt, 0.5), p99: quantile(rtt, 0.99) } };
   } finally {
     for (const child of children) child.kill("SIGKILL");
   }
@@ -101,13 +144,17 @@ async function once(variant: (typeof variants)[number]): Promise<Sample> {
 
 const results = new Map<string, number[]>(variants.map((v) => [v.label, []]));
 const rttP99 = new Map<string, number[]>(variants.map((v) => [v.label, []]));
+const genResults = new Map<string, number[]>(variants.map((v) => [v.label, []]));
+const perPing = new Map<string, number[]>(variants.map((v) => [v.label, []]));
 for (let round = 0; round < Number(args.rounds); round++) {
   for (const variant of variants) {
-    const { us, rtt } = await once(variant);
+    const { us, genUs, pingsPerRound, rtt } = await once(variant);
     results.get(variant.label)!.push(us);
+    perPing.get(variant.label)!.push(us / pingsPerRound);
+    genResults.get(variant.label)!.push(genUs);
     if (rtt) rttP99.get(variant.label)!.push(rtt.p99);
     const rttText = rtt ? `, RTT p50 ${rtt.p50.toFixed(1)} p99 ${rtt.p99.toFixed(1)} ms` : "";
-    console.log(`round ${round + 1} ${variant.label}: ${us.toFixed(1)} µs/slave/round${rttText}`);
+    console.log(`round ${round + 1} ${variant.label}: ${us.toFixed(1)} µs/slave/round (generators ${genUs.toFixed(1)})${rttText}`);
   }
 }
 function median(xs: number[]): number {
@@ -116,10 +163,13 @@ function median(xs: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 const base = median(results.get(variants[0]!.label)!);
+const basePerPing = median(perPing.get(variants[0]!.label)!);
 console.log(`\nN ${n}, spinner ${args.spinner}, ${args.rounds} interleaved rounds (medians; ratio to ${variants[0]!.label}):`);
 for (const [label, xs] of results) {
   console.log(
     `  ${median(xs).toFixed(1).padStart(6)} µs  ${(median(xs) / base).toFixed(2)}×  ${label}  [${xs.map((x) => x.toFixed(1)).join(", ")}]` +
+      `  per ping ${median(perPing.get(label)!).toFixed(1)} µs (${(median(perPing.get(label)!) / basePerPing).toFixed(2)}×)` +
+      `  generators ${median(genResults.get(label)!).toFixed(1)} µs` +
       (args.probe ? `  RTT p99 median ${median(rttP99.get(label)!).toFixed(1)} ms` : ""),
   );
 }
