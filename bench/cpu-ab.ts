@@ -21,7 +21,8 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { Child, type ChildConfig, cpuMs, sleep } from "./lib/common.js";
+import { Child, type ChildConfig, cpuMs, hrNow, sleep } from "./lib/common.js";
+import type { PhaseStats } from "./lib/probe.js";
 import { floorSpreadSlices } from "./lib/systems.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -68,6 +69,36 @@ function wakeups(pid: number): number {
   return match ? Number(match[1]) : Number.NaN;
 }
 
+/**
+ * Where the slow echoes (over SLOW_RTT_MS) of a window came from: how many
+ * slaves they hit and how many 100 ms moments they were sent in. A tail from
+ * one moment is a stall somewhere; one spread over time on a few slaves is
+ * those slaves' connections.
+ */
+function describeSlow(perGenerator: [number, number, number][][], windowStart: number): void {
+  const all = perGenerator.flatMap((slow, g) => slow.map(([i, at, rtt]) => ({ slave: `${g}:${i}`, at, rtt })));
+  if (all.length === 0) return;
+  const moments = new Map<number, number>();
+  for (const { at } of all) moments.set(Math.floor(at / 100), (moments.get(Math.floor(at / 100)) ?? 0) + 1);
+  const busiest = [...moments].sort((a, b) => b[1] - a[1]).map(([m, count]) => `${count} at +${Math.round(m * 100 - windowStart)} ms`);
+  const slaves = new Set(all.map((s) => s.slave)).size;
+  const byGenerator = perGenerator.map((slow) => slow.length).join("/");
+  console.log(
+    `  slow echoes: ${all.length} (per generator ${byGenerator}) on ${slaves} slaves, sent in ${moments.size} moments of 100 ms;` +
+      ` the busiest 3 moments hold ${busiest.slice(0, 3).join(", ")}`,
+  );
+}
+
+/** Each process's loop delay in the window and its stalls over 100 ms (+ms from the window's start: length, CPU used meanwhile). */
+function describeStalls(names: string[], stats: PhaseStats[], windowStart: number): void {
+  stats.forEach((s, i) => {
+    const stalls = s.stalls.map((st) => `+${Math.round(st.at - st.ms - windowStart)}: ${st.ms} ms (cpu ${st.cpuMs}, gc ${st.gcMs} ${st.gcKinds})`).join(", ");
+    console.log(
+      `  ${names[i]}: loop delay p99 ${s.delay.p99} max ${s.delay.max} ms, busy ${s.busyPct}%, gc ${s.gc.totalMs} ms (major ${s.gc.byKind.major?.count ?? 0})${stalls ? `; stalls ${stalls}` : ""}`,
+    );
+  });
+}
+
 function sumOf(replies: Record<string, unknown>[], key: string): number {
   return replies.reduce((sum, reply) => sum + Number(reply[key]), 0);
 }
@@ -112,7 +143,10 @@ async function once(variant: (typeof variants)[number]): Promise<Sample> {
       await sleep(2 * interval);
       await Promise.all(generators.map((gen) => gen.request({ cmd: "collect" })));
     }
-    if (args.prof) await Promise.all([server, generators[0]!].map((child) => child.request({ cmd: "phase", name: "window" })));
+    // Every process starts a phase with the window, so its loop delay and stalls are the window's (and --prof profiles it).
+    const processes = [server, ...generators];
+    await Promise.all(processes.map((child) => child.request({ cmd: "phase", name: "window" })));
+    const windowStart = hrNow();
     const c0 = cpuMs(server.pid);
     const g0 = generators.reduce((sum, gen) => sum + cpuMs(gen.pid), 0);
     const pings = async () => sumOf(await Promise.all(generators.map((gen) => gen.request({ cmd: "status" }))), "pings");
@@ -120,7 +154,7 @@ async function once(variant: (typeof variants)[number]): Promise<Sample> {
     const w0 = [server, ...generators].map((child) => wakeups(child.pid));
     const t0 = performance.now();
     await sleep(Number(args.window));
-    if (args.prof) await Promise.all([server, generators[0]!].map((child) => child.request({ cmd: "phase", name: "after" })));
+    const phases = await Promise.all(processes.map((child) => child.request({ cmd: "phase", name: "after" })));
     const elapsed = performance.now() - t0;
     const perRound = (ms: number) => (((ms / elapsed) * 1000 * 1000) / n) * (interval / 1000);
     const us = perRound(cpuMs(server.pid) - c0);
@@ -136,6 +170,15 @@ async function once(variant: (typeof variants)[number]): Promise<Sample> {
     if (!args.probe) return { us, genUs, pingsPerRound };
     const collected = await Promise.all(generators.map((gen) => gen.request({ cmd: "collect" })));
     const rtt = collected.flatMap((c) => c.rtt as number[]).sort((a, b) => a - b);
+    describeSlow(
+      collected.map((c) => c.slow as [number, number, number][]),
+      windowStart,
+    );
+    describeStalls(
+      processes.map((child) => child.name),
+      phases.map((phase) => phase.stats as PhaseStats),
+      windowStart,
+    );
     return { us, genUs, pingsPerRound, rtt: { p50: quantile(rtt, 0.5), p99: quantile(rtt, 0.99) } };
   } finally {
     for (const child of children) child.kill("SIGKILL");

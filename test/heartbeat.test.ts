@@ -213,10 +213,11 @@ describe("HeartbeatScheduler", () => {
     expect(host.expired).to.have.length(0);
   });
 
-  it("keeps a sliced round within its interval when a busy event loop makes every wake-up a little late", async () => {
+  it("keeps a sliced round within its interval plus maxStretch when a busy event loop makes every wake-up a little late", async () => {
     // 20 slices of 10 ms; the loop is blocked 25 ms at a time, under the 200 ms pause threshold, so
     // nothing is excused. Sending one slice per late wake-up would stretch a round to ~20 × 30 ms,
     // past the timeout, and the peers of its last slices would go unpinged until they expired.
+    // The round may stretch by maxStretch (here (600 - 200) / 4 = 100 ms); the rest is caught up on.
     const interval = 200;
     const { host, hb } = scheduler({ interval, timeout: 600 });
     const busy = setInterval(() => busyWait(25), 1);
@@ -233,18 +234,19 @@ describe("HeartbeatScheduler", () => {
         `round ${round + 1}: every slice once, in order`,
       ).to.deep.equal([...Array(hb.slices).keys()]);
       expect(new Set(pings.map((p) => p.seq))).to.deep.equal(new Set([BigInt(round + 1)]));
-      // The last slice is due 190 ms into the round; a wake-up may wait out a few 25 ms blocks.
-      expect(pings[hb.slices - 1]!.at - pings[0]!.at, `round ${round + 1} length`).to.be.below(interval + 100);
+      // The last slice is due 190 ms + maxStretch into the round; a wake-up may wait out a few 25 ms blocks.
+      expect(pings[hb.slices - 1]!.at - pings[0]!.at, `round ${round + 1} length`).to.be.below(interval + hb.maxStretch + 100);
     }
     const starts = [0, 1, 2].map((round) => host.pings[round * hb.slices]!.at);
-    expect(starts[2]! - starts[0]!, "two rounds later").to.be.below(2 * interval + 100);
+    expect(starts[2]! - starts[0]!, "two rounds later").to.be.below(2 * (interval + hb.maxStretch) + 100);
   });
 
   it("catches up on a short backlog of due slices a few per turn of the event loop, not all in one", async () => {
     // 100 slices of 20 ms; the loop is blocked 150 ms (under interval / 10 = 200 ms, and the pause threshold) as
     // the first round starts, so ~8 slices are due at the next wake-up: at most maxSlicesPerWake per wake-up (one `now` each).
     const interval = 2_000;
-    const { host, hb } = scheduler({ interval, timeout: 6_000, maxSlicesPerWake: 4 });
+    // maxStretch 0: no lateness is absorbed by moving the round, so all of it is caught up on.
+    const { host, hb } = scheduler({ interval, timeout: 6_000, maxSlicesPerWake: 4, maxStretch: 0 });
     hb.start();
     const block = setTimeout(() => busyWait(150), interval + 2);
     track(() => clearTimeout(block));
@@ -262,10 +264,41 @@ describe("HeartbeatScheduler", () => {
     expect(host.pauses).to.have.length(0);
   });
 
+  it("moves the rest of a round later when a wake-up is late, up to maxStretch, instead of sending overdue slices together", async () => {
+    // 100 slices of 10 ms; the loop is blocked 80 ms as the first round starts. Both schedulers see the same lateness:
+    // A may stretch its round by 200 ms and absorbs it, B only by 30 ms and must catch up on the other ~50.
+    const interval = 1_000;
+    const a = scheduler({ interval, timeout: 3_000, maxStretch: 200 });
+    const b = scheduler({ interval, timeout: 3_000, maxStretch: 30 });
+    const defaultStretch = (timeout: number) => new HeartbeatScheduler(new FakeHost(), { interval, timeout }).maxStretch;
+    expect(defaultStretch(3_000), "default: (timeout - interval) / 4").to.equal(500);
+    expect(defaultStretch(1_200), "default: (timeout - interval) / 4").to.equal(50);
+    expect(defaultStretch(10_000), "default: at most interval / 2").to.equal(500);
+    a.hb.start();
+    b.hb.start();
+    const block = setTimeout(() => busyWait(80), interval + 2);
+    track(() => clearTimeout(block));
+    await waitFor(() => a.host.pings.length >= 12 && b.host.pings.length >= 12, 4_000, "12 slices each");
+
+    const perWake = (pings: FakeHost["pings"]) => {
+      const counts = new Map<number, number>();
+      for (const p of pings) counts.set(p.at, (counts.get(p.at) ?? 0) + 1);
+      return Math.max(...counts.values());
+    };
+    const [first, second] = [a.host.pings.slice(0, 12), b.host.pings.slice(0, 12)];
+    expect(first.map((p) => p.slice)).to.deep.equal([...Array(12).keys()]);
+    expect(second.map((p) => p.slice)).to.deep.equal([...Array(12).keys()]);
+    expect(perWake(first), "A: one slice per wake-up").to.equal(1);
+    // Slices 1…11 of A are spread as scheduled, only later; without the stretch slices 1–8 would go out 4 at a time.
+    expect(first[11]!.at - first[1]!.at, "A: slices 1 to 11 keep their spacing").to.be.at.least(10 * 10 - 5);
+    expect(perWake(second), "B: the lateness past its 30 ms is caught up on, slices together").to.be.at.least(2);
+    expect(a.host.pauses.length + b.host.pauses.length).to.equal(0);
+  });
+
   it("sends a backlog older than interval / 10 at once, so a saturated loop cannot stretch rounds", async () => {
     // 20 slices of 10 ms; blocked 150 ms (past interval / 10 = 20 ms, under the pause threshold): all ~15 due slices go out in one wake-up.
     const interval = 200;
-    const { host, hb } = scheduler({ interval, timeout: 2_000, maxSlicesPerWake: 4 });
+    const { host, hb } = scheduler({ interval, timeout: 2_000, maxSlicesPerWake: 4, maxStretch: 0 });
     hb.start();
     const block = setTimeout(() => busyWait(150), interval + 2);
     track(() => clearTimeout(block));

@@ -30,10 +30,15 @@ export interface LoadgenConfig {
 
 export const config = childConfig<LoadgenConfig>();
 
+/** An echo slower than this is recorded with its slave and send time too. */
+export const SLOW_RTT_MS = 50;
+
 export const state = {
   probing: false,
   stopping: false,
   rtt: [] as number[],
+  /** Echoes slower than SLOW_RTT_MS, as [slave index, send time, rtt]: where a tail comes from (some slaves, or one moment). */
+  slow: [] as [number, number, number][],
   bcast: [] as number[],
   ended: 0,
   endReasons: new Map<string, number>(),
@@ -63,11 +68,13 @@ export async function run(open: (index: number) => Promise<void>): Promise<void>
         case "collect": {
           const reply = {
             rtt: state.rtt.map((v) => round(v)),
+            slow: state.slow.map(([i, at, v]) => [i, round(at), round(v)]),
             bcast: state.bcast.map((v) => round(v)),
             ended: state.ended,
             endReasons: Object.fromEntries(state.endReasons),
           };
           state.rtt = [];
+          state.slow = [];
           state.bcast = [];
           return reply;
         }

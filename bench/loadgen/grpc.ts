@@ -11,7 +11,7 @@ import { type Command, CommandSchema, NetSyncService } from "../../gen/netsync/v
 import { Encoded, openBidi } from "../../src/grpc-adapter.js";
 import { SLAVE_ID_METADATA_KEY } from "../../src/options.js";
 import { hrNow } from "../lib/common.js";
-import { config, ended, hostFor, run, state } from "./core.js";
+import { config, ended, hostFor, run, SLOW_RTT_MS, state } from "./core.js";
 
 const channelOptions: grpc.ChannelOptions = {
   "grpc.use_local_subchannel_pool": 1,
@@ -59,8 +59,11 @@ async function open(index: number): Promise<void> {
       case "custom": {
         const data = command.kind.value.data;
         const t = Number(data.slice(2));
-        if (data.startsWith("e:")) state.rtt.push(hrNow() - t);
-        else if (data.startsWith("b:")) state.bcast.push(hrNow() - t);
+        if (data.startsWith("e:")) {
+          const rtt = hrNow() - t;
+          state.rtt.push(rtt);
+          if (rtt > SLOW_RTT_MS) state.slow.push([index, t, rtt]);
+        } else if (data.startsWith("b:")) state.bcast.push(hrNow() - t);
         return;
       }
       default:
