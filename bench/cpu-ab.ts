@@ -92,7 +92,9 @@ function describeSlow(perGenerator: [number, number, number][][], windowStart: n
 /** Each process's loop delay in the window and its stalls over 100 ms (+ms from the window's start: length, CPU used meanwhile). */
 function describeStalls(names: string[], stats: PhaseStats[], windowStart: number): void {
   stats.forEach((s, i) => {
-    const stalls = s.stalls.map((st) => `+${Math.round(st.at - st.ms - windowStart)}: ${st.ms} ms (cpu ${st.cpuMs}, gc ${st.gcMs} ${st.gcKinds})`).join(", ");
+    const stalls = s.stalls
+      .map((st) => `+${Math.round(st.at - st.ms - windowStart)}: ${st.ms} ms (cpu ${st.cpuMs}, gc ${st.gcMs} ${st.gcKinds})`)
+      .join(", ");
     console.log(
       `  ${names[i]}: loop delay p99 ${s.delay.p99} max ${s.delay.max} ms, busy ${s.busyPct}%, gc ${s.gc.totalMs} ms (major ${s.gc.byKind.major?.count ?? 0})${stalls ? `; stalls ${stalls}` : ""}`,
     );
