@@ -17,12 +17,11 @@
  * the JSON of extra environment for that server. Heartbeat timeout is long
  * (10 min) so that an ablation that stops answering pongs evicts nobody.
  */
-import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { Child, type ChildConfig, cpuMs, hrNow, sleep } from "./lib/common.js";
-import type { PhaseStats } from "./lib/probe.js";
+import { Child, type ChildConfig, cpuMs, hrNow, sleep, sum, summarize, wakeups } from "./lib/common.js";
+import { type PhaseStats, profileEnv } from "./lib/probe.js";
 import { floorSpreadSlices } from "./lib/systems.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -63,12 +62,6 @@ interface Sample {
   rtt?: { p50: number; p99: number };
 }
 
-/** Times the process blocked waiting (Linux): how often its event loop went idle and was woken. */
-function wakeups(pid: number): number {
-  const match = /^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return match ? Number(match[1]) : Number.NaN;
-}
-
 /**
  * Where the slow echoes (over SLOW_RTT_MS) of a window came from: how many
  * slaves they hit and how many 100 ms moments they were sent in. A tail from
@@ -101,14 +94,6 @@ function describeStalls(names: string[], stats: PhaseStats[], windowStart: numbe
   });
 }
 
-function sumOf(replies: Record<string, unknown>[], key: string): number {
-  return replies.reduce((sum, reply) => sum + Number(reply[key]), 0);
-}
-
-function quantile(sorted: number[], q: number): number {
-  return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
-
 async function once(variant: (typeof variants)[number]): Promise<Sample> {
   const interval = Number(args.interval);
   const children: Child[] = [];
@@ -125,7 +110,7 @@ async function once(variant: (typeof variants)[number]): Promise<Sample> {
       `servers/${spread ? "floor" : variant.server}.ts`,
       { host: "127.0.0.1", interval, timeout: 600_000, slices: spread ? floorSpreadSlices(n, interval) : 1 },
       args.prof
-        ? { ...variant.env, NETSYNC_BENCH_PROFILE: `window:${join(args.prof, `${variant.server}-${n}-${Date.now()}.cpuprofile`)}` }
+        ? { ...variant.env, ...profileEnv("window", join(args.prof, `${variant.server}-${n}-${Date.now()}.cpuprofile`)) }
         : variant.env,
     );
     const { port } = await server.waitFor("ready", 30_000);
@@ -133,10 +118,7 @@ async function once(variant: (typeof variants)[number]): Promise<Sample> {
     const generators = Array.from({ length: g }, (_, i) => {
       const count = Math.floor(((i + 1) * n) / g) - Math.floor((i * n) / g);
       // With --prof, the first generator is profiled too: a server can cost its clients more.
-      const env =
-        args.prof && i === 0
-          ? { NETSYNC_BENCH_PROFILE: `window:${join(args.prof, `${variant.server}-${n}-gen0-${Date.now()}.cpuprofile`)}` }
-          : {};
+      const env = args.prof && i === 0 ? profileEnv("window", join(args.prof, `${variant.server}-${n}-gen0-${Date.now()}.cpuprofile`)) : {};
       return node("loadgen/grpc.ts", { hosts: ["127.0.0.1"], port, count, prefix: `g${i}-`, streamsPerConn: 1, openBatch: 200 }, env);
     });
     await sleep(Number(args.settle));
@@ -149,21 +131,22 @@ async function once(variant: (typeof variants)[number]): Promise<Sample> {
     const processes = [server, ...generators];
     await Promise.all(processes.map((child) => child.request({ cmd: "phase", name: "window" })));
     const windowStart = hrNow();
+    const generatorsCpuMs = () => sum(generators.map((gen) => cpuMs(gen.pid)));
+    const pings = async () => sum((await Promise.all(generators.map((gen) => gen.request({ cmd: "status" })))).map((s) => Number(s.pings)));
     const c0 = cpuMs(server.pid);
-    const g0 = generators.reduce((sum, gen) => sum + cpuMs(gen.pid), 0);
-    const pings = async () => sumOf(await Promise.all(generators.map((gen) => gen.request({ cmd: "status" }))), "pings");
+    const g0 = generatorsCpuMs();
     const p0 = await pings();
-    const w0 = [server, ...generators].map((child) => wakeups(child.pid));
+    const w0 = processes.map((child) => wakeups(child.pid));
     const t0 = performance.now();
     await sleep(Number(args.window));
     const phases = await Promise.all(processes.map((child) => child.request({ cmd: "phase", name: "after" })));
     const elapsed = performance.now() - t0;
     const perRound = (ms: number) => (((ms / elapsed) * 1000 * 1000) / n) * (interval / 1000);
     const us = perRound(cpuMs(server.pid) - c0);
-    const genUs = perRound(generators.reduce((sum, gen) => sum + cpuMs(gen.pid), 0) - g0);
-    // Pings the slaves got per slave per round: a server that pings more often than it should costs more.
-    const w1 = [server, ...generators].map((child) => wakeups(child.pid));
+    const genUs = perRound(generatorsCpuMs() - g0);
+    const w1 = processes.map((child) => wakeups(child.pid));
     const perSec = (i: number) => Math.round(((w1[i]! - w0[i]!) / elapsed) * 1000);
+    // Pings the slaves got per slave per round: a server that pings more often than it should costs more.
     const pingsPerRound = ((await pings()) - p0) / n / (elapsed / interval);
     console.log(
       `  pings per slave per round ${pingsPerRound.toFixed(3)};` +
@@ -171,7 +154,7 @@ async function once(variant: (typeof variants)[number]): Promise<Sample> {
     );
     if (!args.probe) return { us, genUs, pingsPerRound };
     const collected = await Promise.all(generators.map((gen) => gen.request({ cmd: "collect" })));
-    const rtt = collected.flatMap((c) => c.rtt as number[]).sort((a, b) => a - b);
+    const rtt = summarize(collected.flatMap((c) => c.rtt as number[]));
     describeSlow(
       collected.map((c) => c.slow as [number, number, number][]),
       windowStart,
@@ -181,23 +164,18 @@ async function once(variant: (typeof variants)[number]): Promise<Sample> {
       phases.map((phase) => phase.stats as PhaseStats),
       windowStart,
     );
-    return { us, genUs, pingsPerRound, rtt: { p50: quantile(rtt, 0.5), p99: quantile(rtt, 0.99) } };
+    return { us, genUs, pingsPerRound, rtt };
   } finally {
     for (const child of children) child.kill("SIGKILL");
   }
 }
 
-const results = new Map<string, number[]>(variants.map((v) => [v.label, []]));
-const rttP99 = new Map<string, number[]>(variants.map((v) => [v.label, []]));
-const genResults = new Map<string, number[]>(variants.map((v) => [v.label, []]));
-const perPing = new Map<string, number[]>(variants.map((v) => [v.label, []]));
+const samples = new Map<string, Sample[]>(variants.map((v) => [v.label, []]));
 for (let round = 0; round < Number(args.rounds); round++) {
   for (const variant of variants) {
-    const { us, genUs, pingsPerRound, rtt } = await once(variant);
-    results.get(variant.label)!.push(us);
-    perPing.get(variant.label)!.push(us / pingsPerRound);
-    genResults.get(variant.label)!.push(genUs);
-    if (rtt) rttP99.get(variant.label)!.push(rtt.p99);
+    const sample = await once(variant);
+    samples.get(variant.label)!.push(sample);
+    const { us, genUs, rtt } = sample;
     const rttText = rtt ? `, RTT p50 ${rtt.p50.toFixed(1)} p99 ${rtt.p99.toFixed(1)} ms` : "";
     console.log(`round ${round + 1} ${variant.label}: ${us.toFixed(1)} µs/slave/round (generators ${genUs.toFixed(1)})${rttText}`);
   }
@@ -207,14 +185,19 @@ function median(xs: number[]): number {
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
-const base = median(results.get(variants[0]!.label)!);
-const basePerPing = median(perPing.get(variants[0]!.label)!);
-console.log(`\nN ${n}, spinner ${args.spinner}, ${args.rounds} interleaved rounds (medians; ratio to ${variants[0]!.label}):`);
-for (const [label, xs] of results) {
+/** The median over a variant's rounds of one figure of its samples. */
+const medianOf = (label: string, figure: (s: Sample) => number): number => median(samples.get(label)!.map(figure));
+const perPing = (s: Sample) => s.us / s.pingsPerRound;
+const first = variants[0]!.label;
+const base = medianOf(first, (s) => s.us);
+const basePerPing = medianOf(first, perPing);
+console.log(`\nN ${n}, spinner ${args.spinner}, ${args.rounds} interleaved rounds (medians; ratio to ${first}):`);
+for (const [label, xs] of samples) {
+  const us = medianOf(label, (s) => s.us);
   console.log(
-    `  ${median(xs).toFixed(1).padStart(6)} µs  ${(median(xs) / base).toFixed(2)}×  ${label}  [${xs.map((x) => x.toFixed(1)).join(", ")}]` +
-      `  per ping ${median(perPing.get(label)!).toFixed(1)} µs (${(median(perPing.get(label)!) / basePerPing).toFixed(2)}×)` +
-      `  generators ${median(genResults.get(label)!).toFixed(1)} µs` +
-      (args.probe ? `  RTT p99 median ${median(rttP99.get(label)!).toFixed(1)} ms` : ""),
+    `  ${us.toFixed(1).padStart(6)} µs  ${(us / base).toFixed(2)}×  ${label}  [${xs.map((x) => x.us.toFixed(1)).join(", ")}]` +
+      `  per ping ${medianOf(label, perPing).toFixed(1)} µs (${(medianOf(label, perPing) / basePerPing).toFixed(2)}×)` +
+      `  generators ${medianOf(label, (s) => s.genUs).toFixed(1)} µs` +
+      (args.probe ? `  RTT p99 median ${medianOf(label, (s) => s.rtt!.p99).toFixed(1)} ms` : ""),
   );
 }

@@ -17,7 +17,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Child, cpuMs, hrNow, percentile, round, rssBytes, type Summary, sleep, sum, summarize } from "./lib/common.js";
-import type { PhaseStats } from "./lib/probe.js";
+import { type PhaseStats, profileEnv } from "./lib/probe.js";
 import { computeRatios, evaluateTargets, markdownReport, renderCharts } from "./lib/report.js";
 import { floorSpreadSlices, isFloor, SYSTEMS, type SystemName } from "./lib/systems.js";
 import type { ServerEvents } from "./servers/types.js";
@@ -382,9 +382,7 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
       },
       nodeArgs,
       config.profPhase
-        ? {
-            NETSYNC_BENCH_PROFILE: `${config.profPhase}:${join(config.out, "prof", `${system}-${n}-${config.profPhase}-${Date.now()}.cpuprofile`)}`,
-          }
+        ? profileEnv(config.profPhase, join(config.out, "prof", `${system}-${n}-${config.profPhase}-${Date.now()}.cpuprofile`))
         : {},
     );
     children.push(server);
@@ -416,9 +414,7 @@ async function runOne(system: SystemName, n: number, soak: boolean): Promise<Run
     for (let k = 0, left = bulk; left > 0; k++, left -= config.perGen) {
       // With --prof-phase, the bulk generators are profiled too: a latency can be the clients' as much as the server's.
       const genProfile = config.profPhase
-        ? {
-            NETSYNC_BENCH_PROFILE: `${config.profPhase}:${join(config.out, "prof", `${system}-${n}-gen${k}-${config.profPhase}-${Date.now()}.cpuprofile`)}`,
-          }
+        ? profileEnv(config.profPhase, join(config.out, "prof", `${system}-${n}-gen${k}-${config.profPhase}-${Date.now()}.cpuprofile`))
         : {};
       generators.push(new Child(`${system} generator ${k}`, script, genConfig(Math.min(config.perGen, left), `g${k}-`), [], genProfile));
     }

@@ -201,6 +201,16 @@ export function rssBytes(pid: number): number {
   }
 }
 
+/** Times a process blocked waiting (voluntary context switches): how often its event loop went idle and was woken; NaN if it is gone. */
+export function wakeups(pid: number): number {
+  try {
+    const match = /^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return match ? Number(match[1]) : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 export const sum = (values: number[]): number => values.reduce((a, b) => a + b, 0);
 
 // --- statistics -------------------------------------------------------------------

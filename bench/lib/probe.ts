@@ -120,12 +120,12 @@ export class Probe {
     return { count: 0, totalMs: 0, maxMs: 0, byKind: {} };
   }
 
-  /** Ends the current phase (returning its measures) and starts `next`. */
   /** The phase being measured now. */
   get current(): string {
     return this.name;
   }
 
+  /** Ends the current phase (returning its measures) and starts `next`. */
   phase(next: string): PhaseStats {
     const now = performance.now();
     const ms = now - this.started;
@@ -174,6 +174,11 @@ export function probe(): Probe {
  * through the inspector so that the ramp and the broadcasts do not drown the steady state's costs.
  */
 const profileSpec = process.env.NETSYNC_BENCH_PROFILE?.match(/^([a-z]+):(.+)$/);
+
+/** The environment that makes a child profile `phase` into `file` (see withPhases). */
+export function profileEnv(phase: string, file: string): NodeJS.ProcessEnv {
+  return { NETSYNC_BENCH_PROFILE: `${phase}:${file}` };
+}
 let profiler: Session | undefined;
 
 async function profilePhase(ended: string, next: string): Promise<void> {
