@@ -38,6 +38,8 @@ import type {
 
 /** Queue group of route subscriptions: if two masters briefly hold one id, a routed message reaches only one of them. */
 const ROUTE_QUEUE = "holder";
+/** Attempts of one routed call: a route released mid-handoff is asked again, each time past the master that released it. */
+const MAX_ROUTE_ATTEMPTS = 3;
 /** Share of the server's max_payload one part of a ListSlaves answer may fill. */
 const PART_SHARE = 0.5;
 /** Claims per message when re-announcing every held slave. */
@@ -309,7 +311,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   /** A local connection ended: drop its route, unless a newer connection of the same id holds it now. */
   slaveRemoved(slaveId: string, epoch: Epoch): void {
     const route = this.routes.remove(slaveId, epoch);
-    if (route) unsubscribe(route.handle);
+    if (route) release(route.handle);
   }
 
   /**
@@ -384,7 +386,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       if (order < 0) {
         // Ours is older: stop routing to it first, so nothing reaches the old stream, then let the master end it.
         this.routes.remove(slaveId, route.epoch);
-        unsubscribe(route.handle);
+        release(route.handle);
         this.counters.replacements++;
         this.fleet.replaced(slaveId, epoch, message.master);
       } else if (order > 0) {
@@ -405,7 +407,8 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       this.respond(reply, { kind: "answer", cluster: this.clusterName, masterId: this.fleet.id, ...fields });
     const slaveId = message.slaveId;
     if (!this.holds(slaveId)) {
-      answer({ error: { code: Code.NOT_FOUND, message: `no slave with id "${slaveId}" on master ${this.fleet.id}` } });
+      // Only a released route's subscription delivers this: the slave left or moved since NATS routed the request.
+      answer({ error: { code: Code.NOT_FOUND, message: `no slave with id "${slaveId}" on master ${this.fleet.id}` }, released: true });
       return;
     }
     if (message.kind === "send") {
@@ -454,23 +457,38 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
           Code.UNAVAILABLE,
         );
       }
-      const message: RouteMessage = { ...fields, cluster: this.clusterName, from: this.fleet.id, slaveId };
-      let msg: Msg;
-      try {
-        msg = await nc.request(this.subjects.slave(slaveId), encodeMessage(message), { timeout: timeoutMs });
-      } catch (err) {
-        const error = routeError(err, slaveId, this.clusterName, timeoutMs);
-        outcome = error.code === Code.NOT_FOUND ? "not_found" : error.code === Code.DEADLINE_EXCEEDED ? "timeout" : "unavailable";
-        throw error;
+      const deadline = started + timeoutMs;
+      for (let attempt = 1; ; attempt++) {
+        const spent = Math.round(performance.now() - started);
+        // A retry keeps the caller's deadline: the holder waits for the slave only for what is left of it.
+        const message: RouteMessage = {
+          ...fields,
+          timeoutMs: Math.max(0, fields.timeoutMs - spent),
+          cluster: this.clusterName,
+          from: this.fleet.id,
+          slaveId,
+        };
+        let msg: Msg;
+        try {
+          msg = await nc.request(this.subjects.slave(slaveId), encodeMessage(message), {
+            timeout: Math.max(1, deadline - performance.now()),
+          });
+        } catch (err) {
+          const error = routeError(err, slaveId, this.clusterName, timeoutMs);
+          outcome = error.code === Code.NOT_FOUND ? "not_found" : error.code === Code.DEADLINE_EXCEEDED ? "timeout" : "unavailable";
+          throw error;
+        }
+        const answer = this.decode(msg);
+        if (answer?.kind !== "answer") throw new NetSyncError(`malformed answer routing to slave "${slaveId}"`, Code.INTERNAL);
+        // The releasing master sent its UNSUB before this answer, so NATS routes the next attempt past it.
+        if (answer.released && attempt < MAX_ROUTE_ATTEMPTS && performance.now() < deadline) continue;
+        if (answer.error) {
+          outcome = answer.error.code === Code.NOT_FOUND ? "not_found" : answer.error.code === Code.DEADLINE_EXCEEDED ? "timeout" : "error";
+          throw new NetSyncError(answer.error.message, answer.error.code);
+        }
+        outcome = "ok";
+        return answer;
       }
-      const answer = this.decode(msg);
-      if (answer?.kind !== "answer") throw new NetSyncError(`malformed answer routing to slave "${slaveId}"`, Code.INTERNAL);
-      if (answer.error) {
-        outcome = answer.error.code === Code.NOT_FOUND ? "not_found" : answer.error.code === Code.DEADLINE_EXCEEDED ? "timeout" : "error";
-        throw new NetSyncError(answer.error.message, answer.error.code);
-      }
-      outcome = "ok";
-      return answer;
     } finally {
       this.counters.routed[outcome] = (this.counters.routed[outcome] ?? 0) + 1;
       this.#options.observer?.routedLatency(performance.now() - started, outcome);
@@ -601,12 +619,15 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   }
 }
 
-function unsubscribe(sub: Subscription | undefined): void {
-  try {
-    sub?.unsubscribe();
-  } catch {
-    // the connection is closed: the server dropped the subscription with it
-  }
+/**
+ * Ends a route's subscription by draining it rather than unsubscribing: a
+ * request NATS delivered before it saw the UNSUB still reaches onRoute, which
+ * answers it (released) instead of the client dropping it and the requester
+ * waiting out its whole timeout.
+ */
+function release(sub: Subscription | undefined): void {
+  // Rejects only when the connection is closed: the server dropped the subscription with it.
+  sub?.drain().catch(() => undefined);
 }
 
 /** A failed NATS request as a NetSyncError: no responders is NOT_FOUND (nobody holds the id), a timeout DEADLINE_EXCEEDED. */

@@ -65,6 +65,12 @@ export interface AnswerMessage {
   written?: boolean;
   reply?: ClusterReply;
   error?: { code: Code; message: string };
+  /**
+   * Set with a NOT_FOUND error by a master that has just released this route:
+   * NATS still had its subscription when the request went out, so another
+   * master may hold the slave now. The requester asks again.
+   */
+  released?: boolean;
 }
 
 export interface ListMessage {
@@ -141,7 +147,7 @@ export function decodeMessage(text: string, cluster: string): ClusterMessage | u
     case "request":
       return str("from") && str("slaveId") && str("data") && num("timeoutMs") ? (m as unknown as RouteMessage) : undefined;
     case "answer": {
-      if (!str("masterId")) return undefined;
+      if (!str("masterId") || (m.released !== undefined && typeof m.released !== "boolean")) return undefined;
       const error = m.error as { code?: unknown; message?: unknown } | undefined;
       if (error !== undefined && (typeof error !== "object" || error === null || !isCode(error.code) || typeof error.message !== "string"))
         return undefined;

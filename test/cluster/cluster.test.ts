@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import type { ClusterNode } from "../../src/cluster/cluster-node.js";
-import { Code } from "../../src/code.js";
+import { Code, codeName } from "../../src/code.js";
 import { NetSyncError } from "../../src/errors.js";
 import type { FakeFleet } from "./fake-fleet.js";
 import { converged, Nodes, percentile, waitFor } from "./helpers.js";
@@ -14,6 +14,32 @@ async function unroutable(node: ClusterNode, slaveId: string): Promise<number> {
     if (err instanceof NetSyncError && err.code === Code.NOT_FOUND) return performance.now() - started;
     if (performance.now() - started > 1_000) throw new Error(`still routable after 1 s: ${String(err)}`);
   }
+}
+
+/**
+ * Keeps `workers` routed requests for `slaveId` in flight from `node` until
+ * `until` resolves (and at least 100 more have ended after it), and counts how
+ * each ended: by the answering master's id, or by the error's code name.
+ */
+async function flood(node: ClusterNode, slaveId: string, until: Promise<unknown>, workers = 16): Promise<Map<string, number>> {
+  const outcomes = new Map<string, number>();
+  let ended = 0;
+  let stopAt = Number.POSITIVE_INFINITY;
+  void until.then(() => {
+    stopAt = ended + 100;
+  });
+  const worker = async () => {
+    while (ended < stopAt) {
+      const outcome = await node.request(slaveId, "x", 1_000).then(
+        (answer) => answer.masterId,
+        (err: unknown) => (err instanceof NetSyncError ? codeName(err.code) : String(err)),
+      );
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+      ended++;
+    }
+  };
+  await Promise.all(Array.from({ length: workers }, worker));
+  return outcomes;
 }
 
 describe("cluster: three masters on one NATS", function () {
@@ -210,6 +236,40 @@ describe("cluster: three masters on one NATS", function () {
     expect(m1.fleet.replacedLog.length).to.equal(1);
     expect(m2.fleet.replacedLog.length).to.equal(0);
     expect(m2.fleet.held.has("dup")).to.equal(true);
+  });
+
+  it("requests in flight while a slave moves to another master are all answered, none lost in the handoff", async () => {
+    m1.fleet.connect("mover");
+    await m1.node.flush();
+    const replaced = new Promise((resolve) => m1.fleet.once("replaced", resolve));
+    const moved = replaced.then(() => m1.node.flush());
+    const outcomes = flood(m3.node, "mover", moved, 64);
+    await waitFor(() => m1.node.stats().served >= 100, "requests served by m1 before the move");
+    m2.fleet.connect("mover");
+    const counts = Object.fromEntries(await outcomes);
+    console.log(`      outcomes: ${JSON.stringify(counts)}`);
+    // Without the released answer and retry, the requests NATS handed m1 between its claim and its UNSUB time out.
+    expect(Object.keys(counts).sort()).to.deep.equal(["m1", "m2"]);
+  });
+
+  it("requests in flight while a slave leaves end with NOT_FOUND at once, never by timing out", async () => {
+    m1.fleet.connect("leaver");
+    await m1.node.flush();
+    let left!: () => void;
+    const leaving = new Promise<void>((resolve) => {
+      left = resolve;
+    });
+    const started = performance.now();
+    const outcomes = flood(m3.node, "leaver", leaving);
+    await waitFor(() => m1.node.stats().served >= 100, "requests served by m1 before it leaves");
+    m1.fleet.disconnect("leaver");
+    await m1.node.flush();
+    left();
+    const counts = Object.fromEntries(await outcomes);
+    console.log(`      outcomes: ${JSON.stringify(counts)}`);
+    expect(Object.keys(counts).sort()).to.deep.equal(["NOT_FOUND", "m1"]);
+    // A request lost to the old subscription would take its whole 1 s timeout.
+    expect(performance.now() - started).to.be.below(1_000);
   });
 
   it("simultaneous connects of one id on two masters: the newer epoch wins on both, whatever the arrival order", async () => {

@@ -93,6 +93,9 @@ describe("cluster parts (no NATS)", () => {
     expect(decodeMessage(JSON.stringify({ kind: "answer", cluster: "a", masterId: "m", error: { code: 99, message: "" } }), "a")).to.equal(
       undefined,
     );
+    const released = { kind: "answer", cluster: "a", masterId: "m", error: { code: 5, message: "gone" }, released: true } as const;
+    expect(decodeMessage(encodeMessage(released), "a")).to.deep.equal(released);
+    expect(decodeMessage(JSON.stringify({ ...released, released: "yes" }), "a")).to.equal(undefined);
   });
 
   it("splitSlaves keeps parts under the byte budget", () => {
