@@ -122,6 +122,11 @@ export class MasterMetrics implements MasterObserver, ClusterObserver {
         for (const [outcome, count] of Object.entries(read()?.routed ?? {})) this.inc({ outcome }, count);
       },
     });
+    counter(
+      "netsync_cluster_rerouted_total",
+      "Routed sends and requests asked again because the answering master had just released the slave's route",
+      (s) => s.rerouted,
+    );
     counter("netsync_cluster_served_total", "Routed sends and requests served here for another master", (s) => s.served);
     counter(
       "netsync_cluster_replacements_total",

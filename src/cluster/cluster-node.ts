@@ -481,7 +481,10 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
         const answer = this.decode(msg);
         if (answer?.kind !== "answer") throw new NetSyncError(`malformed answer routing to slave "${slaveId}"`, Code.INTERNAL);
         // The releasing master sent its UNSUB before this answer, so NATS routes the next attempt past it.
-        if (answer.released && attempt < MAX_ROUTE_ATTEMPTS && performance.now() < deadline) continue;
+        if (answer.released && attempt < MAX_ROUTE_ATTEMPTS && performance.now() < deadline) {
+          this.counters.rerouted++;
+          continue;
+        }
         if (answer.error) {
           outcome = answer.error.code === Code.NOT_FOUND ? "not_found" : answer.error.code === Code.DEADLINE_EXCEEDED ? "timeout" : "error";
           throw new NetSyncError(answer.error.message, answer.error.code);

@@ -6,6 +6,8 @@ export interface ClusterStats {
   mastersSeen: number;
   /** Sends and requests routed to another master, by outcome ("ok", "not_found", "timeout", "unavailable", "error"). */
   routed: Record<string, number>;
+  /** Routed sends and requests asked again because the master that answered had just released the slave's route. */
+  rerouted: number;
   /** Routed sends and requests served here for another master. */
   served: number;
   /** Claims published by this node. */
@@ -29,6 +31,7 @@ export function emptyStats(): ClusterStats {
     connected: 0,
     mastersSeen: 1,
     routed: { ok: 0, not_found: 0, timeout: 0, unavailable: 0, error: 0 },
+    rerouted: 0,
     served: 0,
     claimsPublished: 0,
     replacements: 0,

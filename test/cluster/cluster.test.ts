@@ -1,5 +1,9 @@
+import type { Msg, NatsConnection } from "@nats-io/transport-node";
+import { connect } from "@nats-io/transport-node";
 import { expect } from "chai";
 import type { ClusterNode } from "../../src/cluster/cluster-node.js";
+import { decodeMessage, encodeMessage, type RouteMessage } from "../../src/cluster/messages.js";
+import { Subjects } from "../../src/cluster/subjects.js";
 import { Code, codeName } from "../../src/code.js";
 import { NetSyncError } from "../../src/errors.js";
 import type { FakeFleet } from "./fake-fleet.js";
@@ -247,7 +251,7 @@ describe("cluster: three masters on one NATS", function () {
     await waitFor(() => m1.node.stats().served >= 100, "requests served by m1 before the move");
     m2.fleet.connect("mover");
     const counts = Object.fromEntries(await outcomes);
-    console.log(`      outcomes: ${JSON.stringify(counts)}`);
+    console.log(`      outcomes: ${JSON.stringify(counts)}, asked again: ${m3.node.stats().rerouted}`);
     // Without the released answer and retry, the requests NATS handed m1 between its claim and its UNSUB time out.
     expect(Object.keys(counts).sort()).to.deep.equal(["m1", "m2"]);
   });
@@ -266,10 +270,78 @@ describe("cluster: three masters on one NATS", function () {
     await m1.node.flush();
     left();
     const counts = Object.fromEntries(await outcomes);
-    console.log(`      outcomes: ${JSON.stringify(counts)}`);
+    console.log(`      outcomes: ${JSON.stringify(counts)}, asked again: ${m3.node.stats().rerouted}`);
     expect(Object.keys(counts).sort()).to.deep.equal(["NOT_FOUND", "m1"]);
     // A request lost to the old subscription would take its whole 1 s timeout.
     expect(performance.now() - started).to.be.below(1_000);
+  });
+
+  describe("a master that answers released (a raw NATS client in its place)", () => {
+    const subjects = new Subjects("netsync");
+    const released = (masterId: string) =>
+      encodeMessage({ kind: "answer", cluster: "netsync", masterId, error: { code: Code.NOT_FOUND, message: "moved" }, released: true });
+    let nc: NatsConnection | undefined;
+    afterEach(async () => {
+      await nc?.close();
+      nc = undefined;
+    });
+
+    it("the call is asked again, once, and reaches the new holder", async () => {
+      nc = await connect({ servers: server.url });
+      let handed!: (msg: Msg) => void;
+      const received = new Promise<Msg>((resolve) => {
+        handed = resolve;
+      });
+      const sub = nc.subscribe(subjects.slave("handed"), { queue: "holder", callback: (_err, msg) => handed(msg) });
+      await nc.flush();
+      const call = m3.node.request("handed", "x", 1_000);
+      const msg = await received;
+      m2.fleet.connect("handed");
+      await m2.node.flush();
+      // As a master releasing a route does: the UNSUB goes out before the answer.
+      sub.unsubscribe();
+      msg.respond(released("old"));
+      const answer = await call;
+      expect([answer.masterId, answer.reply.value]).to.deep.equal(["m2", "m2:handed:x"]);
+      expect(m3.node.stats().rerouted).to.equal(1);
+    });
+
+    it("at most 3 attempts, then NOT_FOUND; each attempt leaves the holder less of the caller's timeout; a plain NOT_FOUND is final", async () => {
+      nc = await connect({ servers: server.url });
+      const asked: RouteMessage[] = [];
+      nc.subscribe(subjects.slave("stuck"), {
+        queue: "holder",
+        callback: (_err, msg) => {
+          asked.push(decodeMessage(msg.string(), "netsync") as RouteMessage);
+          // Every answer claims release and the subscription stays: the requester must stop on its own.
+          msg.respond(released("old"));
+        },
+      });
+      nc.subscribe(subjects.slave("lost"), {
+        queue: "holder",
+        callback: (_err, msg) => {
+          asked.push(decodeMessage(msg.string(), "netsync") as RouteMessage);
+          msg.respond(
+            encodeMessage({ kind: "answer", cluster: "netsync", masterId: "old", error: { code: Code.NOT_FOUND, message: "gone" } }),
+          );
+        },
+      });
+      await nc.flush();
+      const started = performance.now();
+      const err = await m3.node.request("stuck", "x", 1_000).catch((e: unknown) => e);
+      expect(err).to.be.instanceOf(NetSyncError).with.property("code", Code.NOT_FOUND);
+      expect(performance.now() - started).to.be.below(500);
+      expect(asked.map((m) => m.slaveId)).to.deep.equal(["stuck", "stuck", "stuck"]);
+      const waits = asked.map((m) => m.timeoutMs);
+      expect(waits[0]).to.equal(1_000);
+      expect(waits[2]).to.be.at.most(waits[1]!).and.at.most(waits[0]!);
+      expect(m3.node.stats().rerouted).to.equal(2);
+
+      const plain = await m3.node.request("lost", "x", 1_000).catch((e: unknown) => e);
+      expect(plain).to.be.instanceOf(NetSyncError).with.property("code", Code.NOT_FOUND);
+      expect(asked.map((m) => m.slaveId).slice(3)).to.deep.equal(["lost"]);
+      expect(m3.node.stats().rerouted).to.equal(2);
+    });
   });
 
   it("simultaneous connects of one id on two masters: the newer epoch wins on both, whatever the arrival order", async () => {

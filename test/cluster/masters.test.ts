@@ -198,6 +198,7 @@ describe("cluster mode: three masters, one fleet", function () {
     expect(text).to.match(/^netsync_cluster_routed_total\{outcome="ok"\} 1$/m);
     expect(text).to.match(/^netsync_cluster_routed_total\{outcome="not_found"\} 1$/m);
     expect(text).to.match(/^netsync_cluster_routed_latency_seconds_count\{outcome="ok"\} 1$/m);
+    expect(text).to.match(/^netsync_cluster_rerouted_total 0$/m);
     const plain = await startMaster({ metricsPort: 0 });
     const plainText = await (await fetch(`http://127.0.0.1:${plain.metricsPort}/metrics`)).text();
     expect(plainText).not.to.include("netsync_cluster_");
