@@ -64,11 +64,12 @@ describe("cluster faults: NATS killed, frozen, late, or refusing", function () {
     const listMs = performance.now() - started;
     expect(view).to.deep.include({ clusterAvailable: false, unanswered: ["m2", "m3"] });
     expect(view.slaves.map((s) => s.id)).to.deep.equal(["s1"]);
-    expect(listMs).to.be.below(20);
+    // "At once": a twentieth of the 2 s these calls were given, with room for a loaded machine's GC or scheduling.
+    expect(listMs).to.be.below(100);
     started = performance.now();
     const err = (await m1.node.request("s2", "x", 2_000).catch((e: unknown) => e)) as NetSyncError;
     expect(err.code).to.equal(Code.UNAVAILABLE);
-    expect(performance.now() - started).to.be.below(20);
+    expect(performance.now() - started).to.be.below(100);
     const broadcast = await m2.node.broadcast("b");
     expect(broadcast).to.deep.equal({ total: 1, byMaster: { m2: 1 }, unanswered: ["m1", "m3"], clusterAvailable: false });
     // Local serving is untouched.
@@ -109,7 +110,7 @@ describe("cluster faults: NATS killed, frozen, late, or refusing", function () {
     expect(noticeMs).to.be.below(2_000);
     started = performance.now();
     expect((await m1.node.listSlaves(undefined, 2_000)).clusterAvailable).to.equal(false);
-    expect(performance.now() - started).to.be.below(20);
+    expect(performance.now() - started).to.be.below(100);
     const thawedAt = performance.now();
     server.thaw();
     await viewsExact([m1, m2, m3], 3, 5_000);
