@@ -89,7 +89,7 @@ describe("cluster faults: NATS killed, frozen, late, or refusing", function () {
 
   it("NATS frozen (SIGSTOP): calls end at their timeout, the client notices within seconds, SIGCONT recovers", async () => {
     await threeMasters();
-    server.freeze();
+    await server.freeze();
     const frozenAt = performance.now();
     const noticed = new Promise<number>((resolve) => m1.node.once("disconnected", () => resolve(performance.now() - frozenAt)));
     let started = performance.now();

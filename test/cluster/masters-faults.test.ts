@@ -174,7 +174,7 @@ describe("cluster mode under faults", function () {
     const masters = await threeMasters();
     const [m1] = masters;
     const events = masters.map(recordEvents);
-    server.freeze();
+    await server.freeze();
     const frozenAt = performance.now();
     const admin = adminClient(m1.address);
     const [local, localMs] = await timed(() => admin.send("s1", "local", { timeout: 1_000 }));
