@@ -239,7 +239,7 @@ describe("HeartbeatScheduler", () => {
     }
     const starts = [0, 1, 2].map((round) => host.pings[round * hb.slices]!.at);
     // Without catch-up two rounds take ~2 × 20 × 30 ms = 1,200 ms; with it, 600 ms plus late wake-ups (732 ms
-    // seen with two busy loops and another test run beside this one on 2 cores).
+    // seen with three busy loops and another test run beside this one on 2 cores).
     expect(starts[2]! - starts[0]!, "two rounds later").to.be.below(2 * (interval + hb.maxStretch) + 250);
   });
 
