@@ -457,36 +457,33 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
           Code.UNAVAILABLE,
         );
       }
-      const deadline = started + timeoutMs;
       for (let attempt = 1; ; attempt++) {
-        const spent = Math.round(performance.now() - started);
+        const spent = performance.now() - started;
         // A retry keeps the caller's deadline: the holder waits for the slave only for what is left of it.
         const message: RouteMessage = {
           ...fields,
-          timeoutMs: Math.max(0, fields.timeoutMs - spent),
+          timeoutMs: Math.max(0, fields.timeoutMs - Math.round(spent)),
           cluster: this.clusterName,
           from: this.fleet.id,
           slaveId,
         };
         let msg: Msg;
         try {
-          msg = await nc.request(this.subjects.slave(slaveId), encodeMessage(message), {
-            timeout: Math.max(1, deadline - performance.now()),
-          });
+          msg = await nc.request(this.subjects.slave(slaveId), encodeMessage(message), { timeout: Math.max(1, timeoutMs - spent) });
         } catch (err) {
           const error = routeError(err, slaveId, this.clusterName, timeoutMs);
-          outcome = error.code === Code.NOT_FOUND ? "not_found" : error.code === Code.DEADLINE_EXCEEDED ? "timeout" : "unavailable";
+          outcome = outcomeOf(error.code, "unavailable");
           throw error;
         }
         const answer = this.decode(msg);
         if (answer?.kind !== "answer") throw new NetSyncError(`malformed answer routing to slave "${slaveId}"`, Code.INTERNAL);
         // The releasing master sent its UNSUB before this answer, so NATS routes the next attempt past it.
-        if (answer.released && attempt < MAX_ROUTE_ATTEMPTS && performance.now() < deadline) {
+        if (answer.released && attempt < MAX_ROUTE_ATTEMPTS && performance.now() - started < timeoutMs) {
           this.counters.rerouted++;
           continue;
         }
         if (answer.error) {
-          outcome = answer.error.code === Code.NOT_FOUND ? "not_found" : answer.error.code === Code.DEADLINE_EXCEEDED ? "timeout" : "error";
+          outcome = outcomeOf(answer.error.code, "error");
           throw new NetSyncError(answer.error.message, answer.error.code);
         }
         outcome = "ok";
@@ -631,6 +628,11 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
 function release(sub: Subscription | undefined): void {
   // Rejects only when the connection is closed: the server dropped the subscription with it.
   sub?.drain().catch(() => undefined);
+}
+
+/** The `routed` counter's outcome for a failed routed call's code. */
+function outcomeOf(code: Code, otherwise: "unavailable" | "error"): string {
+  return code === Code.NOT_FOUND ? "not_found" : code === Code.DEADLINE_EXCEEDED ? "timeout" : otherwise;
 }
 
 /** A failed NATS request as a NetSyncError: no responders is NOT_FOUND (nobody holds the id), a timeout DEADLINE_EXCEEDED. */

@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { readdir, readFile } from "node:fs/promises";
+import { readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { waitFor } from "./helpers.js";
 
 /** A free TCP port on 127.0.0.1 (bound, read, released). */
 export async function freePort(): Promise<number> {
@@ -99,11 +100,8 @@ export class NatsServer {
     if (!child?.pid) return;
     child.kill("SIGSTOP");
     this.frozen = true;
-    const started = performance.now();
-    while (!(await allThreadsStopped(child.pid))) {
-      if (performance.now() - started > 2_000) throw new Error("nats-server not stopped 2 s after SIGSTOP");
-      await new Promise((resolve) => setTimeout(resolve, 1));
-    }
+    const pid = child.pid;
+    await waitFor(() => allThreadsStopped(pid), "nats-server to stop after SIGSTOP", 2_000);
   }
 
   /** Thaws a frozen server (SIGCONT). */
@@ -128,12 +126,15 @@ export async function haveNatsServer(): Promise<boolean> {
 }
 
 /** Whether every thread of `pid` is in state T (stopped), read from /proc. */
-async function allThreadsStopped(pid: number): Promise<boolean> {
-  const tasks = await readdir(`/proc/${pid}/task`);
-  for (const task of tasks) {
-    const stat = await readFile(`/proc/${pid}/task/${task}/stat`, "utf8").catch(() => "");
+function allThreadsStopped(pid: number): boolean {
+  return readdirSync(`/proc/${pid}/task`).every((task) => {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${task}/stat`, "utf8");
+    } catch {
+      return true; // the thread ended
+    }
     // The state follows the parenthesised command name, which may itself hold spaces.
-    if (stat && stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "T") return false;
-  }
-  return true;
+    return stat[stat.lastIndexOf(")") + 2] === "T";
+  });
 }
