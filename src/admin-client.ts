@@ -12,10 +12,10 @@ import {
   SendRequestSchema,
   type SendResponse,
 } from "../gen/netsync/v1/admin_pb.js";
-import { type ClientTlsOptions, clientCredentials, tokenMetadata } from "./auth.js";
 import { Code, codeName, isCode } from "./code.js";
 import { NetSyncError } from "./errors.js";
 import { callUnary } from "./grpc-adapter.js";
+import { type ClientTlsOptions, clientCredentials, tokenMetadata } from "./server/auth.js";
 
 /** How long an admin call may take before it fails with DEADLINE_EXCEEDED, beyond any reply wait. */
 const CALL_DEADLINE_MS = 5_000;

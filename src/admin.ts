@@ -27,4 +27,4 @@ export {
 } from "../gen/netsync/v1/admin_pb.js";
 export type { AdminClientOptions, ListSlavesOptions } from "./admin-client.js";
 export { AdminClient } from "./admin-client.js";
-export type { ClientTlsOptions } from "./auth.js";
+export type { ClientTlsOptions } from "./server/auth.js";

@@ -1,8 +1,8 @@
 import { create } from "@bufbuild/protobuf";
 import { type Reply, ReplySchema } from "../gen/netsync/v1/netsync_pb.js";
 import type { ClusterMember, ClusterReply, ClusterSlave, ClusterState } from "./cluster/types.js";
+import type { SlaveInfo } from "./fleet/slave-connection.js";
 import type { SelectOptions } from "./master.js";
-import type { SlaveInfo } from "./slave-connection.js";
 
 /**
  * The Master's cluster-wide answers (Master.fleet(), routeSend(),

@@ -15,12 +15,11 @@ export {
   PongSchema,
   ReplySchema,
 } from "../gen/netsync/v1/netsync_pb.js";
-export type { ClientTlsOptions, MasterTlsOptions } from "./auth.js";
-export type { BackoffOptions } from "./backoff.js";
 export { CLUSTER_DEFAULTS } from "./cluster/options.js";
 export type { ClusterState } from "./cluster/types.js";
 export { Code, codeName } from "./code.js";
 export { NetSyncError } from "./errors.js";
+export type { ClosedSlaveInfo, CloseReason, SlaveInfo } from "./fleet/slave-connection.js";
 export type {
   ClusterStatus,
   FleetBroadcastResult,
@@ -50,6 +49,7 @@ export type { CommandContext, CommandHandler, MasterClusterOptions, MasterOption
 export { DEFAULTS, MAX_SLAVE_ID_LENGTH, SLAVE_ID_METADATA_KEY } from "./options.js";
 export type { Requirement } from "./selector.js";
 export { Selector } from "./selector.js";
-export type { SlaveEvents, SlaveState } from "./slave.js";
-export { Slave } from "./slave.js";
-export type { ClosedSlaveInfo, CloseReason, SlaveInfo } from "./slave-connection.js";
+export type { ClientTlsOptions, MasterTlsOptions } from "./server/auth.js";
+export type { BackoffOptions } from "./slave/backoff.js";
+export type { SlaveEvents, SlaveState } from "./slave/slave.js";
+export { Slave } from "./slave/slave.js";

@@ -4,19 +4,19 @@
  * anything here may change in any release.
  */
 
-export { authInterceptor, certificateIdentity, clientCredentials, serverCredentials, tokenMetadata } from "./auth.js";
-export { Backoff } from "./backoff.js";
 // Cluster mode (src/cluster/) is not re-exported here: importing it loads NATS. Import "src/cluster/index.js" where it is needed.
 export type { LocalMaster, MasterCluster } from "./cluster/master-fleet.js";
+export type { HeartbeatHost, HeartbeatOptions, Watched } from "./fleet/heartbeat.js";
+export { HeartbeatScheduler } from "./fleet/heartbeat.js";
+export type { Slotted } from "./fleet/ping-slots.js";
+export { PingSlots, spreadOrder } from "./fleet/ping-slots.js";
+export { Registry } from "./fleet/registry.js";
+export type { SyncCall } from "./fleet/slave-connection.js";
+export { SlaveConnection } from "./fleet/slave-connection.js";
 export type { BidiMethod, ClientBidiCall, ServerBidiCall, UnaryMethod } from "./grpc-adapter.js";
 export { callUnary, DecodeFailure, Encoded, methodPath, openBidi, serviceDefinition } from "./grpc-adapter.js";
-export type { HeartbeatHost, HeartbeatOptions, Watched } from "./heartbeat.js";
-export { HeartbeatScheduler } from "./heartbeat.js";
-export { MasterServer } from "./master-server.js";
 export type { ResolvedMasterOptions, ResolvedSlaveOptions } from "./options.js";
 export { checkTimeouts, resolveMasterOptions, resolveSlaveOptions, validateSlaveId } from "./options.js";
-export type { Slotted } from "./ping-slots.js";
-export { PingSlots, spreadOrder } from "./ping-slots.js";
-export { Registry } from "./registry.js";
-export type { SyncCall } from "./slave-connection.js";
-export { SlaveConnection } from "./slave-connection.js";
+export { authInterceptor, certificateIdentity, clientCredentials, serverCredentials, tokenMetadata } from "./server/auth.js";
+export { MasterServer } from "./server/master-server.js";
+export { Backoff } from "./slave/backoff.js";

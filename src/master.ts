@@ -4,7 +4,6 @@ import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { Metadata } from "@grpc/grpc-js";
 import { LogLevels } from "consola";
 import { type Command, CommandSchema, type Custom, CustomSchema, type Reply } from "../gen/netsync/v1/netsync_pb.js";
-import { adminImplementation } from "./admin-service.js";
 import type { ClusterNode } from "./cluster/cluster-node.js";
 import type { Epoch, EpochClock } from "./cluster/epoch.js";
 import type { LocalMaster } from "./cluster/master-fleet.js";
@@ -12,6 +11,10 @@ import { redactServer } from "./cluster/options.js";
 import { Code } from "./code.js";
 import type { DashboardServer } from "./dashboard/http-server.js";
 import { NetSyncError } from "./errors.js";
+import { type HeartbeatHost, HeartbeatScheduler } from "./fleet/heartbeat.js";
+import { PingSlots } from "./fleet/ping-slots.js";
+import { Registry } from "./fleet/registry.js";
+import { type ClosedSlaveInfo, type CloseReason, SlaveConnection, type SlaveInfo, type SyncCall } from "./fleet/slave-connection.js";
 import {
   type ClusterStatus,
   type FleetBroadcastResult,
@@ -25,10 +28,8 @@ import {
   replyOf,
 } from "./fleet-view.js";
 import { DecodeFailure, Encoded } from "./grpc-adapter.js";
-import { type HeartbeatHost, HeartbeatScheduler } from "./heartbeat.js";
 import { formatLabels, LABELS_METADATA_KEY, type Labels, parseLabels } from "./labels.js";
 import { getLogger, type Logger } from "./logger.js";
-import { MasterServer } from "./master-server.js";
 import { MasterMetrics, type MasterObserver, type MasterStats } from "./metrics.js";
 import {
   DEFAULTS,
@@ -38,10 +39,9 @@ import {
   SLAVE_ID_METADATA_KEY,
   validateSlaveId,
 } from "./options.js";
-import { PingSlots } from "./ping-slots.js";
-import { Registry } from "./registry.js";
 import { Selector } from "./selector.js";
-import { type ClosedSlaveInfo, type CloseReason, SlaveConnection, type SlaveInfo, type SyncCall } from "./slave-connection.js";
+import { adminImplementation } from "./server/admin-service.js";
+import { MasterServer } from "./server/master-server.js";
 
 /** Payload of the master's slave events. */
 export interface SlaveEvent {

@@ -1,12 +1,12 @@
 import type { ChannelOptions } from "@grpc/grpc-js";
 import type { ConsolaInstance } from "consola";
 import type { Custom } from "../gen/netsync/v1/netsync_pb.js";
-import type { ClientTlsOptions, MasterTlsOptions } from "./auth.js";
-import type { BackoffOptions } from "./backoff.js";
 import { type ClusterOptions, resolveClusterOptions } from "./cluster/options.js";
 import { Code } from "./code.js";
 import { NetSyncError } from "./errors.js";
 import { checkLabels, type Labels } from "./labels.js";
+import type { ClientTlsOptions, MasterTlsOptions } from "./server/auth.js";
+import type { BackoffOptions } from "./slave/backoff.js";
 
 /** Every default of NetSync, in one place. Durations are in milliseconds. */
 export const DEFAULTS = {

@@ -1,6 +1,6 @@
 import { getLogger } from "../logger.js";
 import { Master } from "../master.js";
-import { Slave } from "../slave.js";
+import { Slave } from "../slave/slave.js";
 import type { DemoOptions } from "./demo-options.js";
 import { formatDuration } from "./duration.js";
 import { TcpProxy } from "./tcp-proxy.js";

@@ -6,11 +6,11 @@ import * as https from "node:https";
 import { isIP } from "node:net";
 import { fileURLToPath } from "node:url";
 import type { ConsolaInstance } from "consola";
-import { bearerToken, Secret } from "../auth.js";
 import { Code } from "../code.js";
 import { NetSyncError } from "../errors.js";
+import type { SlaveInfo } from "../fleet/slave-connection.js";
 import { getLogger } from "../logger.js";
-import type { SlaveInfo } from "../slave-connection.js";
+import { bearerToken, Secret } from "../server/auth.js";
 import { FleetFeed, labelsOf } from "./fleet-feed.js";
 import type { DashboardMaster } from "./types.js";
 

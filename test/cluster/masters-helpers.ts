@@ -1,6 +1,6 @@
 import type { Master } from "../../src/master.js";
 import type { MasterClusterOptions, MasterOptions } from "../../src/options.js";
-import type { Slave } from "../../src/slave.js";
+import type { Slave } from "../../src/slave/slave.js";
 import { startMaster, startSlave, waitFor } from "../helpers.js";
 import { listMasters, percentile } from "./helpers.js";
 

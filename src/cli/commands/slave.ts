@@ -1,6 +1,6 @@
 import { type Labels, parseLabels } from "../../labels.js";
 import { getLogger } from "../../logger.js";
-import { Slave } from "../../slave.js";
+import { Slave } from "../../slave/slave.js";
 import { runUntilStopped } from "../run.js";
 import { type ClientSecurityFlags, clientSecurity } from "../security.js";
 import { UsageError } from "../usage.js";

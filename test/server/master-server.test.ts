@@ -1,8 +1,8 @@
 import * as grpc from "@grpc/grpc-js";
 import { expect } from "chai";
-import { HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
-import { bufCurl, grpcClient, healthCheck, healthWatch } from "./grpc-helpers.js";
-import { cleanup, once, startMaster, startSlave, waitFor, within } from "./helpers.js";
+import { HealthCheckResponse_ServingStatus as ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
+import { bufCurl, grpcClient, healthCheck, healthWatch } from "../grpc-helpers.js";
+import { cleanup, once, startMaster, startSlave, waitFor, within } from "../helpers.js";
 
 const Status = grpc.status;
 

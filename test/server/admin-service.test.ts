@@ -1,8 +1,8 @@
 import * as grpc from "@grpc/grpc-js";
 import { expect } from "chai";
-import { CloseReason } from "../gen/netsync/v1/admin_pb.js";
-import { adminClient } from "./grpc-helpers.js";
-import { cleanup, once, onceWhere, rawClient, rejection, sleep, startMaster, startSlave, waitFor } from "./helpers.js";
+import { CloseReason } from "../../gen/netsync/v1/admin_pb.js";
+import { adminClient } from "../grpc-helpers.js";
+import { cleanup, once, onceWhere, rawClient, rejection, sleep, startMaster, startSlave, waitFor } from "../helpers.js";
 
 const Status = grpc.status;
 

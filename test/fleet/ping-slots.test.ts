@@ -1,10 +1,10 @@
 /**
- * PingSlots (src/ping-slots.ts): spreadOrder, slot assignment by peer, the
+ * PingSlots (src/fleet/ping-slots.ts): spreadOrder, slot assignment by peer, the
  * even spread of loads (a fast-check model test), slice coverage and clear().
  */
 import { expect } from "chai";
 import fc from "fast-check";
-import { PingSlots, type Slotted, spreadOrder } from "../src/ping-slots.js";
+import { PingSlots, type Slotted, spreadOrder } from "../../src/fleet/ping-slots.js";
 
 /** A stream as PingSlots sees it. */
 class Member implements Slotted {

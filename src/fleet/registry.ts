@@ -1,4 +1,4 @@
-import { DEFAULTS } from "./options.js";
+import { DEFAULTS } from "../options.js";
 import type { ClosedSlaveInfo, SlaveConnection, SlaveInfo } from "./slave-connection.js";
 
 /** Connected slaves by id (at most one connection per id), and a bounded history of closed ones. */

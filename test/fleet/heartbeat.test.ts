@@ -1,6 +1,6 @@
 import { expect } from "chai";
-import { type HeartbeatHost, type HeartbeatOptions, HeartbeatScheduler, type Watched } from "../src/internal.js";
-import { busyWait, cleanup, sleep, track, waitFor } from "./helpers.js";
+import { type HeartbeatHost, type HeartbeatOptions, HeartbeatScheduler, type Watched } from "../../src/internal.js";
+import { busyWait, cleanup, sleep, track, waitFor } from "../helpers.js";
 
 interface Peer extends Watched {
   name: string;

@@ -1,6 +1,6 @@
 import { expect } from "chai";
-import { adminClient, bufCurl } from "./grpc-helpers.js";
-import { cleanup, startMaster, startSlave, waitFor } from "./helpers.js";
+import { adminClient, bufCurl } from "../grpc-helpers.js";
+import { cleanup, startMaster, startSlave, waitFor } from "../helpers.js";
 
 const EXPECTED_METHODS = [
   "netsync.v1.NetSyncService/Sync",

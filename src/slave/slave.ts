@@ -2,15 +2,15 @@ import { EventEmitter } from "node:events";
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { LogLevels } from "consola";
-import { type Command, CommandSchema, type Custom, NetSyncService, type Reply } from "../gen/netsync/v1/netsync_pb.js";
-import { clientCredentials, tokenMetadata } from "./auth.js";
+import { type Command, CommandSchema, type Custom, NetSyncService, type Reply } from "../../gen/netsync/v1/netsync_pb.js";
+import { Code, codeName } from "../code.js";
+import { NetSyncError } from "../errors.js";
+import { type ClientBidiCall, openBidi } from "../grpc-adapter.js";
+import { formatLabels, LABELS_METADATA_KEY, type Labels } from "../labels.js";
+import { getLogger, type Logger } from "../logger.js";
+import { type ResolvedSlaveOptions, resolveSlaveOptions, SLAVE_ID_METADATA_KEY, type SlaveOptions } from "../options.js";
+import { clientCredentials, tokenMetadata } from "../server/auth.js";
 import { Backoff } from "./backoff.js";
-import { Code, codeName } from "./code.js";
-import { NetSyncError } from "./errors.js";
-import { type ClientBidiCall, openBidi } from "./grpc-adapter.js";
-import { formatLabels, LABELS_METADATA_KEY, type Labels } from "./labels.js";
-import { getLogger, type Logger } from "./logger.js";
-import { type ResolvedSlaveOptions, resolveSlaveOptions, SLAVE_ID_METADATA_KEY, type SlaveOptions } from "./options.js";
 
 export type SlaveState = "idle" | "connecting" | "open" | "backoff" | "closed";
 

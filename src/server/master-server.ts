@@ -1,15 +1,15 @@
 import * as grpc from "@grpc/grpc-js";
 import type { ConsolaInstance } from "consola";
 import { HealthImplementation } from "grpc-health-check";
-import { file_grpc_health_v1_health } from "../gen/grpc/health/v1/health_pb.js";
-import { AdminService, file_netsync_v1_admin } from "../gen/netsync/v1/admin_pb.js";
-import { file_netsync_v1_netsync, NetSyncService } from "../gen/netsync/v1/netsync_pb.js";
+import { file_grpc_health_v1_health } from "../../gen/grpc/health/v1/health_pb.js";
+import { AdminService, file_netsync_v1_admin } from "../../gen/netsync/v1/admin_pb.js";
+import { file_netsync_v1_netsync, NetSyncService } from "../../gen/netsync/v1/netsync_pb.js";
+import { Code } from "../code.js";
+import { NetSyncError } from "../errors.js";
+import type { SyncCall } from "../fleet/slave-connection.js";
+import { serviceDefinition } from "../grpc-adapter.js";
 import { authInterceptor, type MasterTlsOptions, serverCredentials } from "./auth.js";
-import { Code } from "./code.js";
-import { NetSyncError } from "./errors.js";
-import { serviceDefinition } from "./grpc-adapter.js";
 import { addReflection } from "./reflection.js";
-import type { SyncCall } from "./slave-connection.js";
 
 /** Services whose health the master reports. */
 const HEALTH_SERVICES = ["", NetSyncService.typeName, AdminService.typeName] as const;

@@ -1,11 +1,11 @@
 import { constants as http2Constants, type ServerHttp2Stream } from "node:http2";
-import type { CommandSchema, Reply } from "../gen/netsync/v1/netsync_pb.js";
-import type { Epoch } from "./cluster/epoch.js";
-import { Code } from "./code.js";
-import { NetSyncError } from "./errors.js";
-import type { Encoded, ServerBidiCall } from "./grpc-adapter.js";
+import type { CommandSchema, Reply } from "../../gen/netsync/v1/netsync_pb.js";
+import type { Epoch } from "../cluster/epoch.js";
+import { Code } from "../code.js";
+import { NetSyncError } from "../errors.js";
+import type { Encoded, ServerBidiCall } from "../grpc-adapter.js";
+import type { Labels } from "../labels.js";
 import type { Watched } from "./heartbeat.js";
-import type { Labels } from "./labels.js";
 
 /** Why a slave left the registry. */
 export type CloseReason = "disconnected" | "evicted" | "replaced" | "shutdown" | "error";

@@ -1,10 +1,10 @@
 /**
- * Backoff (src/backoff.ts): a fast-check property of the waits and caps, and
+ * Backoff (src/slave/backoff.ts): a fast-check property of the waits and caps, and
  * examples pinning the documented defaults and jitter.
  */
 import { expect } from "chai";
 import fc from "fast-check";
-import { Backoff } from "../src/backoff.js";
+import { Backoff } from "../../src/slave/backoff.js";
 
 describe("Backoff", () => {
   it("Backoff: waits in [0, cap), caps grow ×factor up to max, reset() starts over", () => {

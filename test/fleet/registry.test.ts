@@ -1,11 +1,11 @@
 /**
- * Registry (src/registry.ts): a fast-check model test of add/remove/history,
+ * Registry (src/fleet/registry.ts): a fast-check model test of add/remove/history,
  * and examples pinning the documented behaviour.
  */
 import { expect } from "chai";
 import fc from "fast-check";
-import { Registry } from "../src/registry.js";
-import { type ClosedSlaveInfo, SlaveConnection, type SyncCall } from "../src/slave-connection.js";
+import { Registry } from "../../src/fleet/registry.js";
+import { type ClosedSlaveInfo, SlaveConnection, type SyncCall } from "../../src/fleet/slave-connection.js";
 
 describe("Registry", () => {
   it("Registry: add/remove/history behave like a model (fast-check commands)", () => {

@@ -1,7 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { expect } from "chai";
-import { NetSyncService } from "../gen/netsync/v1/netsync_pb.js";
-import { serviceDefinition } from "../src/internal.js";
+import { NetSyncService } from "../../gen/netsync/v1/netsync_pb.js";
+import { serviceDefinition } from "../../src/internal.js";
 import {
   cleanup,
   createSlave,
@@ -16,7 +16,7 @@ import {
   TOLERANCE,
   track,
   waitFor,
-} from "./helpers.js";
+} from "../helpers.js";
 
 const Status = grpc.status;
 

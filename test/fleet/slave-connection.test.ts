@@ -1,5 +1,5 @@
 /**
- * SlaveConnection (src/slave-connection.ts): the master's side of one slave
+ * SlaveConnection (src/fleet/slave-connection.ts): the master's side of one slave
  * stream, over a stub call: bounded writes, the rate window, Ping/Pong RTT,
  * requests awaiting a Reply and their timers, end/abort/dispose, info().
  */
@@ -8,11 +8,11 @@ import { constants as http2Constants } from "node:http2";
 import { setTimeout as sleep } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
 import { expect } from "chai";
-import { type Reply, ReplySchema } from "../gen/netsync/v1/netsync_pb.js";
-import { Code } from "../src/code.js";
-import { NetSyncError } from "../src/errors.js";
-import { Encoded } from "../src/grpc-adapter.js";
-import { SlaveConnection, type SyncCall } from "../src/slave-connection.js";
+import { type Reply, ReplySchema } from "../../gen/netsync/v1/netsync_pb.js";
+import { Code } from "../../src/code.js";
+import { NetSyncError } from "../../src/errors.js";
+import { SlaveConnection, type SyncCall } from "../../src/fleet/slave-connection.js";
+import { Encoded } from "../../src/grpc-adapter.js";
 
 /** A grpc-js server call as SlaveConnection uses it: writes are recorded and flushed by the test. */
 class StubCall extends EventEmitter {
