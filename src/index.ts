@@ -15,23 +15,11 @@ export {
   PongSchema,
   ReplySchema,
 } from "../gen/netsync/v1/netsync_pb.js";
-export { CLUSTER_DEFAULTS } from "./cluster/options.js";
-export type { ClusterState } from "./cluster/types.js";
 export { Code, codeName } from "./code.js";
+export { CLUSTER_DEFAULTS, DEFAULTS } from "./defaults.js";
 export { NetSyncError } from "./errors.js";
-export type { ClosedSlaveInfo, CloseReason, SlaveInfo } from "./fleet/slave-connection.js";
-export type {
-  ClusterStatus,
-  FleetBroadcastResult,
-  FleetOptions,
-  FleetSlaveInfo,
-  FleetView,
-  MasterInfo,
-  RoutedReplyResult,
-  RoutedSendResult,
-} from "./fleet-view.js";
 export type { Labels } from "./labels.js";
-export { formatLabels, LABELS_METADATA_KEY, MAX_LABELS, parseLabels } from "./labels.js";
+export { formatLabels, parseLabels } from "./labels.js";
 export type { LogFormat, Logger, LogLevelName } from "./logger.js";
 export {
   getLogger,
@@ -43,13 +31,31 @@ export {
   setLogLevel,
   silentLogger,
 } from "./logger.js";
-export type { CustomInput, MasterEvents, RequestOptions, SelectOptions, SlaveEvent } from "./master.js";
 export { Master } from "./master.js";
+export type {
+  ClosedSlaveInfo,
+  CloseReason,
+  ClusterState,
+  ClusterStatus,
+  CustomInput,
+  FleetBroadcastResult,
+  FleetOptions,
+  FleetSlaveInfo,
+  FleetView,
+  MasterEvents,
+  MasterInfo,
+  RequestOptions,
+  RoutedReplyResult,
+  RoutedSendResult,
+  SelectOptions,
+  SlaveEvent,
+  SlaveInfo,
+} from "./model.js";
 export type { CommandContext, CommandHandler, MasterClusterOptions, MasterOptions, SlaveOptions } from "./options.js";
-export { DEFAULTS, MAX_SLAVE_ID_LENGTH, SLAVE_ID_METADATA_KEY } from "./options.js";
 export type { Requirement } from "./selector.js";
 export { Selector } from "./selector.js";
 export type { ClientTlsOptions, MasterTlsOptions } from "./server/auth.js";
 export type { BackoffOptions } from "./slave/backoff.js";
 export type { SlaveEvents, SlaveState } from "./slave/slave.js";
 export { Slave } from "./slave/slave.js";
+export { LABELS_METADATA_KEY, MAX_LABELS, MAX_SLAVE_ID_LENGTH, SLAVE_ID_METADATA_KEY } from "./wire.js";

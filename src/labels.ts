@@ -1,11 +1,6 @@
 import { Code } from "./code.js";
 import { NetSyncError } from "./errors.js";
-
-/** Request metadata key a slave declares its labels with: "region=eu,role=db". */
-export const LABELS_METADATA_KEY = "netsync-slave-labels";
-
-/** Most labels one slave may declare. */
-export const MAX_LABELS = 16;
+import { LABELS_METADATA_KEY, MAX_LABELS } from "./wire.js";
 
 /** A slave's labels: string keys to string values, as Kubernetes has them. */
 export type Labels = Readonly<Record<string, string>>;

@@ -5,77 +5,44 @@ import { Metadata } from "@grpc/grpc-js";
 import { LogLevels } from "consola";
 import { type Command, CommandSchema, type Custom, CustomSchema, type Reply } from "../gen/netsync/v1/netsync_pb.js";
 import type { ClusterNode } from "./cluster/cluster-node.js";
-import type { Epoch, EpochClock } from "./cluster/epoch.js";
+import { fleetSlaveOf, masterInfoOf, replyOf } from "./cluster/convert.js";
+import type { EpochClock } from "./cluster/epoch.js";
 import type { LocalMaster } from "./cluster/master-fleet.js";
 import { redactServer } from "./cluster/options.js";
 import { Code } from "./code.js";
 import type { DashboardServer } from "./dashboard/http-server.js";
+import { DEFAULTS } from "./defaults.js";
 import { NetSyncError } from "./errors.js";
 import { type HeartbeatHost, HeartbeatScheduler } from "./fleet/heartbeat.js";
 import { PingSlots } from "./fleet/ping-slots.js";
 import { Registry } from "./fleet/registry.js";
-import { type ClosedSlaveInfo, type CloseReason, SlaveConnection, type SlaveInfo, type SyncCall } from "./fleet/slave-connection.js";
-import {
-  type ClusterStatus,
-  type FleetBroadcastResult,
-  type FleetOptions,
-  type FleetView,
-  fleetSlaveOf,
-  type MasterInfo,
-  masterInfoOf,
-  type RoutedReplyResult,
-  type RoutedSendResult,
-  replyOf,
-} from "./fleet-view.js";
+import { SlaveConnection, type SyncCall } from "./fleet/slave-connection.js";
 import { DecodeFailure, Encoded } from "./grpc-adapter.js";
-import { formatLabels, LABELS_METADATA_KEY, type Labels, parseLabels } from "./labels.js";
+import { formatLabels, type Labels, parseLabels } from "./labels.js";
 import { getLogger, type Logger } from "./logger.js";
 import { MasterMetrics, type MasterObserver, type MasterStats } from "./metrics.js";
-import {
-  DEFAULTS,
-  type MasterOptions,
-  type ResolvedMasterOptions,
-  resolveMasterOptions,
-  SLAVE_ID_METADATA_KEY,
-  validateSlaveId,
-} from "./options.js";
+import type {
+  ClosedSlaveInfo,
+  CloseReason,
+  ClusterStatus,
+  CustomInput,
+  Epoch,
+  FleetBroadcastResult,
+  FleetOptions,
+  FleetView,
+  MasterEvents,
+  MasterInfo,
+  RequestOptions,
+  RoutedReplyResult,
+  RoutedSendResult,
+  SelectOptions,
+  SlaveInfo,
+} from "./model.js";
+import { type MasterOptions, type ResolvedMasterOptions, resolveMasterOptions, validateSlaveId } from "./options.js";
 import { Selector } from "./selector.js";
 import { adminImplementation } from "./server/admin-service.js";
 import { MasterServer } from "./server/master-server.js";
-
-/** Payload of the master's slave events. */
-export interface SlaveEvent {
-  slave: SlaveInfo;
-  reason: CloseReason | "connected";
-  /** Human-readable detail, as logged and as sent in the stream status. */
-  details: string;
-}
-
-export interface MasterEvents {
-  "slave:connected": [SlaveEvent];
-  /** Removed for silence (heartbeat timeout) or for not reading its stream. */
-  "slave:evicted": [SlaveEvent];
-  /** Removed because the stream ended: closed, cancelled, failed, replaced or shut down. */
-  "slave:disconnected": [SlaveEvent];
-  /** A Custom command sent by a slave. */
-  command: [slaveId: string, command: Custom];
-  /** The master's own event loop stalled this long; that time is excused from every deadline. */
-  stalled: [lagMs: number];
-}
-
-/** A Custom command, given as its data or as a message init. */
-export type CustomInput = string | MessageInitShape<typeof CustomSchema>;
-
-/** Which slaves a call applies to. */
-export interface SelectOptions {
-  /** A label selector ("region=eu,role!=db", "tier in (a,b)"), parsed or as text; default every slave. */
-  selector?: Selector | string;
-}
-
-export interface RequestOptions {
-  /** How long to wait for the reply, in ms. Default 10 s. */
-  timeout?: number;
-}
+import { LABELS_METADATA_KEY, SLAVE_ID_METADATA_KEY } from "./wire.js";
 
 /** Why an eviction happened, as counted in metrics. */
 type EvictionKind = "heartbeat_timeout" | "slow_consumer" | "rate_limit";

@@ -3,43 +3,14 @@ import type { ConsolaInstance } from "consola";
 import type { Custom } from "../gen/netsync/v1/netsync_pb.js";
 import { type ClusterOptions, resolveClusterOptions } from "./cluster/options.js";
 import { Code } from "./code.js";
+import { DEFAULTS } from "./defaults.js";
 import { NetSyncError } from "./errors.js";
+import { checkTimeouts } from "./fleet/heartbeat.js";
 import { checkLabels, type Labels } from "./labels.js";
 import type { ClientTlsOptions, MasterTlsOptions } from "./server/auth.js";
 import type { BackoffOptions } from "./slave/backoff.js";
+import { MAX_SLAVE_ID_LENGTH } from "./wire.js";
 
-/** Every default of NetSync, in one place. Durations are in milliseconds. */
-export const DEFAULTS = {
-  host: "127.0.0.1",
-  port: 50051,
-  heartbeatInterval: 5_000,
-  heartbeatTimeout: 10_000,
-  /**
-   * Fewest slaves per round slice. A round is spread over up to 100 slices
-   * (one every 10 ms of the interval), but each slice costs a wake-up and a
-   * flush whatever it holds: at 1,000 slaves, 100 slices of 10 cost 1.37x
-   * the CPU of one burst, 10 slices of 100 cost 0.94x (bench, same run).
-   */
-  heartbeatSliceSize: 100,
-  masterTimeout: 15_000,
-  /** Largest message either side accepts (gRPC's own default is 4 MiB). */
-  maxMessageBytes: 1024 * 1024,
-  /** Bytes the master may hold queued for one slave that does not read. */
-  maxPendingBytes: 1024 * 1024,
-  shutdownGrace: 5_000,
-  historySize: 1_000,
-  /** Slaves in one AdminService.ListSlaves page when the request does not say (fewer if they near the message limit). */
-  listPageSize: 1_000,
-  maxMessagesPerSecond: 1_000,
-  /** How long a request (or AdminService.Send with wait_reply) waits for the slave's Reply. */
-  requestTimeout: 10_000,
-  /** Reconnect backoff of a slave: first cap, growth per attempt, largest cap (full jitter below the cap). */
-  backoff: { initial: 100, factor: 2, max: 10_000 },
-} as const;
-
-/** Request metadata key a slave names itself with. */
-export const SLAVE_ID_METADATA_KEY = "netsync-slave-id";
-export const MAX_SLAVE_ID_LENGTH = 128;
 export const MAX_MASTER_NAME_LENGTH = 128;
 
 export interface MasterOptions {
@@ -173,16 +144,6 @@ function clusterOptionsOf(cluster: MasterClusterOptions | undefined): ClusterOpt
   if (name !== undefined) options.clusterName = name;
   resolveClusterOptions(options);
   return options;
-}
-
-export function checkTimeouts(interval: number, timeout: number): void {
-  if (!(interval > 0)) throw new NetSyncError(`heartbeat interval must be > 0, got ${interval} ms`, Code.INVALID_ARGUMENT);
-  if (!(timeout > interval)) {
-    throw new NetSyncError(
-      `heartbeat timeout (${timeout} ms) must be greater than the heartbeat interval (${interval} ms)`,
-      Code.INVALID_ARGUMENT,
-    );
-  }
 }
 
 export interface SlaveOptions<Reply = unknown> {

@@ -3,7 +3,8 @@ import { expect } from "chai";
 import { Code } from "../src/code.js";
 import { NetSyncError } from "../src/errors.js";
 import { type Custom, Slave } from "../src/index.js";
-import { checkLabels, formatLabels, LABELS_METADATA_KEY, MAX_LABELS, parseLabels } from "../src/labels.js";
+import { checkLabels, formatLabels, parseLabels } from "../src/labels.js";
+import { LABELS_METADATA_KEY, MAX_LABELS } from "../src/wire.js";
 import { adminClient } from "./grpc-helpers.js";
 import { cleanup, once, rawClient, startMaster, startSlave, statusOf, waitFor } from "./helpers.js";
 

@@ -19,7 +19,7 @@ import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { type Command, CommandSchema, NetSyncService } from "../../gen/netsync/v1/netsync_pb.js";
 import { Encoded, openBidi } from "../../src/grpc-adapter.js";
-import { SLAVE_ID_METADATA_KEY } from "../../src/options.js";
+import { SLAVE_ID_METADATA_KEY } from "../../src/wire.js";
 import { childConfig, emit, hrNow, onCommands, round } from "../lib/common.js";
 
 export interface ClusterLoadgenConfig {

@@ -9,7 +9,7 @@ import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { type Command, CommandSchema, NetSyncService } from "../../gen/netsync/v1/netsync_pb.js";
 import { Encoded, openBidi } from "../../src/grpc-adapter.js";
-import { SLAVE_ID_METADATA_KEY } from "../../src/options.js";
+import { SLAVE_ID_METADATA_KEY } from "../../src/wire.js";
 import { hrNow } from "../lib/common.js";
 import { config, ended, hostFor, run, SLOW_RTT_MS, state } from "./core.js";
 

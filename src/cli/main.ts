@@ -1,6 +1,8 @@
 import { createRequire } from "node:module";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { DEFAULTS } from "../defaults.js";
 import { NetSyncError } from "../errors.js";
+import { checkTimeouts } from "../fleet/heartbeat.js";
 import {
   getLogger,
   LOG_FORMAT_ENV,
@@ -12,7 +14,6 @@ import {
   setLogFormat,
   setLogLevel,
 } from "../logger.js";
-import { checkTimeouts, DEFAULTS } from "../options.js";
 import type { MastersFlags, SendFlags, SlavesFlags } from "./commands/admin.js";
 import type { MasterFlags } from "./commands/master.js";
 import type { SlaveFlags } from "./commands/slave.js";

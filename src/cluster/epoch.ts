@@ -1,16 +1,6 @@
-/**
- * The order of connections to one slave id across masters: the wall-clock
- * time the stream was accepted, then the accepting master's id, then that
- * master's own sequence number. Totally ordered, so every master decides
- * "which is newer" the same way whatever order the claims arrive in. Skewed
- * clocks between masters shift who counts as newer by the skew (run NTP).
- */
-export interface Epoch {
-  /** Date.now() at accept, made non-decreasing per master by EpochClock. */
-  at: number;
-  master: string;
-  seq: number;
-}
+import type { Epoch } from "../model.js";
+
+export type { Epoch };
 
 /** Negative if `a` is older than `b`, 0 if equal, positive if newer. */
 export function compareEpochs(a: Epoch, b: Epoch): number {

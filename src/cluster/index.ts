@@ -5,7 +5,7 @@ export { compareEpochs, EpochClock } from "./epoch.js";
 export type { LocalMaster, MasterCluster } from "./master-fleet.js";
 export { createMasterCluster, MasterFleet } from "./master-fleet.js";
 export type { ClusterOptions, ResolvedClusterOptions } from "./options.js";
-export { CLUSTER_DEFAULTS, resolveClusterOptions } from "./options.js";
+export { resolveClusterOptions } from "./options.js";
 export type { ClusterObserver, ClusterStats } from "./stats.js";
 export type {
   ClusterMember,

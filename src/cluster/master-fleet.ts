@@ -1,8 +1,8 @@
 import type { Reply } from "../../gen/netsync/v1/netsync_pb.js";
-import type { SlaveInfo } from "../fleet/slave-connection.js";
-import { clusterReplyOf, clusterSlaveOf } from "../fleet-view.js";
 import type { Logger } from "../logger.js";
+import type { SlaveInfo } from "../model.js";
 import { ClusterNode } from "./cluster-node.js";
+import { clusterReplyOf, clusterSlaveOf } from "./convert.js";
 import { compareEpochs, type Epoch, EpochClock } from "./epoch.js";
 import type { ClusterOptions } from "./options.js";
 import type { ClusterObserver } from "./stats.js";

@@ -1,33 +1,8 @@
 import type { ConsolaInstance } from "consola";
 import { Code } from "../code.js";
+import { CLUSTER_DEFAULTS } from "../defaults.js";
 import { NetSyncError } from "../errors.js";
 import type { ClusterObserver } from "./stats.js";
-
-/** Every default of cluster mode, in one place. Durations are in milliseconds. */
-export const CLUSTER_DEFAULTS = {
-  clusterName: "netsync",
-  /** Time between membership heartbeats; a member is dropped after `memberExpiryBeats` missed ones. */
-  membershipInterval: 1_000,
-  memberExpiryBeats: 3,
-  /** How long a fleet-wide call (ListSlaves, Broadcast) waits for each master. */
-  gatherTimeout: 1_000,
-  /** How long a routed send waits for the holding master's acknowledgement. */
-  requestTimeout: 2_000,
-  /** Extra time a routed request waits beyond the slave's own reply timeout, for the answer to travel back. */
-  routeGrace: 250,
-  /** Damping of one id claimed again and again: at most `claimLimit` claims within `claimWindow`... */
-  claimLimit: 3,
-  claimWindow: 10_000,
-  /** ...after which claims for it are held back this long. */
-  claimCooldown: 30_000,
-  /** NATS client: wait between reconnect attempts (plus up to 100 ms jitter); attempts never stop. */
-  reconnectTimeWait: 500,
-  /** NATS client: ping the server this often; `maxPingOut` unanswered pings mark it stale (≈ 2 × 2 s). */
-  pingInterval: 2_000,
-  maxPingOut: 2,
-  /** NATS refused the credentials: try again this often (nats.js itself gives up on an auth error). */
-  authRetryInterval: 5_000,
-} as const;
 
 /** Cluster names are one subject token: letters, digits, "_" and "-". */
 const CLUSTER_NAME = /^[A-Za-z0-9_-]{1,64}$/;

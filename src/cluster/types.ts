@@ -1,4 +1,6 @@
-import type { Epoch } from "./epoch.js";
+import type { ClusterState, Epoch } from "../model.js";
+
+export type { ClusterState };
 
 /** One slave as the cluster exchanges it: the master's SlaveInfo as plain numbers, its labels and its holder. */
 export interface ClusterSlave {
@@ -62,9 +64,6 @@ export interface ClusterMember {
   /** Whether it is this node. */
   self: boolean;
 }
-
-/** Connection state of a node to NATS. */
-export type ClusterState = "idle" | "connecting" | "connected" | "disconnected" | "closed";
 
 /** Fleet-wide answers are partial: `unanswered` names the masters whose part is missing. */
 export interface FleetSlaves {

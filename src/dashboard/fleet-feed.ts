@@ -1,6 +1,5 @@
 import type { ServerResponse } from "node:http";
-import type { ClosedSlaveInfo, SlaveInfo } from "../fleet/slave-connection.js";
-import type { SlaveEvent } from "../master.js";
+import type { ClosedSlaveInfo, SlaveEvent, SlaveInfo } from "../model.js";
 import type { DashboardMaster } from "./types.js";
 
 /** Longest a batch waits before it goes out: no more than one snapshot per this many ms. */

@@ -1,5 +1,5 @@
-import type { SlaveInfo } from "../fleet/slave-connection.js";
-import type { CustomInput, Master } from "../master.js";
+import type { Master } from "../master.js";
+import type { CustomInput, SlaveInfo } from "../model.js";
 
 /**
  * What the dashboard uses of a Master: its public API only, so the

@@ -1,3 +1,6 @@
+import { Code } from "../code.js";
+import { NetSyncError } from "../errors.js";
+
 /** Anything the scheduler watches. */
 export interface Watched {
   /** When the peer was last heard from, in ms of the scheduler's clock. */
@@ -105,6 +108,20 @@ const MIN_SLICED_INTERVAL_MS = 200;
  * still expired about one timeout of running time after its last message,
  * even on a master that keeps stalling under load.
  */
+/**
+ * The one check of a heartbeat's timings, for the scheduler, the master's
+ * options and the CLI alike: INVALID_ARGUMENT unless 0 < interval < timeout.
+ */
+export function checkTimeouts(interval: number, timeout: number): void {
+  if (!(interval > 0)) throw new NetSyncError(`heartbeat interval must be > 0, got ${interval} ms`, Code.INVALID_ARGUMENT);
+  if (!(timeout > interval)) {
+    throw new NetSyncError(
+      `heartbeat timeout (${timeout} ms) must be greater than the heartbeat interval (${interval} ms)`,
+      Code.INVALID_ARGUMENT,
+    );
+  }
+}
+
 export class HeartbeatScheduler<T extends Watched> {
   readonly interval: number;
   readonly timeout: number;
@@ -135,10 +152,7 @@ export class HeartbeatScheduler<T extends Watched> {
     private readonly host: HeartbeatHost<T>,
     options: HeartbeatOptions,
   ) {
-    if (!(options.interval > 0)) throw new RangeError("heartbeat interval must be > 0");
-    if (!(options.timeout > options.interval)) {
-      throw new RangeError(`heartbeat timeout (${options.timeout} ms) must be greater than the interval (${options.interval} ms)`);
-    }
+    checkTimeouts(options.interval, options.timeout);
     this.interval = options.interval;
     this.timeout = options.timeout;
     this.resolution = options.resolution ?? Math.min(10, options.timeout / 10);

@@ -1,5 +1,6 @@
-import { DEFAULTS } from "../options.js";
-import type { ClosedSlaveInfo, SlaveConnection, SlaveInfo } from "./slave-connection.js";
+import { DEFAULTS } from "../defaults.js";
+import type { ClosedSlaveInfo, SlaveInfo } from "../model.js";
+import type { SlaveConnection } from "./slave-connection.js";
 
 /** Connected slaves by id (at most one connection per id), and a bounded history of closed ones. */
 export class Registry {

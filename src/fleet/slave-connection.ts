@@ -1,38 +1,11 @@
 import { constants as http2Constants, type ServerHttp2Stream } from "node:http2";
 import type { CommandSchema, Reply } from "../../gen/netsync/v1/netsync_pb.js";
-import type { Epoch } from "../cluster/epoch.js";
 import { Code } from "../code.js";
 import { NetSyncError } from "../errors.js";
 import type { Encoded, ServerBidiCall } from "../grpc-adapter.js";
 import type { Labels } from "../labels.js";
+import type { Epoch, SlaveInfo } from "../model.js";
 import type { Watched } from "./heartbeat.js";
-
-/** Why a slave left the registry. */
-export type CloseReason = "disconnected" | "evicted" | "replaced" | "shutdown" | "error";
-
-/** A read-only view of one connected slave, as the registry snapshot gives it. */
-export interface SlaveInfo {
-  readonly id: string;
-  /** Remote address of the slave's connection, "host:port". */
-  readonly peer: string;
-  readonly connectedAt: Date;
-  readonly lastSeen: Date;
-  /** Round-trip time of the latest answered Ping, in ms; undefined before the first Pong. */
-  readonly rttMs: number | undefined;
-  readonly pingsSent: number;
-  readonly pongsReceived: number;
-  readonly commandsSent: number;
-  /** Labels the slave declared when it connected. */
-  readonly labels: Labels;
-}
-
-/** A slave that left, as kept in the registry's bounded history. */
-export interface ClosedSlaveInfo {
-  readonly slave: SlaveInfo;
-  readonly closedAt: Date;
-  readonly reason: CloseReason;
-  readonly details: string;
-}
 
 export type SyncCall = ServerBidiCall<typeof CommandSchema, typeof CommandSchema>;
 

@@ -18,12 +18,11 @@ import {
   SlaveSchema,
 } from "../../gen/netsync/v1/admin_pb.js";
 import { Code } from "../code.js";
+import { DEFAULTS } from "../defaults.js";
 import { NetSyncError } from "../errors.js";
-import type { CloseReason, SlaveInfo } from "../fleet/slave-connection.js";
-import type { FleetSlaveInfo, MasterInfo } from "../fleet-view.js";
 import { DecodeFailure } from "../grpc-adapter.js";
 import type { Master } from "../master.js";
-import { DEFAULTS } from "../options.js";
+import type { CloseReason, FleetSlaveInfo, MasterInfo, SlaveInfo } from "../model.js";
 import { pageOf } from "../slave-pages.js";
 
 const CLOSE_REASONS: Record<CloseReason, CloseReasonProto> = {

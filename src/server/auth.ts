@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual, X509Certificate } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import type { ConsolaInstance } from "consola";
 import { Code } from "../code.js";
-import { SLAVE_ID_METADATA_KEY } from "../options.js";
+import { SLAVE_ID_METADATA_KEY } from "../wire.js";
 
 /** TLS material of a master, as PEM. */
 export interface MasterTlsOptions {

@@ -1,4 +1,4 @@
-import { DEFAULTS } from "../options.js";
+import { DEFAULTS } from "../defaults.js";
 
 /** Options of {@link Backoff}. */
 export interface BackoffOptions {

@@ -6,10 +6,11 @@ import { type Command, CommandSchema, type Custom, NetSyncService, type Reply } 
 import { Code, codeName } from "../code.js";
 import { NetSyncError } from "../errors.js";
 import { type ClientBidiCall, openBidi } from "../grpc-adapter.js";
-import { formatLabels, LABELS_METADATA_KEY, type Labels } from "../labels.js";
+import { formatLabels, type Labels } from "../labels.js";
 import { getLogger, type Logger } from "../logger.js";
-import { type ResolvedSlaveOptions, resolveSlaveOptions, SLAVE_ID_METADATA_KEY, type SlaveOptions } from "../options.js";
+import { type ResolvedSlaveOptions, resolveSlaveOptions, type SlaveOptions } from "../options.js";
 import { clientCredentials, tokenMetadata } from "../server/auth.js";
+import { LABELS_METADATA_KEY, SLAVE_ID_METADATA_KEY } from "../wire.js";
 import { Backoff } from "./backoff.js";
 
 export type SlaveState = "idle" | "connecting" | "open" | "backoff" | "closed";

@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import { NetSyncError } from "../../src/index.js";
 import { type HeartbeatHost, type HeartbeatOptions, HeartbeatScheduler, type Watched } from "../../src/internal.js";
 import { busyWait, cleanup, sleep, track, waitFor } from "../helpers.js";
 
@@ -115,12 +116,22 @@ describe("HeartbeatScheduler", () => {
     expect(host.expired).to.have.length(0);
   });
 
-  it("refuses a timeout that does not exceed the interval, and a non-positive interval", () => {
+  it("refuses a timeout that does not exceed the interval, and a non-positive interval, with INVALID_ARGUMENT", () => {
     const host = new FakeHost();
-    expect(() => new HeartbeatScheduler(host, { interval: 20, timeout: 20 })).to.throw(RangeError, /greater than the interval/);
-    expect(() => new HeartbeatScheduler(host, { interval: 20, timeout: 10 })).to.throw(RangeError, /greater than the interval/);
-    expect(() => new HeartbeatScheduler(host, { interval: 0, timeout: 10 })).to.throw(RangeError, /interval must be > 0/);
-    expect(() => new HeartbeatScheduler(host, { interval: Number.NaN, timeout: 10 })).to.throw(RangeError);
+    // The same check, and the same error, as the master's options and the CLI (checkTimeouts).
+    const codeOf = (options: { interval: number; timeout: number }) => {
+      try {
+        new HeartbeatScheduler(host, options);
+      } catch (err) {
+        expect(err).to.be.instanceOf(NetSyncError);
+        return `${(err as NetSyncError).code} ${(err as NetSyncError).message}`;
+      }
+      return "accepted";
+    };
+    expect(codeOf({ interval: 20, timeout: 20 })).to.match(/^3 .*greater than the heartbeat interval/);
+    expect(codeOf({ interval: 20, timeout: 10 })).to.match(/^3 .*greater than the heartbeat interval/);
+    expect(codeOf({ interval: 0, timeout: 10 })).to.match(/^3 heartbeat interval must be > 0/);
+    expect(codeOf({ interval: Number.NaN, timeout: 10 })).to.match(/^3 /);
     expect(() => new HeartbeatScheduler(host, { interval: 20, timeout: 21 })).not.to.throw();
   });
 

@@ -5,7 +5,8 @@
 import { expect } from "chai";
 import fc from "fast-check";
 import { Registry } from "../../src/fleet/registry.js";
-import { type ClosedSlaveInfo, SlaveConnection, type SyncCall } from "../../src/fleet/slave-connection.js";
+import { SlaveConnection, type SyncCall } from "../../src/fleet/slave-connection.js";
+import type { ClosedSlaveInfo } from "../../src/model.js";
 
 describe("Registry", () => {
   it("Registry: add/remove/history behave like a model (fast-check commands)", () => {

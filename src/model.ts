@@ -1,0 +1,147 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { Custom, CustomSchema, Reply } from "../gen/netsync/v1/netsync_pb.js";
+import type { Labels } from "./labels.js";
+import type { Selector } from "./selector.js";
+
+/**
+ * The plain data NetSync's parts exchange and its users read: slaves and
+ * their events, the options that pick slaves, masters and the answers of
+ * fleet-wide calls. Types only, importing nothing that runs, so every layer
+ * (the fleet core, the adapters, the composition root) can share them
+ * without importing each other.
+ */
+
+/** Why a slave left the registry. */
+export type CloseReason = "disconnected" | "evicted" | "replaced" | "shutdown" | "error";
+
+/** A read-only view of one connected slave, as the registry snapshot gives it. */
+export interface SlaveInfo {
+  readonly id: string;
+  /** Remote address of the slave's connection, "host:port". */
+  readonly peer: string;
+  readonly connectedAt: Date;
+  readonly lastSeen: Date;
+  /** Round-trip time of the latest answered Ping, in ms; undefined before the first Pong. */
+  readonly rttMs: number | undefined;
+  readonly pingsSent: number;
+  readonly pongsReceived: number;
+  readonly commandsSent: number;
+  /** Labels the slave declared when it connected. */
+  readonly labels: Labels;
+}
+
+/** A slave that left, as kept in the registry's bounded history. */
+export interface ClosedSlaveInfo {
+  readonly slave: SlaveInfo;
+  readonly closedAt: Date;
+  readonly reason: CloseReason;
+  readonly details: string;
+}
+
+/** Payload of the master's slave events. */
+export interface SlaveEvent {
+  slave: SlaveInfo;
+  reason: CloseReason | "connected";
+  /** Human-readable detail, as logged and as sent in the stream status. */
+  details: string;
+}
+
+export interface MasterEvents {
+  "slave:connected": [SlaveEvent];
+  /** Removed for silence (heartbeat timeout) or for not reading its stream. */
+  "slave:evicted": [SlaveEvent];
+  /** Removed because the stream ended: closed, cancelled, failed, replaced or shut down. */
+  "slave:disconnected": [SlaveEvent];
+  /** A Custom command sent by a slave. */
+  command: [slaveId: string, command: Custom];
+  /** The master's own event loop stalled this long; that time is excused from every deadline. */
+  stalled: [lagMs: number];
+}
+
+/** A Custom command, given as its data or as a message init. */
+export type CustomInput = string | MessageInitShape<typeof CustomSchema>;
+
+/** Which slaves a call applies to. */
+export interface SelectOptions {
+  /** A label selector ("region=eu,role!=db", "tier in (a,b)"), parsed or as text; default every slave. */
+  selector?: Selector | string;
+}
+
+export interface RequestOptions {
+  /** How long to wait for the reply, in ms. Default 10 s. */
+  timeout?: number;
+}
+
+/**
+ * The order of connections to one slave id across masters: the wall-clock
+ * time the stream was accepted, then the accepting master's id, then that
+ * master's own sequence number. Totally ordered, so every master decides
+ * "which is newer" the same way whatever order the claims arrive in (see
+ * cluster/epoch.ts). Skewed clocks between masters shift who counts as newer
+ * by the skew (run NTP).
+ */
+export interface Epoch {
+  /** Date.now() at accept, made non-decreasing per master by EpochClock. */
+  at: number;
+  master: string;
+  seq: number;
+}
+
+/** Connection state of a cluster node to NATS. */
+export type ClusterState = "idle" | "connecting" | "connected" | "disconnected" | "closed";
+
+/** Whether a master is in a cluster and, if so, its link to NATS. */
+export type ClusterStatus = "off" | ClusterState;
+
+/** A slave anywhere in the cluster, with the id of the master holding its stream. */
+export interface FleetSlaveInfo extends SlaveInfo {
+  readonly masterId: string;
+}
+
+/** A master of the cluster as the answering master knows it. */
+export interface MasterInfo {
+  readonly id: string;
+  /** "host:port" its slaves and admin clients dial. */
+  readonly address: string;
+  readonly slavesHeld: number;
+  /** When the answering master last heard from it (now, for itself). */
+  readonly lastHeard: Date;
+  /** Whether it is the answering master. */
+  readonly self: boolean;
+}
+
+export interface FleetOptions extends SelectOptions {
+  /** How long to wait for each other master, in ms. Default the cluster's gatherTimeout (1 s). */
+  timeout?: number;
+}
+
+/** Fleet-wide answers are partial: `unanswered` names the masters whose part is missing. */
+export interface FleetView {
+  slaves: FleetSlaveInfo[];
+  /** The masters whose slaves are listed, the answering one first. */
+  masters: MasterInfo[];
+  /** Known masters that did not answer in time (every other one while NATS is unreachable). */
+  unanswered: string[];
+  /** False without a cluster, or while NATS is unreachable: then only local slaves are listed. */
+  clusterAvailable: boolean;
+}
+
+export interface FleetBroadcastResult {
+  written: number;
+  /** How many on each master that answered, by master id. */
+  byMaster: Record<string, number>;
+  unanswered: string[];
+  clusterAvailable: boolean;
+}
+
+/** Where a routed send was served. */
+export interface RoutedSendResult {
+  written: boolean;
+  masterId: string;
+}
+
+/** A slave's Reply and the master that held the slave. */
+export interface RoutedReplyResult {
+  reply: Reply;
+  masterId: string;
+}

@@ -1,0 +1,14 @@
+/**
+ * Constants of the contract that are not in the .proto: the gRPC metadata
+ * keys a slave names and describes itself with, and their limits. Clients in
+ * other languages must use the same values (see proto/netsync/v1/netsync.proto).
+ */
+
+/** Request metadata key a slave names itself with; the master echoes the id it registered in the response headers. */
+export const SLAVE_ID_METADATA_KEY = "netsync-slave-id";
+/** Longest slave id a master accepts. */
+export const MAX_SLAVE_ID_LENGTH = 128;
+/** Request metadata key a slave declares its labels with: "region=eu,role=db". */
+export const LABELS_METADATA_KEY = "netsync-slave-labels";
+/** Most labels one slave may declare. */
+export const MAX_LABELS = 16;
