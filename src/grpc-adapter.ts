@@ -1,3 +1,4 @@
+import type { ServerHttp2Stream } from "node:http2";
 import { type DescMessage, type DescMethod, type DescService, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 
@@ -44,6 +45,42 @@ export type ClientBidiCall<I extends DescMessage, O extends DescMessage> = grpc.
   MessageShape<I> | Encoded,
   MessageShape<O>
 >;
+
+/**
+ * Ends a server-streaming or bidi call with a status. grpc-js has no method
+ * for it: it turns an error emitted on a server stream into the call's status
+ * (ServerDuplexStreamImpl / ServerWritableStreamImpl), which is the one place
+ * NetSync relies on that; every refusal and every end goes through here.
+ */
+export function rejectCall(
+  call: grpc.ServerDuplexStream<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>,
+  code: grpc.status,
+  details: string,
+): void {
+  call.emit("error", Object.assign(new Error(details), { code, details }));
+}
+
+/**
+ * The HTTP/2 stream under a grpc-js server call, to reset it when its peer
+ * stopped reading (a status never flushes to a frozen peer; only RST_STREAM
+ * frees the stream). grpc-js does not expose it, so this walks its private
+ * call chain (interceptors' `nextCall`, then the base call's `stream`) and
+ * returns undefined if those internals change. That would silently keep
+ * unread streams open until the connection's idle timeout, so
+ * test/grpc-adapter.test.ts checks it on a real call and fails loudly when
+ * grpc-js changes shape. The only reach into grpc-js's privates in NetSync.
+ */
+export function http2StreamOf(call: grpc.ServerDuplexStream<unknown, unknown>): ServerHttp2Stream | undefined {
+  let link: unknown = (call as unknown as { call?: unknown }).call;
+  for (let depth = 0; depth < 16 && typeof link === "object" && link !== null; depth++) {
+    const stream = (link as { stream?: unknown }).stream;
+    if (typeof stream === "object" && stream !== null && typeof (stream as ServerHttp2Stream).close === "function") {
+      return stream as ServerHttp2Stream;
+    }
+    link = (link as { nextCall?: unknown }).nextCall;
+  }
+  return undefined;
+}
 
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

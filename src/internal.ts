@@ -5,7 +5,6 @@
  */
 
 // Cluster mode (src/cluster/) is not re-exported here: importing it loads NATS. Import "src/cluster/index.js" where it is needed.
-export type { LocalMaster, MasterCluster } from "./cluster/master-fleet.js";
 export type { HeartbeatHost, HeartbeatOptions, Watched } from "./fleet/heartbeat.js";
 export { checkTimeouts, HeartbeatScheduler } from "./fleet/heartbeat.js";
 export type { Slotted } from "./fleet/ping-slots.js";
@@ -16,7 +15,8 @@ export { SlaveConnection } from "./fleet/slave-connection.js";
 export type { BidiMethod, ClientBidiCall, ServerBidiCall, UnaryMethod } from "./grpc-adapter.js";
 export { callUnary, DecodeFailure, Encoded, methodPath, openBidi, serviceDefinition } from "./grpc-adapter.js";
 export type { ResolvedMasterOptions, ResolvedSlaveOptions } from "./options.js";
-export { resolveMasterOptions, resolveSlaveOptions, validateSlaveId } from "./options.js";
+export { resolveMasterOptions, resolveSlaveOptions } from "./options.js";
 export { authInterceptor, certificateIdentity, clientCredentials, serverCredentials, tokenMetadata } from "./server/auth.js";
 export { MasterServer } from "./server/master-server.js";
 export { Backoff } from "./slave/backoff.js";
+export { validateSlaveId } from "./wire.js";

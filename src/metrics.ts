@@ -1,23 +1,7 @@
 import * as http from "node:http";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { ClusterObserver, ClusterStats } from "./cluster/stats.js";
-
-/** Totals a master keeps as plain numbers; metrics read them at scrape time. */
-export interface MasterStats {
-  connected: number;
-  connectionsTotal: number;
-  pingsSent: number;
-  pongsReceived: number;
-  commandsSent: number;
-  evictions: Record<string, number>;
-  disconnects: Record<string, number>;
-}
-
-/** Observations the master reports as they happen (only when metrics are on). */
-export interface MasterObserver {
-  rtt(ms: number): void;
-  replyLatency(ms: number): void;
-}
+import type { MasterObserver, MasterStats } from "./fleet/stats.js";
 
 const RTT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 

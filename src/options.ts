@@ -9,7 +9,7 @@ import { checkTimeouts } from "./fleet/heartbeat.js";
 import { checkLabels, type Labels } from "./labels.js";
 import type { ClientTlsOptions, MasterTlsOptions } from "./server/auth.js";
 import type { BackoffOptions } from "./slave/backoff.js";
-import { MAX_SLAVE_ID_LENGTH } from "./wire.js";
+import { validateSlaveId } from "./wire.js";
 
 export const MAX_MASTER_NAME_LENGTH = 128;
 
@@ -227,12 +227,4 @@ export function resolveSlaveOptions(options: SlaveOptions): ResolvedSlaveOptions
     startAt,
     logger: options.logger,
   };
-}
-
-export function validateSlaveId(id: string): string | undefined {
-  if (id.length === 0) return "slave id is empty";
-  if (id.length > MAX_SLAVE_ID_LENGTH) return `slave id is longer than ${MAX_SLAVE_ID_LENGTH} characters`;
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
-  if (/[\x00-\x1f\x7f]/.test(id)) return "slave id contains control characters";
-  return undefined;
 }

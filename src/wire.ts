@@ -12,3 +12,12 @@ export const MAX_SLAVE_ID_LENGTH = 128;
 export const LABELS_METADATA_KEY = "netsync-slave-labels";
 /** Most labels one slave may declare. */
 export const MAX_LABELS = 16;
+
+/** Why `id` cannot be a slave id, or undefined if it can; slaves check their own, masters every one they are sent. */
+export function validateSlaveId(id: string): string | undefined {
+  if (id.length === 0) return "slave id is empty";
+  if (id.length > MAX_SLAVE_ID_LENGTH) return `slave id is longer than ${MAX_SLAVE_ID_LENGTH} characters`;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+  if (/[\x00-\x1f\x7f]/.test(id)) return "slave id contains control characters";
+  return undefined;
+}

@@ -2,7 +2,7 @@ import { constants as http2Constants, type ServerHttp2Stream } from "node:http2"
 import type { CommandSchema, Reply } from "../../gen/netsync/v1/netsync_pb.js";
 import { Code } from "../code.js";
 import { NetSyncError } from "../errors.js";
-import type { Encoded, ServerBidiCall } from "../grpc-adapter.js";
+import { type Encoded, http2StreamOf, rejectCall, type ServerBidiCall } from "../grpc-adapter.js";
 import type { Labels } from "../labels.js";
 import type { Epoch, SlaveInfo } from "../model.js";
 import type { Watched } from "./heartbeat.js";
@@ -15,23 +15,6 @@ interface PendingRequest {
   readonly timer: NodeJS.Timeout;
   resolve(reply: Reply): void;
   reject(reason: Error): void;
-}
-
-/**
- * The HTTP/2 stream under a grpc-js server call. grpc-js does not expose
- * it, so this walks its call chain (interceptors, then the base call) and
- * gives up, returning undefined, if those internals ever change.
- */
-function http2StreamOf(call: SyncCall): ServerHttp2Stream | undefined {
-  let link: unknown = (call as unknown as { call?: unknown }).call;
-  for (let depth = 0; depth < 16 && typeof link === "object" && link !== null; depth++) {
-    const stream = (link as { stream?: unknown }).stream;
-    if (typeof stream === "object" && stream !== null && typeof (stream as ServerHttp2Stream).close === "function") {
-      return stream as ServerHttp2Stream;
-    }
-    link = (link as { nextCall?: unknown }).nextCall;
-  }
-  return undefined;
 }
 
 const NO_LABELS: Labels = Object.freeze({});
@@ -185,8 +168,7 @@ export class SlaveConnection implements Watched {
   end(code: Code, details: string): void {
     if (this.closed) return;
     this.closed = true;
-    // grpc-js turns an emitted error into the stream's status (see ServerDuplexStreamImpl).
-    this.call.emit("error", Object.assign(new Error(details), { code, details }));
+    rejectCall(this.call, code, details);
   }
 
   /**

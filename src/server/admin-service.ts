@@ -21,8 +21,21 @@ import { Code } from "../code.js";
 import { DEFAULTS } from "../defaults.js";
 import { NetSyncError } from "../errors.js";
 import { DecodeFailure } from "../grpc-adapter.js";
-import type { Master } from "../master.js";
-import type { CloseReason, FleetSlaveInfo, MasterInfo, SlaveInfo } from "../model.js";
+import type {
+  ClosedSlaveInfo,
+  CloseReason,
+  ClusterStatus,
+  CustomInput,
+  FleetBroadcastResult,
+  FleetOptions,
+  FleetSlaveInfo,
+  FleetView,
+  MasterInfo,
+  RequestOptions,
+  RoutedReplyResult,
+  RoutedSendResult,
+  SlaveInfo,
+} from "../model.js";
 import { pageOf } from "../slave-pages.js";
 
 const CLOSE_REASONS: Record<CloseReason, CloseReasonProto> = {
@@ -90,12 +103,28 @@ function masterMessage(info: MasterInfo): MessageInitShape<typeof MasterSchema> 
 }
 
 /**
+ * What the admin service needs of a master: its fleet-wide calls (answered by
+ * whichever scope it runs in) and its closed history. The Master satisfies it;
+ * the service never names the class.
+ */
+export interface AdminPort {
+  readonly maxMessageBytes: number;
+  readonly clusterState: ClusterStatus;
+  fleet(options: FleetOptions): Promise<FleetView>;
+  broadcastFleet(custom: CustomInput, options: FleetOptions): Promise<FleetBroadcastResult>;
+  routeSend(slaveId: string, custom: CustomInput): Promise<RoutedSendResult>;
+  routeRequest(slaveId: string, custom: CustomInput, options: RequestOptions): Promise<RoutedReplyResult>;
+  masters(): MasterInfo[];
+  recentlyClosed(): ClosedSlaveInfo[];
+}
+
+/**
  * The AdminService handlers of `master`, keyed as serviceDefinition(AdminService)
  * expects. ListSlaves, Broadcast, Send and ListMasters are cluster-wide in
  * cluster mode (partial answers name the masters that did not answer; the
  * closed history stays local) and local otherwise.
  */
-export function adminImplementation(master: Master): grpc.UntypedServiceImplementation {
+export function adminImplementation(master: AdminPort): grpc.UntypedServiceImplementation {
   return {
     [AdminService.method.listSlaves.localName]: unary<typeof ListSlavesRequestSchema, typeof ListSlavesResponseSchema>(
       ListSlavesResponseSchema,

@@ -597,7 +597,7 @@ describe("faults", function () {
     expect(disconnected - warm, "'slave:disconnected' events").to.equal(5_000);
     expect(Object.fromEntries(clientStatuses)).to.deep.equal({ OK: 2_500, CANCELLED: 2_500 });
     expect(master.slaves()).to.deep.equal([]);
-    const scheduler = (master as unknown as { heartbeat: { size: number } }).heartbeat;
+    const scheduler = (master as unknown as { local: { heartbeat: { size: number } } }).local.heartbeat;
     expect(scheduler.size, "nobody left in the heartbeat scheduler").to.equal(0);
     expect(master.recentlyClosed().length, "closed history stays bounded").to.equal(DEFAULTS.historySize);
     expect(listeners(), "listener counts").to.deep.equal(listenersBefore);

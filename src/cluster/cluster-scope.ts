@@ -1,0 +1,151 @@
+import type { Fleet, StreamTracker } from "../fleet/fleet.js";
+import type { Scope, Self } from "../fleet/scope.js";
+import type { Logger } from "../logger.js";
+import type {
+  ClusterStatus,
+  CustomInput,
+  Epoch,
+  FleetBroadcastResult,
+  FleetView,
+  MasterInfo,
+  RoutedReplyResult,
+  RoutedSendResult,
+} from "../model.js";
+import { Selector } from "../selector.js";
+import { ClusterNode } from "./cluster-node.js";
+import { clusterReplyOf, clusterSlaveOf, fleetSlaveOf, masterInfoOf, replyOf } from "./convert.js";
+import { compareEpochs, EpochClock } from "./epoch.js";
+import { type ClusterOptions, redactServer } from "./options.js";
+import type { ClusterObserver, ClusterStats } from "./stats.js";
+import type { LocalFleet } from "./types.js";
+
+/** Longest close() waits for the node to leave and close its NATS connection (a frozen server never answers). */
+const CLOSE_WAIT_MS = 1_000;
+
+/**
+ * A master in a cluster: the {@link Scope} that reaches every master over
+ * NATS, and the one adapter between the local fleet and the cluster node.
+ * It stamps each accepted stream with an epoch and claims its route (as the
+ * fleet's StreamTracker), hands the node the local-only operations it serves
+ * other masters with (its LocalFleet, never the routed calls, or a routed
+ * call could bounce back out), and converts the node's wire data to the
+ * master's model. Loaded by the composition root with a dynamic import(),
+ * only in cluster mode, so a master on its own never loads NATS.
+ */
+export class ClusterScope implements Scope {
+  private readonly node: ClusterNode;
+  private readonly clock: EpochClock;
+  private readonly tracker: StreamTracker;
+
+  constructor(
+    private readonly fleet: Fleet,
+    private readonly self: Self,
+    private readonly options: ClusterOptions,
+    extras: { observer?: ClusterObserver; logger?: Logger } = {},
+  ) {
+    // Made before the first stream is accepted: the id (default host:port) is known by now.
+    this.clock = new EpochClock(self.id);
+    this.node = new ClusterNode(this.localFleet(), { ...options, ...extras });
+    this.tracker = {
+      stamp: () => this.clock.next(),
+      added: (slaveId, epoch) => this.node.slaveAdded(slaveId, epoch),
+      removed: (slaveId, epoch) => this.node.slaveRemoved(slaveId, epoch),
+    };
+  }
+
+  get status(): ClusterStatus {
+    return this.node.state;
+  }
+
+  describe(): string {
+    return `master ${this.self.id} of cluster "${this.node.clusterName}" over ${this.options.servers.map(redactServer).join(",")}`;
+  }
+
+  /** Counters for the netsync_cluster_* metrics. */
+  stats(): ClusterStats {
+    return this.node.stats();
+  }
+
+  start(): void {
+    this.fleet.tracker = this.tracker;
+    this.node.start();
+  }
+
+  /** Leaves first, so other masters drop this one at once rather than after missed heartbeats; NATS drops its routes with the connection. */
+  async close(): Promise<void> {
+    if (this.fleet.tracker === this.tracker) this.fleet.tracker = undefined;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.node.close({ leave: true }), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
+    clearTimeout(timer);
+  }
+
+  flush(): Promise<void> {
+    return this.node.flush();
+  }
+
+  masters(): MasterInfo[] {
+    return this.node.masters().map(masterInfoOf);
+  }
+
+  async list(selector: Selector, timeout?: number): Promise<FleetView> {
+    const view = await this.node.listSlaves(textOf(selector), timeout);
+    return {
+      slaves: view.slaves.map(fleetSlaveOf),
+      masters: view.masters.map(masterInfoOf),
+      unanswered: view.unanswered,
+      clusterAvailable: view.clusterAvailable,
+    };
+  }
+
+  async send(slaveId: string, custom: CustomInput): Promise<RoutedSendResult> {
+    if (this.fleet.has(slaveId)) return { written: this.fleet.send(slaveId, custom) === 1, masterId: this.self.id };
+    return this.node.send(slaveId, dataOf(custom));
+  }
+
+  async request(slaveId: string, custom: CustomInput, timeout: number): Promise<RoutedReplyResult> {
+    if (this.fleet.has(slaveId)) return { reply: await this.fleet.request(slaveId, custom, timeout), masterId: this.self.id };
+    const routed = await this.node.request(slaveId, dataOf(custom), timeout);
+    return { reply: replyOf(routed.reply), masterId: routed.masterId };
+  }
+
+  async broadcast(custom: CustomInput, selector: Selector, timeout?: number): Promise<FleetBroadcastResult> {
+    const result = await this.node.broadcast(dataOf(custom), textOf(selector), timeout);
+    return { written: result.total, byMaster: result.byMaster, unanswered: result.unanswered, clusterAvailable: result.clusterAvailable };
+  }
+
+  /** The local fleet as the node serves other masters from it: local-only operations, in the cluster's wire data. */
+  private localFleet(): LocalFleet {
+    const { fleet, self } = this;
+    return {
+      get id() {
+        return self.id;
+      },
+      get address() {
+        return self.address;
+      },
+      get size() {
+        return fleet.size;
+      },
+      slaves: (selector) => fleet.slaves(Selector.from(selector)).map((slave) => clusterSlaveOf(slave, self.id)),
+      send: (slaveId, data) => fleet.send(slaveId, data) === 1,
+      requestReply: async (slaveId, data, timeoutMs) => clusterReplyOf(await fleet.request(slaveId, data, timeoutMs)),
+      broadcast: (data, selector) => fleet.broadcast(data, Selector.from(selector)),
+      replaced: (slaveId: string, epoch: Epoch, byMaster: string) => {
+        // Compare-and-delete: only a local connection older than `epoch` ends; a newer local one is kept (the node re-claims it).
+        const local = fleet.epochOf(slaveId);
+        if (local === undefined || compareEpochs(local, epoch) >= 0) return;
+        fleet.endReplaced(slaveId, local, byMaster);
+      },
+    };
+  }
+}
+
+/** The part of a Custom that travels between masters: its data (the holder chooses the request id). */
+function dataOf(custom: CustomInput): string {
+  return typeof custom === "string" ? custom : (custom.data ?? "");
+}
+
+/** The node takes a selector as text, undefined for every slave. */
+function textOf(selector: Selector): string | undefined {
+  return selector.empty ? undefined : selector.toString();
+}

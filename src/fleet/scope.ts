@@ -1,0 +1,93 @@
+import { Code } from "../code.js";
+import { NetSyncError } from "../errors.js";
+import type {
+  ClusterStatus,
+  CustomInput,
+  FleetBroadcastResult,
+  FleetView,
+  MasterInfo,
+  RoutedReplyResult,
+  RoutedSendResult,
+} from "../model.js";
+import type { Selector } from "../selector.js";
+import type { Fleet } from "./fleet.js";
+
+/**
+ * The reach of a master's fleet-wide calls: this process alone
+ * ({@link LocalScope}) or every master of a cluster (ClusterScope, in
+ * src/cluster/). The composition root chooses one in listen(); the admin
+ * service, the dashboard and the public API then ask the scope, never which
+ * kind it is. A slave held here is always served here, at once, whatever the
+ * scope: a scope only decides what happens to the others.
+ */
+export interface Scope {
+  /** "off" for a lone master; else the cluster's link to NATS. */
+  readonly status: ClusterStatus;
+  /** What the master's "listening on" line adds about this scope ("" when there is nothing to say). */
+  describe(): string;
+  start(): void;
+  /** Stops reaching other masters; bounded in time, never rejects. */
+  close(): Promise<void>;
+  /** Resolves once the routes published so far are known to the other masters. */
+  flush(): Promise<void>;
+  /** The masters known alive, this one first. */
+  masters(): MasterInfo[];
+  /** Every slave in reach that the selector matches, with its master; partial (never hanging) past `timeout`. */
+  list(selector: Selector, timeout?: number): Promise<FleetView>;
+  /** Writes a Custom to a slave held anywhere in reach; NOT_FOUND when none holds it. */
+  send(slaveId: string, custom: CustomInput): Promise<RoutedSendResult>;
+  /** Writes a Custom asking for a Reply to a slave held anywhere in reach and waits `timeout` ms (already checked) for it. */
+  request(slaveId: string, custom: CustomInput, timeout: number): Promise<RoutedReplyResult>;
+  /** Writes a Custom to every slave in reach the selector matches, counted by master. */
+  broadcast(custom: CustomInput, selector: Selector, timeout?: number): Promise<FleetBroadcastResult>;
+}
+
+/** Who this master is, as a scope names it; known once listening (the id defaults to host:port). */
+export interface Self {
+  readonly id: string;
+  readonly address: string;
+}
+
+/** A master on its own: every fleet-wide call answers from the local fleet. */
+export class LocalScope implements Scope {
+  readonly status = "off";
+
+  constructor(
+    private readonly fleet: Fleet,
+    private readonly self: Self,
+  ) {}
+
+  describe(): string {
+    return "";
+  }
+
+  start(): void {}
+
+  async close(): Promise<void> {}
+
+  async flush(): Promise<void> {}
+
+  masters(): MasterInfo[] {
+    return [{ id: this.self.id, address: this.self.address, slavesHeld: this.fleet.size, lastHeard: new Date(), self: true }];
+  }
+
+  async list(selector: Selector): Promise<FleetView> {
+    const masterId = this.self.id;
+    const slaves = this.fleet.slaves(selector).map((slave) => ({ ...slave, masterId }));
+    return { slaves, masters: this.masters(), unanswered: [], clusterAvailable: false };
+  }
+
+  async send(slaveId: string, custom: CustomInput): Promise<RoutedSendResult> {
+    if (!this.fleet.has(slaveId)) throw new NetSyncError(`no slave with id "${slaveId}"`, Code.NOT_FOUND);
+    return { written: this.fleet.send(slaveId, custom) === 1, masterId: this.self.id };
+  }
+
+  async request(slaveId: string, custom: CustomInput, timeout: number): Promise<RoutedReplyResult> {
+    return { reply: await this.fleet.request(slaveId, custom, timeout), masterId: this.self.id };
+  }
+
+  async broadcast(custom: CustomInput, selector: Selector): Promise<FleetBroadcastResult> {
+    const written = this.fleet.broadcast(custom, selector);
+    return { written, byMaster: { [this.self.id]: written }, unanswered: [], clusterAvailable: false };
+  }
+}
