@@ -1,6 +1,6 @@
 import type { ServerResponse } from "node:http";
 import type { ClosedSlaveInfo, SlaveEvent, SlaveInfo } from "../model.js";
-import type { DashboardMaster } from "./types.js";
+import type { DashboardMaster } from "./port.js";
 
 /** Longest a batch waits before it goes out: no more than one snapshot per this many ms. */
 export const DEFAULT_BATCH_MS = 1_000;

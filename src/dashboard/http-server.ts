@@ -12,14 +12,9 @@ import { getLogger } from "../logger.js";
 import type { SlaveInfo } from "../model.js";
 import { bearerToken, Secret } from "../server/auth.js";
 import { FleetFeed, labelsOf } from "./fleet-feed.js";
-import type { DashboardMaster } from "./types.js";
+import type { DashboardMaster, MetricsSource } from "./port.js";
 
-export type { DashboardMaster } from "./types.js";
-
-/** Something that renders Prometheus text: a MasterMetrics' registry. */
-export interface MetricsSource {
-  readonly registry: { metrics(): Promise<string>; readonly contentType: string };
-}
+export type { DashboardMaster, MetricsSource } from "./port.js";
 
 export interface DashboardOptions {
   /** Port to listen on; 0 for any free one. */
