@@ -7,6 +7,7 @@ import { isIP } from "node:net";
 import { fileURLToPath } from "node:url";
 import type { ConsolaInstance } from "consola";
 import { Code } from "../code.js";
+import { DASHBOARD_DEFAULTS, DEFAULTS } from "../defaults.js";
 import { NetSyncError } from "../errors.js";
 import { getLogger } from "../logger.js";
 import type { SlaveInfo } from "../model.js";
@@ -77,8 +78,6 @@ const SECURITY_HEADERS: Record<string, string> = {
 const COOKIE = "netsync_dashboard";
 const MAX_BODY_BYTES = 64 * 1024;
 const MAX_SELECTOR_LENGTH = 1024;
-export const MAX_PAGE = 1000;
-export const DEFAULT_PAGE = 500;
 
 const SORT_KEYS = ["id", "labels", "peer", "connectedAt", "lastSeen", "rttMs", "pingsSent", "pongsReceived", "commandsSent"] as const;
 type SortKey = (typeof SORT_KEYS)[number];
@@ -194,7 +193,7 @@ export class DashboardServer {
   }
 
   private get host(): string {
-    return this.#options.host ?? "127.0.0.1";
+    return this.#options.host ?? DEFAULTS.host;
   }
 
   async listen(): Promise<number> {
@@ -381,7 +380,7 @@ export class DashboardServer {
     if (!SORT_KEYS.includes(sort)) throw new HttpError(400, `sort must be one of ${SORT_KEYS.join(", ")}`);
     const descending = params.get("order") === "desc";
     const offset = integerParam(params, "offset", 0, 0, Number.MAX_SAFE_INTEGER);
-    const limit = integerParam(params, "limit", DEFAULT_PAGE, 1, MAX_PAGE);
+    const limit = integerParam(params, "limit", DASHBOARD_DEFAULTS.pageSize, 1, DASHBOARD_DEFAULTS.maxPageSize);
     const text = (params.get("q") ?? "").trim().toLowerCase();
 
     const all = selector ? this.master.slaves({ selector }) : this.feed.snapshot();
