@@ -56,10 +56,6 @@ export interface Summary {
   closed: ClosedJson[];
 }
 
-/** SlaveInfo.labels, read so this also type-checks against a master without labels. */
-export const labelsOf = (slave: SlaveInfo): Readonly<Record<string, string>> =>
-  (slave as { labels?: Readonly<Record<string, string>> }).labels ?? {};
-
 /** Nearest-rank percentile of an ascending-sorted array. */
 function percentile(sorted: Float64Array, p: number): number | null {
   if (sorted.length === 0) return null;
@@ -70,7 +66,7 @@ function percentile(sorted: Float64Array, p: number): number | null {
 const closedJson = (closed: ClosedSlaveInfo): ClosedJson => ({
   id: closed.slave.id,
   peer: closed.slave.peer,
-  labels: labelsOf(closed.slave),
+  labels: closed.slave.labels,
   closedAt: closed.closedAt.getTime(),
   reason: closed.reason,
   details: closed.details,

@@ -12,7 +12,7 @@ import { NetSyncError } from "../errors.js";
 import { getLogger } from "../logger.js";
 import type { SlaveInfo } from "../model.js";
 import { bearerToken, Secret } from "../server/auth.js";
-import { FleetFeed, labelsOf } from "./fleet-feed.js";
+import { FleetFeed } from "./fleet-feed.js";
 import type { DashboardMaster, MetricsSource } from "./port.js";
 
 export type { DashboardMaster, MetricsSource } from "./port.js";
@@ -97,7 +97,7 @@ export interface SlaveJson {
 
 const slaveJson = (slave: SlaveInfo): SlaveJson => ({
   id: slave.id,
-  labels: labelsOf(slave),
+  labels: slave.labels,
   peer: slave.peer,
   connectedAt: slave.connectedAt.getTime(),
   lastSeen: slave.lastSeen.getTime(),
@@ -117,7 +117,7 @@ function sortKey(slave: SlaveInfo, key: SortKey): string | number {
     case "id":
       return slave.id;
     case "labels":
-      return formatLabels(labelsOf(slave));
+      return formatLabels(slave.labels);
     case "peer":
       return slave.peer;
     case "connectedAt":
@@ -486,7 +486,7 @@ function integerParam(params: URLSearchParams, name: string, fallback: number, m
 
 function matchesText(slave: SlaveInfo, text: string): boolean {
   if (slave.id.toLowerCase().includes(text) || slave.peer.toLowerCase().includes(text)) return true;
-  for (const [key, value] of Object.entries(labelsOf(slave))) if (`${key}=${value}`.toLowerCase().includes(text)) return true;
+  for (const [key, value] of Object.entries(slave.labels)) if (`${key}=${value}`.toLowerCase().includes(text)) return true;
   return false;
 }
 
