@@ -1,9 +1,8 @@
 import type { ServerResponse } from "node:http";
+import { DASHBOARD_DEFAULTS, DEFAULTS } from "../defaults.js";
 import type { ClosedSlaveInfo, SlaveEvent, SlaveInfo } from "../model.js";
-import type { DashboardMaster } from "./types.js";
+import type { DashboardMaster } from "./port.js";
 
-/** Longest a batch waits before it goes out: no more than one snapshot per this many ms. */
-export const DEFAULT_BATCH_MS = 1_000;
 /** How long fleet events (connects, evictions) are coalesced before they are pushed. */
 const EVENT_COALESCE_MS = 100;
 /** Fleet events in one push at most; the rest are counted, not listed (a mass disconnect is 10,000 of them). */
@@ -57,10 +56,6 @@ export interface Summary {
   closed: ClosedJson[];
 }
 
-/** SlaveInfo.labels, read so this also type-checks against a master without labels. */
-export const labelsOf = (slave: SlaveInfo): Readonly<Record<string, string>> =>
-  (slave as { labels?: Readonly<Record<string, string>> }).labels ?? {};
-
 /** Nearest-rank percentile of an ascending-sorted array. */
 function percentile(sorted: Float64Array, p: number): number | null {
   if (sorted.length === 0) return null;
@@ -71,7 +66,7 @@ function percentile(sorted: Float64Array, p: number): number | null {
 const closedJson = (closed: ClosedSlaveInfo): ClosedJson => ({
   id: closed.slave.id,
   peer: closed.slave.peer,
-  labels: labelsOf(closed.slave),
+  labels: closed.slave.labels,
   closedAt: closed.closedAt.getTime(),
   reason: closed.reason,
   details: closed.details,
@@ -124,7 +119,7 @@ export class FleetFeed {
 
   /** Takes an SSE response; false when there are too many viewers already. */
   add(res: ServerResponse): boolean {
-    if (this.viewers.size >= (this.options.maxViewers ?? 32)) return false;
+    if (this.viewers.size >= (this.options.maxViewers ?? DASHBOARD_DEFAULTS.maxViewers)) return false;
     res.write("retry: 2000\n\n");
     this.viewers.add(res);
     res.on("close", () => this.remove(res));
@@ -169,7 +164,7 @@ export class FleetFeed {
 
   /** The time between two batches: batchMs, times one per SLAVES_PER_BATCH slaves. */
   get interval(): number {
-    const base = this.options.batchMs ?? DEFAULT_BATCH_MS;
+    const base = this.options.batchMs ?? DASHBOARD_DEFAULTS.batchMs;
     return base * Math.max(1, Math.ceil(this.master.size / SLAVES_PER_BATCH));
   }
 
@@ -245,7 +240,9 @@ export class FleetFeed {
       evictions5m: evictions,
       // The history is a ring: when its oldest entry is still within the window, older evictions may have fallen out.
       evictionsTruncated:
-        closed.length > 0 && closed.length >= (this.options.historySize ?? 1_000) && now - oldest!.closedAt.getTime() <= EVICTION_WINDOW_MS,
+        closed.length > 0 &&
+        closed.length >= (this.options.historySize ?? DEFAULTS.historySize) &&
+        now - oldest!.closedAt.getTime() <= EVICTION_WINDOW_MS,
       rttP50: percentile(sorted, 50),
       rttP99: percentile(sorted, 99),
       heartbeatInterval: this.master.heartbeatInterval,

@@ -194,6 +194,16 @@ describe("dashboard HTTP server", () => {
     expect(received.sort()).to.deep.equal(["a:one", "b:two"]);
   });
 
+  it("with actions on, refuses a POST /api/send body over 64 KiB (413) or not JSON (400)", async () => {
+    const { url } = await startDashboard({}, { actions: true });
+    const send = (body: string) =>
+      fetch(`${url}api/send`, { method: "POST", headers: { "content-type": "application/json", "x-netsync-action": "1" }, body });
+    const big = await send(JSON.stringify({ to: "a", data: "x".repeat(70 * 1024) }));
+    expect(big.status).to.equal(413);
+    expect(((await big.json()) as { error: string }).error).to.match(/larger than 65536 bytes/);
+    expect((await send("{not json")).status).to.equal(400);
+  });
+
   it("serves /metrics when given the master's metrics", async () => {
     const { MasterMetrics } = await import("../../src/metrics.js");
     const metrics = new MasterMetrics(() => ({
