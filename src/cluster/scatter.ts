@@ -1,0 +1,120 @@
+import type { Msg, NatsConnection } from "@nats-io/transport-node";
+import { gather } from "./gather.js";
+import type { ClusterHost } from "./host.js";
+import { type ClusterMessage, encodeMessage, type ListMessage, type PartMessage, splitSlaves } from "./messages.js";
+import type { ClusterMember, ClusterSlave, FleetBroadcast, FleetSlaves } from "./types.js";
+
+/** Share of the server's max_payload one part of a ListSlaves answer may fill. */
+const PART_SHARE = 0.5;
+
+/** The masters a fleet-wide call asks: the membership, as the scatter-gather needs it. */
+export interface Roster {
+  /** This master, as it names itself in answers. */
+  self(): ClusterMember;
+  /** The other masters known alive: each is asked, and named unanswered if it does not answer in full. */
+  others(): ClusterMember[];
+}
+
+/**
+ * The fleet-wide calls: the local part from the local fleet, then one
+ * request to each master known alive, gathered over one inbox (gather.ts).
+ * Never waits without NATS: then only the local part, every other known
+ * master unanswered. Serves the other side too: the list and broadcast
+ * requests of other masters, on this master's own subjects.
+ */
+export class Scatter {
+  constructor(
+    private readonly host: ClusterHost,
+    private readonly roster: Roster,
+  ) {}
+
+  /**
+   * Every slave of the cluster matching `selector`: the local ones, and those
+   * of each master known alive that answers within `timeoutMs`.
+   */
+  async listSlaves(selector: string | undefined, timeoutMs: number): Promise<FleetSlaves> {
+    const { host } = this;
+    const local = host.fleet.slaves(selector);
+    const self = this.roster.self();
+    const others = this.roster.others();
+    const nc = host.nc;
+    if (!nc || !host.connected) {
+      return { slaves: local, masters: [self], unanswered: others.map((m) => m.id), clusterAvailable: false };
+    }
+    const request: ListMessage = { kind: "list", cluster: host.clusterName, from: host.fleet.id };
+    if (selector) request.selector = selector;
+    const targets = others.map((m) => ({ id: m.id, subject: host.subjects.list(m.id) }));
+    const { answers, unanswered } = await gather(nc, host.clusterName, targets, encodeMessage(request), timeoutMs);
+    const slaves = [...local];
+    const masters = [self];
+    for (const member of others) {
+      const parts = answers.get(member.id);
+      if (!parts) continue;
+      for (const part of parts) if (part.slaves) slaves.push(...part.slaves);
+      masters.push(answered(member, parts[0]!));
+    }
+    return { slaves, masters, unanswered, clusterAvailable: true };
+  }
+
+  /** Writes `data` to every slave of the cluster matching `selector`; counts by master. */
+  async broadcast(data: string, selector: string | undefined, timeoutMs: number): Promise<FleetBroadcast> {
+    const { host } = this;
+    const localCount = host.fleet.broadcast(data, selector);
+    const byMaster: Record<string, number> = { [host.fleet.id]: localCount };
+    const others = this.roster.others();
+    const nc = host.nc;
+    if (!nc || !host.connected) {
+      return { total: localCount, byMaster, unanswered: others.map((m) => m.id), clusterAvailable: false };
+    }
+    const request: ClusterMessage = { kind: "broadcast", cluster: host.clusterName, from: host.fleet.id, data };
+    if (selector) request.selector = selector;
+    const targets = others.map((m) => ({ id: m.id, subject: host.subjects.broadcast(m.id) }));
+    const { answers, unanswered } = await gather(nc, host.clusterName, targets, encodeMessage(request), timeoutMs);
+    let total = localCount;
+    for (const [id, parts] of answers) {
+      const count = parts[0]?.count ?? 0;
+      byMaster[id] = count;
+      total += count;
+    }
+    return { total, byMaster, unanswered, clusterAvailable: true };
+  }
+
+  /** Another master's list request: this master's slaves, in parts that each fit half the server's max_payload. */
+  onList(nc: NatsConnection, msg: Msg): void {
+    const message = this.host.decode(msg);
+    if (!msg.reply || message?.kind !== "list") return;
+    const slaves: ClusterSlave[] = this.host.fleet.slaves(message.selector);
+    const budget = Math.max(16 * 1024, Math.floor((nc.info?.max_payload ?? 1024 * 1024) * PART_SHARE));
+    const parts = splitSlaves(slaves, budget);
+    parts.forEach((part, i) => {
+      this.host.respond(msg.reply!, this.part(i, parts.length, { slaves: part }));
+    });
+  }
+
+  /** Another master's broadcast: written to the local slaves, answered with how many. */
+  onBroadcast(msg: Msg): void {
+    const message = this.host.decode(msg);
+    if (!msg.reply || message?.kind !== "broadcast") return;
+    const count = this.host.fleet.broadcast(message.data, message.selector);
+    this.host.respond(msg.reply, this.part(0, 1, { count }));
+  }
+
+  private part(part: number, parts: number, fields: Pick<PartMessage, "slaves" | "count">): PartMessage {
+    const { fleet } = this.host;
+    return {
+      kind: "part",
+      cluster: this.host.clusterName,
+      masterId: fleet.id,
+      address: fleet.address,
+      slavesHeld: fleet.size,
+      part,
+      parts,
+      ...fields,
+    };
+  }
+}
+
+/** A member as it answered: its address and count from its answer, fresher than from its last beat. */
+function answered(member: ClusterMember, part: PartMessage): ClusterMember {
+  return { ...member, address: part.address, slavesHeld: part.slavesHeld };
+}

@@ -1,0 +1,158 @@
+import type { Msg, NatsConnection, RequestOptions, SubscriptionOptions } from "@nats-io/transport-node";
+import { expect } from "chai";
+import { Claims } from "../../src/cluster/claims.js";
+import { NodeHost } from "../../src/cluster/host.js";
+import { type ClusterMessage, decodeMessage, encodeMessage } from "../../src/cluster/messages.js";
+import type { LinkState } from "../../src/cluster/nats-link.js";
+import { resolveClusterOptions } from "../../src/cluster/options.js";
+import { Presence } from "../../src/cluster/presence.js";
+import { Router } from "../../src/cluster/router.js";
+import { Scatter } from "../../src/cluster/scatter.js";
+import type { ClusterMember } from "../../src/cluster/types.js";
+import { Code } from "../../src/code.js";
+import { silentLogger } from "../../src/logger.js";
+import { FakeFleet } from "./fake-fleet.js";
+
+/** A received message as the parts read it. */
+function msg(subject: string, message: ClusterMessage, reply?: string): Msg {
+  const text = encodeMessage(message);
+  return { subject, reply, data: Buffer.from(text), string: () => text } as unknown as Msg;
+}
+
+/** A connection that records what is published and subscribed, and answers requests with `answer`. */
+class FakeConnection {
+  readonly published: { subject: string; message: ClusterMessage }[] = [];
+  readonly drained: string[] = [];
+  readonly requests: { subject: string; message: ClusterMessage; timeout: number }[] = [];
+  answer: (subject: string) => Msg | Error = () => new Error("no answer");
+
+  publish(subject: string, data: string): void {
+    this.published.push({ subject, message: decodeMessage(data, "c")! });
+  }
+
+  subscribe(subject: string, _options: SubscriptionOptions) {
+    return { drain: async () => void this.drained.push(subject) };
+  }
+
+  async request(subject: string, data: string, options: RequestOptions): Promise<Msg> {
+    this.requests.push({ subject, message: decodeMessage(data, "c")!, timeout: options.timeout });
+    const answer = this.answer(subject);
+    if (answer instanceof Error) throw answer;
+    return answer;
+  }
+}
+
+/** A host over a fake connection, "connected" until `link.state` says otherwise. */
+function fakeHost(id = "m1") {
+  const fleet = new FakeFleet(id, "h:1");
+  const conn = new FakeConnection();
+  const link: { nc: NatsConnection | undefined; state: LinkState } = { nc: conn as unknown as NatsConnection, state: "connected" };
+  const options = resolveClusterOptions({ servers: ["nats://x:4222"], clusterName: "c", logger: silentLogger(), claimLimit: 3 });
+  return { host: new NodeHost(fleet, options, link), fleet, conn, link };
+}
+
+describe("cluster node parts over a fake host (no NATS)", () => {
+  it("router: an answer released by every master is asked again at most 3 times within one deadline, then NOT_FOUND", async () => {
+    const { host, conn } = fakeHost();
+    const router = new Router(host, { holds: () => false });
+    conn.answer = () =>
+      msg("inbox", { kind: "answer", cluster: "c", masterId: "m2", error: { code: Code.NOT_FOUND, message: "gone" }, released: true });
+    const err = await router.request("s", "x", 1_000).catch((e: unknown) => e);
+    expect(err).to.have.property("code", Code.NOT_FOUND);
+    expect(conn.requests.map((r) => r.subject)).to.deep.equal(Array(3).fill(host.subjects.slave("s")));
+    for (const { message, timeout } of conn.requests) {
+      expect(message).to.include({ kind: "request", from: "m1", slaveId: "s" });
+      expect(timeout).to.be.at.most(1_000 + host.options.routeGrace);
+    }
+    expect(host.counters).to.deep.include({ rerouted: 2 });
+    expect(host.counters.routed).to.include({ not_found: 1 });
+  });
+
+  it("router: UNAVAILABLE at once without a connection; a held slave never touches NATS", async () => {
+    const { host, conn, fleet, link } = fakeHost();
+    const router = new Router(host, { holds: (id) => id === "local" });
+    fleet.connect("local");
+    expect(await router.send("local", "hi")).to.deep.equal({ written: true, masterId: "m1" });
+    link.state = "disconnected";
+    const err = await router.send("far", "hi").catch((e: unknown) => e);
+    expect(err).to.have.property("code", Code.UNAVAILABLE);
+    expect(conn.requests).to.deep.equal([]);
+    expect(host.counters.routed).to.include({ unavailable: 1, ok: 0 });
+  });
+
+  it("router: a request for a slave no longer held is answered NOT_FOUND, released", () => {
+    const { host, conn } = fakeHost();
+    const router = new Router(host, { holds: () => false });
+    router.serve(msg(host.subjects.slave("s"), { kind: "send", cluster: "c", from: "m2", slaveId: "s", data: "x", timeoutMs: 0 }, "r1"));
+    expect(conn.published).to.have.length(1);
+    expect(conn.published[0]!.subject).to.equal("r1");
+    expect(conn.published[0]!.message).to.deep.include({ kind: "answer", masterId: "m1", released: true });
+    expect(host.counters.served).to.equal(1);
+  });
+
+  it("claims: a newer claim elsewhere drains the route and replaces; an older one is answered with ours; claims are damped", () => {
+    const { host, conn, fleet } = fakeHost();
+    const claims = new Claims(host, () => undefined);
+    const mine = fleet.connect("a");
+    claims.add("a", mine);
+    fleet.connect("b");
+    claims.add("b", fleet.held.get("b")!.epoch);
+    expect(conn.published.map((p) => p.subject)).to.deep.equal([host.subjects.claims, host.subjects.claims]);
+    expect(host.counters.claimsPublished).to.equal(2);
+    const claim = (slaveId: string, at: number) =>
+      msg(host.subjects.claims, { kind: "claim", cluster: "c", master: "m2", claims: [{ slaveId, epoch: { at, master: "m2", seq: at } }] });
+    claims.onClaims(claim("a", mine.at + 1_000));
+    expect(claims.holds("a")).to.equal(false);
+    expect(conn.drained).to.deep.equal([host.subjects.slave("a")]);
+    expect(fleet.replacedLog.map((r) => [r.slaveId, r.byMaster])).to.deep.equal([["a", "m2"]]);
+    expect(host.counters.replacements).to.equal(1);
+    claims.onClaims(claim("b", 1));
+    expect(conn.published.at(-1)!.message).to.deep.include({ kind: "claim", master: "m1" });
+    // Distinct epochs of one id within the window: the first 3 are acted on, the fourth starts the cool-down.
+    claims.onClaims(claim("b", 2));
+    claims.onClaims(claim("b", 3));
+    expect(host.counters.claimsDamped).to.equal(0);
+    claims.onClaims(claim("b", 4));
+    expect(host.counters.claimsDamped).to.equal(1);
+    claims.stop();
+  });
+
+  it("presence: joined and left (only by the instance that beat), a duplicate id is not a member", () => {
+    const { host } = fakeHost();
+    const seen: string[] = [];
+    const presence = new Presence(host, {
+      joined: (m) => seen.push(`joined ${m.id}`),
+      left: (m, reason) => seen.push(`${reason} ${m.id}`),
+      sweep: () => undefined,
+    });
+    const beat = (id: string, instance: string) =>
+      msg(host.subjects.members, { kind: "beat", cluster: "c", id, address: "h:2", slavesHeld: 4, interval: 100, instance });
+    presence.onMembers(beat("m2", "i2"));
+    presence.onMembers(beat("m2", "i2"));
+    presence.onMembers(beat("m1", "other"));
+    expect(presence.others().map((m) => [m.id, m.slavesHeld])).to.deep.equal([["m2", 4]]);
+    presence.onMembers(msg(host.subjects.members, { kind: "leave", cluster: "c", id: "m2", instance: "not-i2" }));
+    presence.onMembers(msg(host.subjects.members, { kind: "leave", cluster: "c", id: "m2", instance: "i2" }));
+    expect(seen).to.deep.equal(["joined m2", "left m2"]);
+    expect(presence.size).to.equal(0);
+    presence.stop();
+  });
+
+  it("scatter: without a connection, the local part at once and every other member unanswered", async () => {
+    const { host, fleet, link } = fakeHost();
+    link.state = "disconnected";
+    const other: ClusterMember = { id: "m2", address: "h:2", slavesHeld: 1, lastHeard: 0, self: false };
+    const self: ClusterMember = { id: "m1", address: "h:1", slavesHeld: 1, lastHeard: 0, self: true };
+    const scatter = new Scatter(host, { self: () => self, others: () => [other] });
+    fleet.connect("s1");
+    const view = await scatter.listSlaves(undefined, 1_000);
+    expect(view).to.deep.include({ masters: [self], unanswered: ["m2"], clusterAvailable: false });
+    expect(view.slaves.map((s) => s.id)).to.deep.equal(["s1"]);
+    expect(await scatter.broadcast("x", undefined, 1_000)).to.deep.equal({
+      total: 1,
+      byMaster: { m1: 1 },
+      unanswered: ["m2"],
+      clusterAvailable: false,
+    });
+  });
+});
