@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import type { NatsConnection } from "@nats-io/transport-node";
+import type { FleetBroadcastResult, RoutedSendResult } from "../model.js";
 import { Claims } from "./claims.js";
 import type { Epoch } from "./epoch.js";
 import { NodeHost } from "./host.js";
@@ -9,7 +10,7 @@ import { Presence } from "./presence.js";
 import { Router } from "./router.js";
 import { Scatter } from "./scatter.js";
 import type { ClusterStats } from "./stats.js";
-import type { ClusterMember, ClusterState, FleetBroadcast, FleetSlaves, LocalFleet, RoutedReply, RoutedSend } from "./types.js";
+import type { ClusterMember, ClusterState, FleetSlaves, LocalFleet, RoutedReply } from "./types.js";
 
 export { routeError } from "./router.js";
 
@@ -195,7 +196,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   // --- calls -----------------------------------------------------------------------
 
   /** Writes `data` to `slaveId` wherever it is held; NOT_FOUND if no master holds it, UNAVAILABLE without NATS. */
-  send(slaveId: string, data: string): Promise<RoutedSend> {
+  send(slaveId: string, data: string): Promise<RoutedSendResult> {
     return this.router.send(slaveId, data);
   }
 
@@ -214,7 +215,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   }
 
   /** Writes `data` to every slave of the cluster matching `selector`; counts by master. */
-  broadcast(data: string, selector?: string, timeoutMs: number = this.#options.gatherTimeout): Promise<FleetBroadcast> {
+  broadcast(data: string, selector?: string, timeoutMs: number = this.#options.gatherTimeout): Promise<FleetBroadcastResult> {
     return this.scatter.broadcast(data, selector, timeoutMs);
   }
 

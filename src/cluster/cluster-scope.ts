@@ -109,8 +109,7 @@ export class ClusterScope implements Scope {
   }
 
   async broadcast(custom: CustomInput, selector: Selector, timeout?: number): Promise<FleetBroadcastResult> {
-    const result = await this.node.broadcast(dataOf(custom), textOf(selector), timeout);
-    return { written: result.total, byMaster: result.byMaster, unanswered: result.unanswered, clusterAvailable: result.clusterAvailable };
+    return this.node.broadcast(dataOf(custom), textOf(selector), timeout);
   }
 
   /** The local fleet as the node serves other masters from it: local-only operations, in the cluster's wire data. */

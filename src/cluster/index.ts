@@ -11,9 +11,7 @@ export type {
   ClusterReply,
   ClusterSlave,
   ClusterState,
-  FleetBroadcast,
   FleetSlaves,
   LocalFleet,
   RoutedReply,
-  RoutedSend,
 } from "./types.js";

@@ -1,9 +1,10 @@
 import { type Msg, NoRespondersError, RequestError, TimeoutError } from "@nats-io/transport-node";
 import { Code } from "../code.js";
 import { NetSyncError } from "../errors.js";
+import type { RoutedSendResult } from "../model.js";
 import type { ClusterHost } from "./host.js";
 import { type AnswerMessage, encodeMessage, type RouteMessage } from "./messages.js";
-import type { RoutedReply, RoutedSend } from "./types.js";
+import type { RoutedReply } from "./types.js";
 
 /** Attempts of one routed call: a route released mid-handoff is asked again, each time past the master that released it. */
 const MAX_ROUTE_ATTEMPTS = 3;
@@ -27,7 +28,7 @@ export class Router {
   ) {}
 
   /** Writes `data` to `slaveId` wherever it is held; NOT_FOUND if no master holds it, UNAVAILABLE without NATS. */
-  async send(slaveId: string, data: string): Promise<RoutedSend> {
+  async send(slaveId: string, data: string): Promise<RoutedSendResult> {
     const { fleet } = this.host;
     if (this.held.holds(slaveId)) return { written: fleet.send(slaveId, data), masterId: fleet.id };
     const answer = await this.route(slaveId, { kind: "send", data, timeoutMs: 0 }, this.host.options.requestTimeout);

@@ -1,8 +1,9 @@
 import type { Msg, NatsConnection } from "@nats-io/transport-node";
+import type { FleetBroadcastResult } from "../model.js";
 import { gather } from "./gather.js";
 import type { ClusterHost } from "./host.js";
 import { type ClusterMessage, encodeMessage, type ListMessage, type PartMessage, splitSlaves } from "./messages.js";
-import type { ClusterMember, ClusterSlave, FleetBroadcast, FleetSlaves } from "./types.js";
+import type { ClusterMember, ClusterSlave, FleetSlaves } from "./types.js";
 
 /** Share of the server's max_payload one part of a ListSlaves answer may fill. */
 const PART_SHARE = 0.5;
@@ -57,26 +58,26 @@ export class Scatter {
   }
 
   /** Writes `data` to every slave of the cluster matching `selector`; counts by master. */
-  async broadcast(data: string, selector: string | undefined, timeoutMs: number): Promise<FleetBroadcast> {
+  async broadcast(data: string, selector: string | undefined, timeoutMs: number): Promise<FleetBroadcastResult> {
     const { host } = this;
     const localCount = host.fleet.broadcast(data, selector);
     const byMaster: Record<string, number> = { [host.fleet.id]: localCount };
     const others = this.roster.others();
     const nc = host.nc;
     if (!nc || !host.connected) {
-      return { total: localCount, byMaster, unanswered: others.map((m) => m.id), clusterAvailable: false };
+      return { written: localCount, byMaster, unanswered: others.map((m) => m.id), clusterAvailable: false };
     }
     const request: ClusterMessage = { kind: "broadcast", cluster: host.clusterName, from: host.fleet.id, data };
     if (selector) request.selector = selector;
     const targets = others.map((m) => ({ id: m.id, subject: host.subjects.broadcast(m.id) }));
     const { answers, unanswered } = await gather(nc, host.clusterName, targets, encodeMessage(request), timeoutMs);
-    let total = localCount;
+    let written = localCount;
     for (const [id, parts] of answers) {
       const count = parts[0]?.count ?? 0;
       byMaster[id] = count;
-      total += count;
+      written += count;
     }
-    return { total, byMaster, unanswered, clusterAvailable: true };
+    return { written, byMaster, unanswered, clusterAvailable: true };
   }
 
   /** Another master's list request: this master's slaves, in parts that each fit half the server's max_payload. */

@@ -1,5 +1,8 @@
 import type { ClusterState, Epoch } from "../model.js";
 
+// A fleet broadcast and a routed send carry nothing that needs converting: the node answers with the model's own
+// FleetBroadcastResult and RoutedSendResult (src/model.ts), not with copies of them.
+
 export type { ClusterState };
 
 /** One slave as the cluster exchanges it: the master's SlaveInfo as plain numbers, its labels and its holder. */
@@ -76,19 +79,7 @@ export interface FleetSlaves {
   clusterAvailable: boolean;
 }
 
-export interface FleetBroadcast {
-  total: number;
-  byMaster: Record<string, number>;
-  unanswered: string[];
-  clusterAvailable: boolean;
-}
-
-/** Where a routed send or request was served. */
-export interface RoutedSend {
-  written: boolean;
-  masterId: string;
-}
-
+/** A routed request's answer in the cluster's wire data: the Reply's oneof, and the master that held the slave. */
 export interface RoutedReply {
   reply: ClusterReply;
   masterId: string;

@@ -170,9 +170,9 @@ describe("cluster: three masters on one NATS", function () {
     m2.fleet.connect("c", { role: "db" });
     m3.fleet.connect("d", { role: "db" });
     const all = await m2.node.broadcast("flush");
-    expect(all).to.deep.equal({ total: 4, byMaster: { m1: 1, m2: 2, m3: 1 }, unanswered: [], clusterAvailable: true });
+    expect(all).to.deep.equal({ written: 4, byMaster: { m1: 1, m2: 2, m3: 1 }, unanswered: [], clusterAvailable: true });
     const db = await m1.node.broadcast("vacuum", "role=db");
-    expect(db.total).to.equal(3);
+    expect(db.written).to.equal(3);
     expect(db.byMaster).to.deep.equal({ m1: 1, m2: 1, m3: 1 });
   });
 

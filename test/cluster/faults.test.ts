@@ -71,7 +71,7 @@ describe("cluster faults: NATS killed, frozen, late, or refusing", function () {
     expect(err.code).to.equal(Code.UNAVAILABLE);
     expect(performance.now() - started).to.be.below(100);
     const broadcast = await m2.node.broadcast("b");
-    expect(broadcast).to.deep.equal({ total: 1, byMaster: { m2: 1 }, unanswered: ["m1", "m3"], clusterAvailable: false });
+    expect(broadcast).to.deep.equal({ written: 1, byMaster: { m2: 1 }, unanswered: ["m1", "m3"], clusterAvailable: false });
     // Local serving is untouched.
     expect((await m1.node.request("s1", "x", 500)).reply.value).to.equal("m1:s1:x");
     // A slave that moved during the outage is re-announced after it.

@@ -149,7 +149,7 @@ describe("cluster node parts over a fake host (no NATS)", () => {
     expect(view).to.deep.include({ masters: [self], unanswered: ["m2"], clusterAvailable: false });
     expect(view.slaves.map((s) => s.id)).to.deep.equal(["s1"]);
     expect(await scatter.broadcast("x", undefined, 1_000)).to.deep.equal({
-      total: 1,
+      written: 1,
       byMaster: { m1: 1 },
       unanswered: ["m2"],
       clusterAvailable: false,
