@@ -1,0 +1,157 @@
+/**
+ * The fleet core on its own, without the Master that composes it: a real
+ * MasterServer hands it real Sync calls, and the test is its composition
+ * root (it supplies the events sink and, for the tracker, a fake scope).
+ * That it runs at all this way is the point: the core needs no adapter.
+ */
+import { expect } from "chai";
+import { Code } from "../../src/code.js";
+import { Fleet, type StreamTracker } from "../../src/fleet/fleet.js";
+import { LocalScope } from "../../src/fleet/scope.js";
+import { silentLogger } from "../../src/logger.js";
+import type { Epoch, MasterEvents } from "../../src/model.js";
+import { Selector } from "../../src/selector.js";
+import { MasterServer } from "../../src/server/master-server.js";
+import { cleanup, rawClient, statusOf, track, waitFor } from "../helpers.js";
+
+type Event = { [K in keyof MasterEvents]: [K, ...MasterEvents[K]] }[keyof MasterEvents];
+
+/** A fleet behind a real gRPC server, started, with every event it emits recorded. */
+async function fleetOnServer(options: { interval?: number; timeout?: number } = {}) {
+  const events: Event[] = [];
+  const fleet = new Fleet({
+    heartbeatInterval: options.interval ?? 50,
+    heartbeatTimeout: options.timeout ?? 200,
+    heartbeatSliceSize: 100,
+    maxPendingBytes: 1024 * 1024,
+    maxMessagesPerSecond: 1_000,
+    historySize: 10,
+    log: silentLogger(),
+    notify: (event, ...args) => {
+      events.push([event, ...args] as unknown as Event);
+    },
+  });
+  const server = new MasterServer({
+    heartbeatTimeout: options.timeout ?? 200,
+    maxMessageBytes: 1024 * 1024,
+    reflection: false,
+    tls: undefined,
+    token: undefined,
+    serverOptions: {},
+    log: silentLogger(),
+    onSync: (call) => fleet.accept(call),
+    admin: {},
+  });
+  const port = await server.bind("127.0.0.1", 0);
+  fleet.start();
+  server.setServing(true);
+  track(async () => {
+    fleet.close();
+    await server.shutdown(0);
+  });
+  const kinds = () => events.map(([kind]) => kind);
+  return { fleet, address: `127.0.0.1:${port}`, events, kinds };
+}
+
+describe("Fleet: the core on its own", () => {
+  afterEach(cleanup);
+
+  it("accepts a stream, pings it, takes its pongs, and evicts it once silent", async () => {
+    const { fleet, address, kinds } = await fleetOnServer();
+    const raw = rawClient(address, { id: "s1", autoPong: true, metadata: { "netsync-slave-labels": "role=db" } });
+    await waitFor(() => (fleet.slaves()[0]?.pongsReceived ?? 0) >= 2, 2_000, "two pongs from s1");
+    expect(fleet.slaves(Selector.parse("role=db")).map((s) => s.id)).to.deep.equal(["s1"]);
+    expect(fleet.slaves(Selector.parse("role=web"))).to.deep.equal([]);
+    expect(fleet.stats.pongsReceived).to.be.at.least(2);
+
+    const silent = rawClient(address, { id: "quiet" });
+    await waitFor(() => kinds().includes("slave:evicted"), 2_000, "the silent slave's eviction");
+    expect((await statusOf(silent)).code).to.equal(Code.UNAVAILABLE);
+    expect(fleet.has("quiet")).to.equal(false);
+    expect(fleet.has("s1")).to.equal(true);
+    expect(fleet.recentlyClosed().map((c) => [c.slave.id, c.reason])).to.deep.equal([["quiet", "evicted"]]);
+    raw.close();
+  });
+
+  it("writes commands to local slaves: send, broadcast by selector, request with its reply", async () => {
+    const { fleet, address } = await fleetOnServer({ interval: 1_000, timeout: 5_000 });
+    const a = rawClient(address, { id: "a", metadata: { "netsync-slave-labels": "role=db" } });
+    const b = rawClient(address, { id: "b" });
+    await waitFor(() => fleet.size === 2, 2_000, "both slaves");
+    expect(fleet.send("a", "x")).to.equal(1);
+    expect(fleet.send("nobody", "x")).to.equal(0);
+    expect(fleet.broadcast("y", Selector.parse("role=db"))).to.equal(1);
+    expect(fleet.broadcast("z")).to.equal(2);
+    await waitFor(() => a.received.length === 3 && b.received.length === 1, 2_000, "every command delivered");
+    expect(a.received.map((c) => (c.kind.case === "custom" ? c.kind.value.data : c.kind.case))).to.deep.equal(["x", "y", "z"]);
+
+    b.call.on("data", (command) => {
+      if (command.kind.case === "custom" && command.kind.value.requestId > 0n) {
+        b.write({ kind: { case: "reply", value: { requestId: command.kind.value.requestId, result: { case: "data", value: "pong!" } } } });
+      }
+    });
+    const reply = await fleet.request("b", "ask", 2_000);
+    expect(reply.result).to.deep.equal({ case: "data", value: "pong!" });
+    const missing = await fleet.request("nobody", "ask", 100).catch((e: { code: number }) => e.code);
+    expect(missing).to.equal(Code.NOT_FOUND);
+  });
+
+  it("tells its tracker of every stream (stamped, added, removed) and ends a replaced one only for the same epoch", async () => {
+    const { fleet, address, kinds } = await fleetOnServer({ interval: 1_000, timeout: 5_000 });
+    const calls: string[] = [];
+    let seq = 0;
+    const tracker: StreamTracker = {
+      stamp: (): Epoch => ({ at: 1, master: "m", seq: ++seq }),
+      added: (id, epoch) => calls.push(`added ${id} ${epoch.seq}`),
+      removed: (id, epoch) => calls.push(`removed ${id} ${epoch.seq}`),
+    };
+    fleet.tracker = tracker;
+    const first = rawClient(address, { id: "s" });
+    await waitFor(() => fleet.has("s"), 2_000, "s");
+    const epoch = fleet.epochOf("s")!;
+    expect(epoch.seq).to.equal(1);
+    fleet.endReplaced("s", { ...epoch }, "m2"); // an equal epoch, but not the connection's own: kept
+    expect(fleet.has("s")).to.equal(true);
+    fleet.endReplaced("s", epoch, "m2");
+    expect(fleet.has("s")).to.equal(false);
+    expect((await statusOf(first)).details).to.equal("replaced by a newer connection on master m2");
+    expect(calls).to.deep.equal(["added s 1", "removed s 1"]);
+    expect(kinds().filter((k) => k !== "stalled")).to.deep.equal(["slave:connected", "slave:disconnected"]);
+  });
+
+  it("close() ends every stream with UNAVAILABLE and refuses new ones", async () => {
+    const { fleet, address } = await fleetOnServer({ interval: 1_000, timeout: 5_000 });
+    const held = rawClient(address, { id: "held" });
+    await waitFor(() => fleet.has("held"), 2_000, "held");
+    fleet.close();
+    expect(await statusOf(held)).to.include({ code: Code.UNAVAILABLE, details: "master shutting down" });
+    const late = rawClient(address, { id: "late" });
+    expect(await statusOf(late)).to.include({ code: Code.UNAVAILABLE, details: "master shutting down" });
+    expect(fleet.size).to.equal(0);
+  });
+});
+
+describe("LocalScope: a master on its own", () => {
+  afterEach(cleanup);
+
+  it("answers fleet-wide calls from the local fleet, under this master's id", async () => {
+    const { fleet, address } = await fleetOnServer({ interval: 1_000, timeout: 5_000 });
+    const scope = new LocalScope(fleet, { id: "solo", address });
+    rawClient(address, { id: "a", metadata: { "netsync-slave-labels": "role=db" } });
+    rawClient(address, { id: "b" });
+    await waitFor(() => fleet.size === 2, 2_000, "both slaves");
+    expect(scope.status).to.equal("off");
+    expect(scope.masters().map((m) => [m.id, m.slavesHeld, m.self])).to.deep.equal([["solo", 2, true]]);
+    const view = await scope.list(Selector.parse("role=db"));
+    expect(view.slaves.map((s) => `${s.id}@${s.masterId}`)).to.deep.equal(["a@solo"]);
+    expect([view.unanswered, view.clusterAvailable]).to.deep.equal([[], false]);
+    expect(await scope.send("b", "x")).to.deep.equal({ written: true, masterId: "solo" });
+    expect(await scope.send("c", "x").catch((e: { code: number }) => e.code)).to.equal(Code.NOT_FOUND);
+    expect(await scope.broadcast("y", Selector.parse(""))).to.deep.equal({
+      written: 2,
+      byMaster: { solo: 2 },
+      unanswered: [],
+      clusterAvailable: false,
+    });
+  });
+});
