@@ -11,11 +11,11 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { type AddressInfo, createServer, connect as tcpConnect } from "node:net";
 import { availableParallelism, cpus, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { freePort, waitForTcp } from "../test/support/net.js";
 import { Child, cpuMs, hrNow, percentile, round, rssBytes, type Summary, sleep, sum, summarize } from "./lib/common.js";
 import { type PhaseStats, profileEnv } from "./lib/probe.js";
 import { computeRatios, evaluateTargets, markdownReport, renderCharts } from "./lib/report.js";
@@ -278,33 +278,6 @@ function combineRepeats(runs: RunResult[]): RunResult {
   };
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
-async function waitForTcp(host: string, port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((done) => {
-      const socket = tcpConnect(port, host, () => {
-        socket.destroy();
-        done(true);
-      });
-      socket.once("error", () => done(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listening on ${host}:${port} after ${timeoutMs} ms`);
-    await sleep(50);
-  }
-}
-
 /** Starts nats-server (Debian package) with a config of its own. */
 async function startNatsServer(bindHost: string): Promise<{ proc: ChildProcess; url: string; port: number }> {
   const port = await freePort();
@@ -325,7 +298,7 @@ async function startNatsServer(bindHost: string): Promise<{ proc: ChildProcess; 
   proc.stderr!.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
   proc.once("error", (err) => (stderr += String(err)));
   try {
-    await waitForTcp("127.0.0.1", port, 10_000);
+    await waitForTcp(port, 10_000);
   } catch (err) {
     proc.kill("SIGKILL");
     throw new Error(`nats-server did not start (is it installed? bash bench/install-nats.sh): ${String(err)}\n${stderr}`);
