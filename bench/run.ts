@@ -20,12 +20,11 @@ import { Child, cpuMs, hrNow, percentile, round, rssBytes, type Summary, sleep, 
 import { type PhaseStats, profileEnv } from "./lib/probe.js";
 import { computeRatios, evaluateTargets, markdownReport, renderCharts } from "./lib/report.js";
 import { floorSpreadSlices, isFloor, SYSTEMS, type SystemName } from "./lib/systems.js";
+import type { BenchConfig, LoopGc, PhaseAttribution, RunResult } from "./lib/types.js";
 import type { ServerEvents } from "./servers/types.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, "..");
-
-export type { SystemName };
 
 // `--cluster K`: the cluster benchmark (bench/cluster/main.ts, its own options), not the ladder.
 if (process.argv.includes("--cluster")) {
@@ -68,7 +67,7 @@ if (args.help) {
 
 const quick = args.quick;
 const mux = Number(args.mux ?? 1);
-const config = {
+const config: BenchConfig = {
   quick,
   systems: (args.systems?.split(",") ?? (mux > 1 ? ["netsync", "floor"] : SYSTEMS.filter((s) => s !== "floor-spread"))) as SystemName[],
   ladder: (args.ladder ?? (quick ? "200" : "1000,5000,10000,15000")).split(",").map(Number),
@@ -103,88 +102,6 @@ const config = {
 for (const system of config.systems) {
   if (!(SYSTEMS as readonly string[]).includes(system)) throw new Error(`unknown system ${system}`);
   if (mux > 1 && (system === "socketio" || system === "nats")) throw new Error(`--mux applies to the gRPC systems only, not ${system}`);
-}
-
-export type BenchConfig = typeof config;
-
-export interface RunResult {
-  system: SystemName;
-  n: number;
-  error?: string;
-  connected?: number;
-  rampMs?: number;
-  steadySeconds?: number;
-  rounds?: number;
-  serverCpuMs?: number;
-  /** Master (server) CPU per heartbeat round per slave, µs. */
-  cpuUsPerSlaveRound?: number;
-  /** Pings each slave received per interval during the steady phase, as its generator counted them (1 when the server keeps time). */
-  pingsPerSlaveRound?: number;
-  /** Server CPU as a share of one core during the steady phase, %. */
-  serverCpuPct?: number;
-  /** All load generators' CPU as a share of one core, %: near 100 × cores means the machine was saturated. */
-  loadgenCpuPct?: number;
-  rssBaseMB?: number;
-  rssMB?: number;
-  rssKbPerSlave?: number;
-  rtt?: Summary;
-  /**
-   * callMs: how long each broadcast call held the server's event loop;
-   * cpuPerDelivery: CPU per delivered command beyond the heartbeat load, server and generators.
-   */
-  bcast?: Summary & { expected: number; callMs?: number[]; cpuPerDelivery?: { serverUs: number; loadgenUs: number } };
-  evict?: { frozen: number; evicted: number; missed: number; silence: Summary; sinceStop: Summary };
-  falseEvictions?: number;
-  unexpectedEnds?: number;
-  endReasons?: Record<string, number>;
-  /** Set when the result was carried over from an earlier results.json (--merge). */
-  mergedFrom?: string;
-  /** The soak (NetSync at the largest N): its length, s, and the RSS per slave at its end. */
-  soakSeconds?: number;
-  rssKbPerSlaveAfterSoak?: number;
-  /** NetSync only: stalls its pause detector reported over the whole run (no evictions are made for that time). */
-  pauses?: number;
-  pauseMaxMs?: number;
-  /** With --repeat: the runs this result is the median of, in the order they ran. */
-  runs?: RunResult[];
-  /** Server CPU per ping the generators actually received in the steady phase, µs (CPU per round is flattered by a server that pings less often than once per interval). */
-  cpuUsPerPing?: number;
-  /** Attribution: event-loop delay and GC of the server and the generators in each phase (ramp, warmup, steady, rtt, bcast, freeze). */
-  phases?: Record<string, PhaseAttribution>;
-  /** The spinner's real CPU share over the run and over the steady phase, % of one core (--spinner). */
-  spinner?: { fraction: number; runPct: number; steadyPct: number };
-  /** NetSync only: each stall its pause detector reported, with the phase it fell in. */
-  pauseLog?: { at: number; ms: number; phase: string }[];
-}
-
-/** Event-loop delay and GC of a process (or the worst of a group of processes) over one phase. */
-export interface LoopGc {
-  /** Event-loop delay, ms. For generators: the largest of any generator. */
-  delayP50: number;
-  delayP99: number;
-  delayMax: number;
-  /** GC pauses on the main thread: all kinds, and mark-compact (major) alone; generators: summed (max: the largest). */
-  gcCount: number;
-  gcTotalMs: number;
-  gcMaxMs: number;
-  majorCount: number;
-  majorTotalMs: number;
-  majorMaxMs: number;
-  /** CPU % of one core (generators: summed) and event-loop busy % (generators: the busiest). */
-  cpuPct: number;
-  busyPct: number;
-  heapMB: number;
-  /** Stalls over 100 ms (with the GC inside them) and GC pauses over 50 ms, hrNow clock. */
-  stalls: PhaseStats["stalls"];
-  longGc: PhaseStats["longGc"];
-}
-
-export interface PhaseAttribution {
-  ms: number;
-  server: LoopGc;
-  gens: LoopGc;
-  /** The spinner's CPU in this phase, % of one core. */
-  spinnerPct?: number;
 }
 
 function loopGc(stats: PhaseStats[]): LoopGc {
