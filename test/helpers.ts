@@ -67,14 +67,8 @@ export function onceWhere<E extends Record<keyof E, unknown[]>, K extends keyof 
   });
 }
 
-/** Polls `predicate` every 5 ms until it holds; rejects after `timeoutMs`. */
-export async function waitFor(predicate: () => boolean, timeoutMs = 2_000, what: string | (() => string) = "a condition"): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!predicate()) {
-    if (performance.now() > deadline) throw timeoutError(typeof what === "string" ? what : what(), timeoutMs);
-    await sleep(5);
-  }
-}
+// The polling wait is shared with the benchmarks; re-exported so every test takes its helpers from here.
+export { waitFor } from "./support/wait.js";
 
 /** Only for asserting that something does NOT happen within a window. */
 export function sleep(ms: number): Promise<void> {

@@ -26,11 +26,11 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { type AddressInfo, createServer, connect as tcpConnect } from "node:net";
 import { cpus, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { freePort, waitForTcp } from "../../test/support/net.js";
 import { Child, cpuMs, round, rssBytes, type Summary, sleep, sum, summarize } from "../lib/common.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -107,33 +107,6 @@ const procs: ChildProcess[] = [];
 
 function log(message: string): void {
   process.stderr.write(`[cluster ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((done, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => done(port));
-    });
-  });
-}
-
-async function waitForTcp(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((done) => {
-      const socket = tcpConnect(port, "127.0.0.1", () => {
-        socket.destroy();
-        done(true);
-      });
-      socket.once("error", () => done(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listening on 127.0.0.1:${port} after ${timeoutMs} ms`);
-    await sleep(50);
-  }
 }
 
 interface External {

@@ -3,9 +3,9 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
-import type { BenchConfig, LoopGc, PhaseAttribution, RunResult } from "../run.js";
 import { round } from "./common.js";
 import { isFloor, SYSTEMS, type SystemName } from "./systems.js";
+import type { BenchConfig, LoopGc, PhaseAttribution, RunResult } from "./types.js";
 
 interface Measure {
   key: string;

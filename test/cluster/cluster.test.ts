@@ -6,8 +6,9 @@ import { decodeMessage, encodeMessage, type RouteMessage } from "../../src/clust
 import { Subjects } from "../../src/cluster/subjects.js";
 import { Code, codeName } from "../../src/code.js";
 import { NetSyncError } from "../../src/errors.js";
+import { waitFor } from "../support/wait.js";
 import type { FakeFleet } from "./fake-fleet.js";
-import { converged, Nodes, percentile, waitFor } from "./helpers.js";
+import { converged, Nodes, percentile } from "./helpers.js";
 import { haveNatsServer, NatsServer } from "./nats-server.js";
 
 /** Resolves with the time until routing to `slaveId` fails with NOT_FOUND (no responders), polling with short requests. */
@@ -71,7 +72,7 @@ describe("cluster: three masters on one NATS", function () {
   it("lists every master, itself first, with its address and slaves held", async () => {
     m2.fleet.connect("a");
     m2.fleet.connect("b");
-    await waitFor(() => m1.node.masters().find((m) => m.id === "m2")?.slavesHeld === 2, "m1 to hear m2 holds 2");
+    await waitFor(() => m1.node.masters().find((m) => m.id === "m2")?.slavesHeld === 2, 3_000, "m1 to hear m2 holds 2");
     const masters = m1.node.masters();
     expect(masters[0]).to.include({ id: "m1", self: true, address: m1.fleet.address });
     expect(masters.find((m) => m.id === "m2")).to.include({ address: m2.fleet.address, slavesHeld: 2, self: false });
@@ -178,7 +179,7 @@ describe("cluster: three masters on one NATS", function () {
 
   it("a master that closes leaves every view at once; its routes go with it", async () => {
     m3.fleet.connect("on-m3");
-    await waitFor(() => m1.node.masters().find((m) => m.id === "m3")?.slavesHeld === 1, "m1 to hear m3's slave");
+    await waitFor(() => m1.node.masters().find((m) => m.id === "m3")?.slavesHeld === 1, 3_000, "m1 to hear m3's slave");
     const left = new Promise<number>((resolve) => {
       const started = performance.now();
       m1.node.once("member-left", (member, reason) => {
@@ -199,7 +200,7 @@ describe("cluster: three masters on one NATS", function () {
 
   it("a master that crashes (no leave) is unroutable at once and expires within 3 membership intervals", async () => {
     m3.fleet.connect("on-m3");
-    await waitFor(() => m1.node.masters().find((m) => m.id === "m3")?.slavesHeld === 1, "m1 to hear m3's slave");
+    await waitFor(() => m1.node.masters().find((m) => m.id === "m3")?.slavesHeld === 1, 3_000, "m1 to hear m3's slave");
     const crashedAt = performance.now();
     const expired = new Promise<number>((resolve) => {
       m1.node.once("member-left", (member, reason) => {
@@ -219,7 +220,7 @@ describe("cluster: three masters on one NATS", function () {
     const expiredAfter = await expired;
     // Silent past 3 intervals of 100 ms since its last beat (sent up to 100 ms before the crash), checked once per interval.
     expect(expiredAfter).to.be.within(190, 450);
-    await waitFor(() => !m2.node.masters().some((m) => m.id === "m3"), "m2 to expire m3", 450 - (performance.now() - crashedAt));
+    await waitFor(() => !m2.node.masters().some((m) => m.id === "m3"), 450 - (performance.now() - crashedAt), "m2 to expire m3");
     expect(m2.node.masters().map((m) => m.id)).to.deep.equal(["m2", "m1"]);
   });
 
@@ -248,7 +249,7 @@ describe("cluster: three masters on one NATS", function () {
     const replaced = new Promise((resolve) => m1.fleet.once("replaced", resolve));
     const moved = replaced.then(() => m1.node.flush());
     const outcomes = flood(m3.node, "mover", moved, 64);
-    await waitFor(() => m1.node.stats().served >= 100, "requests served by m1 before the move");
+    await waitFor(() => m1.node.stats().served >= 100, 3_000, "requests served by m1 before the move");
     m2.fleet.connect("mover");
     const counts = Object.fromEntries(await outcomes);
     console.log(`      outcomes: ${JSON.stringify(counts)}, asked again: ${m3.node.stats().rerouted}`);
@@ -265,7 +266,7 @@ describe("cluster: three masters on one NATS", function () {
     });
     const started = performance.now();
     const outcomes = flood(m3.node, "leaver", leaving);
-    await waitFor(() => m1.node.stats().served >= 100, "requests served by m1 before it leaves");
+    await waitFor(() => m1.node.stats().served >= 100, 3_000, "requests served by m1 before it leaves");
     m1.fleet.disconnect("leaver");
     await m1.node.flush();
     left();
@@ -347,7 +348,7 @@ describe("cluster: three masters on one NATS", function () {
   it("simultaneous connects of one id on two masters: the newer epoch wins on both, whatever the arrival order", async () => {
     const e1 = m1.fleet.connect("race");
     const e2 = m2.fleet.connect("race");
-    await waitFor(() => m1.fleet.replacedLog.length + m2.fleet.replacedLog.length === 1, "one replacement");
+    await waitFor(() => m1.fleet.replacedLog.length + m2.fleet.replacedLog.length === 1, 3_000, "one replacement");
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(m1.fleet.replacedLog.length + m2.fleet.replacedLog.length).to.equal(1);
     const newer = e1.at > e2.at || (e1.at === e2.at && e1.master > e2.master) ? "m1" : "m2";
@@ -366,7 +367,7 @@ describe("cluster: three masters on one NATS", function () {
     const mine = m1.fleet.connect("cad2");
     await m1.node.flush();
     m2.fleet.connect("cad2");
-    await waitFor(() => m1.fleet.replacedLog.length === 1, "m1 replaced");
+    await waitFor(() => m1.fleet.replacedLog.length === 1, 3_000, "m1 replaced");
     m1.node.slaveRemoved("cad2", mine);
     expect((await m3.node.request("cad2", "x", 1_000)).masterId).to.equal("m2");
   });
@@ -395,7 +396,7 @@ describe("cluster: damping two slaves that fight over one id", function () {
     a.fleet.connect("fighter");
     await a.node.flush();
     b.fleet.connect("fighter");
-    await waitFor(() => a.node.stats().claimsDamped > 0 && b.node.stats().claimsDamped > 0, "damping on both masters");
+    await waitFor(() => a.node.stats().claimsDamped > 0 && b.node.stats().claimsDamped > 0, 3_000, "damping on both masters");
     const kicksAtDamping = kicks();
     // Claims 1..3 act (2 replacements), the 4th starts the cool-down.
     expect(kicksAtDamping).to.equal(2);
@@ -407,7 +408,7 @@ describe("cluster: damping two slaves that fight over one id", function () {
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(kicks()).to.equal(kicksAtDamping);
     // After the cool-down the newest wins once, then the fight is damped again: a few kicks per cycle, not one per reconnect.
-    await waitFor(() => kicks() > kicksAtDamping, "a replacement after the cool-down", 2_000);
+    await waitFor(() => kicks() > kicksAtDamping, 2_000, "a replacement after the cool-down");
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(kicks()).to.be.at.most(kicksAtDamping + 3);
   });

@@ -4,8 +4,9 @@ import { createConsola, type LogObject } from "consola";
 import type { ClusterNode } from "../../src/cluster/cluster-node.js";
 import { Code } from "../../src/code.js";
 import type { NetSyncError } from "../../src/errors.js";
+import { waitFor } from "../support/wait.js";
 import type { FakeFleet } from "./fake-fleet.js";
-import { converged, Nodes, waitFor } from "./helpers.js";
+import { converged, Nodes } from "./helpers.js";
 import { haveNatsServer, NatsServer } from "./nats-server.js";
 
 type Member = { node: ClusterNode; fleet: FakeFleet };
@@ -122,7 +123,7 @@ describe("cluster faults: NATS killed, frozen, late, or refusing", function () {
     await server.reservePort();
     const early = nodes.add([server.url], "early");
     early.fleet.connect("e1");
-    await waitFor(() => early.node.state === "disconnected", "the first attempt to fail", 2_000);
+    await waitFor(() => early.node.state === "disconnected", 2_000, "the first attempt to fail");
     const view = await early.node.listSlaves();
     expect(view).to.deep.include({ clusterAvailable: false, unanswered: [] });
     expect(view.slaves.map((s) => s.id)).to.deep.equal(["e1"]);
@@ -146,7 +147,7 @@ describe("cluster faults: NATS killed, frozen, late, or refusing", function () {
     const [reason, refused] = await new Promise<[string, boolean]>((resolve) => bad.node.once("disconnected", (r, f) => resolve([r, f])));
     expect(refused).to.equal(true);
     expect(reason).to.match(/authorization/i);
-    await waitFor(() => good.node.connected, "the good master to connect");
+    await waitFor(() => good.node.connected, 3_000, "the good master to connect");
     bad.fleet.connect("b1");
     expect(bad.node.masters().map((m) => m.id)).to.deep.equal(["bad"]);
     const view = await bad.node.listSlaves();

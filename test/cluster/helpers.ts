@@ -1,6 +1,7 @@
 import { ClusterNode } from "../../src/cluster/cluster-node.js";
 import type { ClusterOptions } from "../../src/cluster/options.js";
 import { silentLogger } from "../../src/logger.js";
+import { waitFor } from "../support/wait.js";
 import { FakeFleet } from "./fake-fleet.js";
 
 /** Short intervals so a suite runs in seconds; each test may override. */
@@ -34,16 +35,6 @@ export class Nodes {
   }
 }
 
-/** Polls `predicate` every 5 ms; rejects with `what` after `timeoutMs`. Resolves with the time it took. */
-export async function waitFor(predicate: () => boolean, what: string, timeoutMs = 3_000): Promise<number> {
-  const started = performance.now();
-  while (!predicate()) {
-    if (performance.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  return performance.now() - started;
-}
-
 /** Whether every one of `members` (cluster nodes or masters) lists exactly `ids` as the masters of its cluster. */
 export function listMasters(members: Array<{ masters(): Array<{ id: string }> }>, ids: string[]): boolean {
   const want = [...ids].sort().join(",");
@@ -58,8 +49,8 @@ export function listMasters(members: Array<{ masters(): Array<{ id: string }> }>
 }
 
 /** Resolves once every node lists exactly `ids` as its masters. */
-export function converged(nodes: ClusterNode[], ids: string[], timeoutMs = 3_000): Promise<number> {
-  return waitFor(() => listMasters(nodes, ids), `every node to see masters ${[...ids].sort().join(",")}`, timeoutMs);
+export function converged(nodes: ClusterNode[], ids: string[], timeoutMs = 3_000): Promise<void> {
+  return waitFor(() => listMasters(nodes, ids), timeoutMs, `every node to see masters ${[...ids].sort().join(",")}`);
 }
 
 export function percentile(sorted: number[], p: number): number {

@@ -12,8 +12,9 @@ import { makeTestPki } from "../certs.js";
 import { killAllCli, runCli } from "../cli-process.js";
 import { adminClient } from "../grpc-helpers.js";
 import { cleanup, createSlave, recordEvents, sleep, track, waitFor } from "../helpers.js";
+import { freePort } from "../support/net.js";
 import { clusterMaster, echoSlave, mastersConverged, placement } from "./masters-helpers.js";
-import { freePort, haveNatsServer, NatsServer } from "./nats-server.js";
+import { haveNatsServer, NatsServer } from "./nats-server.js";
 
 /** Resolves once the fleet view of every master is exactly `want` ("id@master"), with nobody unanswered; returns the time taken. */
 async function viewsExact(masters: Master[], want: string[], timeoutMs: number): Promise<number> {

@@ -1,18 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { readdirSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { waitFor } from "./helpers.js";
-
-/** A free TCP port on 127.0.0.1 (bound, read, released). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+import { freePort } from "../support/net.js";
+import { waitFor } from "../support/wait.js";
 
 export interface NatsServerOptions {
   /** Require this token (`--auth`). */
@@ -101,7 +91,7 @@ export class NatsServer {
     child.kill("SIGSTOP");
     this.frozen = true;
     const pid = child.pid;
-    await waitFor(() => allThreadsStopped(pid), "nats-server to stop after SIGSTOP", 2_000);
+    await waitFor(() => allThreadsStopped(pid), 2_000, "nats-server to stop after SIGSTOP");
   }
 
   /** Thaws a frozen server (SIGCONT). */

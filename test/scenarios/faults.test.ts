@@ -9,7 +9,6 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
-import * as net from "node:net";
 import { fileURLToPath } from "node:url";
 import v8 from "node:v8";
 import vm from "node:vm";
@@ -35,6 +34,7 @@ import {
   track,
   waitFor,
 } from "../helpers.js";
+import { freePort } from "../support/net.js";
 
 const Status = grpc.status;
 
@@ -163,15 +163,6 @@ async function killAll(): Promise<void> {
 
 // --- sockets -------------------------------------------------------------------
 
-/** A port that was free a moment ago (bind port 0, read it, close). */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 /**
  * Server-side ESTABLISHED TCP connections on `port`, from /proc/net/tcp{,6}. Read asynchronously: with
  * tens of thousands of sockets on the box (other suites, benchmarks) a synchronous read takes tens of
@@ -195,15 +186,6 @@ async function establishedOn(port: number): Promise<number> {
     }
   }
   return count;
-}
-
-/** Polls an async predicate every 20 ms until it holds; rejects after `timeoutMs`. */
-async function waitForAsync(predicate: () => Promise<boolean>, timeoutMs: number, what: () => string): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`);
-    await sleep(20);
-  }
 }
 
 /**
@@ -273,13 +255,15 @@ describe("faults", function () {
     await connected;
     await waitFor(() => pongsOf(master, "frozen") >= 2 && pongsOf(master, "alive") >= 2, 2_000, "pongs from both slaves");
     let established = -1;
-    await waitForAsync(
+    await waitFor(
       async () => {
         established = await establishedOn(master.port);
         return established === 2;
       },
       2_000,
       () => `2 ESTABLISHED on the master port, got ${established}`,
+      // Each check reads /proc/net/tcp{,6}: every 20 ms, not the default 5, so the reads do not load the master under test.
+      20,
     );
     // Freeze mid-way between two pongs, so the measured latency is not helped by a pong in flight.
     const pongs = pongsOf(master, "frozen");
@@ -298,13 +282,14 @@ describe("faults", function () {
 
     // The master resets the unread stream one timeout after the eviction; the idle timer (one timeout) then closes the connection.
     const bound = 3 * TIMEOUT + 400;
-    await waitForAsync(
+    await waitFor(
       async () => {
         established = await establishedOn(master.port);
         return established === 1;
       },
       bound,
       () => `the frozen slave's connection to close (${established} ESTABLISHED)`,
+      20,
     );
     const closedAfter = performance.now() - evictedAt;
     report(
