@@ -111,6 +111,26 @@ export class MasterMetrics implements MasterObserver, ClusterObserver {
       "Routed sends and requests asked again because the answering master had just released the slave's route",
       (s) => s.rerouted,
     );
+    new Counter({
+      name: "netsync_cluster_routed_via_total",
+      help: "Sends of routed calls by where they went: the holder the newest claim names, or the slave's own subject (no live holder known)",
+      labelNames: ["via"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [via, count] of Object.entries(read()?.routedVia ?? {})) this.inc({ via }, count);
+      },
+    });
+    counter(
+      "netsync_cluster_route_fenced_total",
+      "Routed calls sent again to a slave's new holder because its claim arrived while the old holder had not answered",
+      (s) => s.fenced,
+    );
+    counter(
+      "netsync_cluster_route_late_total",
+      "Routed calls refused here because they arrived after their deadline (this master was stalled)",
+      (s) => s.late,
+    );
     counter("netsync_cluster_served_total", "Routed sends and requests served here for another master", (s) => s.served);
     counter(
       "netsync_cluster_replacements_total",

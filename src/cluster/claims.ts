@@ -1,5 +1,6 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { ClaimDamper } from "./claim-damper.js";
+import type { HolderDirectory } from "./directory.js";
 import { compareEpochs, type Epoch } from "./epoch.js";
 import type { ClusterHost } from "./host.js";
 import type { ClaimMessage } from "./messages.js";
@@ -22,11 +23,16 @@ type Claim = { slaveId: string; epoch: Epoch };
 export class Claims {
   private readonly routes = new RouteTable<Subscription>();
   private readonly damper: ClaimDamper;
+  /** Connections that ended since the last release was published: one message for all that end in one turn. */
+  private released: Claim[] = [];
+  private releaseTimer: NodeJS.Immediate | undefined;
 
   constructor(
     private readonly host: ClusterHost,
     /** Where the messages of a held slave's subject go (the router). */
     private readonly serve: (msg: Msg) => void,
+    /** Who holds every slave of the cluster, as the claims heard here say: fed by onClaims. */
+    private readonly directory: HolderDirectory,
   ) {
     const { options } = host;
     this.damper = new ClaimDamper(options.claimLimit, options.claimWindow, options.claimCooldown, (id) => this.cooldownEnded(id));
@@ -42,6 +48,11 @@ export class Claims {
     return this.routes.get(slaveId) !== undefined;
   }
 
+  /** The epoch this master holds `slaveId` with, if it does. */
+  epochOf(slaveId: string): Epoch | undefined {
+    return this.routes.get(slaveId)?.epoch;
+  }
+
   /** A local slave connected with `epoch`: route its subject here and claim it cluster-wide. */
   add(slaveId: string, epoch: Epoch): void {
     const { host } = this;
@@ -55,7 +66,13 @@ export class Claims {
   /** A local connection ended: drop its route, unless a newer connection of the same id holds it now. */
   remove(slaveId: string, epoch: Epoch): void {
     const route = this.routes.remove(slaveId, epoch);
-    if (route) release(route.handle);
+    if (!route) return;
+    release(route.handle);
+    // Tell the other directories, so their next call to this id asks whoever holds it now (or learns at once that nobody does).
+    this.directory.release(slaveId, epoch);
+    if (!this.host.connected || this.host.closing) return;
+    this.released.push({ slaveId, epoch });
+    this.releaseTimer ??= setImmediate(() => this.publishReleased());
   }
 
   /** A fresh connection (the old one dropped every subscription with it): subscribe every held slave's route again. */
@@ -77,11 +94,13 @@ export class Claims {
     const message = host.decode(msg);
     if (message?.kind !== "claim") return;
     const again: Claim[] = [];
+    for (const { slaveId, epoch } of message.released ?? []) this.directory.release(slaveId, epoch);
     for (const { slaveId, epoch } of message.claims) {
       if (!this.damper.admit(slaveId, epoch)) {
         host.counters.claimsDamped++;
         continue;
       }
+      this.directory.learn(slaveId, message.master, epoch);
       if (message.master === host.fleet.id) continue;
       const route = this.routes.get(slaveId);
       if (!route) continue;
@@ -106,9 +125,12 @@ export class Claims {
     this.damper.sweep();
   }
 
-  /** Closing: cancels the cool-downs (their re-claims would find no connection). */
+  /** Closing: cancels the cool-downs (their re-claims would find no connection) and releases not yet published. */
   stop(): void {
     this.damper.clear();
+    if (this.releaseTimer) clearImmediate(this.releaseTimer);
+    this.releaseTimer = undefined;
+    this.released = [];
   }
 
   /** The connection is closed, and the server dropped every route subscription with it. */
@@ -143,6 +165,24 @@ export class Claims {
       };
       host.publish(nc, host.subjects.claims, message);
       host.counters.claimsPublished += message.claims.length;
+    }
+  }
+
+  private publishReleased(): void {
+    this.releaseTimer = undefined;
+    const released = this.released;
+    this.released = [];
+    const { host } = this;
+    const nc = host.nc;
+    if (!nc || !host.connected || host.closing) return;
+    for (let i = 0; i < released.length; i += CLAIM_BATCH) {
+      host.publish(nc, host.subjects.claims, {
+        kind: "claim",
+        cluster: host.clusterName,
+        master: host.fleet.id,
+        claims: [],
+        released: released.slice(i, i + CLAIM_BATCH),
+      });
     }
   }
 

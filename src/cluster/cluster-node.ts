@@ -2,6 +2,7 @@ import { EventEmitter } from "node:events";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { FleetBroadcastResult, RoutedSendResult } from "../model.js";
 import { Claims } from "./claims.js";
+import { HolderDirectory } from "./directory.js";
 import type { Epoch } from "./epoch.js";
 import { NodeHost } from "./host.js";
 import { NatsLink } from "./nats-link.js";
@@ -48,6 +49,8 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   private readonly claims: Claims;
   private readonly router: Router;
   private readonly scatter: Scatter;
+  /** Who holds each slave of the cluster, from the claims heard: routed calls go straight to the holder. */
+  private readonly directory = new HolderDirectory();
   private started = false;
   /** Whether the last state logged was "down", and for what kind, so a retry loop logs one line, not one per attempt. */
   private loggedDown: "lost" | "refused" | undefined;
@@ -63,12 +66,16 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     this.host = new NodeHost(fleet, this.#options, this.link);
     this.presence = new Presence(this.host, {
       joined: (member) => this.emit("member-joined", member),
-      left: (member, reason) => this.emit("member-left", member, reason),
+      left: (member, reason) => {
+        // Its claims name a master that can no longer serve them: the next call to those slaves asks whoever holds them now.
+        this.directory.forgetMaster(member.id);
+        this.emit("member-left", member, reason);
+      },
       sweep: () => this.claims.sweep(),
     });
     // The router serves what arrives on held slaves' subjects, and asks the claims what is held here.
-    this.claims = new Claims(this.host, (msg) => this.router.serve(msg));
-    this.router = new Router(this.host, this.claims);
+    this.claims = new Claims(this.host, (msg) => this.router.serve(msg), this.directory);
+    this.router = new Router(this.host, this.claims, this.directory, this.presence);
     this.scatter = new Scatter(this.host, this.presence);
     this.link.on("up", (nc, fresh) => this.onUp(nc, fresh));
     this.link.on("down", (reason, refused) => this.onDown(reason, refused));
@@ -161,6 +168,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     const { subjects } = host;
     nc.subscribe(subjects.members, { callback: host.handler((msg) => this.presence.onMembers(msg)) });
     nc.subscribe(subjects.claims, { callback: host.handler((msg) => this.claims.onClaims(msg)) });
+    nc.subscribe(subjects.route(fleet.id), { callback: host.handler((msg) => this.router.serve(msg)) });
     nc.subscribe(subjects.list(fleet.id), { callback: host.handler((msg) => this.scatter.onList(nc, msg)) });
     nc.subscribe(subjects.broadcast(fleet.id), { callback: host.handler((msg) => this.scatter.onBroadcast(msg)) });
     this.claims.subscribeRoutes(nc);
@@ -222,6 +230,6 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   /** Totals for metrics, read at scrape time. */
   stats(): ClusterStats {
     const { counters } = this.host;
-    return { ...counters, routed: { ...counters.routed }, mastersSeen: 1 + this.presence.size };
+    return { ...counters, routed: { ...counters.routed }, routedVia: { ...counters.routedVia }, mastersSeen: 1 + this.presence.size };
   }
 }

@@ -38,12 +38,14 @@ export interface LeaveMessage {
   instance: string;
 }
 
-/** "I hold these ids with these epochs" on the claims subject. */
+/** "I hold these ids with these epochs" on the claims subject, and "I no longer hold these" (their streams ended). */
 export interface ClaimMessage {
   kind: "claim";
   cluster: string;
   master: string;
   claims: { slaveId: string; epoch: Epoch }[];
+  /** Connections of this master that ended, each by the epoch it was claimed with (compare-and-delete in every directory). */
+  released?: { slaveId: string; epoch: Epoch }[];
 }
 
 /** A send or request routed to the master holding `slaveId`. */
@@ -55,6 +57,14 @@ export interface RouteMessage {
   data: string;
   /** For a request: the slave's reply timeout. */
   timeoutMs: number;
+  /**
+   * When the asking master stops waiting, in ms since the epoch (its clock).
+   * A holder that gets the message later than this (plus an allowance for
+   * clock skew) has been stalled: it does not act on it, so a command whose
+   * caller already gave up, or was served by the slave's new holder, never
+   * runs late.
+   */
+  deadline?: number;
 }
 
 /** The holding master's answer to a RouteMessage. */
@@ -65,6 +75,8 @@ export interface AnswerMessage {
   written?: boolean;
   reply?: ClusterReply;
   error?: { code: Code; message: string };
+  /** The epoch the answering master holds the slave with: the asking master learns its holder from it. */
+  epoch?: Epoch;
   /**
    * Set with a NOT_FOUND error by a master that has just released this route:
    * NATS still had its subscription when the request went out, so another
@@ -132,22 +144,17 @@ export function decodeMessage(text: string, cluster: string): ClusterMessage | u
     case "leave":
       return str("id") && str("instance") ? (m as unknown as LeaveMessage) : undefined;
     case "claim":
-      return str("master") &&
-        Array.isArray(m.claims) &&
-        m.claims.every(
-          (c: unknown) =>
-            typeof c === "object" &&
-            c !== null &&
-            typeof (c as { slaveId?: unknown }).slaveId === "string" &&
-            isEpoch((c as { epoch?: unknown }).epoch),
-        )
+      return str("master") && isClaimList(m.claims) && (m.released === undefined || isClaimList(m.released))
         ? (m as unknown as ClaimMessage)
         : undefined;
     case "send":
     case "request":
-      return str("from") && str("slaveId") && str("data") && num("timeoutMs") ? (m as unknown as RouteMessage) : undefined;
+      return str("from") && str("slaveId") && str("data") && num("timeoutMs") && (m.deadline === undefined || num("deadline"))
+        ? (m as unknown as RouteMessage)
+        : undefined;
     case "answer": {
       if (!str("masterId") || (m.released !== undefined && typeof m.released !== "boolean")) return undefined;
+      if (m.epoch !== undefined && !isEpoch(m.epoch)) return undefined;
       const error = m.error as { code?: unknown; message?: unknown } | undefined;
       if (error !== undefined && (typeof error !== "object" || error === null || !isCode(error.code) || typeof error.message !== "string"))
         return undefined;
@@ -181,6 +188,19 @@ export function decodeMessage(text: string, cluster: string): ClusterMessage | u
     default:
       return undefined;
   }
+}
+
+function isClaimList(value: unknown): boolean {
+  return (
+    Array.isArray(value) &&
+    value.every(
+      (c: unknown) =>
+        typeof c === "object" &&
+        c !== null &&
+        typeof (c as { slaveId?: unknown }).slaveId === "string" &&
+        isEpoch((c as { epoch?: unknown }).epoch),
+    )
+  );
 }
 
 /**

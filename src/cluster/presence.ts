@@ -55,6 +55,11 @@ export class Presence {
     return this.table.list();
   }
 
+  /** Whether `masterId` is a member known alive (this master included). */
+  knows(masterId: string): boolean {
+    return masterId === this.host.fleet.id || this.table.get(masterId) !== undefined;
+  }
+
   /** How many other masters are known alive. */
   get size(): number {
     return this.table.size;

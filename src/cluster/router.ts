@@ -1,30 +1,60 @@
-import { type Msg, NoRespondersError, RequestError, TimeoutError } from "@nats-io/transport-node";
+import { type Msg, type NatsConnection, NoRespondersError, RequestError, TimeoutError } from "@nats-io/transport-node";
 import { Code } from "../code.js";
 import { NetSyncError } from "../errors.js";
 import type { RoutedSendResult } from "../model.js";
+import type { Holder, HolderDirectory } from "./directory.js";
+import type { Epoch } from "./epoch.js";
 import type { ClusterHost } from "./host.js";
 import { type AnswerMessage, encodeMessage, type RouteMessage } from "./messages.js";
 import type { RoutedReply } from "./types.js";
 
-/** Attempts of one routed call: a route released mid-handoff is asked again, each time past the master that released it. */
+/** Attempts of one routed call that got an answer saying "not here": each is asked again, past the master that said it. */
 const MAX_ROUTE_ATTEMPTS = 3;
+/** Sends of one routed call in all, counting those sent again because a newer claim named a new holder mid-wait. */
+const MAX_ROUTE_SENDS = 6;
+/**
+ * How long a call to a holder that has not answered may still wait once a
+ * newer claim names another master, before it is sent to that one: the
+ * holder asked may have written it to the slave just before the slave moved
+ * (its answer is on its way), and sending it again would deliver it twice. A
+ * stalled holder never answers, and loses the call after this.
+ */
+const MOVED_GRACE_MS = 100;
+/**
+ * How late past its deadline (by this master's clock) a routed message may
+ * still be acted on: the clocks of two masters differ a little even under
+ * NTP. A message later than that was held up by a stall of this master.
+ */
+const LATE_ALLOWANCE_MS = 1_000;
 
-/** Which slaves this master holds: the claims' route table, as the router needs it. */
+/** What the router asks of the claims: what is held here, and with which epoch. */
 export interface Holdings {
   holds(slaveId: string): boolean;
+  epochOf(slaveId: string): Epoch | undefined;
+}
+
+/** Which masters are known alive (the membership). */
+export interface Liveness {
+  knows(masterId: string): boolean;
 }
 
 /**
  * Sends and requests to one slave wherever it is held: locally without
- * touching NATS, else as one NATS request on the slave's subject, answered
- * by whichever master subscribes it. Serves the other side too: the
- * requests other masters route to a slave held here arrive at
- * {@link Router.serve} (the claims subscribe each held slave's subject).
+ * touching NATS; else as one NATS request to the master that the newest
+ * claim names ({@link HolderDirectory}), on that master's own route subject,
+ * so no other master competes for it; and on the slave's own subject
+ * (discovery: whichever master subscribes it answers) only when no live
+ * holder is known. A newer claim that arrives while a call waits sends it
+ * again, at once, to the new holder: a stalled master that still thinks it
+ * holds a slave that moved keeps no call waiting. Serves the other side
+ * too: calls other masters route here arrive at {@link Router.serve}.
  */
 export class Router {
   constructor(
     private readonly host: ClusterHost,
     private readonly held: Holdings,
+    private readonly directory: HolderDirectory,
+    private readonly members: Liveness,
   ) {}
 
   /** Writes `data` to `slaveId` wherever it is held; NOT_FOUND if no master holds it, UNAVAILABLE without NATS. */
@@ -44,7 +74,7 @@ export class Router {
     return { reply: answer.reply, masterId: answer.masterId };
   }
 
-  /** A send or request another master routed here, on a held slave's subject: answered on its reply subject. */
+  /** A send or request another master routed here (on a held slave's subject or this master's route subject): answered on its reply subject. */
   serve(msg: Msg): void {
     const { host } = this;
     const { fleet } = host;
@@ -52,12 +82,25 @@ export class Router {
     if (!msg.reply || (message?.kind !== "send" && message?.kind !== "request")) return;
     const reply = msg.reply;
     host.counters.served++;
-    const answer = (fields: Omit<AnswerMessage, "kind" | "cluster" | "masterId">) =>
-      host.respond(reply, { kind: "answer", cluster: host.clusterName, masterId: fleet.id, ...fields });
     const slaveId = message.slaveId;
-    if (!this.held.holds(slaveId)) {
-      // Only a released route's subscription delivers this: the slave left or moved since NATS routed the request.
+    const epoch = this.held.epochOf(slaveId);
+    const answer = (fields: Omit<AnswerMessage, "kind" | "cluster" | "masterId" | "epoch">) =>
+      host.respond(reply, { kind: "answer", cluster: host.clusterName, masterId: fleet.id, ...(epoch ? { epoch } : {}), ...fields });
+    if (!epoch) {
+      // The slave left or moved since the asking master chose this one (or since NATS routed to a released route).
       answer({ error: { code: Code.NOT_FOUND, message: `no slave with id "${slaveId}" on master ${fleet.id}` }, released: true });
+      return;
+    }
+    const late = message.deadline === undefined ? 0 : Date.now() - message.deadline;
+    if (late > LATE_ALLOWANCE_MS) {
+      // Held up by a stall of this master: the caller gave up long ago, or a newer holder served it. Acting now would run it late, or twice.
+      host.counters.late++;
+      answer({
+        error: {
+          code: Code.DEADLINE_EXCEEDED,
+          message: `master ${fleet.id} got the command for "${slaveId}" ${late} ms after its deadline; not delivered`,
+        },
+      });
       return;
     }
     if (message.kind === "send") {
@@ -73,6 +116,16 @@ export class Router {
     );
   }
 
+  /** The subject a call to `slaveId` goes to now: its holder's route subject when a live one is known, else the slave's own. */
+  private target(slaveId: string): { subject: string; holder: Holder | undefined } {
+    const { host } = this;
+    const holder = this.directory.get(slaveId);
+    if (holder && holder.master !== host.fleet.id && this.members.knows(holder.master)) {
+      return { subject: host.subjects.route(holder.master), holder };
+    }
+    return { subject: host.subjects.slave(slaveId), holder: undefined };
+  }
+
   private async route(
     slaveId: string,
     fields: Pick<RouteMessage, "kind" | "data" | "timeoutMs">,
@@ -80,6 +133,7 @@ export class Router {
   ): Promise<AnswerMessage> {
     const { host } = this;
     const started = performance.now();
+    const deadline = Date.now() + timeoutMs;
     let outcome = "error";
     try {
       const nc = host.nc;
@@ -90,8 +144,16 @@ export class Router {
           Code.UNAVAILABLE,
         );
       }
-      for (let attempt = 1; ; attempt++) {
+      let notHere = 0;
+      for (let sends = 1; ; sends++) {
+        if (sends > MAX_ROUTE_SENDS) {
+          outcome = "error";
+          throw new NetSyncError(`no master kept slave "${slaveId}" long enough to answer (${MAX_ROUTE_SENDS} tries)`, Code.UNAVAILABLE);
+        }
         const spent = performance.now() - started;
+        const { subject, holder } = this.target(slaveId);
+        if (holder) host.counters.routedVia.holder++;
+        else host.counters.routedVia.discovery++;
         // A retry keeps the caller's deadline: the holder waits for the slave only for what is left of it.
         const message: RouteMessage = {
           ...fields,
@@ -99,19 +161,29 @@ export class Router {
           cluster: host.clusterName,
           from: host.fleet.id,
           slaveId,
+          deadline,
         };
-        let msg: Msg;
-        try {
-          msg = await nc.request(host.subjects.slave(slaveId), encodeMessage(message), { timeout: Math.max(1, timeoutMs - spent) });
-        } catch (err) {
-          const error = routeError(err, slaveId, host.clusterName, timeoutMs);
+        const result = await this.ask(nc, subject, message, Math.max(1, timeoutMs - spent), holder);
+        if ("newer" in result) {
+          // The slave moved while we waited: the old holder may be stalled; the new one answers now.
+          host.counters.fenced++;
+          continue;
+        }
+        if ("error" in result) {
+          const error = routeError(result.error, slaveId, host.clusterName, timeoutMs);
+          if (holder && error.code === Code.NOT_FOUND && performance.now() - started < timeoutMs) {
+            // No responders on the holder's own subject: it is gone. Forget what it claimed, ask whoever holds the slave.
+            this.directory.forgetMaster(holder.master);
+            continue;
+          }
           outcome = outcomeOf(error.code, "unavailable");
           throw error;
         }
-        const answer = host.decode(msg);
-        if (answer?.kind !== "answer") throw new NetSyncError(`malformed answer routing to slave "${slaveId}"`, Code.INTERNAL);
-        // The releasing master sent its UNSUB before this answer, so NATS routes the next attempt past it.
-        if (answer.released && attempt < MAX_ROUTE_ATTEMPTS && performance.now() - started < timeoutMs) {
+        const answer = result.answer;
+        if (answer.epoch) this.directory.learn(slaveId, answer.masterId, answer.epoch);
+        if (answer.released && ++notHere < MAX_ROUTE_ATTEMPTS && performance.now() - started < timeoutMs) {
+          // Not there any more: forget that claim and ask again, past that master (the next claim, or the slave's subject).
+          if (holder) this.directory.release(slaveId, holder.epoch);
           host.counters.rerouted++;
           continue;
         }
@@ -125,6 +197,50 @@ export class Router {
     } finally {
       host.counters.routed[outcome] = (host.counters.routed[outcome] ?? 0) + 1;
       host.options.observer?.routedLatency(performance.now() - started, outcome);
+    }
+  }
+
+  /**
+   * One NATS request. One addressed to a holder is given up (without an
+   * answer) when a newer claim names another master and the holder has not
+   * answered within MOVED_GRACE_MS of it. One sent to the slave's subject
+   * (discovery) never is: it may have reached the very master that claimed,
+   * and asking that one again would deliver the command twice.
+   */
+  private async ask(
+    nc: NatsConnection,
+    subject: string,
+    message: RouteMessage,
+    timeoutMs: number,
+    holder: Holder | undefined,
+  ): Promise<{ answer: AnswerMessage } | { error: unknown } | { newer: Holder }> {
+    const slaveId = message.slaveId;
+    let stopWaiting = (): void => {};
+    const newer = new Promise<{ newer: Holder }>((resolve) => {
+      if (!holder) return;
+      stopWaiting = this.directory.onNewer(slaveId, (claim) => {
+        if (claim.master !== holder.master) resolve({ newer: claim });
+      });
+    });
+    const asked = nc.request(subject, encodeMessage(message), { timeout: timeoutMs }).then(
+      (msg) => {
+        const answer = this.host.decode(msg);
+        if (answer?.kind !== "answer") return { error: new NetSyncError(`malformed answer routing to slave "${slaveId}"`, Code.INTERNAL) };
+        return { answer };
+      },
+      (error: unknown) => ({ error }),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const first = await Promise.race([asked, newer]);
+      if (!("newer" in first)) return first;
+      const moved = new Promise<typeof first>((resolve) => {
+        timer = setTimeout(() => resolve(first), MOVED_GRACE_MS);
+      });
+      return await Promise.race([asked, moved]);
+    } finally {
+      stopWaiting();
+      clearTimeout(timer);
     }
   }
 }

@@ -8,6 +8,12 @@ export interface ClusterStats {
   routed: Record<string, number>;
   /** Routed sends and requests asked again because the master that answered had just released the slave's route. */
   rerouted: number;
+  /** Sends of routed calls by where they went: to the holder the newest claim names, or to the slave's subject (no live holder known). */
+  routedVia: { holder: number; discovery: number };
+  /** Routed calls sent again because a newer claim of the slave arrived while they waited (the slave moved). */
+  fenced: number;
+  /** Routed calls this master refused because they reached it after their deadline (it was stalled). */
+  late: number;
   /** Routed sends and requests served here for another master. */
   served: number;
   /** Claims published by this node. */
@@ -32,6 +38,9 @@ export function emptyStats(): ClusterStats {
     mastersSeen: 1,
     routed: { ok: 0, not_found: 0, timeout: 0, unavailable: 0, error: 0 },
     rerouted: 0,
+    routedVia: { holder: 0, discovery: 0 },
+    fenced: 0,
+    late: 0,
     served: 0,
     claimsPublished: 0,
     replacements: 0,

@@ -24,6 +24,15 @@ export class Subjects {
     return `${this.prefix}.slave.${encodeToken(slaveId)}`;
   }
 
+  /**
+   * Sends and requests addressed to one master, for a slave the newest claim
+   * says it holds: one plain subscription per master, so no other master
+   * (one still subscribed to the slave's own subject) competes for them.
+   */
+  route(masterId: string): string {
+    return `${this.prefix}.master.${encodeToken(masterId)}.route`;
+  }
+
   /** ListSlaves scatter-gather requests for one master. */
   list(masterId: string): string {
     return `${this.prefix}.master.${encodeToken(masterId)}.list`;

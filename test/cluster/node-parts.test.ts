@@ -1,6 +1,7 @@
 import type { Msg, NatsConnection, RequestOptions, SubscriptionOptions } from "@nats-io/transport-node";
 import { expect } from "chai";
 import { Claims } from "../../src/cluster/claims.js";
+import { HolderDirectory } from "../../src/cluster/directory.js";
 import { NodeHost } from "../../src/cluster/host.js";
 import { type ClusterMessage, decodeMessage, encodeMessage } from "../../src/cluster/messages.js";
 import type { LinkState } from "../../src/cluster/nats-link.js";
@@ -24,7 +25,7 @@ class FakeConnection {
   readonly published: { subject: string; message: ClusterMessage }[] = [];
   readonly drained: string[] = [];
   readonly requests: { subject: string; message: ClusterMessage; timeout: number }[] = [];
-  answer: (subject: string) => Msg | Error = () => new Error("no answer");
+  answer: (subject: string) => Msg | Error | Promise<Msg> = () => new Error("no answer");
 
   publish(subject: string, data: string): void {
     this.published.push({ subject, message: decodeMessage(data, "c")! });
@@ -36,7 +37,7 @@ class FakeConnection {
 
   async request(subject: string, data: string, options: RequestOptions): Promise<Msg> {
     this.requests.push({ subject, message: decodeMessage(data, "c")!, timeout: options.timeout });
-    const answer = this.answer(subject);
+    const answer = await this.answer(subject);
     if (answer instanceof Error) throw answer;
     return answer;
   }
@@ -54,7 +55,7 @@ function fakeHost(id = "m1") {
 describe("cluster node parts over a fake host (no NATS)", () => {
   it("router: an answer released by every master is asked again at most 3 times within one deadline, then NOT_FOUND", async () => {
     const { host, conn } = fakeHost();
-    const router = new Router(host, { holds: () => false });
+    const router = new Router(host, { holds: () => false, epochOf: () => undefined }, new HolderDirectory(), { knows: () => true });
     conn.answer = () =>
       msg("inbox", { kind: "answer", cluster: "c", masterId: "m2", error: { code: Code.NOT_FOUND, message: "gone" }, released: true });
     const err = await router.request("s", "x", 1_000).catch((e: unknown) => e);
@@ -70,7 +71,9 @@ describe("cluster node parts over a fake host (no NATS)", () => {
 
   it("router: UNAVAILABLE at once without a connection; a held slave never touches NATS", async () => {
     const { host, conn, fleet, link } = fakeHost();
-    const router = new Router(host, { holds: (id) => id === "local" });
+    const router = new Router(host, { holds: (id) => id === "local", epochOf: () => undefined }, new HolderDirectory(), {
+      knows: () => true,
+    });
     fleet.connect("local");
     expect(await router.send("local", "hi")).to.deep.equal({ written: true, masterId: "m1" });
     link.state = "disconnected";
@@ -82,7 +85,7 @@ describe("cluster node parts over a fake host (no NATS)", () => {
 
   it("router: a request for a slave no longer held is answered NOT_FOUND, released", () => {
     const { host, conn } = fakeHost();
-    const router = new Router(host, { holds: () => false });
+    const router = new Router(host, { holds: () => false, epochOf: () => undefined }, new HolderDirectory(), { knows: () => true });
     router.serve(msg(host.subjects.slave("s"), { kind: "send", cluster: "c", from: "m2", slaveId: "s", data: "x", timeoutMs: 0 }, "r1"));
     expect(conn.published).to.have.length(1);
     expect(conn.published[0]!.subject).to.equal("r1");
@@ -92,7 +95,7 @@ describe("cluster node parts over a fake host (no NATS)", () => {
 
   it("claims: a newer claim elsewhere drains the route and replaces; an older one is answered with ours; claims are damped", () => {
     const { host, conn, fleet } = fakeHost();
-    const claims = new Claims(host, () => undefined);
+    const claims = new Claims(host, () => undefined, new HolderDirectory());
     const mine = fleet.connect("a");
     claims.add("a", mine);
     fleet.connect("b");
@@ -154,5 +157,108 @@ describe("cluster node parts over a fake host (no NATS)", () => {
       unanswered: ["m2"],
       clusterAvailable: false,
     });
+  });
+
+  it("router: a call goes to the master the newest claim names, on its own subject; a live-less holder falls back to the slave's subject", async () => {
+    const { host, conn } = fakeHost();
+    const directory = new HolderDirectory();
+    const alive = new Set(["m2"]);
+    const router = new Router(host, { holds: () => false, epochOf: () => undefined }, directory, { knows: (id) => alive.has(id) });
+    const epoch = { at: 5, master: "m2", seq: 1 };
+    directory.learn("s", "m2", epoch);
+    conn.answer = () => msg("inbox", { kind: "answer", cluster: "c", masterId: "m2", written: true, epoch });
+    expect(await router.send("s", "x")).to.deep.equal({ written: true, masterId: "m2" });
+    expect(conn.requests.map((r) => r.subject)).to.deep.equal([host.subjects.route("m2")]);
+    expect(conn.requests[0]!.message).to.have.property("deadline").that.is.a("number");
+    alive.delete("m2");
+    await router.send("s", "x");
+    expect(conn.requests.at(-1)!.subject).to.equal(host.subjects.slave("s"));
+    expect(host.counters.routedVia).to.deep.equal({ holder: 1, discovery: 1 });
+  });
+
+  it("router: an answer from discovery teaches the directory; a holder that says 'not here' is forgotten and the slave's subject asked", async () => {
+    const { host, conn } = fakeHost();
+    const directory = new HolderDirectory();
+    const router = new Router(host, { holds: () => false, epochOf: () => undefined }, directory, { knows: () => true });
+    const m3 = { at: 9, master: "m3", seq: 4 };
+    conn.answer = (subject) =>
+      subject === host.subjects.route("m2")
+        ? msg("inbox", { kind: "answer", cluster: "c", masterId: "m2", error: { code: Code.NOT_FOUND, message: "gone" }, released: true })
+        : msg("inbox", { kind: "answer", cluster: "c", masterId: "m3", written: true, epoch: m3 });
+    directory.learn("s", "m2", { at: 1, master: "m2", seq: 1 });
+    expect(await router.send("s", "x")).to.deep.equal({ written: true, masterId: "m3" });
+    expect(conn.requests.map((r) => r.subject)).to.deep.equal([host.subjects.route("m2"), host.subjects.slave("s")]);
+    expect(directory.get("s")).to.deep.equal({ master: "m3", epoch: m3 });
+    await router.send("s", "y");
+    expect(conn.requests.at(-1)!.subject).to.equal(host.subjects.route("m3"));
+  });
+
+  it("router: a newer claim that arrives while the holder does not answer sends the call to the new holder at once", async () => {
+    const { host, conn } = fakeHost();
+    const directory = new HolderDirectory();
+    const router = new Router(host, { holds: () => false, epochOf: () => undefined }, directory, { knows: () => true });
+    directory.learn("s", "stalled", { at: 1, master: "stalled", seq: 1 });
+    const fresh = { at: 2, master: "m3", seq: 1 };
+    conn.answer = (subject) =>
+      subject === host.subjects.route("m3")
+        ? msg("inbox", { kind: "answer", cluster: "c", masterId: "m3", written: true, epoch: fresh })
+        : new Promise<Msg>(() => undefined); // a stalled master: never answers
+    const started = performance.now();
+    const sent = router.send("s", "x");
+    setTimeout(() => directory.learn("s", "m3", fresh), 20);
+    expect(await sent).to.deep.equal({ written: true, masterId: "m3" });
+    expect(performance.now() - started).to.be.below(host.options.requestTimeout / 2);
+    expect(conn.requests.map((r) => r.subject)).to.deep.equal([host.subjects.route("stalled"), host.subjects.route("m3")]);
+    expect(host.counters.fenced).to.equal(1);
+  });
+
+  it("router: a routed command that reaches a holder after its deadline (it was stalled) is refused, not delivered", () => {
+    const { host, conn, fleet } = fakeHost();
+    const epoch = fleet.connect("s");
+    const router = new Router(host, { holds: () => true, epochOf: () => epoch }, new HolderDirectory(), { knows: () => true });
+    const route = (deadline: number, reply: string) =>
+      msg(host.subjects.route("m1"), { kind: "send", cluster: "c", from: "m2", slaveId: "s", data: "x", timeoutMs: 0, deadline }, reply);
+    router.serve(route(Date.now() - 5_000, "late"));
+    router.serve(route(Date.now() + 2_000, "on-time"));
+    expect(conn.published.map((p) => [p.subject, p.message])).to.deep.equal([
+      ["late", conn.published[0]!.message],
+      ["on-time", { kind: "answer", cluster: "c", masterId: "m1", epoch, written: true }],
+    ]);
+    expect(conn.published[0]!.message).to.deep.include({ masterId: "m1" });
+    expect((conn.published[0]!.message as { error?: { code: number } }).error?.code).to.equal(Code.DEADLINE_EXCEEDED);
+    expect(fleet.sentLog.map((s) => s.data)).to.deep.equal(["x"]);
+    expect(host.counters.late).to.equal(1);
+  });
+});
+
+describe("HolderDirectory", () => {
+  const e = (at: number, master = "m") => ({ at, master, seq: 1 });
+
+  it("keeps the newest claim whatever the order; a release deletes only the epoch it names; a master's claims go with it", () => {
+    const d = new HolderDirectory();
+    expect(d.learn("s", "m2", e(2, "m2"))).to.equal(true);
+    expect(d.learn("s", "m1", e(1, "m1"))).to.equal(false);
+    expect(d.get("s")?.master).to.equal("m2");
+    d.release("s", e(1, "m1"));
+    expect(d.get("s")?.master).to.equal("m2");
+    d.release("s", e(2, "m2"));
+    expect(d.get("s")).to.equal(undefined);
+    d.learn("a", "m1", e(1, "m1"));
+    d.learn("b", "m1", e(1, "m1"));
+    d.learn("c", "m2", e(1, "m2"));
+    expect(d.forgetMaster("m1")).to.equal(2);
+    expect([d.size, d.get("c")?.master]).to.deep.equal([1, "m2"]);
+  });
+
+  it("wakes the waiters of an id with each newer claim, until they stop waiting", () => {
+    const d = new HolderDirectory();
+    const woken: string[] = [];
+    const stop = d.onNewer("s", (h) => woken.push(h.master));
+    d.learn("s", "m1", e(1, "m1"));
+    d.learn("s", "m0", e(0, "m0")); // older: no wake
+    d.learn("t", "m2", e(5, "m2")); // another id: no wake
+    stop();
+    d.learn("s", "m3", e(3, "m3"));
+    expect(woken).to.deep.equal(["m1"]);
   });
 });
