@@ -15,6 +15,14 @@ import type { ClusterMember, ClusterState, FleetSlaves, LocalFleet, RoutedReply 
 
 export { routeError } from "./router.js";
 
+/**
+ * How long the claims of a master that left or expired are kept: its slaves
+ * re-home and claim again well within it (a slave notices in its
+ * masterTimeout, 15 s by default), and what is left after it names slaves
+ * that are gone for good.
+ */
+const DEPARTED_CLAIMS_MS = 60_000;
+
 export interface ClusterNodeEvents {
   /** Connected to NATS (first time or again); membership and claims were just announced. */
   connected: [];
@@ -51,6 +59,8 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   private readonly scatter: Scatter;
   /** Who holds each slave of the cluster, from the claims heard: routed calls go straight to the holder. */
   private readonly directory = new HolderDirectory();
+  /** Masters that left or expired, and when: their claims are forgotten DEPARTED_CLAIMS_MS later unless they come back. */
+  private readonly departed = new Map<string, number>();
   private started = false;
   /** Whether the last state logged was "down", and for what kind, so a retry loop logs one line, not one per attempt. */
   private loggedDown: "lost" | "refused" | undefined;
@@ -65,13 +75,20 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     this.link = new NatsLink(this.#options, `netsync master ${fleet.id}`);
     this.host = new NodeHost(fleet, this.#options, this.link);
     this.presence = new Presence(this.host, {
-      joined: (member) => this.emit("member-joined", member),
       left: (member, reason) => {
-        // Its claims name a master that can no longer serve them: the next call to those slaves asks whoever holds them now.
-        this.directory.forgetMaster(member.id);
+        // Its claims stay for a while, unused while it is away (calls go to the slaves' subjects): should it come back (a stall
+        // longer than member expiry), they are right again; its slaves that re-home replace them with newer claims.
+        this.departed.set(member.id, Date.now());
         this.emit("member-left", member, reason);
       },
-      sweep: () => this.claims.sweep(),
+      joined: (member) => {
+        this.departed.delete(member.id);
+        this.emit("member-joined", member);
+      },
+      sweep: () => {
+        this.claims.sweep();
+        this.forgetDeparted();
+      },
     });
     // The router serves what arrives on held slaves' subjects, and asks the claims what is held here.
     this.claims = new Claims(this.host, (msg) => this.router.serve(msg), this.directory);
@@ -122,6 +139,15 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   /** The masters known alive, this one first, each with when it was last heard from. */
   masters(): ClusterMember[] {
     return [this.presence.self(), ...this.presence.others()];
+  }
+
+  private forgetDeparted(): void {
+    const now = Date.now();
+    for (const [master, since] of this.departed) {
+      if (now - since < DEPARTED_CLAIMS_MS) continue;
+      this.departed.delete(master);
+      this.directory.forgetMaster(master);
+    }
   }
 
   // --- connection state --------------------------------------------------------

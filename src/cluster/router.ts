@@ -116,7 +116,13 @@ export class Router {
     );
   }
 
-  /** The subject a call to `slaveId` goes to now: its holder's route subject when a live one is known, else the slave's own. */
+  /**
+   * Where a call to `slaveId` goes now: its holder's route subject when the
+   * newest claim names a live master; else the slave's own subject, where
+   * whoever subscribes it answers (a holder that left or went silent has
+   * lost its slaves, or will: those that re-home claim again, and a slave
+   * nobody holds is NOT_FOUND at once, as NATS has no responder).
+   */
   private target(slaveId: string): { subject: string; holder: Holder | undefined } {
     const { host } = this;
     const holder = this.directory.get(slaveId);

@@ -11,6 +11,7 @@ import { Router } from "../../src/cluster/router.js";
 import { Scatter } from "../../src/cluster/scatter.js";
 import type { ClusterMember } from "../../src/cluster/types.js";
 import { Code } from "../../src/code.js";
+import type { NetSyncError } from "../../src/errors.js";
 import { silentLogger } from "../../src/logger.js";
 import { FakeFleet } from "./fake-fleet.js";
 
@@ -159,21 +160,33 @@ describe("cluster node parts over a fake host (no NATS)", () => {
     });
   });
 
-  it("router: a call goes to the master the newest claim names, on its own subject; a live-less holder falls back to the slave's subject", async () => {
+  it("router: a call goes to the master the newest claim names, on its own subject; with no claim known, to the slave's subject", async () => {
     const { host, conn } = fakeHost();
     const directory = new HolderDirectory();
-    const alive = new Set(["m2"]);
-    const router = new Router(host, { holds: () => false, epochOf: () => undefined }, directory, { knows: (id) => alive.has(id) });
+    const router = new Router(host, { holds: () => false, epochOf: () => undefined }, directory, { knows: () => true });
     const epoch = { at: 5, master: "m2", seq: 1 };
     directory.learn("s", "m2", epoch);
     conn.answer = () => msg("inbox", { kind: "answer", cluster: "c", masterId: "m2", written: true, epoch });
     expect(await router.send("s", "x")).to.deep.equal({ written: true, masterId: "m2" });
     expect(conn.requests.map((r) => r.subject)).to.deep.equal([host.subjects.route("m2")]);
     expect(conn.requests[0]!.message).to.have.property("deadline").that.is.a("number");
-    alive.delete("m2");
-    await router.send("s", "x");
-    expect(conn.requests.at(-1)!.subject).to.equal(host.subjects.slave("s"));
+    await router.send("never-claimed", "x");
+    expect(conn.requests.at(-1)!.subject).to.equal(host.subjects.slave("never-claimed"));
     expect(host.counters.routedVia).to.deep.equal({ holder: 1, discovery: 1 });
+  });
+
+  it("router: a call to a slave whose holder left or went silent goes to the slave's subject, not to that holder", async () => {
+    const { host, conn } = fakeHost();
+    const directory = new HolderDirectory();
+    const alive = new Set<string>();
+    const router = new Router(host, { holds: () => false, epochOf: () => undefined }, directory, { knows: (id) => alive.has(id) });
+    directory.learn("s", "gone", { at: 1, master: "gone", seq: 1 });
+    conn.answer = () => new Error("no responders");
+    await router.send("s", "x").catch(() => undefined);
+    expect(conn.requests.map((r) => r.subject)).to.deep.equal([host.subjects.slave("s")]);
+    alive.add("gone");
+    await router.send("s", "x").catch(() => undefined);
+    expect(conn.requests.at(-1)!.subject).to.equal(host.subjects.route("gone"));
   });
 
   it("router: an answer from discovery teaches the directory; a holder that says 'not here' is forgotten and the slave's subject asked", async () => {
