@@ -119,7 +119,7 @@ export async function haveNatsServer(): Promise<boolean> {
 }
 
 /** Whether every thread of `pid` is in state T (stopped), read from /proc. */
-function allThreadsStopped(pid: number): boolean {
+export function allThreadsStopped(pid: number): boolean {
   return readdirSync(`/proc/${pid}/task`).every((task) => {
     let stat: string;
     try {
