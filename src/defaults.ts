@@ -40,6 +40,11 @@ export const CLUSTER_DEFAULTS = {
   memberExpiryBeats: 3,
   /** How long a fleet-wide call (ListSlaves, Broadcast) waits for each master. */
   gatherTimeout: 1_000,
+  /**
+   * How long a fleet broadcast waits for the count of a master that acknowledged it within `gatherTimeout`
+   * (a loaded master acks at once but may take seconds to write to its slaves); under the AdminClient's 5 s call deadline.
+   */
+  broadcastTimeout: 4_000,
   /** How long a routed send waits for the holding master's acknowledgement. */
   requestTimeout: 2_000,
   /** Extra time a routed request waits beyond the slave's own reply timeout, for the answer to travel back. */

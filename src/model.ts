@@ -130,8 +130,16 @@ export interface FleetBroadcastResult {
   written: number;
   /** How many on each master that answered, by master id. */
   byMaster: Record<string, number>;
+  /** Known masters that did not acknowledge the broadcast in time (the gather timeout), or are gone. */
   unanswered: string[];
   clusterAvailable: boolean;
+  /**
+   * Masters that acknowledged the broadcast (so they are writing it to their
+   * slaves) but whose count did not arrive within the cluster's
+   * `broadcastTimeout`: not in `byMaster` nor `written`, and not unanswered.
+   * Present only when there is one.
+   */
+  pending?: string[];
 }
 
 /** Where a routed send was served. */

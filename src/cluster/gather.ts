@@ -8,11 +8,23 @@ export interface GatherTarget {
   subject: string;
 }
 
+export interface GatherOptions {
+  /**
+   * How long, from the start, to wait for the full answer of a target that
+   * acknowledged the request (an `accepted` part) but has not answered yet:
+   * it is acting on it, so its answer is worth waiting for past `timeoutMs`.
+   * Default `timeoutMs` (acknowledged or not, nobody is waited for longer).
+   */
+  answerTimeoutMs?: number;
+}
+
 export interface GatherResult {
   /** Every part of each master that answered in full, by master id. */
   answers: Map<string, PartMessage[]>;
-  /** Masters that had no responder (gone) or did not answer in full within the timeout. */
+  /** Masters that had no responder (gone), or neither acknowledged nor answered in full in time. */
   unanswered: string[];
+  /** Masters that acknowledged the request but did not answer in full within `answerTimeoutMs`. */
+  pending: string[];
 }
 
 /** NATS's status for a request on a subject nobody subscribes to. */
@@ -24,7 +36,12 @@ const NO_RESPONDERS = 503;
  * which may come in several parts. Waits only for the targets named (the
  * masters known alive), at most `timeoutMs`; a target without subscribers
  * is known at once from NATS's "no responders" status, so a master that died
- * since its last heartbeat costs nothing. Never rejects.
+ * since its last heartbeat costs nothing. A target that acknowledged (a
+ * request that asks for it, like a broadcast, is acknowledged before the
+ * work) is waited for up to `answerTimeoutMs` instead: past `timeoutMs` the
+ * gather ends as soon as every acknowledged target answered, and a target
+ * that acknowledged late, while others were still awaited, counts too.
+ * Never rejects.
  */
 export function gather(
   nc: NatsConnection,
@@ -32,37 +49,50 @@ export function gather(
   targets: GatherTarget[],
   payload: string,
   timeoutMs: number,
+  options: GatherOptions = {},
 ): Promise<GatherResult> {
   const answers = new Map<string, PartMessage[]>();
   const failed = new Set<string>();
-  if (targets.length === 0) return Promise.resolve({ answers, unanswered: [] });
+  const acked = new Set<string>();
+  if (targets.length === 0) return Promise.resolve({ answers, unanswered: [], pending: [] });
+  const answerTimeoutMs = Math.max(timeoutMs, options.answerTimeoutMs ?? timeoutMs);
   const inbox = createInbox();
   const partial = new Map<number, PartMessage[]>();
   return new Promise<GatherResult>((resolve) => {
-    let pending = targets.length;
+    let firstDeadlinePassed = false;
     let done = false;
     const finish = () => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       sub.unsubscribe();
-      const unanswered = targets.filter((t) => !answers.has(t.id)).map((t) => t.id);
-      resolve({ answers, unanswered });
+      const missing = targets.filter((t) => !answers.has(t.id));
+      resolve({
+        answers,
+        unanswered: missing.filter((t) => !acked.has(t.id)).map((t) => t.id),
+        pending: missing.filter((t) => acked.has(t.id)).map((t) => t.id),
+      });
     };
-    const settle = () => {
-      if (--pending === 0) finish();
+    const settled = (t: GatherTarget) => answers.has(t.id) || failed.has(t.id);
+    // Done when everyone settled; past the first deadline, when every target that acknowledged did.
+    const check = () => {
+      if (targets.every(settled) || (firstDeadlinePassed && targets.every((t) => settled(t) || !acked.has(t.id)))) finish();
     };
     const onMessage = (msg: Msg) => {
       const index = Number(msg.subject.slice(inbox.length + 1));
       const target = targets[index];
-      if (!target || answers.has(target.id) || failed.has(target.id)) return;
+      if (!target || settled(target)) return;
       if (msg.headers?.code === NO_RESPONDERS || (msg.data.length === 0 && msg.headers?.hasError)) {
         failed.add(target.id);
-        settle();
+        check();
         return;
       }
       const part = decodeMessage(msg.string(), cluster);
       if (part?.kind !== "part" || part.masterId !== target.id) return;
+      if (part.accepted) {
+        acked.add(target.id);
+        return;
+      }
       const parts = partial.get(index) ?? [];
       if (parts.some((p) => p.part === part.part)) return;
       parts.push(part);
@@ -72,18 +102,24 @@ export function gather(
           target.id,
           parts.sort((a, b) => a.part - b.part),
         );
-        settle();
+        check();
       }
     };
     const sub = nc.subscribe(`${inbox}.*`, { callback: (err, msg) => (err ? undefined : onMessage(msg)) });
-    const timer = setTimeout(finish, timeoutMs);
+    let timer = setTimeout(() => {
+      firstDeadlinePassed = true;
+      check();
+      if (done) return;
+      timer = setTimeout(finish, answerTimeoutMs - timeoutMs);
+      timer.unref();
+    }, timeoutMs);
     timer.unref();
     targets.forEach((target, i) => {
       try {
         nc.publish(target.subject, payload, { reply: `${inbox}.${i}` });
       } catch {
         failed.add(target.id);
-        settle();
+        check();
       }
     });
   });

@@ -98,6 +98,8 @@ export interface BroadcastMessage {
   from: string;
   data: string;
   selector?: string;
+  /** Acknowledge first (an `accepted` part), then answer the count: an asker that sets it waits longer for a master that acknowledged. */
+  ack?: boolean;
 }
 
 /** One part of a master's answer to a list or broadcast (a list may need several: NATS caps a message at 1 MiB by default). */
@@ -111,6 +113,8 @@ export interface PartMessage {
   parts: number;
   slaves?: ClusterSlave[];
   count?: number;
+  /** Not a part of the answer: the request was received and is being acted on; the answer follows. */
+  accepted?: boolean;
 }
 
 export function encodeMessage(message: ClusterMessage): string {
@@ -173,7 +177,12 @@ export function decodeMessage(text: string, cluster: string): ClusterMessage | u
     case "list":
       return str("from") && (m.selector === undefined || str("selector")) ? (m as unknown as ListMessage) : undefined;
     case "broadcast":
-      return str("from") && str("data") && (m.selector === undefined || str("selector")) ? (m as unknown as BroadcastMessage) : undefined;
+      return str("from") &&
+        str("data") &&
+        (m.selector === undefined || str("selector")) &&
+        (m.ack === undefined || typeof m.ack === "boolean")
+        ? (m as unknown as BroadcastMessage)
+        : undefined;
     case "part":
       return str("masterId") &&
         str("address") &&
@@ -182,7 +191,8 @@ export function decodeMessage(text: string, cluster: string): ClusterMessage | u
         Number.isInteger(m.parts) &&
         (m.parts as number) >= 1 &&
         (m.slaves === undefined || Array.isArray(m.slaves)) &&
-        (m.count === undefined || num("count"))
+        (m.count === undefined || num("count")) &&
+        (m.accepted === undefined || typeof m.accepted === "boolean")
         ? (m as unknown as PartMessage)
         : undefined;
     default:

@@ -100,9 +100,9 @@ export class NatsLink extends EventEmitter<LinkEvents> {
         nc = await connect(options);
       } catch (err) {
         if (this.stopped) return;
-        const refused = err instanceof AuthorizationError || err instanceof UserAuthenticationExpiredError;
+        const refused = isRefusal(err);
         this.state = "disconnected";
-        this.emit("down", describe(err), refused);
+        this.emit("down", this.describeFailure(err, refused), refused);
         await this.sleep(refused ? this.options.authRetryInterval : this.options.reconnectTimeWait);
         continue;
       }
@@ -118,8 +118,8 @@ export class NatsLink extends EventEmitter<LinkEvents> {
       if (this.nc === nc) this.nc = undefined;
       if (this.stopped) return;
       this.state = "disconnected";
-      const refused = err instanceof AuthorizationError || err instanceof UserAuthenticationExpiredError;
-      this.emit("down", err ? `connection closed: ${describe(err)}` : "connection closed", refused);
+      const refused = isRefusal(err);
+      this.emit("down", err ? `connection closed: ${this.describeFailure(err, refused)}` : "connection closed", refused);
       await this.sleep(refused ? this.options.authRetryInterval : this.options.reconnectTimeWait);
     }
   }
@@ -151,6 +151,16 @@ export class NatsLink extends EventEmitter<LinkEvents> {
     }
   }
 
+  /**
+   * A failure as it may be logged. A refusal names the credentials file (its
+   * path, never its content): an operator with several masters and .creds
+   * files needs to know which one NATS rejected.
+   */
+  private describeFailure(err: unknown, refused: boolean): string {
+    const text = describe(err);
+    return refused && this.options.credsFile !== undefined ? `${text}; credentials file ${this.options.credsFile}` : text;
+  }
+
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
@@ -162,6 +172,11 @@ export class NatsLink extends EventEmitter<LinkEvents> {
       this.wake = done;
     });
   }
+}
+
+/** Whether NATS rejected the credentials (as opposed to being unreachable). */
+function isRefusal(err: unknown): boolean {
+  return err instanceof AuthorizationError || err instanceof UserAuthenticationExpiredError;
 }
 
 /** An error as it may be logged: its message with any URL credentials masked. */

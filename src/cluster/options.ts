@@ -24,6 +24,8 @@ export interface ClusterOptions {
   memberExpiryBeats?: number;
   /** Per-master wait of ListSlaves and Broadcast. Default 1 s. */
   gatherTimeout?: number;
+  /** Wait for the count of a master that acknowledged a Broadcast within `gatherTimeout` (at least that). Default 4 s. */
+  broadcastTimeout?: number;
   /** Wait for a routed send's acknowledgement. Default 2 s. */
   requestTimeout?: number;
   /** Extra wait of a routed request beyond its reply timeout. Default 250 ms. */
@@ -82,6 +84,7 @@ export function resolveClusterOptions(options: ClusterOptions): ResolvedClusterO
     membershipInterval: options.membershipInterval ?? d.membershipInterval,
     memberExpiryBeats: options.memberExpiryBeats ?? d.memberExpiryBeats,
     gatherTimeout: options.gatherTimeout ?? d.gatherTimeout,
+    broadcastTimeout: options.broadcastTimeout ?? d.broadcastTimeout,
     requestTimeout: options.requestTimeout ?? d.requestTimeout,
     routeGrace: options.routeGrace ?? d.routeGrace,
     claimLimit: options.claimLimit ?? d.claimLimit,
@@ -102,6 +105,7 @@ export function resolveClusterOptions(options: ClusterOptions): ResolvedClusterO
   for (const key of [
     "membershipInterval",
     "gatherTimeout",
+    "broadcastTimeout",
     "requestTimeout",
     "claimWindow",
     "reconnectTimeWait",

@@ -2,7 +2,7 @@ import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import type { FleetBroadcastResult } from "../model.js";
 import { gather } from "./gather.js";
 import type { ClusterHost } from "./host.js";
-import { type ClusterMessage, encodeMessage, type ListMessage, type PartMessage, splitSlaves } from "./messages.js";
+import { type BroadcastMessage, encodeMessage, type ListMessage, type PartMessage, splitSlaves } from "./messages.js";
 import type { ClusterMember, ClusterSlave, FleetSlaves } from "./types.js";
 
 /** Share of the server's max_payload one part of a ListSlaves answer may fill. */
@@ -57,7 +57,15 @@ export class Scatter {
     return { slaves, masters, unanswered, clusterAvailable: true };
   }
 
-  /** Writes `data` to every slave of the cluster matching `selector`; counts by master. */
+  /**
+   * Writes `data` to every slave of the cluster matching `selector`; counts by
+   * master. Each master acknowledges at once, before its write loop, then
+   * answers its count: one that did not acknowledge within `timeoutMs` is
+   * unanswered; the count of one that did is waited for up to the cluster's
+   * `broadcastTimeout` (a loaded master writing to 10,000 slaves answers
+   * seconds late, and must not be reported as having done nothing), and if it
+   * still has not come, the master is `pending`, not unanswered.
+   */
   async broadcast(data: string, selector: string | undefined, timeoutMs: number): Promise<FleetBroadcastResult> {
     const { host } = this;
     const localCount = host.fleet.broadcast(data, selector);
@@ -67,17 +75,27 @@ export class Scatter {
     if (!nc || !host.connected) {
       return { written: localCount, byMaster, unanswered: others.map((m) => m.id), clusterAvailable: false };
     }
-    const request: ClusterMessage = { kind: "broadcast", cluster: host.clusterName, from: host.fleet.id, data };
+    const request: BroadcastMessage = { kind: "broadcast", cluster: host.clusterName, from: host.fleet.id, data, ack: true };
     if (selector) request.selector = selector;
     const targets = others.map((m) => ({ id: m.id, subject: host.subjects.broadcast(m.id) }));
-    const { answers, unanswered } = await gather(nc, host.clusterName, targets, encodeMessage(request), timeoutMs);
+    const answerTimeoutMs = Math.max(timeoutMs, host.options.broadcastTimeout);
+    const { answers, unanswered, pending } = await gather(nc, host.clusterName, targets, encodeMessage(request), timeoutMs, {
+      answerTimeoutMs,
+    });
     let written = localCount;
     for (const [id, parts] of answers) {
       const count = parts[0]?.count ?? 0;
       byMaster[id] = count;
       written += count;
     }
-    return { written, byMaster, unanswered, clusterAvailable: true };
+    const result: FleetBroadcastResult = { written, byMaster, unanswered, clusterAvailable: true };
+    if (pending.length > 0) {
+      result.pending = pending;
+      host.log.warn(
+        `fleet broadcast: ${pending.join(", ")} acknowledged but sent no count within ${answerTimeoutMs} ms; ${written} written is a lower bound`,
+      );
+    }
+    return result;
   }
 
   /** Another master's list request: this master's slaves, in parts that each fit half the server's max_payload. */
@@ -92,12 +110,34 @@ export class Scatter {
     });
   }
 
-  /** Another master's broadcast: written to the local slaves, answered with how many. */
+  /**
+   * Another master's broadcast: acknowledged at once if it asks, written to
+   * the local slaves, answered with how many. The write loop runs on the next
+   * turn of the event loop: nats.js flushes what was published in a
+   * microtask, so the acknowledgement is on the socket before a long loop
+   * (or a stall) begins, and the asker knows this master is acting on it.
+   */
   onBroadcast(msg: Msg): void {
     const message = this.host.decode(msg);
-    if (!msg.reply || message?.kind !== "broadcast") return;
-    const count = this.host.fleet.broadcast(message.data, message.selector);
-    this.host.respond(msg.reply, this.part(0, 1, { count }));
+    const reply = msg.reply;
+    if (!reply || message?.kind !== "broadcast") return;
+    const write = () => {
+      if (this.host.closing) return;
+      const count = this.host.fleet.broadcast(message.data, message.selector);
+      this.host.respond(reply, this.part(0, 1, { count }));
+    };
+    if (!message.ack) {
+      write();
+      return;
+    }
+    this.host.respond(reply, { ...this.part(0, 1, {}), accepted: true });
+    setImmediate(() => {
+      try {
+        write();
+      } catch (err) {
+        this.host.log.error(`fleet broadcast from ${message.from} failed: ${(err as Error).message}`);
+      }
+    });
   }
 
   private part(part: number, parts: number, fields: Pick<PartMessage, "slaves" | "count">): PartMessage {

@@ -11,6 +11,8 @@ export interface NatsServerOptions {
   port?: number;
   /** Serve TLS only, with this certificate and key (PEM file paths). */
   tls?: { cert: string; key: string };
+  /** A configuration file (`-c`), e.g. operator mode; the address and port flags still apply. */
+  config?: string;
 }
 
 /**
@@ -42,7 +44,8 @@ export class NatsServer {
   async start(): Promise<void> {
     if (this.child) return;
     if (this.port === 0) this.port = this.options.port ?? (await freePort());
-    const args = ["-a", "127.0.0.1", "-p", String(this.port)];
+    const args = this.options.config ? ["-c", this.options.config] : [];
+    args.push("-a", "127.0.0.1", "-p", String(this.port));
     if (this.options.token) args.push("--auth", this.options.token);
     if (this.options.tls) args.push("--tls", "--tlscert", this.options.tls.cert, "--tlskey", this.options.tls.key);
     const child = spawn("nats-server", args, { stdio: ["ignore", "ignore", "pipe"] });
@@ -116,7 +119,7 @@ export async function haveNatsServer(): Promise<boolean> {
 }
 
 /** Whether every thread of `pid` is in state T (stopped), read from /proc. */
-function allThreadsStopped(pid: number): boolean {
+export function allThreadsStopped(pid: number): boolean {
   return readdirSync(`/proc/${pid}/task`).every((task) => {
     let stat: string;
     try {
