@@ -11,7 +11,6 @@ import { Router } from "../../src/cluster/router.js";
 import { Scatter } from "../../src/cluster/scatter.js";
 import type { ClusterMember } from "../../src/cluster/types.js";
 import { Code } from "../../src/code.js";
-import type { NetSyncError } from "../../src/errors.js";
 import { silentLogger } from "../../src/logger.js";
 import { FakeFleet } from "./fake-fleet.js";
 
