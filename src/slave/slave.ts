@@ -258,7 +258,13 @@ export class Slave extends EventEmitter<SlaveEvents> {
     if (maxAuthRefusals > 0 && refused >= maxAuthRefusals) {
       this.log.error(`${cause}; giving up after ${refused} refusal${refused === 1 ? "" : "s"} in a row`);
       this.currentState = "closed";
-      this.emit("failed", new NetSyncError(`${cause}; gave up after ${refused} in a row`, Code.UNAUTHENTICATED));
+      this.emit(
+        "failed",
+        new NetSyncError(
+          `gave up: the master refused this slave's credentials ${refused} times in a row (${reason})`,
+          Code.UNAUTHENTICATED,
+        ),
+      );
       return;
     }
     // ±25 %, so a fleet whose token was rotated under it does not come back in one burst.
