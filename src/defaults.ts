@@ -30,6 +30,34 @@ export const DEFAULTS = {
   requestTimeout: 10_000,
   /** Reconnect backoff of a slave: first cap, growth per attempt, largest cap (full jitter below the cap). */
   backoff: { initial: 100, factor: 2, max: 10_000 },
+  /**
+   * A master refused the slave's credentials (UNAUTHENTICATED, PERMISSION_DENIED): wait about this long
+   * (±25 % jitter) before trying again, since a wrong token does not fix itself in 100 ms; give up after
+   * `maxAuthRefusals` refusals in a row (0: never), so `netsync slave` exits non-zero instead of looping.
+   */
+  authRetryInterval: 30_000,
+  maxAuthRefusals: 5,
+  /** A master hinted when to retry (`netsync-retry-after-ms`): the slave waits the hint plus up to this fraction of it more, at random. */
+  retryJitter: 0.5,
+  /**
+   * Admission of new Sync streams, a token bucket per master: `rate` streams a second, `burst` at once.
+   * Measured: the bench's ramp registers 1,800 to 2,000 streams/s on one master, and is bound by its
+   * load generators (the "floor" server that does nothing ramps at the same pace; results-2a45265.json:
+   * 10,000 in 5.1 s, 15,000 in 8.4 s), so 2,000/s with a burst of 2,000 never refuses a ramp or a test.
+   * It refuses the storm of a failover: 10,000 slaves that lost their master reach a survivor within
+   * about a second; it takes 2,000 at once and tells the rest when to come back (spread at 2,000/s,
+   * about 4 s for all) instead of letting their connects time out while it struggles. 0 turns it off.
+   */
+  admission: { rate: 2_000, burst: 2_000 },
+  /**
+   * Two live slaves with one id replace each other forever. Both a lone master (the fleet) and a
+   * cluster (claims) damp it the same way: at most `limit` connections of an id within `window`, the
+   * next while one is held starts a cool-down of `cooldown` during which the holder keeps its stream.
+   */
+  duplicateIds: { limit: 3, window: 10_000, cooldown: 30_000 },
+  /** A master logs refused credentials at most once per peer host per interval, with a count; it remembers this many hosts. */
+  refusalLogInterval: 60_000,
+  refusalLogPeers: 1_024,
 } as const;
 
 /** Every default of cluster mode, in one place. Durations are in milliseconds. */
@@ -50,10 +78,10 @@ export const CLUSTER_DEFAULTS = {
   /** Extra time a routed request waits beyond the slave's own reply timeout, for the answer to travel back. */
   routeGrace: 250,
   /** Damping of one id claimed again and again: at most `claimLimit` claims within `claimWindow`... */
-  claimLimit: 3,
-  claimWindow: 10_000,
-  /** ...after which claims for it are held back this long. */
-  claimCooldown: 30_000,
+  claimLimit: DEFAULTS.duplicateIds.limit,
+  claimWindow: DEFAULTS.duplicateIds.window,
+  /** ...after which claims for it are held back this long (the same policy as a lone master's, DEFAULTS.duplicateIds). */
+  claimCooldown: DEFAULTS.duplicateIds.cooldown,
   /** NATS client: wait between reconnect attempts (plus up to 100 ms jitter); attempts never stop. */
   reconnectTimeWait: 500,
   /** NATS client: ping the server this often; `maxPingOut` unanswered pings mark it stale (≈ 2 × 2 s). */

@@ -51,13 +51,16 @@ export type ClientBidiCall<I extends DescMessage, O extends DescMessage> = grpc.
  * for it: it turns an error emitted on a server stream into the call's status
  * (ServerDuplexStreamImpl / ServerWritableStreamImpl), which is the one place
  * NetSync relies on that; every refusal and every end goes through here.
+ * `trailers` go out with the status (grpc-js reads them from the error's
+ * `metadata`), e.g. a refusal's retry hint.
  */
 export function rejectCall(
   call: grpc.ServerDuplexStream<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>,
   code: grpc.status,
   details: string,
+  trailers?: grpc.Metadata,
 ): void {
-  call.emit("error", Object.assign(new Error(details), { code, details }));
+  call.emit("error", Object.assign(new Error(details), { code, details }, trailers ? { metadata: trailers } : {}));
 }
 
 /**

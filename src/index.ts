@@ -58,4 +58,4 @@ export type { ClientTlsOptions, MasterTlsOptions } from "./server/auth.js";
 export type { BackoffOptions } from "./slave/backoff.js";
 export type { SlaveEvents, SlaveState } from "./slave/slave.js";
 export { Slave } from "./slave/slave.js";
-export { LABELS_METADATA_KEY, MAX_LABELS, MAX_SLAVE_ID_LENGTH, SLAVE_ID_METADATA_KEY } from "./wire.js";
+export { LABELS_METADATA_KEY, MAX_LABELS, MAX_SLAVE_ID_LENGTH, RETRY_AFTER_METADATA_KEY, SLAVE_ID_METADATA_KEY } from "./wire.js";

@@ -77,6 +77,8 @@ export class Master extends EventEmitter<MasterEvents> {
       maxPendingBytes: o.maxPendingBytes,
       maxMessagesPerSecond: o.maxMessagesPerSecond,
       historySize: o.historySize,
+      admission: o.admission,
+      duplicateIds: o.duplicateIds,
       log: this.log,
       notify: (event, ...args) => this.notify(event, ...args),
       observer: this.metrics,

@@ -56,6 +56,11 @@ export class MasterMetrics implements MasterObserver, ClusterObserver {
     counter("netsync_commands_sent_total", "Custom commands written to slave streams", (s) => s.commandsSent);
     byReason("netsync_evictions_total", "Slaves evicted, by reason", (s) => s.evictions);
     byReason("netsync_disconnects_total", "Slaves whose stream ended, by reason", (s) => s.disconnects);
+    byReason(
+      "netsync_admission_refused_total",
+      "New slave streams refused before registration, by reason: rate (arriving faster than admitted), duplicate_id (id cooling down)",
+      (s) => s.refused,
+    );
     this.rttHistogram = new Histogram({
       name: "netsync_ping_rtt_seconds",
       help: "Ping to Pong round-trip time",

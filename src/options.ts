@@ -47,6 +47,19 @@ export interface MasterOptions {
   historySize?: number;
   /** Messages per second one slave may send (averaged over one second) before it is evicted. Default 1000. */
   maxMessagesPerSecond?: number;
+  /**
+   * Admission of new slave streams, a token bucket: at most `rate` a second, `burst` at once; beyond it a
+   * stream is refused with RESOURCE_EXHAUSTED and a retry hint (`netsync-retry-after-ms`), so a failover
+   * storm is spread instead of timing out. `rate` 0 admits everything. Default 2000/s, burst 2000.
+   */
+  admission?: { rate?: number; burst?: number };
+  /**
+   * Two live slaves with one id: the newest wins while at most `limit` connections of the id arrived
+   * within `window`; the next starts a `cooldown` during which new streams for it are refused with
+   * ALREADY_EXISTS and a retry hint, and the holder keeps its stream (a cluster damps its claims the
+   * same way). `limit` or `cooldown` 0: the newest always wins. Default 3 in 10 s, 30 s.
+   */
+  duplicateIds?: { limit?: number; window?: number; cooldown?: number };
   /** Serve TLS; with `clientCa`, require client certificates whose CN/SAN becomes the slave id. Default plaintext. */
   tls?: MasterTlsOptions;
   /** Bearer token every slave and admin client must present. Default none. */
@@ -79,7 +92,14 @@ export interface MasterClusterOptions
 }
 
 export interface ResolvedMasterOptions
-  extends Required<Omit<MasterOptions, "name" | "logger" | "serverOptions" | "metricsPort" | "httpPort" | "tls" | "token" | "cluster">> {
+  extends Required<
+    Omit<
+      MasterOptions,
+      "name" | "logger" | "serverOptions" | "metricsPort" | "httpPort" | "tls" | "token" | "cluster" | "admission" | "duplicateIds"
+    >
+  > {
+  admission: { rate: number; burst: number };
+  duplicateIds: { limit: number; window: number; cooldown: number };
   httpPort: number | undefined;
   name: string | undefined;
   /** What the master hands to its ClusterNode (validated here, so a bad option fails the constructor, not listen()). */
@@ -108,6 +128,8 @@ export function resolveMasterOptions(options: MasterOptions = {}): ResolvedMaste
     dashboardActions: options.dashboardActions ?? false,
     historySize: options.historySize ?? DEFAULTS.historySize,
     maxMessagesPerSecond: options.maxMessagesPerSecond ?? DEFAULTS.maxMessagesPerSecond,
+    admission: { ...DEFAULTS.admission, ...options.admission },
+    duplicateIds: { ...DEFAULTS.duplicateIds, ...options.duplicateIds },
     tls: options.tls,
     token: options.token,
     serverOptions: options.serverOptions ?? {},
@@ -117,6 +139,21 @@ export function resolveMasterOptions(options: MasterOptions = {}): ResolvedMaste
   checkTimeouts(resolved.heartbeatInterval, resolved.heartbeatTimeout);
   if (!Number.isInteger(resolved.heartbeatSliceSize) || resolved.heartbeatSliceSize < 1) {
     throw new NetSyncError(`heartbeatSliceSize must be an integer ≥ 1, got ${resolved.heartbeatSliceSize}`, Code.INVALID_ARGUMENT);
+  }
+  for (const [name, value] of [
+    ["admission.rate", resolved.admission.rate],
+    ["admission.burst", resolved.admission.burst],
+    ["duplicateIds.limit", resolved.duplicateIds.limit],
+    ["duplicateIds.window", resolved.duplicateIds.window],
+    ["duplicateIds.cooldown", resolved.duplicateIds.cooldown],
+  ] as const) {
+    if (!Number.isFinite(value) || value < 0) throw new NetSyncError(`${name} must be a number ≥ 0, got ${value}`, Code.INVALID_ARGUMENT);
+  }
+  if (resolved.admission.rate > 0 && resolved.admission.burst < 1) {
+    throw new NetSyncError(
+      `admission.burst must be ≥ 1 when admission.rate is set, got ${resolved.admission.burst}`,
+      Code.INVALID_ARGUMENT,
+    );
   }
   if (resolved.name !== undefined && (resolved.name.length === 0 || resolved.name.length > MAX_MASTER_NAME_LENGTH)) {
     throw new NetSyncError(`name must be 1 to ${MAX_MASTER_NAME_LENGTH} characters`, Code.INVALID_ARGUMENT);
@@ -159,6 +196,15 @@ export interface SlaveOptions<Reply = unknown> {
   masterTimeout?: number;
   /** Reconnect backoff. Default 100 ms initial, x2, capped at 10 s, full jitter. */
   backoff?: BackoffOptions;
+  /**
+   * After a master refuses this slave's credentials (UNAUTHENTICATED, PERMISSION_DENIED), wait about this
+   * long (±25 %) before trying again, not the reconnect backoff: a wrong token does not fix itself. Default 30 s.
+   */
+  authRetryInterval?: number;
+  /** Give up (emit `failed` and close) after this many refusals of the credentials in a row; 0 retries forever. Default 5. */
+  maxAuthRefusals?: number;
+  /** A master's retry hint (`netsync-retry-after-ms`) is waited, plus up to this fraction of it more at random. Default 0.5. */
+  retryJitter?: number;
   /** Largest inbound message. Default 1 MiB. */
   maxMessageBytes?: number;
   /** Connect with TLS (and a client certificate for mTLS). Default plaintext. */
@@ -192,6 +238,9 @@ export interface ResolvedSlaveOptions {
   onCommand: CommandHandler | undefined;
   masterTimeout: number;
   backoff: BackoffOptions;
+  authRetryInterval: number;
+  maxAuthRefusals: number;
+  retryJitter: number;
   maxMessageBytes: number;
   tls: ClientTlsOptions | undefined;
   token: string | undefined;
@@ -209,6 +258,14 @@ export function resolveSlaveOptions(options: SlaveOptions): ResolvedSlaveOptions
   if (masters.length === 0) throw new NetSyncError("no master address given", Code.INVALID_ARGUMENT);
   const masterTimeout = options.masterTimeout ?? DEFAULTS.masterTimeout;
   if (!(masterTimeout > 0)) throw new NetSyncError(`masterTimeout must be > 0, got ${masterTimeout} ms`, Code.INVALID_ARGUMENT);
+  const authRetryInterval = options.authRetryInterval ?? DEFAULTS.authRetryInterval;
+  if (!(authRetryInterval > 0)) throw new NetSyncError(`authRetryInterval must be > 0, got ${authRetryInterval} ms`, Code.INVALID_ARGUMENT);
+  const maxAuthRefusals = options.maxAuthRefusals ?? DEFAULTS.maxAuthRefusals;
+  if (!Number.isInteger(maxAuthRefusals) || maxAuthRefusals < 0) {
+    throw new NetSyncError(`maxAuthRefusals must be an integer ≥ 0 (0: retry forever), got ${maxAuthRefusals}`, Code.INVALID_ARGUMENT);
+  }
+  const retryJitter = options.retryJitter ?? DEFAULTS.retryJitter;
+  if (!(retryJitter >= 0)) throw new NetSyncError(`retryJitter must be ≥ 0, got ${retryJitter}`, Code.INVALID_ARGUMENT);
   const startAt = options.startAt ?? Math.floor(Math.random() * masters.length);
   if (!Number.isInteger(startAt) || startAt < 0 || startAt >= masters.length) {
     throw new NetSyncError(`startAt must be an index into the ${masters.length} masters, got ${startAt}`, Code.INVALID_ARGUMENT);
@@ -220,6 +277,9 @@ export function resolveSlaveOptions(options: SlaveOptions): ResolvedSlaveOptions
     onCommand: options.onCommand as CommandHandler | undefined,
     masterTimeout,
     backoff: { ...DEFAULTS.backoff, ...options.backoff },
+    authRetryInterval,
+    maxAuthRefusals,
+    retryJitter,
     maxMessageBytes: options.maxMessageBytes ?? DEFAULTS.maxMessageBytes,
     tls: options.tls,
     token: options.token,

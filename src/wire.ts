@@ -10,6 +10,12 @@ export const SLAVE_ID_METADATA_KEY = "netsync-slave-id";
 export const MAX_SLAVE_ID_LENGTH = 128;
 /** Request metadata key a slave declares its labels with: "region=eu,role=db". */
 export const LABELS_METADATA_KEY = "netsync-slave-labels";
+/**
+ * Trailing metadata key of a refused Sync stream (RESOURCE_EXHAUSTED: the master admits no more new
+ * streams for now; ALREADY_EXISTS: the id is cooling down after too many replacements): how many ms
+ * to wait before trying again, as decimal text. A slave waits at least that long, plus some jitter.
+ */
+export const RETRY_AFTER_METADATA_KEY = "netsync-retry-after-ms";
 /** Most labels one slave may declare. */
 export const MAX_LABELS = 16;
 

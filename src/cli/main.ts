@@ -168,7 +168,13 @@ export function buildProgram(): Command {
       (value: string, list: string[]) => [...list, value],
       [],
     )
-    .addOption(durationOption("--master-timeout <duration>", "master silence after which the slave reconnects", DEFAULTS.masterTimeout));
+    .addOption(durationOption("--master-timeout <duration>", "master silence after which the slave reconnects", DEFAULTS.masterTimeout))
+    .addOption(
+      new Option("--max-auth-refusals <n>", "exit 1 after the master refuses the credentials this many times in a row (0: never)")
+        .argParser(integer(0, 1_000_000))
+        .default(DEFAULTS.maxAuthRefusals),
+    )
+    .addOption(new Option("--retry-forever", "never exit on refused credentials (--max-auth-refusals 0)").implies({ maxAuthRefusals: 0 }));
   addClientSecurityOptions(slaveCommand).action(async (opts: SlaveFlags) => {
     const { runSlave } = await import("./commands/slave.js");
     await runSlave(opts);

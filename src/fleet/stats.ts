@@ -13,6 +13,8 @@ export interface MasterStats {
   commandsSent: number;
   evictions: Record<string, number>;
   disconnects: Record<string, number>;
+  /** New streams refused before they were registered: `rate` (arriving faster than admitted), `duplicate_id` (id cooling down). */
+  refused: Record<string, number>;
 }
 
 /** Observations the master reports as they happen (only when metrics are on). */

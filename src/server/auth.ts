@@ -2,7 +2,9 @@ import { createHash, timingSafeEqual, X509Certificate } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import type { ConsolaInstance } from "consola";
 import { Code } from "../code.js";
+import { DEFAULTS } from "../defaults.js";
 import { SLAVE_ID_METADATA_KEY } from "../wire.js";
+import { RefusalLog } from "./refusal-log.js";
 
 /** TLS material of a master, as PEM. */
 export interface MasterTlsOptions {
@@ -114,8 +116,10 @@ export interface AuthOptions {
  */
 export function authInterceptor(options: AuthOptions): grpc.ServerInterceptor {
   const expected = options.token === undefined ? undefined : new Secret(options.token);
+  // A slave with a wrong token retries; one line per host per interval says so, with a count.
+  const refusals = new RefusalLog(options.log, DEFAULTS.refusalLogInterval, DEFAULTS.refusalLogPeers);
   const refuse = (call: grpc.ServerInterceptingCallInterface, peer: string, path: string, reason: string) => {
-    options.log.warn(`refused ${path} from ${peer}: ${reason}`);
+    refusals.refused(peer, path, reason);
     call.sendStatus({ code: Code.UNAUTHENTICATED, details: reason, metadata: null });
   };
   return (method, call) => {

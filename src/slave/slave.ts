@@ -12,6 +12,7 @@ import { type ResolvedSlaveOptions, resolveSlaveOptions, type SlaveOptions } fro
 import { clientCredentials, tokenMetadata } from "../server/auth.js";
 import { LABELS_METADATA_KEY, SLAVE_ID_METADATA_KEY } from "../wire.js";
 import { Backoff } from "./backoff.js";
+import { type Refusal, refusalOf, retryDelay } from "./refusal.js";
 
 export type SlaveState = "idle" | "connecting" | "open" | "backoff" | "closed";
 
@@ -22,6 +23,8 @@ export interface SlaveEvents {
   disconnected: [{ reason: string; code: Code | undefined }];
   /** A Custom command arrived (emitted before the handler runs). */
   command: [Custom];
+  /** The slave gave up (its credentials were refused `maxAuthRefusals` times in a row) and is closed. */
+  failed: [NetSyncError];
 }
 
 /** Upper bound on how long close() waits for the master to acknowledge the end of the stream. */
@@ -57,6 +60,8 @@ export class Slave extends EventEmitter<SlaveEvents> {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private assignedId: string | undefined;
   private currentState: SlaveState = "idle";
+  /** Refusals of this slave's credentials since it last had a stream open. */
+  private authRefusals = 0;
 
   constructor(options: SlaveOptions) {
     super();
@@ -150,6 +155,7 @@ export class Slave extends EventEmitter<SlaveEvents> {
       const id = headers.get(SLAVE_ID_METADATA_KEY)[0];
       this.assignedId = typeof id === "string" ? id : this.#options.id;
       session.opened = true;
+      this.authRefusals = 0;
       session.lastHeard = performance.now();
       this.currentState = "open";
       this.log.info(`connected to ${this.master} as ${this.assignedId}`);
@@ -157,7 +163,7 @@ export class Slave extends EventEmitter<SlaveEvents> {
     });
     call.on("data", (command: Command) => this.onCommand(session, command));
     call.on("error", (err: grpc.ServiceError) => {
-      this.endSession(session, `${codeName(err.code)}: ${err.details || err.message}`, err.code);
+      this.endSession(session, `${codeName(err.code)}: ${err.details || err.message}`, err.code, refusalOf(err));
     });
     call.on("end", () => this.endSession(session, "master ended the stream"));
     this.armReadDeadline(session, this.#options.masterTimeout);
@@ -225,7 +231,7 @@ export class Slave extends EventEmitter<SlaveEvents> {
     session.call.write(create(CommandSchema, { kind: { case: "reply", value: { requestId: custom.requestId, result } } }));
   }
 
-  private endSession(session: Session, reason: string, code?: Code): void {
+  private endSession(session: Session, reason: string, code?: Code, refusal?: Refusal): void {
     if (session.ended) return;
     session.ended = true;
     clearTimeout(session.readDeadline);
@@ -237,23 +243,64 @@ export class Slave extends EventEmitter<SlaveEvents> {
       else this.log.warn(`lost the master: ${reason}`);
       this.emit("disconnected", { reason, code });
     }
-    if (this.currentState !== "closed") this.scheduleReconnect(session.opened ? undefined : reason);
+    if (this.currentState === "closed") return;
+    if (!session.opened && refusal?.kind === "credentials") this.onCredentialsRefused(reason);
+    else this.scheduleReconnect(session.opened ? undefined : reason, refusal);
   }
 
-  private scheduleReconnect(failure: string | undefined): void {
-    const delay = this.backoff.next();
+  /** The master refused who this slave is: say so as an error, wait long, and give up after maxAuthRefusals in a row. */
+  private onCredentialsRefused(reason: string): void {
+    const refused = ++this.authRefusals;
+    const { maxAuthRefusals, authRetryInterval } = this.#options;
+    const cause =
+      `the master at ${this.master} refused this slave's credentials (${reason}); ` +
+      "check its token (--token-file or $NETSYNC_TOKEN) and, with mTLS, its client certificate";
+    if (maxAuthRefusals > 0 && refused >= maxAuthRefusals) {
+      this.log.error(`${cause}; giving up after ${refused} refusal${refused === 1 ? "" : "s"} in a row`);
+      this.currentState = "closed";
+      this.emit(
+        "failed",
+        new NetSyncError(
+          `gave up: the master refused this slave's credentials ${refused} times in a row (${reason})`,
+          Code.UNAUTHENTICATED,
+        ),
+      );
+      return;
+    }
+    // ±25 %, so a fleet whose token was rotated under it does not come back in one burst.
+    const delay = Math.round(authRetryInterval * (0.75 + 0.5 * Math.random()));
+    const left = maxAuthRefusals > 0 ? `refusal ${refused} of ${maxAuthRefusals} before giving up` : "retrying forever";
+    this.retryAfter(delay, (next) => this.log.error(`${cause}; retrying${next} in ${formatSeconds(delay)} (${left})`));
+  }
+
+  private scheduleReconnect(failure: string | undefined, refusal?: Refusal): void {
     const lost = this.master;
+    // A master that said when to come back is believed (plus jitter, so those it refused together do not return
+    // together); the backoff is for failures that say nothing.
+    const delay = refusal?.retryAfterMs !== undefined ? retryDelay(refusal.retryAfterMs, this.#options.retryJitter) : this.backoff.next();
+    this.retryAfter(delay, (next) => {
+      if (refusal?.kind === "duplicate")
+        this.log.warn(`the master at ${lost} refused this slave (${failure}); retrying${next} in ${formatSeconds(delay)}`);
+      else if (failure) this.log.info(`cannot reach the master at ${lost} (${failure}); retrying${next} in ${delay} ms`);
+      else this.log.info(`reconnecting${next} in ${delay} ms`);
+    });
+  }
+
+  /** Moves on to the next master and dials it after `delay` ms; `announce` is told " to <master>" when there are several. */
+  private retryAfter(delay: number, announce: (next: string) => void): void {
     // With several masters, every loss moves on to another one, picked at random: the slaves of a master
     // that died spread over the survivors instead of all landing on the next entry of a shared list.
     const others = this.masters.length - 1;
     if (others > 0) this.masterIndex = (this.masterIndex + 1 + Math.floor(Math.random() * others)) % this.masters.length;
     this.currentState = "backoff";
-    const next = this.masters.length > 1 ? ` to ${this.master}` : "";
-    if (failure) this.log.info(`cannot reach the master at ${lost} (${failure}); retrying${next} in ${delay} ms`);
-    else this.log.info(`reconnecting${next} in ${delay} ms`);
+    announce(this.masters.length > 1 ? ` to ${this.master}` : "");
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       if (this.currentState === "backoff") this.connect();
     }, delay);
   }
+}
+
+function formatSeconds(ms: number): string {
+  return ms < 1_000 ? `${ms} ms` : `${Math.round(ms / 100) / 10} s`;
 }

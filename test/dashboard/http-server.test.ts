@@ -214,6 +214,7 @@ describe("dashboard HTTP server", () => {
       commandsSent: 0,
       evictions: {},
       disconnects: {},
+      refused: {},
     }));
     const { url } = await startDashboard({}, { metrics });
     const text = await (await fetch(`${url}metrics`)).text();

@@ -6,6 +6,7 @@
  */
 import { expect } from "chai";
 import { Code } from "../../src/code.js";
+import { DEFAULTS } from "../../src/defaults.js";
 import { Fleet, type StreamTracker } from "../../src/fleet/fleet.js";
 import { LocalScope } from "../../src/fleet/scope.js";
 import { silentLogger } from "../../src/logger.js";
@@ -26,6 +27,8 @@ async function fleetOnServer(options: { interval?: number; timeout?: number } = 
     maxPendingBytes: 1024 * 1024,
     maxMessagesPerSecond: 1_000,
     historySize: 10,
+    admission: DEFAULTS.admission,
+    duplicateIds: DEFAULTS.duplicateIds,
     log: silentLogger(),
     notify: (event, ...args) => {
       events.push([event, ...args] as unknown as Event);
