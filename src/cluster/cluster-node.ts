@@ -3,6 +3,8 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { FleetBroadcastResult, RoutedSendResult } from "../model.js";
 import { Claims } from "./claims.js";
 import type { Epoch } from "./epoch.js";
+import { EventBus } from "./event-bus.js";
+import type { ClusterEvent } from "./events.js";
 import { NodeHost } from "./host.js";
 import { NatsLink } from "./nats-link.js";
 import { type ClusterOptions, type ResolvedClusterOptions, resolveClusterOptions } from "./options.js";
@@ -21,6 +23,8 @@ export interface ClusterNodeEvents {
   disconnected: [reason: string, refused: boolean];
   "member-joined": [member: ClusterMember];
   "member-left": [member: ClusterMember, reason: "left" | "expired"];
+  /** Slave events of another master (see publishEvent). */
+  "slave-events": [events: ClusterEvent[], from: string];
 }
 
 /**
@@ -48,6 +52,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   private readonly claims: Claims;
   private readonly router: Router;
   private readonly scatter: Scatter;
+  private readonly events: EventBus;
   private started = false;
   /** Whether the last state logged was "down", and for what kind, so a retry loop logs one line, not one per attempt. */
   private loggedDown: "lost" | "refused" | undefined;
@@ -70,6 +75,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     this.claims = new Claims(this.host, (msg) => this.router.serve(msg));
     this.router = new Router(this.host, this.claims);
     this.scatter = new Scatter(this.host, this.presence);
+    this.events = new EventBus(this.host, (events, from) => this.emit("slave-events", events, from));
     this.link.on("up", (nc, fresh) => this.onUp(nc, fresh));
     this.link.on("down", (reason, refused) => this.onDown(reason, refused));
   }
@@ -107,6 +113,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     this.host.closing = true;
     this.presence.stop();
     this.claims.stop();
+    this.events.stop();
     await this.link.close();
     this.claims.detach();
     this.host.counters.connected = 0;
@@ -163,6 +170,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     nc.subscribe(subjects.claims, { callback: host.handler((msg) => this.claims.onClaims(msg)) });
     nc.subscribe(subjects.list(fleet.id), { callback: host.handler((msg) => this.scatter.onList(nc, msg)) });
     nc.subscribe(subjects.broadcast(fleet.id), { callback: host.handler((msg) => this.scatter.onBroadcast(msg)) });
+    nc.subscribe(subjects.events, { callback: host.handler((msg) => this.events.onEvents(msg)) });
     this.claims.subscribeRoutes(nc);
   }
 
@@ -176,6 +184,11 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   /** A local connection ended: drop its route, unless a newer connection of the same id holds it now. */
   slaveRemoved(slaveId: string, epoch: Epoch): void {
     this.claims.remove(slaveId, epoch);
+  }
+
+  /** A local slave event, for the other masters' watchers (batched; dropped while NATS is away). */
+  publishEvent(event: ClusterEvent): void {
+    this.events.publish(event);
   }
 
   /**
