@@ -301,6 +301,11 @@ export class Master extends EventEmitter<MasterEvents> {
     }
   }
 
+  /** Listeners of watch() now (the dashboard's feed is one while it has viewers, each Watch stream one). */
+  get watcherCount(): number {
+    return this.watchers.size;
+  }
+
   /**
    * Follows every slave and master event in reach: the local fleet's and,
    * in a cluster, every other master's and the membership's (master joined,
@@ -311,6 +316,7 @@ export class Master extends EventEmitter<MasterEvents> {
    */
   watch(listener: WatchListener): () => void {
     this.watchers.add(listener);
+    // A Set: the same function twice is one watch, and stopping either stops it.
     this.unwatchScope ??= this.scope.watch((event) => this.fanOut(event));
     return () => {
       this.watchers.delete(listener);
