@@ -130,7 +130,6 @@ try {
     masters.push(child);
   }
   const readies = await Promise.all(masters.map((m) => m.waitFor("ready", 30_000)));
-  const master = masters[0]!;
   const base = `http://${host}:${readies[0]!.httpPort as number}`;
   console.log(
     `${masterCount} master(s)${nats ? ` over ${nats.url}` : ""}, dashboard on ${base}; opening ${slaves} slaves in ${Math.ceil(slaves / perGen)} generators`,

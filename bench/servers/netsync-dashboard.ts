@@ -53,9 +53,11 @@ function timed(target: object, method: string): void {
   };
 }
 const internals = dashboard as unknown as { feed: object };
+// Synchronous parts only: the feed's tick and snapshot now await the fleet view, and the request handler is a closure
+// of routes.ts since the http-server split (timing the old DashboardServer.handle made this process exit at start).
 timed(internals.feed, "tick");
+timed(internals.feed, "take");
 timed(internals.feed, "flushEvents");
-timed(dashboard, "handle");
 const httpPort = withDashboard ? await dashboard.listen() : 0;
 emit({ ev: "ready", port, httpPort });
 
