@@ -9,6 +9,12 @@
  * viewer behaves like the page: it keeps /api/events open and, on every
  * tick, fetches /api/slaves with the page's default query (first 500 by
  * id). Reports each pair's ratio with/without and their median.
+ *
+ * With --masters K (> 1), a cluster: a nats-server (bench/lib/nats-server.ts),
+ * K masters over it, the slaves split evenly among them, the dashboard viewed
+ * on the first; the ratio is then of the K masters' CPU summed (the viewer's
+ * cost lands on every master: each answers the viewed one's fleet-wide view),
+ * and the viewed master's own ratio is reported next to it.
  */
 
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -17,6 +23,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Child, percentile, round, sleep } from "./lib/common.js";
+import { type NatsServerProcess, startNatsServer, stopNatsServer } from "./lib/nats-server.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({
@@ -28,13 +35,14 @@ const { values: args } = parseArgs({
     window: { type: "string", default: "20" },
     pairs: { type: "string", default: "4" },
     warmup: { type: "string", default: "10" },
+    masters: { type: "string", default: "1" },
     out: { type: "string", default: "bench/out" },
     help: { type: "boolean", default: false },
   },
 });
 if (args.help) {
   console.log(
-    "npm run bench:dashboard -- [--slaves 10000] [--per-gen 5000] [--interval 1000] [--timeout 3000] [--window 20] [--pairs 3] [--warmup 10]",
+    "npm run bench:dashboard -- [--slaves 10000] [--per-gen 5000] [--interval 1000] [--timeout 3000] [--window 20] [--pairs 3] [--warmup 10] [--masters 1]",
   );
   process.exit(0);
 }
@@ -42,6 +50,7 @@ const slaves = Number(args.slaves);
 const perGen = Number(args["per-gen"]);
 const windowMs = Number(args.window) * 1000;
 const pairs = Number(args.pairs);
+const masterCount = Number(args.masters);
 const host = "127.0.0.1";
 
 /** A viewer like the page: the SSE stream open, /api/slaves fetched once per tick, one fetch at a time. */
@@ -94,53 +103,84 @@ class Viewer {
 }
 
 const children: Child[] = [];
+let nats: NatsServerProcess | undefined;
 const stopAll = async () => {
   await Promise.all(children.map((child) => child.stop()));
+  if (nats) await stopNatsServer(nats);
 };
 process.on("SIGINT", () => void stopAll().then(() => process.exit(130)));
 
 try {
-  const master = new Child("master", join(HERE, "servers", "netsync-dashboard.ts"), {
-    host,
-    interval: Number(args.interval),
-    timeout: Number(args.timeout),
-  });
-  children.push(master);
-  const ready = await master.waitFor("ready", 30_000);
-  const port = ready.port as number;
-  const base = `http://${host}:${ready.httpPort as number}`;
-  console.log(`master on ${host}:${port}, dashboard on ${base}; opening ${slaves} slaves in ${Math.ceil(slaves / perGen)} generators`);
-
-  const generators: Child[] = [];
-  for (let k = 0, left = slaves; left > 0; k++, left -= perGen) {
-    const generator = new Child(`generator ${k}`, join(HERE, "loadgen", "grpc.ts"), {
-      hosts: [host],
-      port,
-      count: Math.min(perGen, left),
-      prefix: `g${k}-`,
-      streamsPerConn: 1,
-      openBatch: 200,
+  if (masterCount > 1) {
+    const out = resolve(args.out!);
+    mkdirSync(out, { recursive: true });
+    nats = await startNatsServer(host, out);
+  }
+  const masters: Child[] = [];
+  for (let m = 0; m < masterCount; m++) {
+    const child = new Child(`master ${m + 1}`, join(HERE, "servers", "netsync-dashboard.ts"), {
+      host,
+      interval: Number(args.interval),
+      timeout: Number(args.timeout),
+      natsUrl: nats?.url,
+      name: `m${m + 1}`,
+      dashboard: m === 0,
     });
-    children.push(generator);
-    generators.push(generator);
+    children.push(child);
+    masters.push(child);
+  }
+  const readies = await Promise.all(masters.map((m) => m.waitFor("ready", 30_000)));
+  const base = `http://${host}:${readies[0]!.httpPort as number}`;
+  console.log(
+    `${masterCount} master(s)${nats ? ` over ${nats.url}` : ""}, dashboard on ${base}; opening ${slaves} slaves in ${Math.ceil(slaves / perGen)} generators`,
+  );
+
+  // The slaves split evenly among the masters, each share in generators of at most perGen.
+  const generators: Child[] = [];
+  const slaveShares = masters.map((_, m) => Math.floor(slaves / masterCount) + (m < slaves % masterCount ? 1 : 0));
+  for (let m = 0, k = 0; m < masterCount; m++) {
+    for (let left = slaveShares[m]!; left > 0; k++, left -= perGen) {
+      const generator = new Child(`generator ${k}`, join(HERE, "loadgen", "grpc.ts"), {
+        hosts: [host],
+        port: readies[m]!.port as number,
+        count: Math.min(perGen, left),
+        prefix: `g${k}-`,
+        streamsPerConn: 1,
+        openBatch: 200,
+      });
+      children.push(generator);
+      generators.push(generator);
+    }
   }
   await Promise.all(generators.map((g) => g.waitFor("ready", 300_000)));
   const deadline = performance.now() + 60_000;
   for (;;) {
-    const stats = await master.request({ cmd: "stats" });
-    if (stats.connected === slaves) break;
-    if (performance.now() > deadline) throw new Error(`only ${stats.connected} of ${slaves} slaves connected`);
+    const stats = await Promise.all(masters.map((m) => m.request({ cmd: "stats" })));
+    const connected = stats.reduce((sum, s) => sum + (s.connected as number), 0);
+    if (connected === slaves && stats.every((s) => s.masters === masterCount)) break;
+    if (performance.now() > deadline) throw new Error(`only ${connected} of ${slaves} slaves connected`);
     await sleep(500);
   }
   console.log(`${slaves} slaves connected; warming up ${args.warmup} s`);
   await sleep(Number(args.warmup) * 1000);
 
-  const measure = async (): Promise<{ cpuMs: number; dashboardMs: number; ms: number; viewers: number; feedActive: boolean }> => {
-    const a = await master.request({ cmd: "cpu" });
+  const measure = async (): Promise<{
+    cpuMs: number;
+    viewedCpuMs: number;
+    dashboardMs: number;
+    ms: number;
+    viewers: number;
+    feedActive: boolean;
+  }> => {
+    const as = await Promise.all(masters.map((m) => m.request({ cmd: "cpu" })));
     await sleep(windowMs);
-    const b = await master.request({ cmd: "cpu" });
+    const bs = await Promise.all(masters.map((m) => m.request({ cmd: "cpu" })));
+    const a = as[0]!;
+    const b = bs[0]!;
     return {
-      cpuMs: (b.cpuMs as number) - (a.cpuMs as number),
+      // Every master's CPU, summed: in a cluster the viewed master's view costs the others their answers.
+      cpuMs: bs.reduce((sum, x, i) => sum + (x.cpuMs as number) - (as[i]!.cpuMs as number), 0),
+      viewedCpuMs: (b.cpuMs as number) - (a.cpuMs as number),
       dashboardMs: (b.dashboardMs as number) - (a.dashboardMs as number),
       ms: (b.at as number) - (a.at as number),
       viewers: b.viewers as number,
@@ -152,6 +192,8 @@ try {
     without: number;
     with: number;
     ratio: number;
+    /** The viewed master's own ratio (the same as ratio with one master). */
+    viewedRatio: number;
     /** Time in the dashboard's own code during the viewed window, as a share of the master's CPU then, %. */
     dashboardSharePct: number;
     fetches: number;
@@ -188,27 +230,37 @@ try {
     const { on, fetches } = viewed;
     const without = (off.cpuMs / off.ms) * 100;
     const withViewer = (on.cpuMs / on.ms) * 100;
+    const viewedRatio = on.viewedCpuMs / on.ms / (off.viewedCpuMs / off.ms);
     results.push({
       without: round(without, 2),
       with: round(withViewer, 2),
       ratio: round(withViewer / without, 4),
+      viewedRatio: round(viewedRatio, 4),
       dashboardSharePct: round((on.dashboardMs / on.cpuMs) * 100, 2),
       fetches,
       kbPerFetch: round(viewed.bytes / Math.max(1, fetches) / 1024, 1),
     });
     console.log(
-      `pair ${i + 1}/${pairs}: master CPU ${round(without, 2)} % of a core without a viewer, ${round(withViewer, 2)} % with one ` +
-        `(ratio ${round(withViewer / without, 4)}; ${fetches} table fetches in the window; ` +
+      `pair ${i + 1}/${pairs}: ${masterCount > 1 ? `${masterCount} masters' CPU summed` : "master CPU"} ${round(without, 2)} % of a core without a viewer, ${round(withViewer, 2)} % with one ` +
+        `(ratio ${round(withViewer / without, 4)}${masterCount > 1 ? `, the viewed master's own ${round(viewedRatio, 4)}` : ""}; ${fetches} table fetches in the window; ` +
         `the dashboard's own code took ${round(on.dashboardMs, 1)} ms, ${round((on.dashboardMs / on.cpuMs) * 100, 2)} % of the master's CPU)`,
     );
   }
-  const stats = await master.request({ cmd: "stats" });
+  const allStats = await Promise.all(masters.map((m) => m.request({ cmd: "stats" })));
+  const stats = {
+    connected: allStats.reduce((sum, s) => sum + (s.connected as number), 0),
+    evicted: allStats.reduce((sum, s) => sum + (s.evicted as number), 0),
+    lost: allStats.reduce((sum, s) => sum + (s.lost as number), 0),
+  };
+  const viewedRatios = results.map((r) => r.viewedRatio).sort((a, b) => a - b);
   const ratios = results.map((r) => r.ratio).sort((a, b) => a - b);
   const median = percentile(ratios, 50);
   const shares = results.map((r) => r.dashboardSharePct).sort((a, b) => a - b);
   const medianShare = percentile(shares, 50);
   const summary = {
     slaves,
+    masters: masterCount,
+    medianViewedRatio: percentile(viewedRatios, 50),
     connectedAtEnd: stats.connected,
     evicted: stats.evicted,
     lost: stats.lost,
@@ -224,11 +276,12 @@ try {
   };
   const out = resolve(args.out!);
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, "dashboard.json"), `${JSON.stringify(summary, null, 2)}\n`);
+  const file = masterCount > 1 ? `dashboard-${masterCount}-masters.json` : "dashboard.json";
+  writeFileSync(join(out, file), `${JSON.stringify(summary, null, 2)}\n`);
   console.log(
-    `\nmedian ratio with/without one viewer at ${slaves} slaves: ${median} (${summary.growthPct >= 0 ? "+" : ""}${summary.growthPct} %), ` +
+    `\nmedian ratio with/without one viewer at ${slaves} slaves on ${masterCount} master(s): ${median} (${summary.growthPct >= 0 ? "+" : ""}${summary.growthPct} %), ` +
       `target ≤ 1.05: ${summary.met ? "met" : "NOT met"}; ` +
-      `time in the dashboard's own code: median ${medianShare} % of the master's CPU with one viewer; evictions ${stats.evicted}, other losses ${stats.lost}; ${join(out, "dashboard.json")}`,
+      `time in the dashboard's own code: median ${medianShare} % of the master's CPU with one viewer; evictions ${stats.evicted}, other losses ${stats.lost}; ${join(out, file)}`,
   );
 } finally {
   await stopAll();

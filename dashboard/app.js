@@ -59,7 +59,12 @@ function fmtTime(ms) {
 // --- summary, feed, closed -------------------------------------------------
 
 function renderSummary(s) {
-  setText($("master-id"), s.master);
+  setText($("master-id"), s.cluster ? `${s.master} (cluster of ${s.masters.length})` : s.master);
+  if (s.cluster !== (document.body.dataset.cluster === "1")) {
+    if (s.cluster) document.body.dataset.cluster = "1";
+    else delete document.body.dataset.cluster;
+  }
+  renderMasters(s);
   setText($("sum-connected"), fmtInt(s.connected));
   setText($("sum-evictions"), `${s.evictionsTruncated ? "≥ " : ""}${fmtInt(s.evictions5m)}`);
   setText($("sum-p50"), fmtMs(s.rttP50));
@@ -71,6 +76,33 @@ function renderSummary(s) {
     $("actions").hidden = !s.actions;
   }
   renderClosed(s.closed);
+}
+
+/** The masters panel (cluster only): one row each; a master that did not answer says so, its slaves are missing. */
+function renderMasters(s) {
+  $("masters-panel").hidden = !s.cluster;
+  const warning = $("unanswered");
+  warning.hidden = s.unanswered.length === 0;
+  setText(
+    warning,
+    s.unanswered.length === 0
+      ? ""
+      : `No answer from master${s.unanswered.length > 1 ? "s" : ""} ${s.unanswered.join(", ")}: ${s.unanswered.length > 1 ? "their" : "its"} slaves are missing from this page.`,
+  );
+  const rows = s.masters.map((m) => {
+    const tr = el("tr");
+    tr.dataset.id = m.id;
+    tr.dataset.answered = m.answered ? "1" : "0";
+    tr.append(
+      el("td", "id", m.self ? `${m.id} (this one)` : m.id),
+      el("td", "peer", m.address),
+      el("td", "num", fmtInt(m.slavesHeld)),
+      el("td", "age", fmtAge(s.now - m.lastHeard)),
+      el("td", m.answered ? "status ok" : "status unanswered", m.answered ? "answered" : "no answer"),
+    );
+    return tr;
+  });
+  $("master-rows").replaceChildren(...rows);
 }
 
 function renderClosed(closed) {
@@ -98,12 +130,14 @@ function addFeed(events, dropped) {
     li.dataset.id = e.id;
     li.append(
       el("span", "time", fmtTime(e.at)),
-      el("span", `kind ${e.kind}`, e.kind),
+      el("span", `kind ${e.kind}`, e.kind.replace("_", " ")),
       el("span", "id", e.id),
+      el("span", "master master-col", e.kind.startsWith("master_") ? "" : `on ${e.master}`),
       el("span", "details", e.details),
     );
+    li.dataset.master = e.master;
     feed.prepend(li);
-    if (e.kind !== "connected") markGone(e.id, e.kind);
+    if (e.kind === "evicted" || e.kind === "disconnected") markGone(e.id, e.kind);
   }
   if (dropped > 0) feed.prepend(el("li", "feed-dropped", `… and ${fmtInt(dropped)} more events`));
   while (feed.children.length > FEED_MAX) feed.lastElementChild.remove();
@@ -161,6 +195,7 @@ function newRow(id) {
   const cells = {
     tr,
     id: el("td", "id", id),
+    master: el("td", "master master-col"),
     labels: el("td", "labels"),
     peer: el("td", "peer"),
     connectedAt: el("td", "time"),
@@ -172,7 +207,7 @@ function newRow(id) {
     lastSeenMs: 0,
   };
   cells.rtt.append(cells.rttText, sparkline([]));
-  tr.append(cells.id, cells.labels, cells.peer, cells.connectedAt, cells.lastSeen, cells.rtt, cells.pings);
+  tr.append(cells.id, cells.master, cells.labels, cells.peer, cells.connectedAt, cells.lastSeen, cells.rtt, cells.pings);
   tr.addEventListener("click", () => {
     if (!state.actions) return;
     document.querySelector('input[name="target-kind"][value="to"]').checked = true;
@@ -190,6 +225,7 @@ function updateRow(row, s) {
     row.labels.replaceChildren(...Object.entries(s.labels).map(([k, v]) => el("span", "chip", `${k}=${v}`)));
   }
   setText(row.peer, s.peer);
+  setText(row.master, s.masterId ?? "");
   if (row.key.connectedAt !== s.connectedAt) {
     row.key.connectedAt = s.connectedAt;
     row.connectedAt.textContent = fmtTime(s.connectedAt);
@@ -234,7 +270,8 @@ function renderTable(data) {
   const first = data.matched === 0 ? 0 : data.offset + 1;
   const last = data.offset + data.slaves.length;
   const of = data.matched === data.total ? fmtInt(data.total) : `${fmtInt(data.matched)} matching (${fmtInt(data.total)} connected)`;
-  setText($("range"), `${fmtInt(first)}–${fmtInt(last)} of ${of}`);
+  const partial = data.unanswered.length > 0 ? ` (no answer from ${data.unanswered.join(", ")})` : "";
+  setText($("range"), `${fmtInt(first)}–${fmtInt(last)} of ${of}${partial}`);
   $("prev").disabled = data.offset === 0;
   $("next").disabled = last >= data.matched;
   $("empty").hidden = data.slaves.length > 0;

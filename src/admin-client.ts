@@ -1,4 +1,4 @@
-import { create } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import {
@@ -11,10 +11,15 @@ import {
   type ListSlavesResponse,
   SendRequestSchema,
   type SendResponse,
+  type WatchEventKind,
+  type WatchRequest,
+  WatchRequestSchema,
+  type WatchResponse,
+  WatchResponseSchema,
 } from "../gen/netsync/v1/admin_pb.js";
 import { Code, codeName, isCode } from "./code.js";
 import { NetSyncError } from "./errors.js";
-import { callUnary } from "./grpc-adapter.js";
+import { callUnary, methodPath } from "./grpc-adapter.js";
 import { type ClientTlsOptions, clientCredentials, tokenMetadata } from "./server/auth.js";
 
 /** How long an admin call may take before it fails with DEADLINE_EXCEEDED, beyond any reply wait. */
@@ -30,6 +35,18 @@ export interface ListSlavesOptions {
   pageSize?: number;
   /** The nextPageToken of the previous page. */
   pageToken?: string;
+}
+
+/** Options of {@link AdminClient.watch}. */
+export interface WatchOptions {
+  /** Only events of slaves whose labels match; master events always pass. Default every slave. */
+  selector?: string;
+  /** Only these kinds (SYNCED is always sent). Default every kind. */
+  kinds?: WatchEventKind[];
+  /** Start with one SNAPSHOT event per connected slave, then SYNCED. Default false. */
+  snapshot?: boolean;
+  /** Ends the watch when aborted (the iteration then just ends). */
+  signal?: AbortSignal;
 }
 
 /** Options of {@link AdminClient}. */
@@ -107,6 +124,41 @@ export class AdminClient {
     return this.call(() => callUnary(this.client, AdminService.method.send, request, this.deadline(wait?.timeout ?? 0), this.metadata));
   }
 
+  /**
+   * AdminService.Watch: the fleet's events as they happen (fleet-wide in a
+   * cluster), one WatchResponse each, starting with SYNCED (after the
+   * snapshot, if asked for). Runs until the loop stops iterating, `signal`
+   * aborts, or the master ends it: then it throws a NetSyncError with the
+   * status (RESOURCE_EXHAUSTED for a watcher that read too slowly,
+   * UNAVAILABLE when the master shuts down).
+   */
+  async *watch(options: WatchOptions = {}): AsyncGenerator<WatchResponse, void, undefined> {
+    const request = create(WatchRequestSchema, {
+      selector: options.selector ?? "",
+      kinds: options.kinds ?? [],
+      snapshot: options.snapshot ?? false,
+    });
+    const call = this.client.makeServerStreamRequest(
+      methodPath(AdminService.method.watch),
+      (value: WatchRequest) => Buffer.from(toBinary(WatchRequestSchema, value)),
+      (bytes: Buffer) => fromBinary(WatchResponseSchema, bytes),
+      request,
+      this.metadata,
+    );
+    call.on("error", () => {}); // surfaced by the iterator below
+    const abort = () => call.cancel();
+    options.signal?.addEventListener("abort", abort);
+    try {
+      for await (const message of call as AsyncIterable<WatchResponse>) yield message;
+    } catch (err) {
+      if (options.signal?.aborted || (err as grpc.ServiceError).code === Code.CANCELLED) return;
+      throw this.wrap(err);
+    } finally {
+      options.signal?.removeEventListener("abort", abort);
+      call.cancel();
+    }
+  }
+
   close(): void {
     this.client.close();
   }
@@ -119,8 +171,12 @@ export class AdminClient {
     try {
       return await fn();
     } catch (err) {
-      const e = err as grpc.ServiceError;
-      throw new NetSyncError(`${codeName(e.code)}: ${e.details || e.message}`, isCode(e.code) ? e.code : Code.UNKNOWN, { cause: err });
+      throw this.wrap(err);
     }
+  }
+
+  private wrap(err: unknown): NetSyncError {
+    const e = err as grpc.ServiceError;
+    return new NetSyncError(`${codeName(e.code)}: ${e.details || e.message}`, isCode(e.code) ? e.code : Code.UNKNOWN, { cause: err });
   }
 }

@@ -12,6 +12,8 @@ export type {
   SendRequest,
   SendResponse,
   Slave,
+  WatchRequest,
+  WatchResponse,
 } from "../gen/netsync/v1/admin_pb.js";
 export {
   AdminService,
@@ -24,7 +26,10 @@ export {
   SendRequestSchema,
   SendResponseSchema,
   SlaveSchema,
+  WatchEventKind,
+  WatchRequestSchema,
+  WatchResponseSchema,
 } from "../gen/netsync/v1/admin_pb.js";
-export type { AdminClientOptions, ListSlavesOptions } from "./admin-client.js";
+export type { AdminClientOptions, ListSlavesOptions, WatchOptions } from "./admin-client.js";
 export { AdminClient } from "./admin-client.js";
 export type { ClientTlsOptions } from "./server/auth.js";

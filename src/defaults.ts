@@ -26,6 +26,12 @@ export const DEFAULTS = {
   /** Slaves in one AdminService.ListSlaves page when the request does not say (fewer if they near the message limit). */
   listPageSize: 1_000,
   maxMessagesPerSecond: 1_000,
+  /**
+   * Events queued for one AdminService.Watch client past what grpc-js and
+   * HTTP/2 flow control hold; more and it is cut (RESOURCE_EXHAUSTED), so a
+   * watcher that stops reading costs the master a bounded amount of memory.
+   */
+  watchBuffer: 1_000,
   /** How long a request (or AdminService.Send with wait_reply) waits for the slave's Reply. */
   requestTimeout: 10_000,
   /** Reconnect backoff of a slave: first cap, growth per attempt, largest cap (full jitter below the cap). */

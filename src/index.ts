@@ -50,6 +50,9 @@ export type {
   SelectOptions,
   SlaveEvent,
   SlaveInfo,
+  WatchEvent,
+  WatchEventKind,
+  WatchListener,
 } from "./model.js";
 export type { CommandContext, CommandHandler, MasterClusterOptions, MasterOptions, SlaveOptions } from "./options.js";
 export type { Requirement } from "./selector.js";

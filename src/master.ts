@@ -7,6 +7,7 @@ import { DEFAULTS } from "./defaults.js";
 import { NetSyncError } from "./errors.js";
 import { Fleet } from "./fleet/fleet.js";
 import { LocalScope, type Scope, type Self } from "./fleet/scope.js";
+import { WatchHub } from "./fleet/watch-hub.js";
 import { getLogger, type Logger } from "./logger.js";
 import { MasterMetrics } from "./metrics.js";
 import type {
@@ -22,12 +23,16 @@ import type {
   RoutedReplyResult,
   RoutedSendResult,
   SelectOptions,
+  SlaveEvent,
   SlaveInfo,
+  WatchEvent,
+  WatchListener,
 } from "./model.js";
 import { type MasterOptions, type ResolvedMasterOptions, resolveMasterOptions } from "./options.js";
 import { Selector } from "./selector.js";
 import { adminImplementation } from "./server/admin-service.js";
 import { MasterServer } from "./server/master-server.js";
+import { WatchService } from "./server/watch-service.js";
 
 /** Longest delay setTimeout honours; beyond it Node fires after 1 ms. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -59,6 +64,13 @@ export class Master extends EventEmitter<MasterEvents> {
   private boundPort = 0;
   private boundMetricsPort: number | undefined;
   private boundHttpPort: number | undefined;
+  /** The local fleet's slave events, for the scope (a cluster's publishes them to the other masters). */
+  private readonly events = new WatchHub();
+  /** Listeners of watch(); the scope is followed only while there is one. */
+  private readonly watchers = new Set<WatchListener>();
+  private unwatchScope: (() => void) | undefined;
+  /** AdminService.Watch's streams, ended first on close(). */
+  private watchService: WatchService | undefined;
 
   constructor(options: MasterOptions = {}) {
     super();
@@ -83,7 +95,7 @@ export class Master extends EventEmitter<MasterEvents> {
       notify: (event, ...args) => this.notify(event, ...args),
       observer: this.metrics,
     });
-    this.scope = new LocalScope(this.local, this.self());
+    this.scope = new LocalScope(this.local, this.self(), this.events);
   }
 
   /** The port bound by listen(); useful with port 0. */
@@ -149,6 +161,11 @@ export class Master extends EventEmitter<MasterEvents> {
     const options = this.#options;
     // Loaded only in cluster mode, so a master on its own never loads NATS. Before binding: once bound, accepting waits for nothing.
     const clusterModule = options.cluster ? await import("./cluster/cluster-scope.js") : undefined;
+    const watchService = new WatchService(this, {
+      buffer: options.watchBuffer,
+      onCut: (peer, queued) => this.log.warn(`cut the watch of ${peer}: too slow, ${queued} events buffered`),
+    });
+    this.watchService = watchService;
     const server = new MasterServer({
       heartbeatTimeout: options.heartbeatTimeout,
       maxMessageBytes: options.maxMessageBytes,
@@ -158,7 +175,7 @@ export class Master extends EventEmitter<MasterEvents> {
       serverOptions: options.serverOptions,
       log: this.log,
       onSync: (call) => this.local.accept(call),
-      admin: adminImplementation(this),
+      admin: adminImplementation(this, watchService),
     });
     this.boundPort = await server.bind(this.urlHost, options.port);
     this.server = server;
@@ -167,8 +184,9 @@ export class Master extends EventEmitter<MasterEvents> {
       this.cluster = new clusterModule.ClusterScope(this.local, this.self(), options.cluster, {
         observer: this.metrics,
         logger: options.logger,
+        events: this.events,
       });
-      this.scope = this.cluster;
+      this.useScope(this.cluster);
     }
     this.state = "listening";
     this.scope.start();
@@ -223,10 +241,11 @@ export class Master extends EventEmitter<MasterEvents> {
     const wasListening = this.state === "listening";
     this.state = "closing";
     this.server?.setServing(false);
+    this.watchService?.close();
     this.local.stop();
     // Leave before dropping the streams, so no route is released one by one on the way out.
     await this.scope.close();
-    this.scope = new LocalScope(this.local, this.self());
+    this.useScope(new LocalScope(this.local, this.self(), this.events));
     this.cluster = undefined;
     this.local.close();
     const server = this.server;
@@ -252,6 +271,61 @@ export class Master extends EventEmitter<MasterEvents> {
     } catch (err) {
       this.log.error(`a "${String(event)}" listener threw: ${NetSyncError.from(err).message}`);
     }
+    // Only built when a watcher or the cluster wants it: a master nobody watches does no more per event than before.
+    if (this.events.size > 0 && (event === "slave:connected" || event === "slave:evicted" || event === "slave:disconnected")) {
+      this.events.emit(this.watchEventOf(args[0] as SlaveEvent));
+    }
+  }
+
+  private watchEventOf({ slave, reason, details }: SlaveEvent): WatchEvent {
+    const kind =
+      reason === "connected" ? "connected" : reason === "evicted" ? "evicted" : reason === "replaced" ? "replaced" : "disconnected";
+    const event: WatchEvent = { kind, slave: { ...slave, masterId: this.id }, masterId: this.id, at: new Date(), details };
+    if (reason !== "connected") event.reason = reason;
+    return event;
+  }
+
+  /** Switches the scope, moving the watch over to it. */
+  private useScope(scope: Scope): void {
+    this.scope = scope;
+    if (!this.unwatchScope) return;
+    this.unwatchScope();
+    this.unwatchScope = scope.watch((event) => this.fanOut(event));
+  }
+
+  private fanOut(event: WatchEvent): void {
+    for (const listener of this.watchers) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.log.error(`a watch listener threw: ${NetSyncError.from(err).message}`);
+      }
+    }
+  }
+
+  /** Listeners of watch() now (the dashboard's feed is one while it has viewers, each Watch stream one). */
+  get watcherCount(): number {
+    return this.watchers.size;
+  }
+
+  /**
+   * Follows every slave and master event in reach: the local fleet's and,
+   * in a cluster, every other master's and the membership's (master joined,
+   * left). Returns the function that stops it. Delivered at most once, in
+   * the order each master saw them; remote events are missed while NATS is
+   * unreachable. The listener runs inside the master's event path: it must
+   * return quickly (queue, do not wait).
+   */
+  watch(listener: WatchListener): () => void {
+    this.watchers.add(listener);
+    // A Set: the same function twice is one watch, and stopping either stops it.
+    this.unwatchScope ??= this.scope.watch((event) => this.fanOut(event));
+    return () => {
+      this.watchers.delete(listener);
+      if (this.watchers.size > 0 || !this.unwatchScope) return;
+      this.unwatchScope();
+      this.unwatchScope = undefined;
+    };
   }
 
   // --- local slaves: synchronous, this master's streams only ----------------------

@@ -153,3 +153,22 @@ export interface RoutedReplyResult {
   reply: Reply;
   masterId: string;
 }
+
+/** What a watch reports (AdminService.Watch, Master.watch, the dashboard's feed). */
+export type WatchEventKind = "connected" | "disconnected" | "evicted" | "replaced" | "master_joined" | "master_left";
+
+/** One slave or master event, local or from another master of the cluster. */
+export interface WatchEvent {
+  kind: WatchEventKind;
+  /** The slave it happened to, with its master; undefined for master events. */
+  slave?: FleetSlaveInfo;
+  /** The master it happened on (for master events, the master that joined or left). */
+  masterId: string;
+  at: Date;
+  details: string;
+  /** Why the slave left: only for disconnected, evicted and replaced. */
+  reason?: CloseReason;
+}
+
+/** Receives watch events; must return quickly and never throw (it runs inside the fleet's event path). */
+export type WatchListener = (event: WatchEvent) => void;

@@ -45,6 +45,8 @@ export interface MasterOptions {
   dashboardActions?: boolean;
   /** Closed slaves kept for ListSlaves. Default 1000. */
   historySize?: number;
+  /** Events queued for one AdminService.Watch client that does not read before it is cut with RESOURCE_EXHAUSTED. Default 1000. */
+  watchBuffer?: number;
   /** Messages per second one slave may send (averaged over one second) before it is evicted. Default 1000. */
   maxMessagesPerSecond?: number;
   /**
@@ -127,6 +129,7 @@ export function resolveMasterOptions(options: MasterOptions = {}): ResolvedMaste
     httpPort: options.httpPort,
     dashboardActions: options.dashboardActions ?? false,
     historySize: options.historySize ?? DEFAULTS.historySize,
+    watchBuffer: options.watchBuffer ?? DEFAULTS.watchBuffer,
     maxMessagesPerSecond: options.maxMessagesPerSecond ?? DEFAULTS.maxMessagesPerSecond,
     admission: { ...DEFAULTS.admission, ...options.admission },
     duplicateIds: { ...DEFAULTS.duplicateIds, ...options.duplicateIds },
@@ -160,6 +163,9 @@ export function resolveMasterOptions(options: MasterOptions = {}): ResolvedMaste
   }
   if (!Number.isInteger(resolved.historySize) || resolved.historySize < 0) {
     throw new NetSyncError(`historySize must be an integer ≥ 0, got ${resolved.historySize}`, Code.INVALID_ARGUMENT);
+  }
+  if (!Number.isInteger(resolved.watchBuffer) || resolved.watchBuffer < 1) {
+    throw new NetSyncError(`watchBuffer must be an integer ≥ 1, got ${resolved.watchBuffer}`, Code.INVALID_ARGUMENT);
   }
   for (const [name, port] of [
     ["port", resolved.port],

@@ -13,7 +13,8 @@ import { Master, silentLogger } from "../../src/index.js";
 import { childConfig, emit, onCommands } from "../lib/common.js";
 import type { ServerConfig } from "./types.js";
 
-const config = childConfig<ServerConfig>();
+/** With natsUrl, a master named `name` of a cluster; `dashboard: false` for the masters nobody views. */
+const config = childConfig<ServerConfig & { name?: string; dashboard?: boolean }>();
 const master = new Master({
   host: config.host,
   port: 0,
@@ -21,6 +22,8 @@ const master = new Master({
   heartbeatTimeout: config.timeout,
   logger: silentLogger(),
   reflection: false,
+  name: config.name,
+  cluster: config.natsUrl ? { servers: [config.natsUrl] } : undefined,
 });
 let evicted = 0;
 let lost = 0;
@@ -29,6 +32,7 @@ master.on("slave:disconnected", () => lost++);
 
 const port = await master.listen();
 const dashboard = new DashboardServer(master, { port: 0, host: config.host, log: silentLogger() });
+const withDashboard = config.dashboard ?? true;
 /**
  * Instrumentation only: the time the dashboard's own synchronous work takes
  * (the feed's tick and event pushes, every request handler with its JSON), a
@@ -49,10 +53,12 @@ function timed(target: object, method: string): void {
   };
 }
 const internals = dashboard as unknown as { feed: object };
+// Synchronous parts only: the feed's tick and snapshot now await the fleet view, and the request handler is a closure
+// of routes.ts since the http-server split (timing the old DashboardServer.handle made this process exit at start).
 timed(internals.feed, "tick");
+timed(internals.feed, "take");
 timed(internals.feed, "flushEvents");
-timed(dashboard, "handle");
-const httpPort = await dashboard.listen();
+const httpPort = withDashboard ? await dashboard.listen() : 0;
 emit({ ev: "ready", port, httpPort });
 
 onCommands((command) => {
@@ -68,7 +74,7 @@ onCommands((command) => {
       };
     }
     case "stats":
-      return { connected: master.size, evicted, lost };
+      return { connected: master.size, evicted, lost, masters: master.masters().length };
     default:
       return { error: `unknown command ${command.cmd}` };
   }

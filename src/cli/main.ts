@@ -222,6 +222,20 @@ export function buildProgram(): Command {
     await send(data, opts);
   });
 
+  addClientSecurityOptions(
+    program
+      .command("watch")
+      .description("print the fleet's events as they happen, one line each, until Ctrl-C (AdminService.Watch)")
+      .requiredOption("--master <host:port>", "the master's address", hostPort)
+      .option("--selector <selector>", "only events of slaves whose labels match (master events always pass)")
+      .option("--kinds <kind,...>", "only these kinds: connected, disconnected, evicted, replaced, master_joined, master_left, snapshot")
+      .option("--snapshot", "start with one 'snapshot' line per connected slave")
+      .option("--json", "one JSON object per line (times in epoch ms)"),
+  ).action(async (opts: import("./commands/watch.js").WatchFlags) => {
+    const { watch } = await import("./commands/watch.js");
+    await watch(opts);
+  });
+
   program
     .command("demo")
     .description("a master and three slaves in one process; one slave's link freezes to show an eviction")

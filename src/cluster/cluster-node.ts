@@ -4,6 +4,8 @@ import type { FleetBroadcastResult, RoutedSendResult } from "../model.js";
 import { Claims } from "./claims.js";
 import { HolderDirectory } from "./directory.js";
 import type { Epoch } from "./epoch.js";
+import { EventBus } from "./event-bus.js";
+import type { ClusterEvent } from "./events.js";
 import { NodeHost } from "./host.js";
 import { NatsLink } from "./nats-link.js";
 import { type ClusterOptions, type ResolvedClusterOptions, resolveClusterOptions } from "./options.js";
@@ -30,6 +32,8 @@ export interface ClusterNodeEvents {
   disconnected: [reason: string, refused: boolean];
   "member-joined": [member: ClusterMember];
   "member-left": [member: ClusterMember, reason: "left" | "expired"];
+  /** Slave events of another master (see publishEvent). */
+  "slave-events": [events: ClusterEvent[], from: string];
 }
 
 /**
@@ -57,6 +61,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   private readonly claims: Claims;
   private readonly router: Router;
   private readonly scatter: Scatter;
+  private readonly events: EventBus;
   /** Who holds each slave of the cluster, from the claims heard: routed calls go straight to the holder. */
   private readonly directory = new HolderDirectory();
   /** Masters that left or expired, and when: their claims are forgotten DEPARTED_CLAIMS_MS later unless they come back. */
@@ -94,6 +99,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     this.claims = new Claims(this.host, (msg) => this.router.serve(msg), this.directory);
     this.router = new Router(this.host, this.claims, this.directory, this.presence);
     this.scatter = new Scatter(this.host, this.presence);
+    this.events = new EventBus(this.host, (events, from) => this.emit("slave-events", events, from));
     this.link.on("up", (nc, fresh) => this.onUp(nc, fresh));
     this.link.on("down", (reason, refused) => this.onDown(reason, refused));
   }
@@ -131,6 +137,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     this.host.closing = true;
     this.presence.stop();
     this.claims.stop();
+    this.events.stop();
     await this.link.close();
     this.claims.detach();
     this.host.counters.connected = 0;
@@ -197,6 +204,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     nc.subscribe(subjects.route(fleet.id), { callback: host.handler((msg) => this.router.serve(msg)) });
     nc.subscribe(subjects.list(fleet.id), { callback: host.handler((msg) => this.scatter.onList(nc, msg)) });
     nc.subscribe(subjects.broadcast(fleet.id), { callback: host.handler((msg) => this.scatter.onBroadcast(msg)) });
+    nc.subscribe(subjects.events, { callback: host.handler((msg) => this.events.onEvents(msg)) });
     this.claims.subscribeRoutes(nc);
   }
 
@@ -210,6 +218,11 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   /** A local connection ended: drop its route, unless a newer connection of the same id holds it now. */
   slaveRemoved(slaveId: string, epoch: Epoch): void {
     this.claims.remove(slaveId, epoch);
+  }
+
+  /** A local slave event, for the other masters' watchers (batched; dropped while NATS is away). */
+  publishEvent(event: ClusterEvent): void {
+    this.events.publish(event);
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { Fleet, StreamTracker } from "../fleet/fleet.js";
 import type { Scope, Self } from "../fleet/scope.js";
+import { WatchHub } from "../fleet/watch-hub.js";
 import type { Logger } from "../logger.js";
 import type {
   ClusterStatus,
@@ -10,10 +11,12 @@ import type {
   MasterInfo,
   RoutedReplyResult,
   RoutedSendResult,
+  WatchEvent,
+  WatchListener,
 } from "../model.js";
 import { Selector } from "../selector.js";
 import { ClusterNode } from "./cluster-node.js";
-import { clusterReplyOf, clusterSlaveOf, fleetSlaveOf, masterInfoOf, replyOf } from "./convert.js";
+import { clusterEventOf, clusterReplyOf, clusterSlaveOf, fleetSlaveOf, masterInfoOf, replyOf, watchEventOf } from "./convert.js";
 import { compareEpochs, EpochClock } from "./epoch.js";
 import { type ClusterOptions, redactServer } from "./options.js";
 import type { ClusterObserver, ClusterStats } from "./stats.js";
@@ -36,13 +39,19 @@ export class ClusterScope implements Scope {
   private readonly node: ClusterNode;
   private readonly clock: EpochClock;
   private readonly tracker: StreamTracker;
+  /** The local fleet's events: published to the other masters, and half of what a watch here sees. */
+  private readonly events: WatchHub;
+  /** Watchers of the other half: other masters' slave events and the membership. */
+  private readonly remote = new Set<WatchListener>();
+  private unpublish: (() => void) | undefined;
 
   constructor(
     private readonly fleet: Fleet,
     private readonly self: Self,
     private readonly options: ClusterOptions,
-    extras: { observer?: ClusterObserver; logger?: Logger } = {},
+    extras: { observer?: ClusterObserver; logger?: Logger; events?: WatchHub } = {},
   ) {
+    this.events = extras.events ?? new WatchHub();
     // Made before the first stream is accepted: the id (default host:port) is known by now.
     this.clock = new EpochClock(self.id);
     this.node = new ClusterNode(this.localFleet(), { ...options, ...extras });
@@ -51,6 +60,16 @@ export class ClusterScope implements Scope {
       added: (slaveId, epoch) => this.node.slaveAdded(slaveId, epoch),
       removed: (slaveId, epoch) => this.node.slaveRemoved(slaveId, epoch),
     };
+    this.node.on("slave-events", (events) => {
+      if (this.remote.size === 0) return;
+      for (const event of events) this.emitRemote(watchEventOf(event));
+    });
+    this.node.on("member-joined", (member) =>
+      this.emitRemote({ kind: "master_joined", masterId: member.id, at: new Date(), details: `at ${member.address}` }),
+    );
+    this.node.on("member-left", (member, reason) =>
+      this.emitRemote({ kind: "master_left", masterId: member.id, at: new Date(), details: reason }),
+    );
   }
 
   get status(): ClusterStatus {
@@ -68,12 +87,21 @@ export class ClusterScope implements Scope {
 
   start(): void {
     this.fleet.tracker = this.tracker;
+    // Every local slave event goes to the other masters' watchers, whoever watches here.
+    this.unpublish ??= this.events.on((event) => {
+      if (event.slave && event.kind !== "master_joined" && event.kind !== "master_left") {
+        this.node.publishEvent(clusterEventOf({ ...event, slave: event.slave, kind: event.kind }));
+      }
+    });
     this.node.start();
   }
 
   /** Leaves first, so other masters drop this one at once rather than after missed heartbeats; NATS drops its routes with the connection. */
   async close(): Promise<void> {
     if (this.fleet.tracker === this.tracker) this.fleet.tracker = undefined;
+    this.unpublish?.();
+    this.unpublish = undefined;
+    this.remote.clear();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.node.close({ leave: true }), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
     clearTimeout(timer);
@@ -110,6 +138,20 @@ export class ClusterScope implements Scope {
 
   async broadcast(custom: CustomInput, selector: Selector, timeout?: number): Promise<FleetBroadcastResult> {
     return this.node.broadcast(dataOf(custom), textOf(selector), timeout);
+  }
+
+  /** Local events from the fleet's hub; other masters' events and the membership from the node. */
+  watch(listener: WatchListener): () => void {
+    const off = this.events.on(listener);
+    this.remote.add(listener);
+    return () => {
+      off();
+      this.remote.delete(listener);
+    };
+  }
+
+  private emitRemote(event: WatchEvent): void {
+    for (const listener of this.remote) listener(event);
   }
 
   /** The local fleet as the node serves other masters from it: local-only operations, in the cluster's wire data. */

@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { type Reply, ReplySchema } from "../../gen/netsync/v1/netsync_pb.js";
-import type { FleetSlaveInfo, MasterInfo, SlaveInfo } from "../model.js";
+import type { CloseReason, FleetSlaveInfo, MasterInfo, SlaveInfo, WatchEvent } from "../model.js";
+import type { ClusterEvent } from "./events.js";
 import type { ClusterMember, ClusterReply, ClusterSlave } from "./types.js";
 
 /**
@@ -56,4 +57,29 @@ export function replyOf(reply: ClusterReply): Reply {
 
 export function clusterReplyOf(reply: Reply): ClusterReply {
   return reply.result.case === "error" ? { case: "error", value: reply.result.value } : { case: "data", value: reply.result.value ?? "" };
+}
+
+/** A local slave event as it goes out to the other masters. */
+export function clusterEventOf(event: WatchEvent & { slave: FleetSlaveInfo; kind: ClusterEvent["kind"] }): ClusterEvent {
+  const out: ClusterEvent = {
+    kind: event.kind,
+    at: event.at.getTime(),
+    slave: clusterSlaveOf(event.slave, event.masterId),
+    details: event.details,
+  };
+  if (event.reason) out.reason = event.reason;
+  return out;
+}
+
+/** Another master's slave event, as a watch delivers it. */
+export function watchEventOf(event: ClusterEvent): WatchEvent {
+  const out: WatchEvent = {
+    kind: event.kind,
+    slave: fleetSlaveOf(event.slave),
+    masterId: event.slave.masterId,
+    at: new Date(event.at),
+    details: event.details,
+  };
+  if (event.reason) out.reason = event.reason as CloseReason;
+  return out;
 }

@@ -1,5 +1,6 @@
 import { type Code, isCode } from "../code.js";
 import { type Epoch, isEpoch } from "./epoch.js";
+import { type ClusterEvent, isClusterEvent } from "./events.js";
 import type { ClusterReply, ClusterSlave } from "./types.js";
 
 /**
@@ -15,7 +16,8 @@ export type ClusterMessage =
   | AnswerMessage
   | ListMessage
   | BroadcastMessage
-  | PartMessage;
+  | PartMessage
+  | EventsMessage;
 
 /** A master's heartbeat on the members subject. */
 export interface BeatMessage {
@@ -117,11 +119,19 @@ export interface PartMessage {
   accepted?: boolean;
 }
 
+/** Slave events of the sending master, published on the events subject for every master's watchers. */
+export interface EventsMessage {
+  kind: "events";
+  cluster: string;
+  from: string;
+  events: ClusterEvent[];
+}
+
 export function encodeMessage(message: ClusterMessage): string {
   return JSON.stringify(message);
 }
 
-const KINDS = new Set(["beat", "leave", "claim", "send", "request", "answer", "list", "broadcast", "part"]);
+const KINDS = new Set(["beat", "leave", "claim", "send", "request", "answer", "list", "broadcast", "part", "events"]);
 
 /**
  * Parses a message and checks the fields this node relies on; undefined for
@@ -195,6 +205,8 @@ export function decodeMessage(text: string, cluster: string): ClusterMessage | u
         (m.accepted === undefined || typeof m.accepted === "boolean")
         ? (m as unknown as PartMessage)
         : undefined;
+    case "events":
+      return str("from") && Array.isArray(m.events) && m.events.every(isClusterEvent) ? (m as unknown as EventsMessage) : undefined;
     default:
       return undefined;
   }

@@ -42,6 +42,11 @@ export class Subjects {
   broadcast(masterId: string): string {
     return `${this.prefix}.master.${encodeToken(masterId)}.broadcast`;
   }
+
+  /** Slave events of every master (connects, disconnects, evictions), for every master's watchers. */
+  get events(): string {
+    return `${this.prefix}.events`;
+  }
 }
 
 /** base64url of the UTF-8 of `id`: a single subject token, never empty for a non-empty id. */

@@ -1,7 +1,8 @@
 import type { ServerResponse } from "node:http";
 import { DASHBOARD_DEFAULTS, DEFAULTS } from "../defaults.js";
-import type { ClosedSlaveInfo, SlaveEvent, SlaveInfo } from "../model.js";
+import type { ClosedSlaveInfo, WatchEvent } from "../model.js";
 import type { DashboardMaster } from "./port.js";
+import type { ListedSlave } from "./slaves-query.js";
 
 /** How long fleet events (connects, evictions) are coalesced before they are pushed. */
 const EVENT_COALESCE_MS = 100;
@@ -20,11 +21,14 @@ const EVICTION_WINDOW_MS = 5 * 60_000;
  */
 const SLAVES_PER_BATCH = 5_000;
 
-/** One connect, disconnect or eviction, as the page shows it. */
+/** One connect, disconnect or eviction (or, in a cluster, a master joining or leaving), as the page shows it. */
 export interface FeedEvent {
   at: number;
-  kind: "connected" | "evicted" | "disconnected";
+  kind: "connected" | "evicted" | "disconnected" | "master_joined" | "master_left";
+  /** The slave's id (the master's, for master events). */
   id: string;
+  /** The master it happened on. */
+  master: string;
   peer: string;
   reason: string;
   details: string;
@@ -39,9 +43,34 @@ export interface ClosedJson {
   details: string;
 }
 
+/** A master in the dashboard's masters panel (cluster mode). */
+export interface MasterJson {
+  id: string;
+  address: string;
+  slavesHeld: number;
+  lastHeard: number;
+  self: boolean;
+  /** Whether it answered the latest fleet-wide view: false means its slaves are missing, not that it has none. */
+  answered: boolean;
+}
+
+/** The slaves the page lists: the local fleet, or in a cluster every master's, and who answered. */
+export interface FleetSnapshot {
+  slaves: ListedSlave[];
+  cluster: boolean;
+  masters: MasterJson[];
+  unanswered: string[];
+}
+
 /** The fleet summary pushed on every tick. */
 export interface Summary {
   master: string;
+  /** Whether the figures are the cluster's (every master that answered) rather than this master's. */
+  cluster: boolean;
+  /** The masters of the cluster, this one first; empty without a cluster. */
+  masters: MasterJson[];
+  /** Masters known alive that did not answer: their slaves are missing from the figures. */
+  unanswered: string[];
   now: number;
   connected: number;
   /** Evictions in the last five minutes, as far as the closed history reaches. */
@@ -85,12 +114,8 @@ export class FleetFeed {
   private eventTimer: NodeJS.Timeout | undefined;
   private pending: FeedEvent[] = [];
   private dropped = 0;
-  private cached: { at: number; slaves: SlaveInfo[]; interval: number } | undefined;
-  private readonly listeners = {
-    connected: (event: SlaveEvent) => this.queue("connected", event),
-    evicted: (event: SlaveEvent) => this.queue("evicted", event),
-    disconnected: (event: SlaveEvent) => this.queue("disconnected", event),
-  };
+  private cached: { at: number; snapshot: Promise<FleetSnapshot>; interval: number } | undefined;
+  private unwatch: (() => void) | undefined;
 
   constructor(
     private readonly master: DashboardMaster,
@@ -106,15 +131,51 @@ export class FleetFeed {
     return this.timer !== undefined;
   }
 
-  /** All connected slaves, as one snapshot shared by the tick and the fetches right after it. */
-  snapshot(): SlaveInfo[] {
+  /** Whether the page shows a cluster's fleet (every master's slaves) rather than this master's. */
+  get cluster(): boolean {
+    return this.master.clusterState !== "off";
+  }
+
+  /**
+   * All connected slaves (in a cluster, every master's that answers), as one
+   * snapshot shared by the tick and the fetches right after it.
+   */
+  snapshot(): Promise<FleetSnapshot> {
     const now = performance.now();
     // Reused by the page's fetch right after a tick, and until shortly before the next one.
-    if (this.cached && now - this.cached.at < 0.9 * this.cached.interval) return this.cached.slaves;
-    const slaves = this.master.slaves();
+    if (this.cached && now - this.cached.at < 0.9 * this.cached.interval) return this.cached.snapshot;
+    const snapshot = this.take();
     // Only cached while someone watches: an idle dashboard keeps no copy of the fleet.
-    this.cached = this.timer ? { at: now, slaves, interval: this.interval } : undefined;
-    return slaves;
+    this.cached = this.timer ? { at: now, snapshot, interval: this.interval } : undefined;
+    return snapshot;
+  }
+
+  /** The slaves a selector matches, fleet-wide in a cluster; INVALID_ARGUMENT for a malformed selector. */
+  async select(selector: string): Promise<{ slaves: ListedSlave[]; unanswered: string[] }> {
+    if (!this.cluster) return { slaves: this.master.slaves({ selector }), unanswered: [] };
+    const view = await this.master.fleet({ selector });
+    return { slaves: view.slaves, unanswered: view.unanswered };
+  }
+
+  private async take(): Promise<FleetSnapshot> {
+    // A lone master reads its registry, as it always did: no copy per slave to add a master id.
+    if (!this.cluster) return { slaves: this.master.slaves(), cluster: false, masters: [], unanswered: [] };
+    const view = await this.master.fleet();
+    const unanswered = new Set(view.unanswered);
+    const heard = new Map(view.masters.map((m) => [m.id, m]));
+    // Every master known alive, with its count as it answered (or as its last beat said, when it did not).
+    const masters = this.master.masters().map((m) => {
+      const answer = heard.get(m.id) ?? m;
+      return {
+        id: m.id,
+        address: m.address,
+        slavesHeld: answer.slavesHeld,
+        lastHeard: m.lastHeard.getTime(),
+        self: m.self,
+        answered: !unanswered.has(m.id),
+      };
+    });
+    return { slaves: view.slaves, cluster: true, masters, unanswered: view.unanswered };
   }
 
   /** Takes an SSE response; false when there are too many viewers already. */
@@ -132,14 +193,18 @@ export class FleetFeed {
           at: closed.closedAt.getTime(),
           kind: closed.reason === "evicted" ? "evicted" : "disconnected",
           id: closed.slave.id,
+          master: this.master.id,
           peer: closed.slave.peer,
           reason: closed.reason,
           details: closed.details,
         }),
       )
       .reverse();
-    writeEvent(res, "hello", this.summary());
-    if (recent.length > 0) writeEvent(res, "feed", { events: recent, dropped: 0 });
+    void this.summary().then((summary) => {
+      if (!this.viewers.has(res)) return;
+      writeEvent(res, "hello", summary);
+      if (recent.length > 0) writeEvent(res, "feed", { events: recent, dropped: 0 });
+    });
     return true;
   }
 
@@ -156,30 +221,30 @@ export class FleetFeed {
   }
 
   private start(): void {
-    this.master.on("slave:connected", this.listeners.connected);
-    this.master.on("slave:evicted", this.listeners.evicted);
-    this.master.on("slave:disconnected", this.listeners.disconnected);
+    this.unwatch = this.master.watch((event) => this.queue(event));
     this.schedule();
   }
 
-  /** The time between two batches: batchMs, times one per SLAVES_PER_BATCH slaves. */
+  /** The time between two batches: batchMs, times one per SLAVES_PER_BATCH slaves (the cluster's, in a cluster). */
   get interval(): number {
     const base = this.options.batchMs ?? DASHBOARD_DEFAULTS.batchMs;
-    return base * Math.max(1, Math.ceil(this.master.size / SLAVES_PER_BATCH));
+    const size = this.cluster ? this.master.masters().reduce((sum, m) => sum + m.slavesHeld, 0) : this.master.size;
+    return base * Math.max(1, Math.ceil(size / SLAVES_PER_BATCH));
   }
 
   private schedule(): void {
     this.timer = setTimeout(() => {
-      this.tick();
-      if (this.timer) this.schedule();
+      // The next batch is timed from the end of this one: a cluster's view may take up to its gather timeout.
+      void this.tick().then(() => {
+        if (this.timer) this.schedule();
+      });
     }, this.interval);
     this.timer.unref();
   }
 
   private stop(): void {
-    this.master.off("slave:connected", this.listeners.connected);
-    this.master.off("slave:evicted", this.listeners.evicted);
-    this.master.off("slave:disconnected", this.listeners.disconnected);
+    this.unwatch?.();
+    this.unwatch = undefined;
     clearTimeout(this.timer);
     clearTimeout(this.eventTimer);
     this.timer = undefined;
@@ -189,9 +254,20 @@ export class FleetFeed {
     this.cached = undefined;
   }
 
-  private queue(kind: FeedEvent["kind"], { slave, reason, details }: SlaveEvent): void {
+  private queue(event: WatchEvent): void {
     if (this.pending.length < MAX_EVENTS_PER_PUSH) {
-      this.pending.push({ at: Date.now(), kind, id: slave.id, peer: slave.peer, reason, details });
+      // A replacement reads as a disconnect with its reason, as the page always showed it.
+      const kind = event.kind === "replaced" ? "disconnected" : event.kind;
+      const { slave } = event;
+      this.pending.push({
+        at: event.at.getTime(),
+        kind,
+        id: slave?.id ?? event.masterId,
+        master: event.masterId,
+        peer: slave?.peer ?? "",
+        reason: event.reason ?? event.kind,
+        details: event.details,
+      });
     } else {
       this.dropped++;
     }
@@ -207,9 +283,10 @@ export class FleetFeed {
     this.broadcast("feed", payload);
   }
 
-  private tick(): void {
+  private async tick(): Promise<void> {
     this.cached = undefined;
-    this.broadcast("tick", this.summary());
+    const summary = await this.summary();
+    if (this.timer) this.broadcast("tick", summary);
   }
 
   private broadcast(event: string, data: unknown): void {
@@ -221,9 +298,9 @@ export class FleetFeed {
     }
   }
 
-  /** The fleet summary, from one snapshot of the registry and of the closed history. */
-  summary(): Summary {
-    const slaves = this.snapshot();
+  /** The fleet summary, from one snapshot of the fleet and of the (local) closed history. */
+  async summary(): Promise<Summary> {
+    const { slaves, cluster, masters, unanswered } = await this.snapshot();
     const rtts = new Float64Array(slaves.length);
     let n = 0;
     for (const slave of slaves) if (slave.rttMs !== undefined) rtts[n++] = slave.rttMs;
@@ -235,6 +312,9 @@ export class FleetFeed {
     const oldest = closed[closed.length - 1];
     return {
       master: this.master.id,
+      cluster,
+      masters,
+      unanswered,
       now,
       connected: slaves.length,
       evictions5m: evictions,

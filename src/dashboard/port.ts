@@ -1,4 +1,4 @@
-import type { ClosedSlaveInfo, CustomInput, MasterEvents, SlaveInfo } from "../model.js";
+import type { ClosedSlaveInfo, ClusterStatus, CustomInput, FleetView, MasterInfo, SlaveInfo, WatchListener } from "../model.js";
 
 /*
  * The dashboard's ports: what it needs of the master and of the metrics,
@@ -8,10 +8,11 @@ import type { ClosedSlaveInfo, CustomInput, MasterEvents, SlaveInfo } from "../m
  * structurally, and a test can hand the dashboard a fake.
  */
 
-/** The fleet events the live feed follows. */
-export type DashboardEvent = "slave:connected" | "slave:evicted" | "slave:disconnected";
-
-/** What the dashboard uses of a master: a few reads, two sends and the fleet events. */
+/**
+ * What the dashboard uses of a master: a few reads, two sends, the watch (the
+ * live feed: local events and, in a cluster, every master's) and, in a
+ * cluster, the fleet-wide view (every master's slaves, the masters).
+ */
 export interface DashboardMaster {
   readonly id: string;
   /** Connected slaves now. */
@@ -26,8 +27,14 @@ export interface DashboardMaster {
   send(slaveId: string, custom: CustomInput): number;
   /** Sends to every slave, or those matching `selector`; returns how many it was written to. */
   broadcast(custom: CustomInput, options?: { selector?: string }): number;
-  on<E extends DashboardEvent>(event: E, listener: (...args: MasterEvents[E]) => void): unknown;
-  off<E extends DashboardEvent>(event: E, listener: (...args: MasterEvents[E]) => void): unknown;
+  /** Follows every slave and master event in reach; returns the function that stops it. */
+  watch(listener: WatchListener): () => void;
+  /** "off" without a cluster: then the dashboard shows the local fleet only, as it always did. */
+  readonly clusterState: ClusterStatus;
+  /** Every slave of the cluster (those `selector` matches) with its master; partial, naming the masters that did not answer. */
+  fleet(options?: { selector?: string }): Promise<FleetView>;
+  /** The masters known alive, this one first. */
+  masters(): MasterInfo[];
 }
 
 /** Something that renders Prometheus text: a MasterMetrics' registry. */

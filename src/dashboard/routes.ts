@@ -104,10 +104,10 @@ export function createRoutes(ctx: RoutesContext): (req: IncomingMessage, res: Se
     }
     switch (path) {
       case "/api/slaves":
-        sendJson(res, 200, slaves(url.searchParams));
+        answer(res, slaves(url.searchParams));
         return;
       case "/api/summary":
-        sendJson(res, 200, feed.summary());
+        answer(res, feed.summary());
         return;
       case "/api/events":
         events(res);
@@ -120,19 +120,30 @@ export function createRoutes(ctx: RoutesContext): (req: IncomingMessage, res: Se
     }
   }
 
-  function slaves(params: URLSearchParams): unknown {
+  /** Sends what `body` resolves to as JSON, or its failure as fail() answers it. */
+  function answer(res: ServerResponse, body: Promise<unknown>): void {
+    body.then(
+      (value) => sendJson(res, 200, value),
+      (err: unknown) => fail(res, err),
+    );
+  }
+
+  /** In a cluster, every master's slaves (those that answered: `unanswered` names the others); else this master's. */
+  async function slaves(params: URLSearchParams): Promise<unknown> {
     const query = parseSlavesQuery(params);
-    // The feed's snapshot is shared with the tick that preceded this fetch; a selector asks the master.
-    const all = query.selector ? master.slaves({ selector: query.selector }) : feed.snapshot();
-    const total = query.selector ? feed.snapshot().length : all.length;
-    const page = querySlaves(all, query);
+    // The feed's snapshot is shared with the tick that preceded this fetch; a selector asks the master (every master, in a cluster).
+    const snapshot = await feed.snapshot();
+    const selected = query.selector ? await feed.select(query.selector) : snapshot;
+    const page = querySlaves(selected.slaves, query);
     return {
       master: master.id,
+      cluster: snapshot.cluster,
       now: Date.now(),
-      total,
+      total: snapshot.slaves.length,
       matched: page.matched,
       offset: query.offset,
       limit: query.limit,
+      unanswered: selected.unanswered,
       slaves: page.slaves.map(slaveJson),
     };
   }

@@ -23,6 +23,7 @@ export const SORT_KEYS = [
   "pingsSent",
   "pongsReceived",
   "commandsSent",
+  "masterId",
 ] as const;
 export type SortKey = (typeof SORT_KEYS)[number];
 
@@ -54,10 +55,13 @@ export function parseSlavesQuery(params: URLSearchParams): SlavesQuery {
   };
 }
 
+/** A slave as the dashboard lists it: with its master in a cluster. */
+export type ListedSlave = SlaveInfo & { readonly masterId?: string };
+
 /** One page of a query's answer, and how many slaves matched in all. */
 export interface SlavesPage {
   matched: number;
-  slaves: SlaveInfo[];
+  slaves: ListedSlave[];
 }
 
 /**
@@ -67,7 +71,7 @@ export interface SlavesPage {
  * infinitely slow: last ascending, first descending. Ties go by id,
  * ascending either way, so a page boundary is stable.
  */
-export function querySlaves(slaves: readonly SlaveInfo[], query: Omit<SlavesQuery, "selector">): SlavesPage {
+export function querySlaves(slaves: readonly ListedSlave[], query: Omit<SlavesQuery, "selector">): SlavesPage {
   const text = query.text.toLowerCase();
   const matched = text ? slaves.filter((slave) => matchesText(slave, text)) : slaves.slice();
   const direction = query.descending ? -1 : 1;
@@ -93,9 +97,11 @@ export interface SlaveJson {
   pingsSent: number;
   pongsReceived: number;
   commandsSent: number;
+  /** The master holding it; only in a cluster. */
+  masterId?: string;
 }
 
-export const slaveJson = (slave: SlaveInfo): SlaveJson => ({
+export const slaveJson = (slave: ListedSlave): SlaveJson => ({
   id: slave.id,
   labels: slave.labels,
   peer: slave.peer,
@@ -105,9 +111,10 @@ export const slaveJson = (slave: SlaveInfo): SlaveJson => ({
   pingsSent: slave.pingsSent,
   pongsReceived: slave.pongsReceived,
   commandsSent: slave.commandsSent,
+  ...(slave.masterId !== undefined && { masterId: slave.masterId }),
 });
 
-function sortKey(slave: SlaveInfo, key: Exclude<SortKey, "id">): string | number {
+function sortKey(slave: ListedSlave, key: Exclude<SortKey, "id">): string | number {
   switch (key) {
     case "labels":
       return formatLabels(slave.labels);
@@ -119,13 +126,15 @@ function sortKey(slave: SlaveInfo, key: Exclude<SortKey, "id">): string | number
       return slave.lastSeen.getTime();
     case "rttMs":
       return slave.rttMs ?? Number.POSITIVE_INFINITY;
+    case "masterId":
+      return slave.masterId ?? "";
     default:
       return slave[key];
   }
 }
 
 /** `text` is lowercase: the id, the peer or one "key=value" label contains it, any case. */
-function matchesText(slave: SlaveInfo, text: string): boolean {
+function matchesText(slave: ListedSlave, text: string): boolean {
   if (slave.id.toLowerCase().includes(text) || slave.peer.toLowerCase().includes(text)) return true;
   for (const [key, value] of Object.entries(slave.labels)) if (`${key}=${value}`.toLowerCase().includes(text)) return true;
   return false;

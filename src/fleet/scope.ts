@@ -8,9 +8,11 @@ import type {
   MasterInfo,
   RoutedReplyResult,
   RoutedSendResult,
+  WatchListener,
 } from "../model.js";
 import type { Selector } from "../selector.js";
 import type { Fleet } from "./fleet.js";
+import { WatchHub } from "./watch-hub.js";
 
 /**
  * The reach of a master's fleet-wide calls: this process alone
@@ -40,6 +42,12 @@ export interface Scope {
   request(slaveId: string, custom: CustomInput, timeout: number): Promise<RoutedReplyResult>;
   /** Writes a Custom to every slave in reach the selector matches, counted by master. */
   broadcast(custom: CustomInput, selector: Selector, timeout?: number): Promise<FleetBroadcastResult>;
+  /**
+   * Follows the events of every slave and master in reach (the local fleet's
+   * from `events`, the scope was given it; a cluster's adds the other
+   * masters' and membership); returns the function that stops it.
+   */
+  watch(listener: WatchListener): () => void;
 }
 
 /** Who this master is, as a scope names it; known once listening (the id defaults to host:port). */
@@ -55,6 +63,7 @@ export class LocalScope implements Scope {
   constructor(
     private readonly fleet: Fleet,
     private readonly self: Self,
+    private readonly events: WatchHub = new WatchHub(),
   ) {}
 
   describe(): string {
@@ -89,5 +98,9 @@ export class LocalScope implements Scope {
   async broadcast(custom: CustomInput, selector: Selector): Promise<FleetBroadcastResult> {
     const written = this.fleet.broadcast(custom, selector);
     return { written, byMaster: { [this.self.id]: written }, unanswered: [], clusterAvailable: false };
+  }
+
+  watch(listener: WatchListener): () => void {
+    return this.events.on(listener);
   }
 }

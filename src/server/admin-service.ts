@@ -1,12 +1,11 @@
 import { create, type DescMessage, type MessageInitShape, type MessageShape, toBinary } from "@bufbuild/protobuf";
-import { type Duration, DurationSchema, durationMs, timestampFromDate, timestampNow } from "@bufbuild/protobuf/wkt";
+import { durationMs, timestampFromDate, timestampNow } from "@bufbuild/protobuf/wkt";
 import type * as grpc from "@grpc/grpc-js";
 import {
   AdminService,
   type BroadcastRequestSchema,
   BroadcastResponseSchema,
   ClosedSlaveSchema,
-  CloseReason as CloseReasonProto,
   type ListMastersRequestSchema,
   ListMastersResponseSchema,
   type ListSlavesRequestSchema,
@@ -23,7 +22,6 @@ import { NetSyncError } from "../errors.js";
 import { DecodeFailure } from "../grpc-adapter.js";
 import type {
   ClosedSlaveInfo,
-  CloseReason,
   ClusterStatus,
   CustomInput,
   FleetBroadcastResult,
@@ -34,37 +32,10 @@ import type {
   RequestOptions,
   RoutedReplyResult,
   RoutedSendResult,
-  SlaveInfo,
 } from "../model.js";
 import { pageOf } from "../slave-pages.js";
-
-const CLOSE_REASONS: Record<CloseReason, CloseReasonProto> = {
-  evicted: CloseReasonProto.EVICTED,
-  disconnected: CloseReasonProto.DISCONNECTED,
-  replaced: CloseReasonProto.REPLACED,
-  shutdown: CloseReasonProto.SHUTDOWN,
-  error: CloseReasonProto.ERROR,
-};
-
-/** Like durationFromMs, but keeps sub-millisecond RTTs (as nanos). */
-function toDuration(ms: number): Duration {
-  const seconds = Math.floor(ms / 1000);
-  return create(DurationSchema, { seconds: BigInt(seconds), nanos: Math.round((ms - seconds * 1000) * 1e6) });
-}
-
-function slaveMessage(info: SlaveInfo): MessageInitShape<typeof SlaveSchema> {
-  return {
-    id: info.id,
-    peer: info.peer,
-    connectedAt: timestampFromDate(info.connectedAt),
-    lastSeen: timestampFromDate(info.lastSeen),
-    rtt: info.rttMs === undefined ? undefined : toDuration(info.rttMs),
-    pingsSent: BigInt(info.pingsSent),
-    pongsReceived: BigInt(info.pongsReceived),
-    commandsSent: BigInt(info.commandsSent),
-    labels: { ...info.labels },
-  };
-}
+import { closeReasonMessage, slaveMessage } from "./slave-message.js";
+import { type WatchPort, WatchService } from "./watch-service.js";
 
 type UnaryHandler<I extends DescMessage, O extends DescMessage> = (
   request: MessageShape<I>,
@@ -107,7 +78,7 @@ function masterMessage(info: MasterInfo): MessageInitShape<typeof MasterSchema> 
  * whichever scope it runs in) and its closed history. The Master satisfies it;
  * the service never names the class.
  */
-export interface AdminPort {
+export interface AdminPort extends WatchPort {
   readonly maxMessageBytes: number;
   readonly clusterState: ClusterStatus;
   fleet(options: FleetOptions): Promise<FleetView>;
@@ -120,12 +91,17 @@ export interface AdminPort {
 
 /**
  * The AdminService handlers of `master`, keyed as serviceDefinition(AdminService)
- * expects. ListSlaves, Broadcast, Send and ListMasters are cluster-wide in
+ * expects (Watch served by `watch`, which the master closes). ListSlaves,
+ * Broadcast, Send, ListMasters and Watch are cluster-wide in
  * cluster mode (partial answers name the masters that did not answer; the
  * closed history stays local) and local otherwise.
  */
-export function adminImplementation(master: AdminPort): grpc.UntypedServiceImplementation {
+export function adminImplementation(
+  master: AdminPort,
+  watch: WatchService = new WatchService(master, { buffer: DEFAULTS.watchBuffer }),
+): grpc.UntypedServiceImplementation {
   return {
+    [AdminService.method.watch.localName]: watch.handler,
     [AdminService.method.listSlaves.localName]: unary<typeof ListSlavesRequestSchema, typeof ListSlavesResponseSchema>(
       ListSlavesResponseSchema,
       async (request) => {
@@ -187,7 +163,7 @@ export function adminImplementation(master: AdminPort): grpc.UntypedServiceImple
     return master.recentlyClosed().map((c) => ({
       slave: slaveMessage(c.slave),
       closedAt: timestampFromDate(c.closedAt),
-      reason: CLOSE_REASONS[c.reason],
+      reason: closeReasonMessage(c.reason),
       details: c.details,
     }));
   }

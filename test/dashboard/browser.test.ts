@@ -4,6 +4,11 @@
 import { expect } from "chai";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { TcpProxy } from "../../src/cli/tcp-proxy.js";
+import { DashboardServer } from "../../src/dashboard/http-server.js";
+import { silentLogger } from "../../src/logger.js";
+import type { Master } from "../../src/master.js";
+import { clusterMaster, mastersConverged } from "../cluster/masters-helpers.js";
+import { haveNatsServer, NatsServer } from "../cluster/nats-server.js";
 import { cleanup, track, waitFor } from "../helpers.js";
 import { artifactPath, hasChromium, launchChromium, SKIP_BANNER, startDashboard, startTolerantSlave, TIMEOUT } from "./server.js";
 
@@ -215,6 +220,53 @@ describe("dashboard in Chromium", function () {
       return res.status;
     });
     expect(status).to.equal(403);
+  });
+
+  describe("in a cluster of two masters", () => {
+    const nats = new NatsServer();
+
+    before(async function () {
+      if (!(await haveNatsServer())) this.skip();
+      await nats.start();
+    });
+    after(() => nats.kill());
+
+    it("lists both masters' slaves with a master column and a masters panel, and a connect on the other master arrives live", async () => {
+      const [m1, m2] = (await Promise.all(["m1", "m2"].map((name) => clusterMaster(name, [nats.url])))) as [Master, Master];
+      await mastersConverged([m1, m2], ["m1", "m2"]);
+      await startTolerantSlave(m1.address, { id: "on-m1", labels: { region: "eu" } });
+      await startTolerantSlave(m2.address, { id: "on-m2", labels: { region: "us" } });
+      await waitFor(() => m1.masters().find((m) => m.id === "m2")?.slavesHeld === 1, 3_000, "m2's count in m1's membership");
+      const dashboard = new DashboardServer(m1, { port: 0, host: "127.0.0.1", log: silentLogger() });
+      track(() => dashboard.close());
+      const url = `http://127.0.0.1:${await dashboard.listen()}/`;
+      const page = await open(url);
+      await page.waitForFunction(() => document.querySelectorAll("#slave-rows tr").length === 2);
+      expect(await rowIds(page)).to.deep.equal(["on-m1", "on-m2"]);
+      const masterCells = await page.$$eval("#slave-rows td.master", (cells) => cells.map((c) => c.textContent));
+      expect(masterCells).to.deep.equal(["m1", "m2"]);
+      expect(await page.isVisible('th[data-sort="masterId"]')).to.equal(true);
+      await page.waitForFunction(() => document.querySelectorAll('#master-rows tr[data-answered="1"]').length === 2);
+      expect(await page.$$eval("#master-rows tr", (rows) => rows.map((r) => (r as HTMLElement).dataset.id))).to.deep.equal(["m1", "m2"]);
+      expect(await page.textContent("#sum-connected")).to.equal("2");
+      expect(await page.isHidden("#unanswered")).to.equal(true);
+
+      // A slave connecting to the other master: its event comes over NATS into the feed, then its row.
+      await startTolerantSlave(m2.address, { id: "late-m2", labels: { region: "us" } });
+      await page.waitForFunction(
+        () => document.querySelector('#feed li[data-kind="connected"][data-id="late-m2"][data-master="m2"]') !== null,
+        undefined,
+        { timeout: 3_000 },
+      );
+      await page.waitForFunction(() => document.querySelector('#slave-rows tr[data-id="late-m2"] td.master')?.textContent === "m2");
+      // Selectors are fleet-wide too.
+      await page.fill("#selector", "region=us");
+      await page.press("#selector", "Enter");
+      await page.waitForFunction(() => document.querySelectorAll("#slave-rows tr").length === 2);
+      expect(await rowIds(page)).to.deep.equal(["late-m2", "on-m2"]);
+      await page.screenshot({ path: artifactPath("dashboard-cluster.png") });
+      expect(pageErrors).to.deep.equal([]);
+    });
   });
 
   it("screenshot: a few labelled slaves, one evicted (test-artifacts/dashboard.png)", async () => {

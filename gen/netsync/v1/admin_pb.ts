@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file netsync/v1/admin.proto.
  */
 export const file_netsync_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChZuZXRzeW5jL3YxL2FkbWluLnByb3RvEgpuZXRzeW5jLnYxIt4CCgVTbGF2ZRIKCgJpZBgBIAEoCRIMCgRwZWVyGAIgASgJEjAKDGNvbm5lY3RlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJbGFzdF9zZWVuGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgNydHQYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEgoKcGluZ3Nfc2VudBgGIAEoBBIWCg5wb25nc19yZWNlaXZlZBgHIAEoBBIVCg1jb21tYW5kc19zZW50GAggASgEEi0KBmxhYmVscxgJIAMoCzIdLm5ldHN5bmMudjEuU2xhdmUuTGFiZWxzRW50cnkSEQoJbWFzdGVyX2lkGAogASgJGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiagoGTWFzdGVyEgoKAmlkGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSEwoLc2xhdmVzX2hlbGQYAyABKA0SLgoKbGFzdF9oZWFyZBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAimAEKC0Nsb3NlZFNsYXZlEiAKBXNsYXZlGAEgASgLMhEubmV0c3luYy52MS5TbGF2ZRItCgljbG9zZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKBnJlYXNvbhgDIAEoDjIXLm5ldHN5bmMudjEuQ2xvc2VSZWFzb24SDwoHZGV0YWlscxgEIAEoCSJkChFMaXN0U2xhdmVzUmVxdWVzdBIWCg5pbmNsdWRlX2Nsb3NlZBgBIAEoCBIQCghzZWxlY3RvchgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSK6AQoSTGlzdFNsYXZlc1Jlc3BvbnNlEiEKBnNsYXZlcxgBIAMoCzIRLm5ldHN5bmMudjEuU2xhdmUSJwoGY2xvc2VkGAIgAygLMhcubmV0c3luYy52MS5DbG9zZWRTbGF2ZRIjCgdtYXN0ZXJzGAMgAygLMhIubmV0c3luYy52MS5NYXN0ZXISGgoSdW5hbnN3ZXJlZF9tYXN0ZXJzGAQgAygJEhcKD25leHRfcGFnZV90b2tlbhgFIAEoCSJIChBCcm9hZGNhc3RSZXF1ZXN0EiIKBmN1c3RvbRgBIAEoCzISLm5ldHN5bmMudjEuQ3VzdG9tEhAKCHNlbGVjdG9yGAIgASgJIscBChFCcm9hZGNhc3RSZXNwb25zZRIPCgd3cml0dGVuGAEgASgNEk0KEXdyaXR0ZW5fYnlfbWFzdGVyGAIgAygLMjIubmV0c3luYy52MS5Ccm9hZGNhc3RSZXNwb25zZS5Xcml0dGVuQnlNYXN0ZXJFbnRyeRIaChJ1bmFuc3dlcmVkX21hc3RlcnMYAyADKAkaNgoUV3JpdHRlbkJ5TWFzdGVyRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgNOgI4ASKDAQoLU2VuZFJlcXVlc3QSEAoIc2xhdmVfaWQYASABKAkSIgoGY3VzdG9tGAIgASgLMhIubmV0c3luYy52MS5DdXN0b20SEgoKd2FpdF9yZXBseRgDIAEoCBIqCgd0aW1lb3V0GAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIlQKDFNlbmRSZXNwb25zZRIPCgd3cml0dGVuGAEgASgIEiAKBXJlcGx5GAIgASgLMhEubmV0c3luYy52MS5SZXBseRIRCgltYXN0ZXJfaWQYAyABKAkiFAoSTGlzdE1hc3RlcnNSZXF1ZXN0IlUKE0xpc3RNYXN0ZXJzUmVzcG9uc2USIwoHbWFzdGVycxgBIAMoCzISLm5ldHN5bmMudjEuTWFzdGVyEhkKEWNsdXN0ZXJfY29ubmVjdGVkGAIgASgIKrIBCgtDbG9zZVJlYXNvbhIcChhDTE9TRV9SRUFTT05fVU5TUEVDSUZJRUQQABIYChRDTE9TRV9SRUFTT05fRVZJQ1RFRBABEh0KGUNMT1NFX1JFQVNPTl9ESVNDT05ORUNURUQQAhIZChVDTE9TRV9SRUFTT05fUkVQTEFDRUQQAxIZChVDTE9TRV9SRUFTT05fU0hVVERPV04QBBIWChJDTE9TRV9SRUFTT05fRVJST1IQBTKwAgoMQWRtaW5TZXJ2aWNlEksKCkxpc3RTbGF2ZXMSHS5uZXRzeW5jLnYxLkxpc3RTbGF2ZXNSZXF1ZXN0Gh4ubmV0c3luYy52MS5MaXN0U2xhdmVzUmVzcG9uc2USSAoJQnJvYWRjYXN0EhwubmV0c3luYy52MS5Ccm9hZGNhc3RSZXF1ZXN0Gh0ubmV0c3luYy52MS5Ccm9hZGNhc3RSZXNwb25zZRI5CgRTZW5kEhcubmV0c3luYy52MS5TZW5kUmVxdWVzdBoYLm5ldHN5bmMudjEuU2VuZFJlc3BvbnNlEk4KC0xpc3RNYXN0ZXJzEh4ubmV0c3luYy52MS5MaXN0TWFzdGVyc1JlcXVlc3QaHy5uZXRzeW5jLnYxLkxpc3RNYXN0ZXJzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_netsync_v1_netsync]);
+  fileDesc("ChZuZXRzeW5jL3YxL2FkbWluLnByb3RvEgpuZXRzeW5jLnYxIt4CCgVTbGF2ZRIKCgJpZBgBIAEoCRIMCgRwZWVyGAIgASgJEjAKDGNvbm5lY3RlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJbGFzdF9zZWVuGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgNydHQYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEgoKcGluZ3Nfc2VudBgGIAEoBBIWCg5wb25nc19yZWNlaXZlZBgHIAEoBBIVCg1jb21tYW5kc19zZW50GAggASgEEi0KBmxhYmVscxgJIAMoCzIdLm5ldHN5bmMudjEuU2xhdmUuTGFiZWxzRW50cnkSEQoJbWFzdGVyX2lkGAogASgJGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiagoGTWFzdGVyEgoKAmlkGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSEwoLc2xhdmVzX2hlbGQYAyABKA0SLgoKbGFzdF9oZWFyZBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAimAEKC0Nsb3NlZFNsYXZlEiAKBXNsYXZlGAEgASgLMhEubmV0c3luYy52MS5TbGF2ZRItCgljbG9zZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKBnJlYXNvbhgDIAEoDjIXLm5ldHN5bmMudjEuQ2xvc2VSZWFzb24SDwoHZGV0YWlscxgEIAEoCSJkChFMaXN0U2xhdmVzUmVxdWVzdBIWCg5pbmNsdWRlX2Nsb3NlZBgBIAEoCBIQCghzZWxlY3RvchgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSK6AQoSTGlzdFNsYXZlc1Jlc3BvbnNlEiEKBnNsYXZlcxgBIAMoCzIRLm5ldHN5bmMudjEuU2xhdmUSJwoGY2xvc2VkGAIgAygLMhcubmV0c3luYy52MS5DbG9zZWRTbGF2ZRIjCgdtYXN0ZXJzGAMgAygLMhIubmV0c3luYy52MS5NYXN0ZXISGgoSdW5hbnN3ZXJlZF9tYXN0ZXJzGAQgAygJEhcKD25leHRfcGFnZV90b2tlbhgFIAEoCSJIChBCcm9hZGNhc3RSZXF1ZXN0EiIKBmN1c3RvbRgBIAEoCzISLm5ldHN5bmMudjEuQ3VzdG9tEhAKCHNlbGVjdG9yGAIgASgJIscBChFCcm9hZGNhc3RSZXNwb25zZRIPCgd3cml0dGVuGAEgASgNEk0KEXdyaXR0ZW5fYnlfbWFzdGVyGAIgAygLMjIubmV0c3luYy52MS5Ccm9hZGNhc3RSZXNwb25zZS5Xcml0dGVuQnlNYXN0ZXJFbnRyeRIaChJ1bmFuc3dlcmVkX21hc3RlcnMYAyADKAkaNgoUV3JpdHRlbkJ5TWFzdGVyRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgNOgI4ASKDAQoLU2VuZFJlcXVlc3QSEAoIc2xhdmVfaWQYASABKAkSIgoGY3VzdG9tGAIgASgLMhIubmV0c3luYy52MS5DdXN0b20SEgoKd2FpdF9yZXBseRgDIAEoCBIqCgd0aW1lb3V0GAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIlQKDFNlbmRSZXNwb25zZRIPCgd3cml0dGVuGAEgASgIEiAKBXJlcGx5GAIgASgLMhEubmV0c3luYy52MS5SZXBseRIRCgltYXN0ZXJfaWQYAyABKAkiFAoSTGlzdE1hc3RlcnNSZXF1ZXN0IlUKE0xpc3RNYXN0ZXJzUmVzcG9uc2USIwoHbWFzdGVycxgBIAMoCzISLm5ldHN5bmMudjEuTWFzdGVyEhkKEWNsdXN0ZXJfY29ubmVjdGVkGAIgASgIIl0KDFdhdGNoUmVxdWVzdBIQCghzZWxlY3RvchgBIAEoCRIpCgVraW5kcxgCIAMoDjIaLm5ldHN5bmMudjEuV2F0Y2hFdmVudEtpbmQSEAoIc25hcHNob3QYAyABKAgi0gEKDVdhdGNoUmVzcG9uc2USKAoEa2luZBgBIAEoDjIaLm5ldHN5bmMudjEuV2F0Y2hFdmVudEtpbmQSIAoFc2xhdmUYAiABKAsyES5uZXRzeW5jLnYxLlNsYXZlEhEKCW1hc3Rlcl9pZBgDIAEoCRIoCgR0aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdkZXRhaWxzGAUgASgJEicKBnJlYXNvbhgGIAEoDjIXLm5ldHN5bmMudjEuQ2xvc2VSZWFzb24qsgEKC0Nsb3NlUmVhc29uEhwKGENMT1NFX1JFQVNPTl9VTlNQRUNJRklFRBAAEhgKFENMT1NFX1JFQVNPTl9FVklDVEVEEAESHQoZQ0xPU0VfUkVBU09OX0RJU0NPTk5FQ1RFRBACEhkKFUNMT1NFX1JFQVNPTl9SRVBMQUNFRBADEhkKFUNMT1NFX1JFQVNPTl9TSFVURE9XThAEEhYKEkNMT1NFX1JFQVNPTl9FUlJPUhAFKrQCCg5XYXRjaEV2ZW50S2luZBIgChxXQVRDSF9FVkVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASHgoaV0FUQ0hfRVZFTlRfS0lORF9DT05ORUNURUQQARIhCh1XQVRDSF9FVkVOVF9LSU5EX0RJU0NPTk5FQ1RFRBACEhwKGFdBVENIX0VWRU5UX0tJTkRfRVZJQ1RFRBADEh0KGVdBVENIX0VWRU5UX0tJTkRfUkVQTEFDRUQQBBIiCh5XQVRDSF9FVkVOVF9LSU5EX01BU1RFUl9KT0lORUQQBRIgChxXQVRDSF9FVkVOVF9LSU5EX01BU1RFUl9MRUZUEAYSHQoZV0FUQ0hfRVZFTlRfS0lORF9TTkFQU0hPVBAHEhsKF1dBVENIX0VWRU5UX0tJTkRfU1lOQ0VEEAgy8AIKDEFkbWluU2VydmljZRJLCgpMaXN0U2xhdmVzEh0ubmV0c3luYy52MS5MaXN0U2xhdmVzUmVxdWVzdBoeLm5ldHN5bmMudjEuTGlzdFNsYXZlc1Jlc3BvbnNlEkgKCUJyb2FkY2FzdBIcLm5ldHN5bmMudjEuQnJvYWRjYXN0UmVxdWVzdBodLm5ldHN5bmMudjEuQnJvYWRjYXN0UmVzcG9uc2USOQoEU2VuZBIXLm5ldHN5bmMudjEuU2VuZFJlcXVlc3QaGC5uZXRzeW5jLnYxLlNlbmRSZXNwb25zZRJOCgtMaXN0TWFzdGVycxIeLm5ldHN5bmMudjEuTGlzdE1hc3RlcnNSZXF1ZXN0Gh8ubmV0c3luYy52MS5MaXN0TWFzdGVyc1Jlc3BvbnNlEj4KBVdhdGNoEhgubmV0c3luYy52MS5XYXRjaFJlcXVlc3QaGS5uZXRzeW5jLnYxLldhdGNoUmVzcG9uc2UwAWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_netsync_v1_netsync]);
 
 /**
  * One slave as the master sees it.
@@ -464,6 +464,103 @@ export const ListMastersResponseSchema: GenMessage<ListMastersResponse> = /*@__P
   messageDesc(file_netsync_v1_admin, 10);
 
 /**
+ * Request of AdminService.Watch.
+ *
+ * @generated from message netsync.v1.WatchRequest
+ */
+export type WatchRequest = Message<"netsync.v1.WatchRequest"> & {
+  /**
+   * Only events of slaves whose labels match this selector (as in
+   * ListSlaves); master events always pass. Empty matches every slave.
+   *
+   * @generated from field: string selector = 1;
+   */
+  selector: string;
+
+  /**
+   * Only these kinds; empty for every kind. SYNCED is always sent.
+   *
+   * @generated from field: repeated netsync.v1.WatchEventKind kinds = 2;
+   */
+  kinds: WatchEventKind[];
+
+  /**
+   * Start with one SNAPSHOT event per connected slave (fleet-wide in a
+   * cluster). A slave may appear both in the snapshot and in a CONNECTED
+   * event just after it: key slaves by (slave.id, master_id,
+   * slave.connected_at).
+   *
+   * @generated from field: bool snapshot = 3;
+   */
+  snapshot: boolean;
+};
+
+/**
+ * Describes the message netsync.v1.WatchRequest.
+ * Use `create(WatchRequestSchema)` to create a new message.
+ */
+export const WatchRequestSchema: GenMessage<WatchRequest> = /*@__PURE__*/
+  messageDesc(file_netsync_v1_admin, 11);
+
+/**
+ * One event of AdminService.Watch.
+ *
+ * @generated from message netsync.v1.WatchResponse
+ */
+export type WatchResponse = Message<"netsync.v1.WatchResponse"> & {
+  /**
+   * What happened.
+   *
+   * @generated from field: netsync.v1.WatchEventKind kind = 1;
+   */
+  kind: WatchEventKind;
+
+  /**
+   * The slave it happened to, as ListSlaves lists it (with master_id); its
+   * counters as they were at the event. Unset for master events and SYNCED.
+   *
+   * @generated from field: netsync.v1.Slave slave = 2;
+   */
+  slave?: Slave | undefined;
+
+  /**
+   * The master the event happened on (for master events, the master that
+   * joined or left).
+   *
+   * @generated from field: string master_id = 3;
+   */
+  masterId: string;
+
+  /**
+   * When it happened, by the clock of master_id.
+   *
+   * @generated from field: google.protobuf.Timestamp time = 4;
+   */
+  time?: Timestamp | undefined;
+
+  /**
+   * Human-readable detail, e.g. "heartbeat timeout: no message for 10012 ms".
+   *
+   * @generated from field: string details = 5;
+   */
+  details: string;
+
+  /**
+   * Why the slave left; only for DISCONNECTED, EVICTED and REPLACED.
+   *
+   * @generated from field: netsync.v1.CloseReason reason = 6;
+   */
+  reason: CloseReason;
+};
+
+/**
+ * Describes the message netsync.v1.WatchResponse.
+ * Use `create(WatchResponseSchema)` to create a new message.
+ */
+export const WatchResponseSchema: GenMessage<WatchResponse> = /*@__PURE__*/
+  messageDesc(file_netsync_v1_admin, 12);
+
+/**
  * Why a slave left the registry.
  *
  * @generated from enum netsync.v1.CloseReason
@@ -519,6 +616,88 @@ export const CloseReasonSchema: GenEnum<CloseReason> = /*@__PURE__*/
   enumDesc(file_netsync_v1_admin, 0);
 
 /**
+ * What a WatchResponse reports.
+ *
+ * @generated from enum netsync.v1.WatchEventKind
+ */
+export enum WatchEventKind {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: WATCH_EVENT_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A slave's stream was accepted.
+   *
+   * @generated from enum value: WATCH_EVENT_KIND_CONNECTED = 1;
+   */
+  CONNECTED = 1,
+
+  /**
+   * A slave left: it ended its stream, its connection went away, the stream
+   * failed or its master shut down (reason says which).
+   *
+   * @generated from enum value: WATCH_EVENT_KIND_DISCONNECTED = 2;
+   */
+  DISCONNECTED = 2,
+
+  /**
+   * A slave was removed for silence past the heartbeat timeout, for not
+   * reading its stream, or for flooding (details says which).
+   *
+   * @generated from enum value: WATCH_EVENT_KIND_EVICTED = 3;
+   */
+  EVICTED = 3,
+
+  /**
+   * A slave's stream was ended because a newer connection claimed its id
+   * (on the same master or another); a CONNECTED event names the new one.
+   *
+   * @generated from enum value: WATCH_EVENT_KIND_REPLACED = 4;
+   */
+  REPLACED = 4,
+
+  /**
+   * A master joined the cluster (details: its address).
+   *
+   * @generated from enum value: WATCH_EVENT_KIND_MASTER_JOINED = 5;
+   */
+  MASTER_JOINED = 5,
+
+  /**
+   * A master left the cluster ("left") or stopped beating ("expired"); its
+   * slaves are gone from the fleet view, and will reconnect elsewhere.
+   *
+   * @generated from enum value: WATCH_EVENT_KIND_MASTER_LEFT = 6;
+   */
+  MASTER_LEFT = 6,
+
+  /**
+   * A slave connected when the watch began; only with snapshot, before SYNCED.
+   *
+   * @generated from enum value: WATCH_EVENT_KIND_SNAPSHOT = 7;
+   */
+  SNAPSHOT = 7,
+
+  /**
+   * The snapshot (if any) is complete and live events follow. Always sent
+   * once, whatever the kinds filter; details names the masters that did not
+   * answer the snapshot (their slaves are missing from it).
+   *
+   * @generated from enum value: WATCH_EVENT_KIND_SYNCED = 8;
+   */
+  SYNCED = 8,
+}
+
+/**
+ * Describes the enum netsync.v1.WatchEventKind.
+ */
+export const WatchEventKindSchema: GenEnum<WatchEventKind> = /*@__PURE__*/
+  enumDesc(file_netsync_v1_admin, 1);
+
+/**
  * Operator API of a master: inspect the fleet and push commands, e.g. with
  * `grpcurl` or `buf curl` through server reflection, or `netsync slaves` and
  * `netsync send`.
@@ -566,6 +745,26 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof ListMastersRequestSchema;
     output: typeof ListMastersResponseSchema;
+  },
+  /**
+   * Streams what happens to the fleet, one event per message, until the
+   * client cancels: slaves connecting, disconnecting, evicted or replaced
+   * and, in a cluster, masters joining and leaving. In cluster mode the
+   * events of every master arrive, each naming its master. The first
+   * message after the snapshot (if asked for) is a SYNCED event: from then
+   * on the watch is in place and live events follow. Events are delivered
+   * at most once and may be missed while NATS is unreachable; a client that
+   * must not miss any re-watches with snapshot set and reconciles.
+   * A client that does not read its stream fast enough is cut with
+   * RESOURCE_EXHAUSTED "watcher too slow: N events buffered" (the master
+   * never waits for a watcher); it should watch again with snapshot set.
+   *
+   * @generated from rpc netsync.v1.AdminService.Watch
+   */
+  watch: {
+    methodKind: "server_streaming";
+    input: typeof WatchRequestSchema;
+    output: typeof WatchResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_netsync_v1_admin, 0);
