@@ -210,6 +210,13 @@ export const NetSyncService: GenService<{
    * has been silent for longer than the heartbeat timeout, or when a newer
    * connection claims the same id.
    *
+   * A master may refuse a new stream before registering it: RESOURCE_EXHAUSTED
+   * when streams arrive faster than it admits them, ALREADY_EXISTS when the id
+   * is held by a live stream and was replaced too often (it is cooling down),
+   * UNAUTHENTICATED for missing or wrong credentials. The first two carry the
+   * trailing metadata key `netsync-retry-after-ms` (decimal ms): wait at least
+   * that long, plus some random jitter, before opening the stream again.
+   *
    * @generated from rpc netsync.v1.NetSyncService.Sync
    */
   sync: {
