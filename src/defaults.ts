@@ -43,6 +43,12 @@ export const DEFAULTS = {
    */
   authRetryInterval: 30_000,
   maxAuthRefusals: 5,
+  /**
+   * Commands a slave remembers by command_id, and for how long, so one a master sends again after a
+   * failover runs once (netsync.proto, Custom.command_id). A repeat comes within a routed call's deadline
+   * (seconds); 10 minutes and 10,000 entries (about 1 MB) leave a wide margin.
+   */
+  commandLog: { entries: 10_000, maxAgeMs: 10 * 60_000 },
   /** A master hinted when to retry (`netsync-retry-after-ms`): the slave waits the hint plus up to this fraction of it more, at random. */
   retryJitter: 0.5,
   /**

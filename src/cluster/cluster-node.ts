@@ -81,9 +81,10 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     this.host = new NodeHost(fleet, this.#options, this.link);
     this.presence = new Presence(this.host, {
       left: (member, reason) => {
-        // Its claims stay for a while, unused while it is away (calls go to the slaves' subjects): should it come back (a stall
-        // longer than member expiry), they are right again; its slaves that re-home replace them with newer claims.
-        this.departed.set(member.id, Date.now());
+        // A master that left closed its streams: its claims are void. One that went silent may come back (a stall longer
+        // than member expiry) still holding them: they stay a while, unused for routing, and name it when nobody answers.
+        if (reason === "left") this.directory.forgetMaster(member.id);
+        else this.departed.set(member.id, Date.now());
         this.emit("member-left", member, reason);
       },
       joined: (member) => {

@@ -168,8 +168,9 @@ export class ClusterScope implements Scope {
         return fleet.size;
       },
       slaves: (selector) => fleet.slaves(Selector.from(selector)).map((slave) => clusterSlaveOf(slave, self.id)),
-      send: (slaveId, data) => fleet.send(slaveId, data) === 1,
-      requestReply: async (slaveId, data, timeoutMs) => clusterReplyOf(await fleet.request(slaveId, data, timeoutMs)),
+      send: (slaveId, data, commandId) => fleet.send(slaveId, { data, commandId }) === 1,
+      requestReply: async (slaveId, data, timeoutMs, commandId) =>
+        clusterReplyOf(await fleet.request(slaveId, { data, commandId }, timeoutMs)),
       broadcast: (data, selector) => fleet.broadcast(data, Selector.from(selector)),
       replaced: (slaveId: string, epoch: Epoch, byMaster: string) => {
         // Compare-and-delete: only a local connection older than `epoch` ends; a newer local one is kept (the node re-claims it).

@@ -67,6 +67,8 @@ export interface RouteMessage {
    * runs late.
    */
   deadline?: number;
+  /** The call's id, the same on every attempt: the holder passes it to the slave as Custom.command_id, so a repeat runs once. */
+  commandId?: string;
 }
 
 /** The holding master's answer to a RouteMessage. */
@@ -163,7 +165,12 @@ export function decodeMessage(text: string, cluster: string): ClusterMessage | u
         : undefined;
     case "send":
     case "request":
-      return str("from") && str("slaveId") && str("data") && num("timeoutMs") && (m.deadline === undefined || num("deadline"))
+      return str("from") &&
+        str("slaveId") &&
+        str("data") &&
+        num("timeoutMs") &&
+        (m.deadline === undefined || num("deadline")) &&
+        (m.commandId === undefined || str("commandId"))
         ? (m as unknown as RouteMessage)
         : undefined;
     case "answer": {

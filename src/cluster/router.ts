@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { type Msg, type NatsConnection, NoRespondersError, RequestError, TimeoutError } from "@nats-io/transport-node";
 import { Code } from "../code.js";
 import { NetSyncError } from "../errors.js";
@@ -104,10 +105,10 @@ export class Router {
       return;
     }
     if (message.kind === "send") {
-      answer({ written: fleet.send(slaveId, message.data) });
+      answer({ written: fleet.send(slaveId, message.data, message.commandId) });
       return;
     }
-    fleet.requestReply(slaveId, message.data, message.timeoutMs).then(
+    fleet.requestReply(slaveId, message.data, message.timeoutMs, message.commandId).then(
       (result) => answer({ written: true, reply: { case: result.case, value: result.value } }),
       (err: unknown) => {
         const error = NetSyncError.from(err, Code.INTERNAL);
@@ -140,6 +141,8 @@ export class Router {
     const { host } = this;
     const started = performance.now();
     const deadline = Date.now() + timeoutMs;
+    // One id for every attempt: a command sent again to a slave's new holder (the old one may have delivered it) runs once.
+    const commandId = randomUUID();
     let outcome = "error";
     try {
       const nc = host.nc;
@@ -168,6 +171,7 @@ export class Router {
           from: host.fleet.id,
           slaveId,
           deadline,
+          commandId,
         };
         const result = await this.ask(nc, subject, message, Math.max(1, timeoutMs - spent), holder);
         if ("newer" in result) {
@@ -181,6 +185,16 @@ export class Router {
             // No responders on the holder's own subject: it is gone. Forget what it claimed, ask whoever holds the slave.
             this.directory.forgetMaster(holder.master);
             continue;
+          }
+          const last = this.directory.get(slaveId);
+          if (!holder && error.code === Code.NOT_FOUND && last && !this.members.knows(last.master)) {
+            // Nobody answers for it, but its last holder was not seen leaving: it went silent (cut off, frozen) and may still hold it.
+            outcome = "unavailable";
+            throw new NetSyncError(
+              `slave "${slaveId}" was last held by master ${last.master}, which stopped answering (no heartbeat); it may be cut off from the cluster`,
+              Code.UNAVAILABLE,
+              { cause: error },
+            );
           }
           outcome = outcomeOf(error.code, "unavailable");
           throw error;

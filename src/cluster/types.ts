@@ -30,7 +30,7 @@ export interface ClusterReply {
 
 /**
  * The local master as the cluster core sees it: the only way the core reads
- * or touches local slaves. The Master implements it; tests use a fake.
+ * or touches local slaves. ClusterScope implements it over the fleet; tests use a fake.
  */
 export interface LocalFleet {
   /** This master's id (its `name`), e.g. "m1". */
@@ -41,10 +41,13 @@ export interface LocalFleet {
   readonly size: number;
   /** Snapshot of local slaves, `selector` already applied. */
   slaves(selector?: string): ClusterSlave[];
-  /** Writes a Custom to a local slave; false if unknown or not keeping up. */
-  send(slaveId: string, data: string): boolean;
+  /**
+   * Writes a Custom to a local slave; false if unknown or not keeping up. `commandId` (a routed call's, the
+   * same on every attempt) lets the slave run a command it may get twice only once (Custom.command_id).
+   */
+  send(slaveId: string, data: string, commandId?: string): boolean;
   /** Writes a Custom and waits for the Reply; rejects with a NetSyncError (NOT_FOUND, DEADLINE_EXCEEDED, …). */
-  requestReply(slaveId: string, data: string, timeoutMs: number): Promise<ClusterReply>;
+  requestReply(slaveId: string, data: string, timeoutMs: number, commandId?: string): Promise<ClusterReply>;
   /** Writes a Custom to every local slave matching `selector`; returns how many. */
   broadcast(data: string, selector?: string): number;
   /**

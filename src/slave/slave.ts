@@ -2,8 +2,9 @@ import { EventEmitter } from "node:events";
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { LogLevels } from "consola";
-import { type Command, CommandSchema, type Custom, NetSyncService, type Reply } from "../../gen/netsync/v1/netsync_pb.js";
+import { type Command, CommandSchema, type Custom, NetSyncService } from "../../gen/netsync/v1/netsync_pb.js";
 import { Code, codeName } from "../code.js";
+import { DEFAULTS } from "../defaults.js";
 import { NetSyncError } from "../errors.js";
 import { type ClientBidiCall, openBidi } from "../grpc-adapter.js";
 import { formatLabels, type Labels } from "../labels.js";
@@ -12,6 +13,7 @@ import { type ResolvedSlaveOptions, resolveSlaveOptions, type SlaveOptions } fro
 import { clientCredentials, tokenMetadata } from "../server/auth.js";
 import { LABELS_METADATA_KEY, SLAVE_ID_METADATA_KEY } from "../wire.js";
 import { Backoff } from "./backoff.js";
+import { CommandLog, type CommandResult } from "./command-log.js";
 import { type Refusal, refusalOf, retryDelay } from "./refusal.js";
 
 export type SlaveState = "idle" | "connecting" | "open" | "backoff" | "closed";
@@ -62,6 +64,8 @@ export class Slave extends EventEmitter<SlaveEvents> {
   private currentState: SlaveState = "idle";
   /** Refusals of this slave's credentials since it last had a stream open. */
   private authRefusals = 0;
+  /** Commands run recently, by command_id: one a master sends again after a failover runs once. */
+  private readonly commands = new CommandLog(DEFAULTS.commandLog.entries, DEFAULTS.commandLog.maxAgeMs);
 
   constructor(options: SlaveOptions) {
     super();
@@ -201,9 +205,18 @@ export class Slave extends EventEmitter<SlaveEvents> {
       }
       case "custom": {
         const custom = command.kind.value;
+        const first = custom.commandId ? this.commands.get(custom.commandId) : undefined;
+        if (first) {
+          // A repeat (a master sent it again after a failover): answer with the first run's result, do not run it twice.
+          if (this.debug) this.log.debug(`command ${custom.commandId} already ran; not running it again`);
+          void first.then((result) => this.reply(session, custom, result));
+          return;
+        }
         this.emit("command", custom);
         // Run the handler on a later turn, so neither its time nor its errors stand between a Ping and its Pong.
-        setImmediate(() => void this.runHandler(session, custom));
+        const result = new Promise<CommandResult>((resolve) => setImmediate(() => resolve(this.runHandler(custom))));
+        if (custom.commandId) this.commands.add(custom.commandId, result);
+        void result.then((r) => this.reply(session, custom, r));
         return;
       }
       default:
@@ -211,18 +224,21 @@ export class Slave extends EventEmitter<SlaveEvents> {
     }
   }
 
-  /** Runs the handler; when the command asked for a reply, sends its result or error back. */
-  private async runHandler(session: Session, custom: Custom): Promise<void> {
+  /** Runs the handler: its result, or its error as the Reply's error. */
+  private async runHandler(custom: Custom): Promise<CommandResult> {
     const handler = this.#options.onCommand;
-    let result: Reply["result"];
     try {
       const value: unknown = handler ? await handler(custom, { slaveId: this.id ?? "" }) : undefined;
-      result = { case: "data", value: typeof value === "string" ? value : value === undefined ? "" : JSON.stringify(value) };
+      return { case: "data", value: typeof value === "string" ? value : value === undefined ? "" : JSON.stringify(value) };
     } catch (err) {
       const message = NetSyncError.from(err).message;
       this.log.error(`command handler failed: ${message}`);
-      result = { case: "error", value: message };
+      return { case: "error", value: message };
     }
+  }
+
+  /** When the command asked for a reply, sends `result` back on the stream the command came on. */
+  private reply(session: Session, custom: Custom, result: CommandResult): void {
     if (custom.requestId === 0n) return;
     if (session.ended) {
       this.log.warn(`reply to request ${custom.requestId} dropped: the stream it came on has ended`);

@@ -147,5 +147,37 @@ describe("Slave", () => {
       expect(events.disconnected, "disconnections").to.have.length(0);
       expect(master.size).to.equal(3);
     });
+
+    it("runs a command with a command_id once: a repeat is not run again, and a repeat that asks for a reply gets the first run's result", async () => {
+      const master = await startMaster();
+      const runs: string[] = [];
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      await startSlave(master.address, {
+        id: "s",
+        onCommand: async (command) => {
+          runs.push(command.data);
+          if (command.data === "slow") await gate;
+          return `ran:${command.data}#${runs.length}`;
+        },
+      });
+      // Fire and forget, twice with one id: one run.
+      master.send("s", { data: "once", commandId: "c1" });
+      master.send("s", { data: "once", commandId: "c1" });
+      // Requests with one id: both answered, with the first run's result, also while that run is still going.
+      const first = master.request("s", { data: "slow", commandId: "c2" });
+      const repeat = master.request("s", { data: "slow", commandId: "c2" });
+      await waitFor(() => runs.includes("slow"), 2_000, "the slow command to start");
+      release();
+      expect(await Promise.all([first, repeat])).to.deep.equal(["ran:slow#2", "ran:slow#2"]);
+      expect(await master.request("s", { data: "once", commandId: "c1" })).to.equal("ran:once#1");
+      // Without an id, or with another one, every command runs.
+      await master.request("s", "plain");
+      await master.request("s", "plain");
+      await master.request("s", { data: "plain", commandId: "c3" });
+      expect(runs).to.deep.equal(["once", "slow", "plain", "plain", "plain"]);
+    });
   });
 });

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file netsync/v1/netsync.proto.
  */
 export const file_netsync_v1_netsync: GenFile = /*@__PURE__*/
-  fileDesc("ChhuZXRzeW5jL3YxL25ldHN5bmMucHJvdG8SCm5ldHN5bmMudjEinwEKB0NvbW1hbmQSIAoEcGluZxgBIAEoCzIQLm5ldHN5bmMudjEuUGluZ0gAEiAKBHBvbmcYAiABKAsyEC5uZXRzeW5jLnYxLlBvbmdIABIkCgZjdXN0b20YAyABKAsyEi5uZXRzeW5jLnYxLkN1c3RvbUgAEiIKBXJlcGx5GAQgASgLMhEubmV0c3luYy52MS5SZXBseUgAQgYKBGtpbmQiLAoEUGluZxILCgNzZXEYASABKAQSFwoPc2VudF9hdF91bml4X21zGAIgASgEIhMKBFBvbmcSCwoDc2VxGAEgASgEIioKBkN1c3RvbRIMCgRkYXRhGAEgASgJEhIKCnJlcXVlc3RfaWQYAiABKAQiRgoFUmVwbHkSEgoKcmVxdWVzdF9pZBgBIAEoBBIOCgRkYXRhGAIgASgJSAASDwoFZXJyb3IYAyABKAlIAEIICgZyZXN1bHQyRgoOTmV0U3luY1NlcnZpY2USNAoEU3luYxITLm5ldHN5bmMudjEuQ29tbWFuZBoTLm5ldHN5bmMudjEuQ29tbWFuZCgBMAFiBnByb3RvMw");
+  fileDesc("ChhuZXRzeW5jL3YxL25ldHN5bmMucHJvdG8SCm5ldHN5bmMudjEinwEKB0NvbW1hbmQSIAoEcGluZxgBIAEoCzIQLm5ldHN5bmMudjEuUGluZ0gAEiAKBHBvbmcYAiABKAsyEC5uZXRzeW5jLnYxLlBvbmdIABIkCgZjdXN0b20YAyABKAsyEi5uZXRzeW5jLnYxLkN1c3RvbUgAEiIKBXJlcGx5GAQgASgLMhEubmV0c3luYy52MS5SZXBseUgAQgYKBGtpbmQiLAoEUGluZxILCgNzZXEYASABKAQSFwoPc2VudF9hdF91bml4X21zGAIgASgEIhMKBFBvbmcSCwoDc2VxGAEgASgEIj4KBkN1c3RvbRIMCgRkYXRhGAEgASgJEhIKCnJlcXVlc3RfaWQYAiABKAQSEgoKY29tbWFuZF9pZBgDIAEoCSJGCgVSZXBseRISCgpyZXF1ZXN0X2lkGAEgASgEEg4KBGRhdGEYAiABKAlIABIPCgVlcnJvchgDIAEoCUgAQggKBnJlc3VsdDJGCg5OZXRTeW5jU2VydmljZRI0CgRTeW5jEhMubmV0c3luYy52MS5Db21tYW5kGhMubmV0c3luYy52MS5Db21tYW5kKAEwAWIGcHJvdG8z");
 
 /**
  * A unit of traffic on the Sync stream. The same message travels in both
@@ -144,6 +144,21 @@ export type Custom = Message<"netsync.v1.Custom"> & {
    * @generated from field: uint64 request_id = 2;
    */
   requestId: bigint;
+
+  /**
+   * When not empty, this command may reach the slave more than once: a
+   * master routing it to a slave that moved to another master sends it again
+   * to the new one when the old one did not answer (it may have delivered it
+   * just before it stalled). A slave MUST dedupe by command_id: it runs a
+   * command whose command_id it has already run at most once, and answers a
+   * repeat that asks for a Reply (request_id not zero) with the result of the
+   * first run under the repeat's request_id. Keep the ids of recent commands
+   * for at least 10 minutes (the Node slave keeps the last 10,000 for 10
+   * minutes). Empty: delivered once, no dedupe needed.
+   *
+   * @generated from field: string command_id = 3;
+   */
+  commandId: string;
 };
 
 /**
