@@ -9,6 +9,9 @@ It does what the TypeScript slave does:
 * answers every Ping with a Pong carrying the same seq, at once;
 * prints every Custom command as `command: <data>` and, when the command
   asked for one (request_id != 0), answers with a Reply `python:<data>`;
+* runs a command carrying a command_id at most once: a repeat (a master
+  re-sent it after a failover) is answered with the first run's result and
+  not run again, as netsync.proto asks of every slave;
 * drops the stream when the master has been silent for --master-timeout
   seconds, and reconnects with exponential backoff and full jitter whenever
   the stream ends;
@@ -23,6 +26,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import collections
 import logging
 import os
 import queue
@@ -57,6 +61,8 @@ BACKOFF_MAX = 10.0
 CLOSE_GRACE = 1.0
 # How often the watchdog thread looks at the clock and the stop flag.
 WATCHDOG_TICK = 0.05
+# Commands remembered by command_id (the Node slave keeps as many).
+RAN_ENTRIES = 10_000
 
 log = logging.getLogger("netsync-slave")
 
@@ -135,6 +141,8 @@ class Slave:
         # non-reentrant lock (queue.Queue, threading.Event) that the code it
         # interrupted may hold. The watchdog thread acts on the flag instead.
         self.stopping = False
+        # Results of recent commands by command_id, oldest first: a repeat is answered from here, not run twice.
+        self.ran: "collections.OrderedDict[str, str]" = collections.OrderedDict()
 
     def request_stop(self, signum: int, _frame: object) -> None:
         if not self.stopping:
@@ -190,11 +198,18 @@ class Slave:
             session.send(pb.Command(pong=pb.Pong(seq=command.ping.seq)))
         elif kind == "custom":
             custom = command.custom
-            print(f"command: {custom.data}", flush=True)
-            # This handler is instant. A slow one belongs on a worker thread,
-            # so that it never delays the Pongs queued behind it.
+            result = self.ran.get(custom.command_id) if custom.command_id else None
+            if result is None:
+                print(f"command: {custom.data}", flush=True)
+                # This handler is instant. A slow one belongs on a worker thread,
+                # so that it never delays the Pongs queued behind it.
+                result = "python:" + custom.data
+                if custom.command_id:
+                    self.ran[custom.command_id] = result
+                    while len(self.ran) > RAN_ENTRIES:
+                        self.ran.popitem(last=False)
             if custom.request_id != 0:
-                reply = pb.Reply(request_id=custom.request_id, data="python:" + custom.data)
+                reply = pb.Reply(request_id=custom.request_id, data=result)
                 session.send(pb.Command(reply=reply))
         # Anything else (a Pong, a Reply, an empty Command) needs no answer.
 

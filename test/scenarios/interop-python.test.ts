@@ -204,6 +204,18 @@ describe("interop: Python slave (examples/python-slave)", function () {
     await python!.waitForStdout("command: ping-pong\n", 1_000);
   });
 
+  it("runs a command with a command_id once: a repeat is answered with the first result and not run again", async () => {
+    const data = `once ${process.pid}-${Date.now()}`;
+    const first = await master!.request(SLAVE_ID, { data, commandId: `c-${data}` }, { timeout: 2_000 });
+    const repeat = await master!.request(SLAVE_ID, { data, commandId: `c-${data}` }, { timeout: 2_000 });
+    expect([first, repeat]).to.deep.equal([`python:${data}`, `python:${data}`]);
+    await python!.waitForStdout(`command: ${data}\n`, 1_000);
+    // A marker after both: by the time it is printed, a second run of the repeat would have been too.
+    await master!.request(SLAVE_ID, "marker", { timeout: 2_000 });
+    await python!.waitForStdout("command: marker\n", 1_000);
+    expect(python!.stdout.split(`command: ${data}\n`).length - 1, "times the command ran").to.equal(1);
+  });
+
   it("on SIGTERM half-closes its stream, so the master sees a clean leave, and exits 0", async () => {
     const m = master!;
     const disconnected = nextEvent(m, "slave:disconnected", SLAVE_ID, 2_000, () => python!.output);
