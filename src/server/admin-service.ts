@@ -137,7 +137,12 @@ export function adminImplementation(
       async (request) => {
         if (!request.custom) throw new NetSyncError("custom is required", Code.INVALID_ARGUMENT);
         const result = await master.broadcastFleet({ data: request.custom.data }, { selector: request.selector });
-        return { written: result.written, writtenByMaster: result.byMaster, unansweredMasters: result.unanswered };
+        return {
+          written: result.written,
+          writtenByMaster: result.byMaster,
+          unansweredMasters: result.unanswered,
+          pendingMasters: result.pending ?? [],
+        };
       },
     ),
     [AdminService.method.send.localName]: unary<typeof SendRequestSchema, typeof SendResponseSchema>(

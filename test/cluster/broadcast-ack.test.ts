@@ -6,8 +6,12 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
+import { create } from "@bufbuild/protobuf";
 import { expect } from "chai";
+import { AdminService, BroadcastRequestSchema } from "../../gen/netsync/v1/admin_pb.js";
+import { callUnary } from "../../src/grpc-adapter.js";
 import type { Master } from "../../src/master.js";
+import { grpcClient } from "../grpc-helpers.js";
 import { cleanup, track, waitFor } from "../helpers.js";
 import { clusterMaster, echoSlave } from "./masters-helpers.js";
 import { allThreadsStopped, haveNatsServer, NatsServer } from "./nats-server.js";
@@ -117,5 +121,14 @@ describe("fleet broadcast: acknowledged first, counted when the count comes", fu
     expect(ms).to.be.within(broadcastTimeout, 2_500);
     // It did act: the count comes, late.
     await waitFor(() => slow.output().includes("wrote block:2500 5\n"), 5_000, "the slow master's write");
+    // AdminService says the same: pending, not unanswered.
+    const response = await callUnary(
+      grpcClient(asker.address),
+      AdminService.method.broadcast,
+      create(BroadcastRequestSchema, { custom: { data: "block:1500" } }),
+      { deadline: Date.now() + 5_000 },
+    );
+    expect([response.written, response.unansweredMasters, response.pendingMasters]).to.deep.equal([1, [], ["slow"]]);
+    await waitFor(() => slow.output().includes("wrote block:1500 5\n"), 5_000, "the slow master's second write");
   });
 });
