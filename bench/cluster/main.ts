@@ -31,6 +31,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { freePort, waitForTcp } from "../../test/support/net.js";
+import { BackgroundLoad } from "../lib/background-load.js";
 import { Child, cpuMs, round, rssBytes, type Summary, sleep, sum, summarize } from "../lib/common.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -56,6 +57,7 @@ const { values: args } = parseArgs({
     hosts: { type: "string" },
     subs: { type: "string" },
     parts: { type: "string" },
+    spinner: { type: "string" },
     out: { type: "string" },
     help: { type: "boolean", default: false },
   },
@@ -65,7 +67,7 @@ const { values: args } = parseArgs({
 if (args.help) {
   console.log(`npm run bench:cluster -- [--masters 3] [--per-master 10000] [--interval 5000] [--timeout 10000]
   [--steady 60] [--baseline-steady 30] [--sio-steady 20] [--warmup 10] [--idle 3] [--requests 200] [--per-gen 5000]
-  [--equal-per-master 5000] [--hosts 4] [--subs 10000,100000] [--parts ${PARTS.join(",")}] [--out bench/out]
+  [--equal-per-master 5000] [--hosts 4] [--subs 10000,100000] [--parts ${PARTS.join(",")}] [--spinner 0.5] [--out bench/out]
 (npm run bench -- --cluster K takes the same options)`);
   process.exit(0);
 }
@@ -89,6 +91,8 @@ const config = {
   hosts: Number(args.hosts ?? 4),
   subs: (args.subs ?? "10000,100000").split(",").map(Number),
   parts: (args.parts?.split(",") ?? [...PARTS]) as (typeof PARTS)[number][],
+  /** A slowed machine: a background process asks for this fraction of one core for the whole run (bench/lib/spinner.ts). */
+  spinner: Number(args.spinner ?? 0),
   out: resolve(ROOT, args.out ?? "bench/out"),
 };
 for (const part of config.parts) if (!(PARTS as readonly string[]).includes(part)) throw new Error(`unknown part ${part}`);
@@ -661,6 +665,8 @@ async function partSocketio() {
 interface Results {
   startedAt: string;
   runSeconds?: number;
+  /** With --spinner: the background load's CPU over the run, % of one core. */
+  spinnerRunPct?: number;
   config: typeof config;
   machine: Record<string, unknown>;
   subs?: Awaited<ReturnType<typeof partSubs>>;
@@ -684,7 +690,8 @@ function markdown(results: Results): string {
   const pq = (x: Summary | undefined) => (x ? `${x.p50} / ${x.p99}` : "–");
   const first = (ms: number[] | undefined) => (ms ? `${ms[0]} (then ${ms.slice(1).join(", ")})` : "–");
   lines.push(
-    `Cluster benchmark, ${results.startedAt}, ${results.runSeconds} s. ${config.masters} masters × ${config.perMaster} slaves (+${config.idle} idle each), interval ${config.interval} ms, timeout ${config.timeout} ms.`,
+    `Cluster benchmark, ${results.startedAt}, ${results.runSeconds} s. ${config.masters} masters × ${config.perMaster} slaves (+${config.idle} idle each), interval ${config.interval} ms, timeout ${config.timeout} ms.` +
+      (config.spinner > 0 ? ` Slowed machine: spinner ${config.spinner} (measured ${results.spinnerRunPct}% of a core).` : ""),
     "",
   );
   if (b && c) {
@@ -797,6 +804,8 @@ async function main(): Promise<void> {
     machine: { cpus: cpus().length, model: cpus()[0]?.model, memGB: round(totalmem() / 2 ** 30, 1), node: process.version },
   };
   const errors: string[] = [];
+  const load = await BackgroundLoad.start(config.spinner);
+  if (load) log(`spinner: a background process asks for ${config.spinner} of one core for the whole run`);
   const attempt = async <K extends "subs" | "baseline" | "cluster" | "socketio" | "equal">(name: K, fn: () => Promise<Results[K]>) => {
     try {
       results[name] = await fn();
@@ -825,6 +834,10 @@ async function main(): Promise<void> {
       single: await partBaseline(per * config.masters + config.idle * (config.masters - 1), 5, 5),
     }));
     await attempt("equal", async () => ({ ...results.equal, cluster: await partCluster(false, per, 5, 5) }));
+  }
+  if (load) {
+    results.spinnerRunPct = load.runPct();
+    await load.stop();
   }
   results.runSeconds = Math.round((performance.now() - started) / 1000);
   const b = results.baseline;
