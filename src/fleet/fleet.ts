@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { Metadata } from "@grpc/grpc-js";
 import { LogLevels } from "consola";
@@ -6,13 +5,12 @@ import { type Command, CommandSchema, CustomSchema, type Reply } from "../../gen
 import { Code } from "../code.js";
 import { NetSyncError } from "../errors.js";
 import { DecodeFailure, Encoded, rejectCall } from "../grpc-adapter.js";
-import { formatLabels, type Labels, parseLabels } from "../labels.js";
+import { formatLabels } from "../labels.js";
 import type { Logger } from "../logger.js";
 import type { ClosedSlaveInfo, CloseReason, CustomInput, Epoch, MasterEvents, SlaveInfo } from "../model.js";
 import type { Selector } from "../selector.js";
-import { LABELS_METADATA_KEY, RETRY_AFTER_METADATA_KEY, SLAVE_ID_METADATA_KEY, validateSlaveId } from "../wire.js";
-import { Admission } from "./admission.js";
-import { DuplicateIds } from "./duplicate-ids.js";
+import { SLAVE_ID_METADATA_KEY } from "../wire.js";
+import { StreamGate } from "./gate.js";
 import { type HeartbeatHost, HeartbeatScheduler } from "./heartbeat.js";
 import { PingSlots } from "./ping-slots.js";
 import { Registry } from "./registry.js";
@@ -88,8 +86,8 @@ export class Fleet {
   /** Which slice of a round each connection is pinged in. */
   private readonly slots: PingSlots<SlaveConnection>;
   private readonly registry: Registry;
-  private readonly admission: Admission;
-  private readonly duplicates: DuplicateIds;
+  /** Which new streams are let in: admission rate, the id and labels they declare, duplicate ids. */
+  private readonly gate: StreamGate;
   private nextRequestId = 0n;
   /** Connections ended but maybe never read by their peer, each with a pending reset; close() disposes of them. */
   private readonly ending = new Set<SlaveConnection>();
@@ -100,9 +98,7 @@ export class Fleet {
     this.log = config.log;
     this.debug = this.log.level >= LogLevels.debug;
     this.registry = new Registry(config.historySize);
-    this.admission = new Admission(config.admission.rate, config.admission.burst);
-    const { limit, window, cooldown } = config.duplicateIds;
-    this.duplicates = new DuplicateIds(limit, window, cooldown);
+    this.gate = new StreamGate(config, this.stats.refused, this.log);
     // The scheduler's host is private: rounds and expiries are not part of the fleet's API.
     const host: HeartbeatHost<SlaveConnection> = {
       ping: (seq, now, slice, slices) => this.pingSlice(seq, now, slice, slices),
@@ -290,25 +286,10 @@ export class Fleet {
       rejectCall(call, Code.UNAVAILABLE, "master shutting down");
       return;
     }
-    const now = performance.now();
-    // First, before any work: a master flooded with new streams refuses them cheaply, each with a time to come back.
-    const decision = this.admission.admit(now);
-    if (!decision.admitted) {
-      this.refuseNewcomer(decision.retryAfterMs, decision.report);
-      this.stats.refused.rate = (this.stats.refused.rate ?? 0) + 1;
-      rejectCall(
-        call,
-        Code.RESOURCE_EXHAUSTED,
-        `master is accepting new streams more slowly than they arrive; retry in ${decision.retryAfterMs} ms`,
-        retryAfter(decision.retryAfterMs),
-      );
-      return;
-    }
-    const admitted = this.admit(call);
+    // Refused here (with a status, a retry hint where one helps, and a count) unless admitted: see gate.ts.
+    const admitted = this.gate.admit(call, (id) => this.registry.get(id)?.peer);
     if (!admitted) return;
     const { id, assigned, labels } = admitted;
-    const holder = this.registry.get(id);
-    if (!assigned && this.refuseDuplicate(call, id, holder, now)) return;
 
     const connection = new SlaveConnection(id, call.getPeer(), call, performance.now(), this.config.maxPendingBytes, labels);
     const tracker = this.tracker;
@@ -347,75 +328,6 @@ export class Fleet {
       peer: connection.peer,
     });
     this.config.notify("slave:connected", { slave: connection.info(), reason: "connected", details: `from ${connection.peer}` });
-  }
-
-  /** Logs a summary of admission refusals when one is due (one line per interval, not one per refusal). */
-  private refuseNewcomer(retryAfterMs: number, report: number | undefined): void {
-    if (report !== undefined) {
-      this.log.warn(
-        `refusing new streams: they arrive faster than this master admits (${this.config.admission.rate}/s, ` +
-          `${this.config.admission.burst} at once); ${report} refused since the last such line, told to retry within ${retryAfterMs} ms`,
-      );
-    } else if (this.debug) this.log.debug(`refused a new stream (admission); retry in ${retryAfterMs} ms`);
-  }
-
-  /**
-   * Newest wins, but not forever: an id whose connections replace each other
-   * too often is cooling down, and a new stream for it is refused with
-   * ALREADY_EXISTS while the holder keeps its own. One warning per cool-down.
-   */
-  private refuseDuplicate(call: SyncCall, id: string, holder: SlaveConnection | undefined, now: number): boolean {
-    const decision = this.duplicates.admit(id, holder !== undefined, now);
-    if (!decision.refused || !holder) return false;
-    this.stats.refused.duplicate_id = (this.stats.refused.duplicate_id ?? 0) + 1;
-    const { window, cooldown } = this.config.duplicateIds;
-    const peer = call.getPeer();
-    const seconds = (ms: number) => `${Math.round(ms / 100) / 10} s`;
-    if (decision.started) {
-      this.log.warn({
-        message:
-          `two live slaves use the id ${id}: ${holder.peer} and ${peer} keep replacing each other (${decision.count} connections in ${seconds(window)}); ` +
-          `keeping ${holder.peer} and refusing new connections for ${id} for ${seconds(cooldown)}`,
-        slaveId: id,
-        peer,
-      });
-    } else if (this.debug) this.log.debug(`refused ${id} from ${peer}: the id is cooling down`);
-    rejectCall(
-      call,
-      Code.ALREADY_EXISTS,
-      `slave id ${id} is in use by ${holder.peer}; it was replaced too often (${this.config.duplicateIds.limit} connections in ` +
-        `${seconds(window)}), so new connections for it are refused for ${seconds(decision.retryAfterMs)}`,
-      retryAfter(decision.retryAfterMs),
-    );
-    return true;
-  }
-
-  /** The id (claimed or assigned) and labels of a new stream, or undefined after refusing it with INVALID_ARGUMENT. */
-  private admit(call: SyncCall): { id: string; assigned: boolean; labels: Labels } | undefined {
-    const claimed = call.metadata.get(SLAVE_ID_METADATA_KEY)[0];
-    let id: string;
-    let assigned = false;
-    if (claimed === undefined) {
-      id = `slave-${randomUUID().slice(0, 8)}`;
-      assigned = true;
-    } else {
-      id = typeof claimed === "string" ? claimed : claimed.toString("utf8");
-      const problem = validateSlaveId(id);
-      if (problem) {
-        this.log.warn(`refused a stream from ${call.getPeer()}: ${problem}`);
-        rejectCall(call, Code.INVALID_ARGUMENT, `${SLAVE_ID_METADATA_KEY}: ${problem}`);
-        return undefined;
-      }
-    }
-    try {
-      const declared = call.metadata.get(LABELS_METADATA_KEY).map((v) => (typeof v === "string" ? v : v.toString("utf8")));
-      return { id, assigned, labels: parseLabels(declared.join(",")) };
-    } catch (err) {
-      const { message } = NetSyncError.from(err);
-      this.log.warn({ message: `refused slave ${id} from ${call.getPeer()}: ${message}`, slaveId: id, peer: call.getPeer() });
-      rejectCall(call, Code.INVALID_ARGUMENT, message);
-      return undefined;
-    }
   }
 
   private onMessage(connection: SlaveConnection, message: Command | DecodeFailure): void {
@@ -529,13 +441,6 @@ export class Fleet {
     else this.log.info(entry);
     this.config.notify("slave:disconnected", { slave, reason, details });
   }
-}
-
-/** Trailing metadata that tells a refused slave when to try again. */
-function retryAfter(ms: number): Metadata {
-  const trailers = new Metadata();
-  trailers.set(RETRY_AFTER_METADATA_KEY, String(Math.ceil(ms)));
-  return trailers;
 }
 
 function encodeCustom(custom: CustomInput): Encoded {
