@@ -1,5 +1,5 @@
 import { DASHBOARD_DEFAULTS } from "../defaults.js";
-import { formatLabels, type Labels } from "../labels.js";
+import { formatLabels } from "../labels.js";
 import type { SlaveInfo } from "../model.js";
 import { HttpError } from "./http.js";
 
@@ -82,30 +82,8 @@ export function querySlaves(slaves: readonly SlaveInfo[], query: Omit<SlavesQuer
   return { matched: matched.length, slaves: matched.slice(query.offset, query.offset + query.limit) };
 }
 
-/** A slave as /api/slaves gives it: dates as Unix ms, no rtt as null. */
-export interface SlaveJson {
-  id: string;
-  labels: Labels;
-  peer: string;
-  connectedAt: number;
-  lastSeen: number;
-  rttMs: number | null;
-  pingsSent: number;
-  pongsReceived: number;
-  commandsSent: number;
-}
-
-export const slaveJson = (slave: SlaveInfo): SlaveJson => ({
-  id: slave.id,
-  labels: slave.labels,
-  peer: slave.peer,
-  connectedAt: slave.connectedAt.getTime(),
-  lastSeen: slave.lastSeen.getTime(),
-  rttMs: slave.rttMs ?? null,
-  pingsSent: slave.pingsSent,
-  pongsReceived: slave.pongsReceived,
-  commandsSent: slave.commandsSent,
-});
+/** /api/slaves answers in the shape every NetSync output shares (slave-json.ts). */
+export { type SlaveJson, slaveJson } from "../slave-json.js";
 
 function sortKey(slave: SlaveInfo, key: Exclude<SortKey, "id">): string | number {
   switch (key) {
