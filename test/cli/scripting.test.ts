@@ -112,7 +112,7 @@ describe("cli for scripts", function () {
     const master = await startMaster();
     const r = await cli(["masters", "--master", master.address, "--json"]);
     expect(r.code, r.stderr).to.equal(0);
-    expect(r.stderr).to.equal("");
+    expect(r.stderr, "--json: the cluster note is left out").to.equal("");
     const lines = r.stdout.trim().split("\n");
     expect(lines).to.have.length(1);
     const m = JSON.parse(lines[0]!);

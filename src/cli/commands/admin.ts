@@ -103,9 +103,10 @@ export async function listMasters(opts: MastersFlags): Promise<void> {
       m.lastHeard ? `${formatDuration(Math.max(0, now - timestampMs(m.lastHeard)))} ago` : "",
     ]);
     process.stdout.write(`${table(["ID", "ADDRESS", "SLAVES", "LAST HEARD"], rows)}\n`);
-    // Part of the answer, so on stdout: a lone master is not an error worth a warning.
+    // On stderr even for a lone master: the response cannot tell "no cluster configured" from "NATS unreachable".
     if (!response.clusterConnected)
-      process.stdout.write("\nnot in a cluster (none configured, or NATS unreachable): only this master is listed\n");
+      process.stderr.write("warning: this master is not connected to a cluster (none configured, or NATS unreachable)\n");
+    process.stdout.write("\nnot in a cluster (none configured, or NATS unreachable): only this master is listed\n");
   });
 }
 
