@@ -26,9 +26,9 @@ export function explainAdminError(e: unknown, master: string): NetSyncError {
     case Code.NOT_FOUND:
       return say(`${details}: it is not connected to ${at}, nor to any other master of its cluster`);
     case Code.UNAUTHENTICATED:
-      return say(`${at} refused this client: ${details} (give its token with --token-file or NETSYNC_TOKEN)`);
+      return say(`${at} refused this client (UNAUTHENTICATED): ${details} (give its token with --token-file or NETSYNC_TOKEN)`);
     case Code.PERMISSION_DENIED:
-      return say(`${at} denied the call: ${details}`);
+      return say(`${at} denied the call (PERMISSION_DENIED): ${details}`);
     case Code.INVALID_ARGUMENT:
       return say(`${at} refused the request: ${details}`);
     case Code.UNIMPLEMENTED:

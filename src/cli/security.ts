@@ -23,8 +23,8 @@ export function readPem(flag: string, path: string | undefined): Buffer | undefi
     return readFileSync(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    // The code stays at the end, for a search and for test/server/auth.test.ts.
-    const reason = code && FILE_ERRORS[code] ? `${FILE_ERRORS[code]} (${code})` : (e as Error).message;
+    // The code first, for a search (and test/server/auth.test.ts), then in words.
+    const reason = code && FILE_ERRORS[code] ? `${code} (${FILE_ERRORS[code]})` : (e as Error).message;
     throw new UsageError(`${flag}: cannot read ${path}: ${reason}`);
   }
 }

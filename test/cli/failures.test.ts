@@ -96,11 +96,11 @@ describe("cli failures say what they are, in one line", function () {
     expect(wrong.code).to.equal(1);
     expect(wrong.stderr).to.match(
       new RegExp(
-        `^error: the master at ${master.address} refused this client: .*token.* \\(give its token with --token-file or NETSYNC_TOKEN\\)\\n$`,
+        `^error: the master at ${master.address} refused this client \\(UNAUTHENTICATED\\): .*token.* \\(give its token with --token-file or NETSYNC_TOKEN\\)\\n$`,
       ),
     );
     expect(missing.code).to.equal(1);
-    expect(missing.stderr).to.match(/^error: the master at \S+ refused this client: .*token/);
+    expect(missing.stderr).to.match(/^error: the master at \S+ refused this client \(UNAUTHENTICATED\): .*token/);
     expect(tls.code).to.equal(1);
     expect(errorLines(tls.stderr)).to.deep.equal([
       `error: cannot reach the master at ${plain.address}: the TLS handshake failed: wrong version number (does it serve TLS, and is --tls-ca its CA?)`,
@@ -127,7 +127,7 @@ describe("cli failures say what they are, in one line", function () {
       cli(["master", "--port", "0", "--cluster", "nats://127.0.0.1:1", "--cluster-token-file", empty]),
     ]);
     for (const r of [missingCa, emptyToken, emptyEnv, emptyClusterToken]) expect(r.code).to.equal(2);
-    expect(missingCa.stderr).to.equal(`error: --tls-ca: cannot read ${join(pki.dir, "nope.crt")}: no such file (ENOENT)\n`);
+    expect(missingCa.stderr).to.equal(`error: --tls-ca: cannot read ${join(pki.dir, "nope.crt")}: ENOENT (no such file)\n`);
     expect(emptyToken.stderr).to.equal(`error: --token-file: ${empty} is empty (it must hold the token)\n`);
     expect(emptyEnv.stderr).to.equal("error: NETSYNC_TOKEN is set but empty: set it to the token, or unset it\n");
     expect(emptyClusterToken.stderr).to.equal(`error: --cluster-token-file: ${empty} is empty (it must hold the NATS token)\n`);
