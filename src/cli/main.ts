@@ -1,5 +1,5 @@
 import { createRequire } from "node:module";
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { Argument, type Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { DEFAULTS } from "../defaults.js";
 import { NetSyncError } from "../errors.js";
 import { checkTimeouts } from "../fleet/heartbeat.js";
@@ -20,8 +20,10 @@ import type { SlaveFlags } from "./commands/slave.js";
 // Only small modules load up front, so --version and --help start fast; each
 // command's action imports what it runs (Master, Slave, AdminClient and with
 // them grpc-js, protobuf-es, prom-client) when it runs.
+import { completionScript, SHELLS, type Shell } from "./completion.js";
 import { DEMO_DEFAULTS, type DemoOptions } from "./demo-options.js";
 import { formatDuration, parseDuration } from "./duration.js";
+import { checkSwitchEnvironment, EnvCommand } from "./env.js";
 import { runUntilStopped } from "./run.js";
 import { TOKEN_ENV } from "./security.js";
 import { EXIT_USAGE, UsageError } from "./usage.js";
@@ -98,7 +100,7 @@ function checkHeartbeatFlags(interval: number, timeout: number): void {
 }
 
 export function buildProgram(): Command {
-  const program = new Command("netsync")
+  const program = new EnvCommand("netsync")
     .description("Fleet liveness and command channel over gRPC bidi streams")
     .version(version, "-V, --version")
     .addOption(new Option("--log-level <level>", `log level (default info, or $${LOG_LEVEL_ENV})`).choices(LOG_LEVEL_NAMES))
@@ -107,7 +109,8 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(`${text.split("\n")[0]}\n`) });
 
-  program.hook("preAction", () => {
+  program.hook("preAction", (_program, actionCommand) => {
+    checkSwitchEnvironment(actionCommand);
     try {
       const { logLevel, logFormat } = program.opts<{ logLevel?: string; logFormat?: string }>();
       setLogFormat(resolveLogFormat(logFormat));
@@ -185,7 +188,7 @@ export function buildProgram(): Command {
       .command("slaves")
       .description("list a master's slaves, or in a cluster every master's (AdminService.ListSlaves)")
       .requiredOption("--master <host:port>", "the master's address", hostPort)
-      .option("--json", "print JSON (the ListSlavesResponse in proto JSON form)")
+      .option("--json", "print one JSON object per slave, one per line (the shape of the dashboard's /api/slaves)")
       .option("--selector <selector>", 'only slaves whose labels match, e.g. "region=eu,role!=db" or "tier in (a,b)"')
       .option("--closed", "also list recently closed slaves"),
   ).action(async (opts: SlavesFlags) => {
@@ -198,7 +201,7 @@ export function buildProgram(): Command {
       .command("masters")
       .description("list the masters of a master's cluster (AdminService.ListMasters)")
       .requiredOption("--master <host:port>", "the master's address", hostPort)
-      .option("--json", "print JSON (the ListMastersResponse in proto JSON form)"),
+      .option("--json", "print one JSON object per master, one per line"),
   ).action(async (opts: MastersFlags) => {
     const { listMasters } = await import("./commands/admin.js");
     await listMasters(opts);
@@ -214,10 +217,15 @@ export function buildProgram(): Command {
       .addOption(new Option("--selector <selector>", 'every slave whose labels match, e.g. "region=eu"').conflicts("all"))
       .addOption(new Option("--all", "send to every slave"))
       .option("--wait", "wait for the slave's reply and print it (with --to)")
-      .addOption(durationOption("--timeout <duration>", "how long --wait waits", DEFAULTS.requestTimeout)),
-  ).action(async (data: string, opts: SendFlags) => {
-    if (!opts.to && !opts.all && opts.selector === undefined) throw new UsageError("say --to ID, --selector SELECTOR or --all");
-    if (!opts.to && opts.wait) throw new UsageError("--wait goes with --to, not --all or --selector");
+      .addOption(durationOption("--timeout <duration>", "how long --wait waits", DEFAULTS.requestTimeout))
+      .option("--json", "print the result as one JSON object: written, byMaster, unanswered and, with --wait, reply"),
+  ).action(async (data: string, opts: SendFlags, command: Command) => {
+    if (!opts.to && !opts.all && opts.selector === undefined)
+      throw new UsageError("say whom to send to: --to ID, --selector SELECTOR or --all");
+    if (!opts.to && opts.wait) throw new UsageError("--wait goes with --to: only one slave's reply can be waited for");
+    // Given on the command line, a --timeout that nothing waits on is a mistake; from NETSYNC_TIMEOUT it is a standing default.
+    if (!opts.wait && command.getOptionValueSource("timeout") === "cli")
+      throw new UsageError("--timeout goes with --wait: without it nothing is waited for");
     const { send } = await import("./commands/admin.js");
     await send(data, opts);
   });
@@ -257,6 +265,14 @@ export function buildProgram(): Command {
       }, opts.duration);
     });
 
+  program
+    .command("completion")
+    .description("print a shell completion script; load it with: source <(netsync completion bash)")
+    .addArgument(new Argument("<shell>", "the shell").choices(SHELLS))
+    .action((shell: Shell) => {
+      process.stdout.write(completionScript(program, shell));
+    });
+
   return program;
 }
 
@@ -278,7 +294,22 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       process.stderr.write(`error: ${e.message}\n`);
       return EXIT_USAGE;
     }
-    getLogger("netsync").error(NetSyncError.from(e).message);
+    reportFailure(NetSyncError.from(e).message, program.opts<{ logFormat?: string }>().logFormat);
     return 1;
   }
+}
+
+/**
+ * A failure as one line on stderr: "error: …" like a usage error, or, when
+ * logs are JSON, one JSON log line, so a log shipper reading stderr parses it.
+ */
+function reportFailure(message: string, logFormat: string | undefined): void {
+  let json = false;
+  try {
+    json = resolveLogFormat(logFormat) === "json";
+  } catch {
+    // A bad NETSYNC_LOG_FORMAT is reported as a usage error before any command runs.
+  }
+  if (json) getLogger("netsync").error(message);
+  else process.stderr.write(`error: ${message}\n`);
 }

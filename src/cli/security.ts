@@ -10,19 +10,34 @@ export interface ClientSecurityFlags {
   tokenFile?: string;
 }
 
+/** The usual reasons a file given by a flag cannot be read, in words (Node gives ENOENT, EACCES, …). */
+const FILE_ERRORS: Record<string, string> = {
+  ENOENT: "no such file",
+  EACCES: "permission denied",
+  EISDIR: "it is a directory, not a file",
+};
+
 export function readPem(flag: string, path: string | undefined): Buffer | undefined {
   if (path === undefined) return undefined;
   try {
     return readFileSync(path);
   } catch (e) {
-    throw new UsageError(`${flag}: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    // The code first, for a search (and test/server/auth.test.ts), then in words.
+    const reason = code && FILE_ERRORS[code] ? `${code} (${FILE_ERRORS[code]})` : (e as Error).message;
+    throw new UsageError(`${flag}: cannot read ${path}: ${reason}`);
   }
 }
 
 /** The bearer token: --token-file, else $NETSYNC_TOKEN, else none. */
 export function resolveToken(tokenFile: string | undefined): string | undefined {
   const token = tokenFile !== undefined ? readPem("--token-file", tokenFile)!.toString("utf8").trim() : process.env[TOKEN_ENV];
-  if (token === "") throw new UsageError(tokenFile !== undefined ? "--token-file: the file is empty" : `${TOKEN_ENV} is set but empty`);
+  if (token === "")
+    throw new UsageError(
+      tokenFile !== undefined
+        ? `--token-file: ${tokenFile} is empty (it must hold the token)`
+        : `${TOKEN_ENV} is set but empty: set it to the token, or unset it`,
+    );
   return token;
 }
 

@@ -1,5 +1,5 @@
 import { DASHBOARD_DEFAULTS } from "../defaults.js";
-import { formatLabels, type Labels } from "../labels.js";
+import { formatLabels } from "../labels.js";
 import type { SlaveInfo } from "../model.js";
 import { HttpError } from "./http.js";
 
@@ -86,33 +86,8 @@ export function querySlaves(slaves: readonly ListedSlave[], query: Omit<SlavesQu
   return { matched: matched.length, slaves: matched.slice(query.offset, query.offset + query.limit) };
 }
 
-/** A slave as /api/slaves gives it: dates as Unix ms, no rtt as null. */
-export interface SlaveJson {
-  id: string;
-  labels: Labels;
-  peer: string;
-  connectedAt: number;
-  lastSeen: number;
-  rttMs: number | null;
-  pingsSent: number;
-  pongsReceived: number;
-  commandsSent: number;
-  /** The master holding it; only in a cluster. */
-  masterId?: string;
-}
-
-export const slaveJson = (slave: ListedSlave): SlaveJson => ({
-  id: slave.id,
-  labels: slave.labels,
-  peer: slave.peer,
-  connectedAt: slave.connectedAt.getTime(),
-  lastSeen: slave.lastSeen.getTime(),
-  rttMs: slave.rttMs ?? null,
-  pingsSent: slave.pingsSent,
-  pongsReceived: slave.pongsReceived,
-  commandsSent: slave.commandsSent,
-  ...(slave.masterId !== undefined && { masterId: slave.masterId }),
-});
+/** /api/slaves answers in the shape every NetSync output shares (slave-json.ts). */
+export { type SlaveJson, slaveJson } from "../slave-json.js";
 
 function sortKey(slave: ListedSlave, key: Exclude<SortKey, "id">): string | number {
   switch (key) {

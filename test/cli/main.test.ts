@@ -86,7 +86,7 @@ describe("cli", function () {
     expect(version.output().trim()).to.equal(pkg.version);
     const help = run(["slave", "--help"]);
     expect((await help.exit).code).to.equal(0);
-    expect(help.output()).to.match(/--master-timeout <duration>.*\(default: 15s\)/s);
+    expect(help.output()).to.match(/--master-timeout <duration>.*\(default: 15s, env: NETSYNC_MASTER_TIMEOUT\)/s);
   });
 
   it("says to build when the launcher finds no dist/", () => {

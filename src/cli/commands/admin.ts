@@ -1,15 +1,12 @@
-import { toJson } from "@bufbuild/protobuf";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
-import {
-  CloseReason,
-  ListMastersResponseSchema,
-  ListSlavesResponseSchema,
-  type Slave as SlaveMessage,
-} from "../../../gen/netsync/v1/admin_pb.js";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { AdminClient } from "../../admin-client.js";
+import { Code } from "../../code.js";
 import { NetSyncError } from "../../errors.js";
+import { explainAdminError } from "../admin-errors.js";
 import { formatDuration } from "../duration.js";
+import { printJsonLine, slaves, table, warnUnanswered } from "../output.js";
 import { type ClientSecurityFlags, clientSecurity } from "../security.js";
+import { closedSlaveJson, closeReasonName, slaveMessageJson } from "../slave-message.js";
 
 export type MastersFlags = { master: string; json?: boolean } & ClientSecurityFlags;
 export type SlavesFlags = { master: string; json?: boolean; closed?: boolean; selector?: string } & ClientSecurityFlags;
@@ -20,57 +17,82 @@ export type SendFlags = {
   selector?: string;
   wait?: boolean;
   timeout: number;
+  json?: boolean;
 } & ClientSecurityFlags;
 
-/** `netsync slaves`: AdminService.ListSlaves as a table or JSON. */
+/** What `send` prints for every target (--to, --selector, --all), as JSON and as a line. */
+export interface SendResult {
+  written: number;
+  /** How many on each master that answered, by master id. */
+  byMaster: Record<string, number>;
+  /** Masters of the cluster that did not answer: their slaves did not get it. */
+  unanswered: string[];
+  /** The slave's reply, with --wait. */
+  reply?: string;
+}
+
+/** `netsync slaves`: AdminService.ListSlaves (every page) as a table, or one JSON object per slave. */
 export async function listSlaves(opts: SlavesFlags): Promise<void> {
   await withAdmin(opts, async (admin) => {
     const response = await admin.listAllSlaves({ includeClosed: opts.closed ?? false, selector: opts.selector });
     if (opts.json) {
-      process.stdout.write(`${JSON.stringify(toJson(ListSlavesResponseSchema, response), null, 2)}\n`);
-      return;
+      for (const s of response.slaves) printJsonLine(slaveMessageJson(s));
+      if (opts.closed) for (const c of response.closed) printJsonLine(closedSlaveJson(c));
+    } else {
+      process.stdout.write(`${slavesTable(response.slaves.map(slaveMessageJson))}\n`);
+      if (opts.closed) {
+        const rows = response.closed.map((c) => {
+          const json = closedSlaveJson(c);
+          return [json.id, closeReasonName(c.reason), new Date(json.closedAt).toISOString(), json.details];
+        });
+        process.stdout.write(`\n${table(["CLOSED", "REASON", "AT", "DETAILS"], rows)}\n`);
+      }
     }
-    process.stdout.write(`${slavesTable(response.slaves)}\n`);
     warnUnanswered(response.unansweredMasters, "their slaves are missing from this list");
-    if (opts.closed) {
-      const rows = response.closed.map((c) => [
-        c.slave?.id ?? "",
-        CloseReason[c.reason]?.toLowerCase() ?? String(c.reason),
-        c.closedAt ? timestampDate(c.closedAt).toISOString() : "",
-        c.details,
-      ]);
-      process.stdout.write(`\n${table(["CLOSED", "REASON", "AT", "DETAILS"], rows)}\n`);
-    }
   });
 }
 
-/** `netsync send`: AdminService.Broadcast (--all) or Send (--to), the flags already checked. */
+/** `netsync send`: AdminService.Send (--to) or Broadcast (--selector, --all), one result shape for both; flags already checked. */
 export async function send(data: string, opts: SendFlags): Promise<void> {
   await withAdmin(opts, async (admin) => {
-    if (opts.all || opts.selector !== undefined) {
+    let result: SendResult;
+    if (opts.to === undefined) {
       const response = await admin.broadcastDetails(data, { selector: opts.selector });
-      const byMaster = Object.entries(response.writtenByMaster);
-      // One master (no cluster, or alone in it): the line stays as it always was.
-      const split = byMaster.length > 1 ? ` (${byMaster.map(([id, n]) => `${id}: ${n}`).join(", ")})` : "";
-      process.stdout.write(`written to ${response.written} slaves${split}\n`);
-      warnUnanswered(response.unansweredMasters, "their slaves did not get it");
-      return;
+      result = { written: response.written, byMaster: { ...response.writtenByMaster }, unanswered: response.unansweredMasters };
+    } else {
+      const response = await admin.send(opts.to, data, opts.wait ? { timeout: opts.timeout } : undefined);
+      const written = response.written ? 1 : 0;
+      result = { written, byMaster: response.masterId ? { [response.masterId]: written } : {}, unanswered: [] };
+      const reply = response.reply?.result;
+      if (reply?.case === "error")
+        throw new NetSyncError(
+          `slave ${opts.to} (on master ${response.masterId}) failed to handle the command: ${reply.value}`,
+          Code.UNKNOWN,
+        );
+      if (reply?.case === "data") result.reply = reply.value;
     }
-    const response = await admin.send(opts.to!, data, opts.wait ? { timeout: opts.timeout } : undefined);
-    const result = response.reply?.result;
-    if (result?.case === "error") throw new NetSyncError(`slave ${opts.to} (on master ${response.masterId}) failed: ${result.value}`);
-    process.stdout.write(result?.case === "data" ? `${result.value}\n` : `written: ${response.written}\n`);
-    // stdout stays the reply alone, for scripts; where it came from goes to stderr.
-    if (response.masterId) process.stderr.write(`slave ${opts.to} is held by master ${response.masterId}\n`);
+    if (opts.json) printJsonLine(result);
+    // With --wait, stdout is the reply alone, for scripts to use as it is.
+    else if (result.reply !== undefined) process.stdout.write(`${result.reply}\n`);
+    else process.stdout.write(`${sendLine(result)}\n`);
+    warnUnanswered(result.unanswered, "their slaves did not get it");
   });
 }
 
-/** `netsync masters`: AdminService.ListMasters as a table or JSON. */
+/** "written to 2 slaves (m1: 1, m2: 1)": the total, then the count on each master. */
+export function sendLine(result: SendResult): string {
+  const byMaster = Object.entries(result.byMaster);
+  const split = byMaster.length > 0 ? ` (${byMaster.map(([id, n]) => `${id}: ${n}`).join(", ")})` : "";
+  return `written to ${slaves(result.written)}${split}`;
+}
+
+/** `netsync masters`: AdminService.ListMasters as a table, or one JSON object per master. */
 export async function listMasters(opts: MastersFlags): Promise<void> {
   await withAdmin(opts, async (admin) => {
     const response = await admin.listMasters();
     if (opts.json) {
-      process.stdout.write(`${JSON.stringify(toJson(ListMastersResponseSchema, response), null, 2)}\n`);
+      for (const m of response.masters)
+        printJsonLine({ id: m.id, address: m.address, slavesHeld: m.slavesHeld, lastHeard: m.lastHeard ? timestampMs(m.lastHeard) : null });
       return;
     }
     const now = Date.now();
@@ -78,50 +100,37 @@ export async function listMasters(opts: MastersFlags): Promise<void> {
       m.id,
       m.address,
       String(m.slavesHeld),
-      m.lastHeard ? `${formatDuration(Math.max(0, now - timestampDate(m.lastHeard).getTime()))} ago` : "",
+      m.lastHeard ? `${formatDuration(Math.max(0, now - timestampMs(m.lastHeard)))} ago` : "",
     ]);
     process.stdout.write(`${table(["ID", "ADDRESS", "SLAVES", "LAST HEARD"], rows)}\n`);
+    // On stderr even for a lone master: the response cannot tell "no cluster configured" from "NATS unreachable".
     if (!response.clusterConnected)
       process.stderr.write("warning: this master is not connected to a cluster (none configured, or NATS unreachable)\n");
+    process.stdout.write("\nnot in a cluster (none configured, or NATS unreachable): only this master is listed\n");
   });
-}
-
-/** One warning line on stderr naming the masters whose part of a cluster-wide answer is missing. */
-function warnUnanswered(ids: string[], consequence: string): void {
-  if (ids.length === 0) return;
-  process.stderr.write(`warning: no answer from master${ids.length > 1 ? "s" : ""} ${ids.join(", ")}: ${consequence}\n`);
 }
 
 async function withAdmin(opts: { master: string } & ClientSecurityFlags, fn: (admin: AdminClient) => Promise<void>): Promise<void> {
   const admin = new AdminClient(opts.master, clientSecurity(opts));
   try {
     await fn(admin);
+  } catch (e) {
+    throw explainAdminError(e, opts.master);
   } finally {
     admin.close();
   }
 }
 
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i]!))
-      .join("  ")
-      .trimEnd();
-  return [line(header), ...rows.map(line)].join("\n");
-}
-
-function slavesTable(slaves: SlaveMessage[]): string {
-  if (slaves.length === 0) return "no slaves";
+function slavesTable(list: ReturnType<typeof slaveMessageJson>[]): string {
+  if (list.length === 0) return "no slaves";
   const now = Date.now();
-  const ago = (t: SlaveMessage["lastSeen"]) => (t ? `${formatDuration(Math.max(0, now - timestampDate(t).getTime()))} ago` : "");
-  const rows = slaves.map((s) => [
+  const rows = list.map((s) => [
     s.id,
     s.masterId || "-",
     s.peer,
-    s.connectedAt ? timestampDate(s.connectedAt).toISOString() : "",
-    ago(s.lastSeen),
-    s.rtt ? `${(Number(s.rtt.seconds) * 1000 + s.rtt.nanos / 1e6).toFixed(2)} ms` : "-",
+    s.connectedAt ? new Date(s.connectedAt).toISOString() : "",
+    s.lastSeen ? `${formatDuration(Math.max(0, now - s.lastSeen))} ago` : "",
+    s.rttMs === null ? "-" : `${s.rttMs.toFixed(2)} ms`,
     String(s.pingsSent),
     String(s.pongsReceived),
     Object.entries(s.labels)

@@ -1,5 +1,8 @@
+import { format } from "node:util";
+import * as grpc from "@grpc/grpc-js";
 import { Code } from "../../code.js";
 import { NetSyncError } from "../../errors.js";
+import { getLogger } from "../../logger.js";
 import { Master } from "../../master.js";
 import type { MasterClusterOptions } from "../../options.js";
 import { runUntilStopped } from "../run.js";
@@ -51,7 +54,7 @@ function clusterOption(opts: MasterFlags): MasterClusterOptions | undefined {
   }
   if (clusterTokenFile !== undefined) {
     const token = readPem("--cluster-token-file", clusterTokenFile)!.toString("utf8").trim();
-    if (token === "") throw new UsageError("--cluster-token-file: the file is empty");
+    if (token === "") throw new UsageError(`--cluster-token-file: ${clusterTokenFile} is empty (it must hold the NATS token)`);
     option.token = token;
   }
   if (clusterTlsCa !== undefined) option.tlsCa = readPem("--cluster-tls-ca", clusterTlsCa);
@@ -80,8 +83,37 @@ export async function runMaster(opts: MasterFlags): Promise<void> {
     }
     throw e;
   }
+  // grpc-js prints its own line for a failed bind ("No address added out of
+  // total 1 resolved") before it rejects; the rejection is reported below as
+  // one sentence, so its lines go to our logger at debug.
+  const grpcLog = getLogger("grpc");
+  grpc.setLogger({ error: (...args: unknown[]) => grpcLog.debug(format(...args)) });
   await runUntilStopped(async () => {
-    await master.listen();
+    try {
+      await master.listen();
+    } catch (e) {
+      throw explainListenError(e, `${opts.host}:${opts.port}`);
+    }
     return () => master.close();
   });
+}
+
+const LISTEN_ERRORS: Record<string, string> = {
+  EADDRINUSE: "the address is already in use (another master? pick another --port, or stop it)",
+  EACCES: "permission denied (ports below 1024 need privileges: pick another --port)",
+  EADDRNOTAVAIL: "this machine has no such address (check --host)",
+};
+
+/**
+ * A port that cannot be bound (gRPC, --metrics-port or --http-port) as one
+ * sentence naming the address; grpc-js words it "No address added out of
+ * total 1 resolved errors: [listen EADDRINUSE: address already in use …]".
+ */
+export function explainListenError(e: unknown, grpcAddress: string): unknown {
+  const message = e instanceof Error ? e.message : String(e);
+  const code = Object.keys(LISTEN_ERRORS).find((c) => message.includes(c));
+  if (code === undefined) return e;
+  // Node's message ends with the address it tried ("… 127.0.0.1:8080"); grpc-js's names it too.
+  const address = message.match(new RegExp(`${code}[^\\]]*?\\s(\\[?[\\w.:]+\\]?:\\d+)`))?.[1] ?? grpcAddress;
+  return new NetSyncError(`cannot listen on ${address}: ${LISTEN_ERRORS[code]}`, Code.UNAVAILABLE, { cause: e });
 }

@@ -44,10 +44,31 @@ describe("cli admin", function () {
       expect(lines[1]).to.match(/^cli-listed\s+\S+\s+127\.0\.0\.1:\d+\s+\S+\s+.* ago\s+\d+\.\d\d ms\s+\d+\s+\d+\s+-$/);
 
       expect(jsonRun.code, jsonRun.stderr).to.equal(0);
-      const body = JSON.parse(jsonRun.stdout) as { slaves: Array<{ id: string; peer: string }> };
-      expect(body.slaves).to.have.length(1);
-      expect(body.slaves[0]!.id).to.equal("cli-listed");
-      expect(body.slaves[0]!.peer).to.match(/^127\.0\.0\.1:\d+$/);
+      // One object per line, in the shape of the dashboard's /api/slaves (slave-json.ts): ms numbers, not strings.
+      const lines2 = jsonRun.stdout.trim().split("\n");
+      expect(lines2).to.have.length(1);
+      const slave = JSON.parse(lines2[0]!) as Record<string, unknown>;
+      expect(Object.keys(slave).sort()).to.deep.equal([
+        "commandsSent",
+        "connectedAt",
+        "id",
+        "labels",
+        "lastSeen",
+        "masterId",
+        "peer",
+        "pingsSent",
+        "pongsReceived",
+        "rttMs",
+      ]);
+      expect(slave.id).to.equal("cli-listed");
+      expect(slave.peer).to.match(/^127\.0\.0\.1:\d+$/);
+      expect(slave.masterId).to.equal(master.address);
+      const info = master.slaves()[0]!;
+      expect(slave.connectedAt).to.equal(info.connectedAt.getTime());
+      expect(slave.lastSeen).to.be.a("number").within(info.connectedAt.getTime(), Date.now());
+      expect(slave.rttMs).to.be.a("number").above(0);
+      expect(slave.pingsSent).to.be.a("number").at.least(1);
+      expect(slave.pongsReceived).to.be.a("number").at.least(1);
     });
 
     it("sends with --wait, to --all, and fails on an unknown slave or a missing target", async () => {
@@ -62,12 +83,14 @@ describe("cli admin", function () {
       ]);
       expect(waited.code, waited.stderr).to.equal(0);
       expect(waited.stdout).to.equal("echo:ping me\n");
+      expect(waited.stderr, "no stderr chatter on success").to.equal("");
       expect(all.code, all.stderr).to.equal(0);
-      expect(all.stdout).to.equal("written to 2 slaves\n");
+      expect(all.stdout).to.equal(`written to 2 slaves (${master.address}: 2)\n`);
+      expect(all.stderr).to.equal("");
       expect(ghost.code).to.equal(1);
-      expect(ghost.stderr)
-        .to.match(/NOT_FOUND/)
-        .and.to.match(/ghost/);
+      expect(ghost.stderr).to.equal(
+        `error: no slave with id "ghost": it is not connected to the master at ${master.address}, nor to any other master of its cluster\n`,
+      );
       expect(ghost.stdout).to.equal("");
       expect(missing.code).to.equal(2);
       expect(missing.stderr).to.match(/^error: .*--to.*--all/);
@@ -93,18 +116,21 @@ describe("cli admin", function () {
       expect(lines).to.have.length(2);
       expect(lines[1]).to.match(/^cli-eu\s.*\sregion=eu,role=db$/);
       expect(json.code, json.stderr).to.equal(0);
-      const body = JSON.parse(json.stdout) as { slaves: Array<{ id: string; labels?: Record<string, string> }> };
-      expect(Object.fromEntries(body.slaves.map((s) => [s.id, s.labels]))).to.deep.equal({
+      const body = json.stdout
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line) as { id: string; labels: Record<string, string> });
+      expect(Object.fromEntries(body.map((s) => [s.id, s.labels]))).to.deep.equal({
         "cli-eu": { region: "eu", role: "db" },
         "lib-us": { region: "us" },
       });
       expect(sent.code, sent.stderr).to.equal(0);
-      expect(sent.stdout).to.equal("written to 1 slaves\n");
+      expect(sent.stdout).to.equal(`written to 1 slave (${master.address}: 1)\n`);
       await slave.waitFor(/command: reindex/, 5_000);
       expect(badLabel.code).to.equal(2);
       expect(badLabel.stderr).to.match(/^error: --label: .*label "role=<db>"/);
       expect(badSelector.code).to.equal(1);
-      expect(badSelector.stderr).to.match(/INVALID_ARGUMENT.*selector "region in eu"/);
+      expect(badSelector.stderr).to.match(/^error: the master at \S+ refused the request: .*selector "region in eu"/);
       expect(waitWithSelector.code).to.equal(2);
       expect(waitWithSelector.stderr).to.match(/^error: --wait goes with --to/);
     });
