@@ -4,7 +4,7 @@ import { Code } from "../code.js";
 import { NetSyncError } from "../errors.js";
 import type { RoutedSendResult } from "../model.js";
 import type { Holder, HolderDirectory } from "./directory.js";
-import type { Epoch } from "./epoch.js";
+import { compareEpochs, type Epoch } from "./epoch.js";
 import type { ClusterHost } from "./host.js";
 import { type AnswerMessage, encodeMessage, type RouteMessage } from "./messages.js";
 import type { RoutedReply } from "./types.js";
@@ -85,8 +85,11 @@ export class Router {
     host.counters.served++;
     const slaveId = message.slaveId;
     const epoch = this.held.epochOf(slaveId);
-    const answer = (fields: Omit<AnswerMessage, "kind" | "cluster" | "masterId" | "epoch">) =>
-      host.respond(reply, { kind: "answer", cluster: host.clusterName, masterId: fleet.id, ...(epoch ? { epoch } : {}), ...fields });
+    // The epoch held when answering, not when asked: a request's slave may have reconnected meanwhile.
+    const answer = (fields: Omit<AnswerMessage, "kind" | "cluster" | "masterId" | "epoch">) => {
+      const now = this.held.epochOf(slaveId);
+      host.respond(reply, { kind: "answer", cluster: host.clusterName, masterId: fleet.id, ...(now ? { epoch: now } : {}), ...fields });
+    };
     if (!epoch) {
       // The slave left or moved since the asking master chose this one (or since NATS routed to a released route).
       answer({ error: { code: Code.NOT_FOUND, message: `no slave with id "${slaveId}" on master ${fleet.id}` }, released: true });
@@ -204,6 +207,18 @@ export class Router {
         if (answer.released && ++notHere < MAX_ROUTE_ATTEMPTS && performance.now() - started < timeoutMs) {
           // Not there any more: forget that claim and ask again, past that master (the next claim, or the slave's subject).
           if (holder) this.directory.release(slaveId, holder.epoch);
+          host.counters.rerouted++;
+          continue;
+        }
+        if (
+          answer.error?.code === Code.UNAVAILABLE &&
+          answer.epoch &&
+          holder &&
+          compareEpochs(answer.epoch, holder.epoch) > 0 &&
+          ++notHere < MAX_ROUTE_ATTEMPTS &&
+          performance.now() - started < timeoutMs
+        ) {
+          // The slave's stream ended before it replied, and it is back with a newer one: ask again (its command_id makes it run once).
           host.counters.rerouted++;
           continue;
         }

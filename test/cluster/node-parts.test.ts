@@ -224,6 +224,38 @@ describe("cluster node parts over a fake host (no NATS)", () => {
     expect(host.counters.fenced).to.equal(1);
   });
 
+  it("router: a holder whose slave's stream ended before replying, with the slave back on a newer one, is asked again", async () => {
+    const { host, conn } = fakeHost();
+    const directory = new HolderDirectory();
+    const router = new Router(host, { holds: () => false, epochOf: () => undefined }, directory, { knows: () => true });
+    const first = { at: 1, master: "m2", seq: 1 };
+    const again = { at: 2, master: "m2", seq: 2 };
+    directory.learn("s", "m2", first);
+    let asked = 0;
+    conn.answer = () =>
+      ++asked === 1
+        ? msg("inbox", {
+            kind: "answer",
+            cluster: "c",
+            masterId: "m2",
+            epoch: again,
+            error: { code: Code.UNAVAILABLE, message: "left before replying" },
+          })
+        : msg("inbox", { kind: "answer", cluster: "c", masterId: "m2", epoch: again, written: true, reply: { case: "data", value: "ok" } });
+    const { reply } = await router.request("s", "x", 1_000);
+    expect(reply).to.deep.equal({ case: "data", value: "ok" });
+    const ids = conn.requests.map((r) => (r.message as { commandId?: string }).commandId);
+    expect(ids).to.have.length(2);
+    expect(ids[0]).to.be.a("string").and.equal(ids[1]);
+    // Without a newer epoch (the slave did not come back), UNAVAILABLE is final.
+    asked = 0;
+    conn.answer = () =>
+      msg("inbox", { kind: "answer", cluster: "c", masterId: "m2", epoch: again, error: { code: Code.UNAVAILABLE, message: "gone" } });
+    const err = await router.request("s", "y", 1_000).catch((e: unknown) => e);
+    expect(err).to.have.property("code", Code.UNAVAILABLE);
+    expect(conn.requests).to.have.length(3);
+  });
+
   it("router: a routed command that reaches a holder after its deadline (it was stalled) is refused, not delivered", () => {
     const { host, conn, fleet } = fakeHost();
     const epoch = fleet.connect("s");
