@@ -96,11 +96,12 @@ export class Claims {
     const again: Claim[] = [];
     for (const { slaveId, epoch } of message.released ?? []) this.directory.release(slaveId, epoch);
     for (const { slaveId, epoch } of message.claims) {
+      // Routing follows the newest claim even while the id is damped: damping only stops masters ending each other's streams.
+      this.directory.learn(slaveId, message.master, epoch);
       if (!this.damper.admit(slaveId, epoch)) {
         host.counters.claimsDamped++;
         continue;
       }
-      this.directory.learn(slaveId, message.master, epoch);
       if (message.master === host.fleet.id) continue;
       const route = this.routes.get(slaveId);
       if (!route) continue;

@@ -77,11 +77,18 @@ export class Router {
 
   /** A send or request another master routed here (on a held slave's subject or this master's route subject): answered on its reply subject. */
   serve(msg: Msg): void {
+    const message = this.host.decode(msg);
+    if (!msg.reply || (message?.kind !== "send" && message?.kind !== "request")) return;
+    // Acted on one turn later: nats.js hands over everything it has read in one go, so claims that arrived behind this
+    // message (a master waking from a stall reads its whole backlog) are processed first, and a slave that moved
+    // meanwhile is answered "not here", not written to.
+    const reply = msg.reply;
+    setImmediate(() => this.act(reply, message));
+  }
+
+  private act(reply: string, message: RouteMessage): void {
     const { host } = this;
     const { fleet } = host;
-    const message = host.decode(msg);
-    if (!msg.reply || (message?.kind !== "send" && message?.kind !== "request")) return;
-    const reply = msg.reply;
     host.counters.served++;
     const slaveId = message.slaveId;
     const epoch = this.held.epochOf(slaveId);

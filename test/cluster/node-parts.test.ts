@@ -2,6 +2,7 @@ import type { Msg, NatsConnection, RequestOptions, SubscriptionOptions } from "@
 import { expect } from "chai";
 import { Claims } from "../../src/cluster/claims.js";
 import { HolderDirectory } from "../../src/cluster/directory.js";
+import type { Epoch } from "../../src/cluster/epoch.js";
 import { NodeHost } from "../../src/cluster/host.js";
 import { type ClusterMessage, decodeMessage, encodeMessage } from "../../src/cluster/messages.js";
 import type { LinkState } from "../../src/cluster/nats-link.js";
@@ -13,6 +14,9 @@ import type { ClusterMember } from "../../src/cluster/types.js";
 import { Code } from "../../src/code.js";
 import { silentLogger } from "../../src/logger.js";
 import { FakeFleet } from "./fake-fleet.js";
+
+/** Resolves after the turn in which the router acts on what it was handed. */
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
 /** A received message as the parts read it. */
 function msg(subject: string, message: ClusterMessage, reply?: string): Msg {
@@ -83,10 +87,11 @@ describe("cluster node parts over a fake host (no NATS)", () => {
     expect(host.counters.routed).to.include({ unavailable: 1, ok: 0 });
   });
 
-  it("router: a request for a slave no longer held is answered NOT_FOUND, released", () => {
+  it("router: a request for a slave no longer held is answered NOT_FOUND, released", async () => {
     const { host, conn } = fakeHost();
     const router = new Router(host, { holds: () => false, epochOf: () => undefined }, new HolderDirectory(), { knows: () => true });
     router.serve(msg(host.subjects.slave("s"), { kind: "send", cluster: "c", from: "m2", slaveId: "s", data: "x", timeoutMs: 0 }, "r1"));
+    await nextTurn();
     expect(conn.published).to.have.length(1);
     expect(conn.published[0]!.subject).to.equal("r1");
     expect(conn.published[0]!.message).to.deep.include({ kind: "answer", masterId: "m1", released: true });
@@ -117,6 +122,24 @@ describe("cluster node parts over a fake host (no NATS)", () => {
     expect(host.counters.claimsDamped).to.equal(0);
     claims.onClaims(claim("b", 4));
     expect(host.counters.claimsDamped).to.equal(1);
+    claims.stop();
+  });
+
+  it("claims: the directory follows the newest claim of an id even while the id is damped", () => {
+    const { host } = fakeHost();
+    const directory = new HolderDirectory();
+    const claims = new Claims(host, () => undefined, directory);
+    const claim = (master: string, at: number) =>
+      msg(host.subjects.claims, { kind: "claim", cluster: "c", master, claims: [{ slaveId: "x", epoch: { at, master, seq: at } }] });
+    for (const [master, at] of [
+      ["m2", 1],
+      ["m3", 2],
+      ["m2", 3],
+      ["m3", 4],
+    ] as const)
+      claims.onClaims(claim(master, at));
+    expect(host.counters.claimsDamped).to.equal(1);
+    expect(directory.get("x")).to.deep.equal({ master: "m3", epoch: { at: 4, master: "m3", seq: 4 } });
     claims.stop();
   });
 
@@ -256,7 +279,18 @@ describe("cluster node parts over a fake host (no NATS)", () => {
     expect(conn.requests).to.have.length(3);
   });
 
-  it("router: a routed command that reaches a holder after its deadline (it was stalled) is refused, not delivered", () => {
+  it("router: a routed command is acted on one turn later, so a claim read behind it (the slave moved) is heard first", async () => {
+    const { host, conn, fleet } = fakeHost();
+    let held: Epoch | undefined = fleet.connect("s");
+    const router = new Router(host, { holds: () => held !== undefined, epochOf: () => held }, new HolderDirectory(), { knows: () => true });
+    router.serve(msg(host.subjects.route("m1"), { kind: "send", cluster: "c", from: "m2", slaveId: "s", data: "x", timeoutMs: 0 }, "r1"));
+    held = undefined; // as the claims would do on hearing a newer claim of "s" in the same read
+    await nextTurn();
+    expect(conn.published[0]!.message).to.deep.include({ masterId: "m1", released: true });
+    expect(fleet.sentLog).to.deep.equal([]);
+  });
+
+  it("router: a routed command that reaches a holder after its deadline (it was stalled) is refused, not delivered", async () => {
     const { host, conn, fleet } = fakeHost();
     const epoch = fleet.connect("s");
     const router = new Router(host, { holds: () => true, epochOf: () => epoch }, new HolderDirectory(), { knows: () => true });
@@ -264,6 +298,7 @@ describe("cluster node parts over a fake host (no NATS)", () => {
       msg(host.subjects.route("m1"), { kind: "send", cluster: "c", from: "m2", slaveId: "s", data: "x", timeoutMs: 0, deadline }, reply);
     router.serve(route(Date.now() - 5_000, "late"));
     router.serve(route(Date.now() + 2_000, "on-time"));
+    await nextTurn();
     expect(conn.published.map((p) => [p.subject, p.message])).to.deep.equal([
       ["late", conn.published[0]!.message],
       ["on-time", { kind: "answer", cluster: "c", masterId: "m1", epoch, written: true }],

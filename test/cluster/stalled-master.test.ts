@@ -198,6 +198,12 @@ describe("cluster: a stalled master swallows no routed call", function () {
     await waitFor(() => ids.every((id) => m2.has(id)), 5_000, "every slave re-homed to m2");
     const rehomedAt = performance.now();
     await waitFor(() => load.calls.filter((c) => c.started > rehomedAt).length >= 40, 5_000, "calls after the re-homing");
+    // Every slave's calls reach m2 before m1 resumes: m3 heard each new claim (a call still waiting on m1 then would be a bug).
+    await waitFor(
+      () => ids.every((id) => load.calls.some((c) => c.id === id && c.by === "m2")),
+      5_000,
+      "a call to every slave answered by m2",
+    );
     await resume();
     const resumedAt = performance.now();
     await waitFor(() => load.calls.filter((c) => c.started > resumedAt).length >= 80, 10_000, "calls after m1 resumed");
