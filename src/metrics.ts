@@ -99,33 +99,37 @@ export class MasterMetrics implements MasterObserver, ClusterObserver {
           if (s) this.inc(pick(s));
         },
       });
+    const byLabel = (name: string, help: string, label: string, pick: (s: ClusterStats) => Record<string, number>) =>
+      new Counter({
+        name,
+        help,
+        labelNames: [label],
+        registers,
+        collect() {
+          this.reset();
+          const s = read();
+          if (s) for (const [value, count] of Object.entries(pick(s))) this.inc({ [label]: value }, count);
+        },
+      });
     gauge("netsync_cluster_connected", "1 while this master is connected to the cluster's NATS, else 0", (s) => s.connected);
     gauge("netsync_cluster_masters", "Masters of the cluster known alive, this one included", (s) => s.mastersSeen);
-    new Counter({
-      name: "netsync_cluster_routed_total",
-      help: "Sends and requests routed to a slave on another master, by outcome",
-      labelNames: ["outcome"],
-      registers,
-      collect() {
-        this.reset();
-        for (const [outcome, count] of Object.entries(read()?.routed ?? {})) this.inc({ outcome }, count);
-      },
-    });
+    byLabel(
+      "netsync_cluster_routed_total",
+      "Sends and requests routed to a slave on another master, by outcome",
+      "outcome",
+      (s) => s.routed,
+    );
     counter(
       "netsync_cluster_rerouted_total",
       "Routed sends and requests asked again because the answering master had just released the slave's route",
       (s) => s.rerouted,
     );
-    new Counter({
-      name: "netsync_cluster_routed_via_total",
-      help: "Sends of routed calls by where they went: the holder the newest claim names, or the slave's own subject (no live holder known)",
-      labelNames: ["via"],
-      registers,
-      collect() {
-        this.reset();
-        for (const [via, count] of Object.entries(read()?.routedVia ?? {})) this.inc({ via }, count);
-      },
-    });
+    byLabel(
+      "netsync_cluster_routed_via_total",
+      "Sends of routed calls by where they went: the holder the newest claim names, or the slave's own subject (no live holder known)",
+      "via",
+      (s) => s.routedVia,
+    );
     counter(
       "netsync_cluster_route_fenced_total",
       "Routed calls sent again to a slave's new holder because its claim arrived while the old holder had not answered",
