@@ -153,6 +153,7 @@ export class Router {
     const deadline = Date.now() + timeoutMs;
     // One id for every attempt: a command sent again to a slave's new holder (the old one may have delivered it) runs once.
     const commandId = randomUUID();
+    const timeLeft = () => performance.now() - started < timeoutMs;
     let outcome = "error";
     try {
       const nc = host.nc;
@@ -191,7 +192,7 @@ export class Router {
         }
         if ("error" in result) {
           const error = routeError(result.error, slaveId, host.clusterName, timeoutMs);
-          if (holder && error.code === Code.NOT_FOUND && performance.now() - started < timeoutMs) {
+          if (holder && error.code === Code.NOT_FOUND && timeLeft()) {
             // No responders on the holder's own subject: it is gone. Forget what it claimed, ask whoever holds the slave.
             this.directory.forgetMaster(holder.master);
             continue;
@@ -211,21 +212,9 @@ export class Router {
         }
         const answer = result.answer;
         if (answer.epoch) this.directory.learn(slaveId, answer.masterId, answer.epoch);
-        if (answer.released && ++notHere < MAX_ROUTE_ATTEMPTS && performance.now() - started < timeoutMs) {
+        if (askAgain(answer, holder) && ++notHere < MAX_ROUTE_ATTEMPTS && timeLeft()) {
           // Not there any more: forget that claim and ask again, past that master (the next claim, or the slave's subject).
-          if (holder) this.directory.release(slaveId, holder.epoch);
-          host.counters.rerouted++;
-          continue;
-        }
-        if (
-          answer.error?.code === Code.UNAVAILABLE &&
-          answer.epoch &&
-          holder &&
-          compareEpochs(answer.epoch, holder.epoch) > 0 &&
-          ++notHere < MAX_ROUTE_ATTEMPTS &&
-          performance.now() - started < timeoutMs
-        ) {
-          // The slave's stream ended before it replied, and it is back with a newer one: ask again (its command_id makes it run once).
+          if (answer.released && holder) this.directory.release(slaveId, holder.epoch);
           host.counters.rerouted++;
           continue;
         }
@@ -285,6 +274,16 @@ export class Router {
       clearTimeout(timer);
     }
   }
+}
+
+/**
+ * Whether an answer says "ask again": the master released the slave (it left
+ * or moved), or the slave's stream ended before it replied and it is back on
+ * a newer one (its command_id makes the repeat run once).
+ */
+function askAgain(answer: AnswerMessage, holder: Holder | undefined): boolean {
+  if (answer.released) return true;
+  return answer.error?.code === Code.UNAVAILABLE && !!answer.epoch && !!holder && compareEpochs(answer.epoch, holder.epoch) > 0;
 }
 
 /** The `routed` counter's outcome for a failed routed call's code. */
