@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file netsync/v1/admin.proto.
  */
 export const file_netsync_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChZuZXRzeW5jL3YxL2FkbWluLnByb3RvEgpuZXRzeW5jLnYxIt4CCgVTbGF2ZRIKCgJpZBgBIAEoCRIMCgRwZWVyGAIgASgJEjAKDGNvbm5lY3RlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJbGFzdF9zZWVuGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgNydHQYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEgoKcGluZ3Nfc2VudBgGIAEoBBIWCg5wb25nc19yZWNlaXZlZBgHIAEoBBIVCg1jb21tYW5kc19zZW50GAggASgEEi0KBmxhYmVscxgJIAMoCzIdLm5ldHN5bmMudjEuU2xhdmUuTGFiZWxzRW50cnkSEQoJbWFzdGVyX2lkGAogASgJGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiagoGTWFzdGVyEgoKAmlkGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSEwoLc2xhdmVzX2hlbGQYAyABKA0SLgoKbGFzdF9oZWFyZBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAimAEKC0Nsb3NlZFNsYXZlEiAKBXNsYXZlGAEgASgLMhEubmV0c3luYy52MS5TbGF2ZRItCgljbG9zZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKBnJlYXNvbhgDIAEoDjIXLm5ldHN5bmMudjEuQ2xvc2VSZWFzb24SDwoHZGV0YWlscxgEIAEoCSJkChFMaXN0U2xhdmVzUmVxdWVzdBIWCg5pbmNsdWRlX2Nsb3NlZBgBIAEoCBIQCghzZWxlY3RvchgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSK6AQoSTGlzdFNsYXZlc1Jlc3BvbnNlEiEKBnNsYXZlcxgBIAMoCzIRLm5ldHN5bmMudjEuU2xhdmUSJwoGY2xvc2VkGAIgAygLMhcubmV0c3luYy52MS5DbG9zZWRTbGF2ZRIjCgdtYXN0ZXJzGAMgAygLMhIubmV0c3luYy52MS5NYXN0ZXISGgoSdW5hbnN3ZXJlZF9tYXN0ZXJzGAQgAygJEhcKD25leHRfcGFnZV90b2tlbhgFIAEoCSJIChBCcm9hZGNhc3RSZXF1ZXN0EiIKBmN1c3RvbRgBIAEoCzISLm5ldHN5bmMudjEuQ3VzdG9tEhAKCHNlbGVjdG9yGAIgASgJIuABChFCcm9hZGNhc3RSZXNwb25zZRIPCgd3cml0dGVuGAEgASgNEk0KEXdyaXR0ZW5fYnlfbWFzdGVyGAIgAygLMjIubmV0c3luYy52MS5Ccm9hZGNhc3RSZXNwb25zZS5Xcml0dGVuQnlNYXN0ZXJFbnRyeRIaChJ1bmFuc3dlcmVkX21hc3RlcnMYAyADKAkSFwoPcGVuZGluZ19tYXN0ZXJzGAQgAygJGjYKFFdyaXR0ZW5CeU1hc3RlckVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDToCOAEigwEKC1NlbmRSZXF1ZXN0EhAKCHNsYXZlX2lkGAEgASgJEiIKBmN1c3RvbRgCIAEoCzISLm5ldHN5bmMudjEuQ3VzdG9tEhIKCndhaXRfcmVwbHkYAyABKAgSKgoHdGltZW91dBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJUCgxTZW5kUmVzcG9uc2USDwoHd3JpdHRlbhgBIAEoCBIgCgVyZXBseRgCIAEoCzIRLm5ldHN5bmMudjEuUmVwbHkSEQoJbWFzdGVyX2lkGAMgASgJIhQKEkxpc3RNYXN0ZXJzUmVxdWVzdCJVChNMaXN0TWFzdGVyc1Jlc3BvbnNlEiMKB21hc3RlcnMYASADKAsyEi5uZXRzeW5jLnYxLk1hc3RlchIZChFjbHVzdGVyX2Nvbm5lY3RlZBgCIAEoCCJdCgxXYXRjaFJlcXVlc3QSEAoIc2VsZWN0b3IYASABKAkSKQoFa2luZHMYAiADKA4yGi5uZXRzeW5jLnYxLldhdGNoRXZlbnRLaW5kEhAKCHNuYXBzaG90GAMgASgIItIBCg1XYXRjaFJlc3BvbnNlEigKBGtpbmQYASABKA4yGi5uZXRzeW5jLnYxLldhdGNoRXZlbnRLaW5kEiAKBXNsYXZlGAIgASgLMhEubmV0c3luYy52MS5TbGF2ZRIRCgltYXN0ZXJfaWQYAyABKAkSKAoEdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHZGV0YWlscxgFIAEoCRInCgZyZWFzb24YBiABKA4yFy5uZXRzeW5jLnYxLkNsb3NlUmVhc29uKrIBCgtDbG9zZVJlYXNvbhIcChhDTE9TRV9SRUFTT05fVU5TUEVDSUZJRUQQABIYChRDTE9TRV9SRUFTT05fRVZJQ1RFRBABEh0KGUNMT1NFX1JFQVNPTl9ESVNDT05ORUNURUQQAhIZChVDTE9TRV9SRUFTT05fUkVQTEFDRUQQAxIZChVDTE9TRV9SRUFTT05fU0hVVERPV04QBBIWChJDTE9TRV9SRUFTT05fRVJST1IQBSq0AgoOV2F0Y2hFdmVudEtpbmQSIAocV0FUQ0hfRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEh4KGldBVENIX0VWRU5UX0tJTkRfQ09OTkVDVEVEEAESIQodV0FUQ0hfRVZFTlRfS0lORF9ESVNDT05ORUNURUQQAhIcChhXQVRDSF9FVkVOVF9LSU5EX0VWSUNURUQQAxIdChlXQVRDSF9FVkVOVF9LSU5EX1JFUExBQ0VEEAQSIgoeV0FUQ0hfRVZFTlRfS0lORF9NQVNURVJfSk9JTkVEEAUSIAocV0FUQ0hfRVZFTlRfS0lORF9NQVNURVJfTEVGVBAGEh0KGVdBVENIX0VWRU5UX0tJTkRfU05BUFNIT1QQBxIbChdXQVRDSF9FVkVOVF9LSU5EX1NZTkNFRBAIMvACCgxBZG1pblNlcnZpY2USSwoKTGlzdFNsYXZlcxIdLm5ldHN5bmMudjEuTGlzdFNsYXZlc1JlcXVlc3QaHi5uZXRzeW5jLnYxLkxpc3RTbGF2ZXNSZXNwb25zZRJICglCcm9hZGNhc3QSHC5uZXRzeW5jLnYxLkJyb2FkY2FzdFJlcXVlc3QaHS5uZXRzeW5jLnYxLkJyb2FkY2FzdFJlc3BvbnNlEjkKBFNlbmQSFy5uZXRzeW5jLnYxLlNlbmRSZXF1ZXN0GhgubmV0c3luYy52MS5TZW5kUmVzcG9uc2USTgoLTGlzdE1hc3RlcnMSHi5uZXRzeW5jLnYxLkxpc3RNYXN0ZXJzUmVxdWVzdBofLm5ldHN5bmMudjEuTGlzdE1hc3RlcnNSZXNwb25zZRI+CgVXYXRjaBIYLm5ldHN5bmMudjEuV2F0Y2hSZXF1ZXN0GhkubmV0c3luYy52MS5XYXRjaFJlc3BvbnNlMAFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_netsync_v1_netsync]);
+  fileDesc("ChZuZXRzeW5jL3YxL2FkbWluLnByb3RvEgpuZXRzeW5jLnYxIt4CCgVTbGF2ZRIKCgJpZBgBIAEoCRIMCgRwZWVyGAIgASgJEjAKDGNvbm5lY3RlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJbGFzdF9zZWVuGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgNydHQYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEgoKcGluZ3Nfc2VudBgGIAEoBBIWCg5wb25nc19yZWNlaXZlZBgHIAEoBBIVCg1jb21tYW5kc19zZW50GAggASgEEi0KBmxhYmVscxgJIAMoCzIdLm5ldHN5bmMudjEuU2xhdmUuTGFiZWxzRW50cnkSEQoJbWFzdGVyX2lkGAogASgJGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiagoGTWFzdGVyEgoKAmlkGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSEwoLc2xhdmVzX2hlbGQYAyABKA0SLgoKbGFzdF9oZWFyZBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAimAEKC0Nsb3NlZFNsYXZlEiAKBXNsYXZlGAEgASgLMhEubmV0c3luYy52MS5TbGF2ZRItCgljbG9zZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKBnJlYXNvbhgDIAEoDjIXLm5ldHN5bmMudjEuQ2xvc2VSZWFzb24SDwoHZGV0YWlscxgEIAEoCSJkChFMaXN0U2xhdmVzUmVxdWVzdBIWCg5pbmNsdWRlX2Nsb3NlZBgBIAEoCBIQCghzZWxlY3RvchgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSK6AQoSTGlzdFNsYXZlc1Jlc3BvbnNlEiEKBnNsYXZlcxgBIAMoCzIRLm5ldHN5bmMudjEuU2xhdmUSJwoGY2xvc2VkGAIgAygLMhcubmV0c3luYy52MS5DbG9zZWRTbGF2ZRIjCgdtYXN0ZXJzGAMgAygLMhIubmV0c3luYy52MS5NYXN0ZXISGgoSdW5hbnN3ZXJlZF9tYXN0ZXJzGAQgAygJEhcKD25leHRfcGFnZV90b2tlbhgFIAEoCSJIChBCcm9hZGNhc3RSZXF1ZXN0EiIKBmN1c3RvbRgBIAEoCzISLm5ldHN5bmMudjEuQ3VzdG9tEhAKCHNlbGVjdG9yGAIgASgJIuABChFCcm9hZGNhc3RSZXNwb25zZRIPCgd3cml0dGVuGAEgASgNEk0KEXdyaXR0ZW5fYnlfbWFzdGVyGAIgAygLMjIubmV0c3luYy52MS5Ccm9hZGNhc3RSZXNwb25zZS5Xcml0dGVuQnlNYXN0ZXJFbnRyeRIaChJ1bmFuc3dlcmVkX21hc3RlcnMYAyADKAkSFwoPcGVuZGluZ19tYXN0ZXJzGAQgAygJGjYKFFdyaXR0ZW5CeU1hc3RlckVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDToCOAEigwEKC1NlbmRSZXF1ZXN0EhAKCHNsYXZlX2lkGAEgASgJEiIKBmN1c3RvbRgCIAEoCzISLm5ldHN5bmMudjEuQ3VzdG9tEhIKCndhaXRfcmVwbHkYAyABKAgSKgoHdGltZW91dBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJUCgxTZW5kUmVzcG9uc2USDwoHd3JpdHRlbhgBIAEoCBIgCgVyZXBseRgCIAEoCzIRLm5ldHN5bmMudjEuUmVwbHkSEQoJbWFzdGVyX2lkGAMgASgJIhQKEkxpc3RNYXN0ZXJzUmVxdWVzdCJVChNMaXN0TWFzdGVyc1Jlc3BvbnNlEiMKB21hc3RlcnMYASADKAsyEi5uZXRzeW5jLnYxLk1hc3RlchIZChFjbHVzdGVyX2Nvbm5lY3RlZBgCIAEoCCJdCgxXYXRjaFJlcXVlc3QSEAoIc2VsZWN0b3IYASABKAkSKQoFa2luZHMYAiADKA4yGi5uZXRzeW5jLnYxLldhdGNoRXZlbnRLaW5kEhAKCHNuYXBzaG90GAMgASgIItIBCg1XYXRjaFJlc3BvbnNlEigKBGtpbmQYASABKA4yGi5uZXRzeW5jLnYxLldhdGNoRXZlbnRLaW5kEiAKBXNsYXZlGAIgASgLMhEubmV0c3luYy52MS5TbGF2ZRIRCgltYXN0ZXJfaWQYAyABKAkSKAoEdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHZGV0YWlscxgFIAEoCRInCgZyZWFzb24YBiABKA4yFy5uZXRzeW5jLnYxLkNsb3NlUmVhc29uIsEBCgpSdW5SZXF1ZXN0EiIKBmN1c3RvbRgBIAEoCzISLm5ldHN5bmMudjEuQ3VzdG9tEhEKCXNsYXZlX2lkcxgCIAMoCRIQCghzZWxlY3RvchgDIAEoCRILCgNhbGwYBCABKAgSKgoHdGltZW91dBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIxCg5kZWxpdmVyX3dpdGhpbhgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJeCgpKb2JTdGFydGVkEg4KBmpvYl9pZBgBIAEoCRIRCglzbGF2ZV9pZHMYAiADKAkSGgoSdW5hbnN3ZXJlZF9tYXN0ZXJzGAMgAygJEhEKCW1hc3Rlcl9pZBgEIAEoCSK6AQoJSm9iUmVzdWx0EhAKCHNsYXZlX2lkGAEgASgJEhEKCW1hc3Rlcl9pZBgCIAEoCRIrCgZzdGF0dXMYAyABKA4yGy5uZXRzeW5jLnYxLkpvYlJlc3VsdFN0YXR1cxIMCgRkYXRhGAQgASgJEg0KBWVycm9yGAUgASgJEioKB2xhdGVuY3kYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEgoKZGVsaXZlcmllcxgHIAEoDSLzAQoKSm9iU3VtbWFyeRIOCgZqb2JfaWQYASABKAkSDwoHdGFyZ2V0cxgCIAEoDRIKCgJvaxgDIAEoDRINCgVlcnJvchgEIAEoDRIPCgd0aW1lb3V0GAUgASgNEhUKDW5vdF9jb25uZWN0ZWQYBiABKA0SDwoHZXhwaXJlZBgHIAEoDRIPCgdwZW5kaW5nGAggASgNEi4KCnN0YXJ0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKVAQoLUnVuUmVzcG9uc2USKQoHc3RhcnRlZBgBIAEoCzIWLm5ldHN5bmMudjEuSm9iU3RhcnRlZEgAEicKBnJlc3VsdBgCIAEoCzIVLm5ldHN5bmMudjEuSm9iUmVzdWx0SAASKQoHc3VtbWFyeRgDIAEoCzIWLm5ldHN5bmMudjEuSm9iU3VtbWFyeUgAQgcKBWV2ZW50Iv4BCgNKb2ISJwoHc3RhcnRlZBgBIAEoCzIWLm5ldHN5bmMudjEuSm9iU3RhcnRlZBIMCgRkYXRhGAIgASgJEhAKCHNlbGVjdG9yGAMgASgJEioKB3RpbWVvdXQYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SMQoOZGVsaXZlcl93aXRoaW4YBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SJwoHc3VtbWFyeRgGIAEoCzIWLm5ldHN5bmMudjEuSm9iU3VtbWFyeRImCgdyZXN1bHRzGAcgAygLMhUubmV0c3luYy52MS5Kb2JSZXN1bHQiHwoNR2V0Sm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiLgoOR2V0Sm9iUmVzcG9uc2USHAoDam9iGAEgASgLMg8ubmV0c3luYy52MS5Kb2IiIAoPTGlzdEpvYnNSZXF1ZXN0Eg0KBWxpbWl0GAEgASgFIjEKEExpc3RKb2JzUmVzcG9uc2USHQoEam9icxgBIAMoCzIPLm5ldHN5bmMudjEuSm9iKrIBCgtDbG9zZVJlYXNvbhIcChhDTE9TRV9SRUFTT05fVU5TUEVDSUZJRUQQABIYChRDTE9TRV9SRUFTT05fRVZJQ1RFRBABEh0KGUNMT1NFX1JFQVNPTl9ESVNDT05ORUNURUQQAhIZChVDTE9TRV9SRUFTT05fUkVQTEFDRUQQAxIZChVDTE9TRV9SRUFTT05fU0hVVERPV04QBBIWChJDTE9TRV9SRUFTT05fRVJST1IQBSq0AgoOV2F0Y2hFdmVudEtpbmQSIAocV0FUQ0hfRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEh4KGldBVENIX0VWRU5UX0tJTkRfQ09OTkVDVEVEEAESIQodV0FUQ0hfRVZFTlRfS0lORF9ESVNDT05ORUNURUQQAhIcChhXQVRDSF9FVkVOVF9LSU5EX0VWSUNURUQQAxIdChlXQVRDSF9FVkVOVF9LSU5EX1JFUExBQ0VEEAQSIgoeV0FUQ0hfRVZFTlRfS0lORF9NQVNURVJfSk9JTkVEEAUSIAocV0FUQ0hfRVZFTlRfS0lORF9NQVNURVJfTEVGVBAGEh0KGVdBVENIX0VWRU5UX0tJTkRfU05BUFNIT1QQBxIbChdXQVRDSF9FVkVOVF9LSU5EX1NZTkNFRBAIKs4BCg9Kb2JSZXN1bHRTdGF0dXMSIQodSk9CX1JFU1VMVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIYChRKT0JfUkVTVUxUX1NUQVRVU19PSxABEhsKF0pPQl9SRVNVTFRfU1RBVFVTX0VSUk9SEAISHQoZSk9CX1JFU1VMVF9TVEFUVVNfVElNRU9VVBADEiMKH0pPQl9SRVNVTFRfU1RBVFVTX05PVF9DT05ORUNURUQQBBIdChlKT0JfUkVTVUxUX1NUQVRVU19FWFBJUkVEEAUysgQKDEFkbWluU2VydmljZRJLCgpMaXN0U2xhdmVzEh0ubmV0c3luYy52MS5MaXN0U2xhdmVzUmVxdWVzdBoeLm5ldHN5bmMudjEuTGlzdFNsYXZlc1Jlc3BvbnNlEkgKCUJyb2FkY2FzdBIcLm5ldHN5bmMudjEuQnJvYWRjYXN0UmVxdWVzdBodLm5ldHN5bmMudjEuQnJvYWRjYXN0UmVzcG9uc2USOQoEU2VuZBIXLm5ldHN5bmMudjEuU2VuZFJlcXVlc3QaGC5uZXRzeW5jLnYxLlNlbmRSZXNwb25zZRJOCgtMaXN0TWFzdGVycxIeLm5ldHN5bmMudjEuTGlzdE1hc3RlcnNSZXF1ZXN0Gh8ubmV0c3luYy52MS5MaXN0TWFzdGVyc1Jlc3BvbnNlEj4KBVdhdGNoEhgubmV0c3luYy52MS5XYXRjaFJlcXVlc3QaGS5uZXRzeW5jLnYxLldhdGNoUmVzcG9uc2UwARI4CgNSdW4SFi5uZXRzeW5jLnYxLlJ1blJlcXVlc3QaFy5uZXRzeW5jLnYxLlJ1blJlc3BvbnNlMAESPwoGR2V0Sm9iEhkubmV0c3luYy52MS5HZXRKb2JSZXF1ZXN0GhoubmV0c3luYy52MS5HZXRKb2JSZXNwb25zZRJFCghMaXN0Sm9icxIbLm5ldHN5bmMudjEuTGlzdEpvYnNSZXF1ZXN0GhwubmV0c3luYy52MS5MaXN0Sm9ic1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_netsync_v1_netsync]);
 
 /**
  * One slave as the master sees it.
@@ -571,6 +571,440 @@ export const WatchResponseSchema: GenMessage<WatchResponse> = /*@__PURE__*/
   messageDesc(file_netsync_v1_admin, 12);
 
 /**
+ * Request of AdminService.Run. Exactly one of slave_ids, selector or all
+ * names the targets.
+ *
+ * @generated from message netsync.v1.RunRequest
+ */
+export type RunRequest = Message<"netsync.v1.RunRequest"> & {
+  /**
+   * The command; its request_id and command_id are chosen by the master.
+   *
+   * @generated from field: netsync.v1.Custom custom = 1;
+   */
+  custom?: Custom | undefined;
+
+  /**
+   * These slaves, whether connected or not (those that are not are
+   * NOT_CONNECTED, or pending with deliver_within).
+   *
+   * @generated from field: repeated string slave_ids = 2;
+   */
+  slaveIds: string[];
+
+  /**
+   * The connected slaves whose labels match this selector (as in ListSlaves).
+   *
+   * @generated from field: string selector = 3;
+   */
+  selector: string;
+
+  /**
+   * Every connected slave.
+   *
+   * @generated from field: bool all = 4;
+   */
+  all: boolean;
+
+  /**
+   * How long each slave has to reply once the command is written to it;
+   * default 10 s.
+   *
+   * @generated from field: google.protobuf.Duration timeout = 5;
+   */
+  timeout?: Duration | undefined;
+
+  /**
+   * Keep the command for a target that is not connected (or whose stream
+   * breaks before it replied) and deliver it when it connects again, for at
+   * most this long; unset or zero: no redelivery. At most 10 minutes.
+   *
+   * @generated from field: google.protobuf.Duration deliver_within = 6;
+   */
+  deliverWithin?: Duration | undefined;
+};
+
+/**
+ * Describes the message netsync.v1.RunRequest.
+ * Use `create(RunRequestSchema)` to create a new message.
+ */
+export const RunRequestSchema: GenMessage<RunRequest> = /*@__PURE__*/
+  messageDesc(file_netsync_v1_admin, 13);
+
+/**
+ * A job's targets, as fixed when it started.
+ *
+ * @generated from message netsync.v1.JobStarted
+ */
+export type JobStarted = Message<"netsync.v1.JobStarted"> & {
+  /**
+   * The job's id (also the command_id of its command).
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * The slaves targeted, in id order.
+   *
+   * @generated from field: repeated string slave_ids = 2;
+   */
+  slaveIds: string[];
+
+  /**
+   * Masters that did not answer when a selector or all was resolved: their
+   * slaves are not among the targets.
+   *
+   * @generated from field: repeated string unanswered_masters = 3;
+   */
+  unansweredMasters: string[];
+
+  /**
+   * The master that accepted the job.
+   *
+   * @generated from field: string master_id = 4;
+   */
+  masterId: string;
+};
+
+/**
+ * Describes the message netsync.v1.JobStarted.
+ * Use `create(JobStartedSchema)` to create a new message.
+ */
+export const JobStartedSchema: GenMessage<JobStarted> = /*@__PURE__*/
+  messageDesc(file_netsync_v1_admin, 14);
+
+/**
+ * One slave's result.
+ *
+ * @generated from message netsync.v1.JobResult
+ */
+export type JobResult = Message<"netsync.v1.JobResult"> & {
+  /**
+   * The slave.
+   *
+   * @generated from field: string slave_id = 1;
+   */
+  slaveId: string;
+
+  /**
+   * The master that delivered the command to it (empty if none did).
+   *
+   * @generated from field: string master_id = 2;
+   */
+  masterId: string;
+
+  /**
+   * What became of the command.
+   *
+   * @generated from field: netsync.v1.JobResultStatus status = 3;
+   */
+  status: JobResultStatus;
+
+  /**
+   * The slave's reply data, with OK.
+   *
+   * @generated from field: string data = 4;
+   */
+  data: string;
+
+  /**
+   * Why it is not OK: the handler's error, or what kept the command from
+   * the slave.
+   *
+   * @generated from field: string error = 5;
+   */
+  error: string;
+
+  /**
+   * From the job's start to this result.
+   *
+   * @generated from field: google.protobuf.Duration latency = 6;
+   */
+  latency?: Duration | undefined;
+
+  /**
+   * How many times the command was written to the slave (more than one
+   * after a redelivery; the slave ran it once).
+   *
+   * @generated from field: uint32 deliveries = 7;
+   */
+  deliveries: number;
+};
+
+/**
+ * Describes the message netsync.v1.JobResult.
+ * Use `create(JobResultSchema)` to create a new message.
+ */
+export const JobResultSchema: GenMessage<JobResult> = /*@__PURE__*/
+  messageDesc(file_netsync_v1_admin, 15);
+
+/**
+ * Counts of a job's results.
+ *
+ * @generated from message netsync.v1.JobSummary
+ */
+export type JobSummary = Message<"netsync.v1.JobSummary"> & {
+  /**
+   * The job's id.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * How many slaves were targeted.
+   *
+   * @generated from field: uint32 targets = 2;
+   */
+  targets: number;
+
+  /**
+   * Results so far, by status.
+   *
+   * @generated from field: uint32 ok = 3;
+   */
+  ok: number;
+
+  /**
+   * @generated from field: uint32 error = 4;
+   */
+  error: number;
+
+  /**
+   * @generated from field: uint32 timeout = 5;
+   */
+  timeout: number;
+
+  /**
+   * @generated from field: uint32 not_connected = 6;
+   */
+  notConnected: number;
+
+  /**
+   * @generated from field: uint32 expired = 7;
+   */
+  expired: number;
+
+  /**
+   * Targets with no result yet (0 once the job is done).
+   *
+   * @generated from field: uint32 pending = 8;
+   */
+  pending: number;
+
+  /**
+   * When the job started, and when its last result came (unset while running).
+   *
+   * @generated from field: google.protobuf.Timestamp started_at = 9;
+   */
+  startedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp finished_at = 10;
+   */
+  finishedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message netsync.v1.JobSummary.
+ * Use `create(JobSummarySchema)` to create a new message.
+ */
+export const JobSummarySchema: GenMessage<JobSummary> = /*@__PURE__*/
+  messageDesc(file_netsync_v1_admin, 16);
+
+/**
+ * One message of AdminService.Run's stream: JobStarted first, then one
+ * JobResult per target, then the JobSummary.
+ *
+ * @generated from message netsync.v1.RunResponse
+ */
+export type RunResponse = Message<"netsync.v1.RunResponse"> & {
+  /**
+   * Exactly one is set.
+   *
+   * @generated from oneof netsync.v1.RunResponse.event
+   */
+  event: {
+    /**
+     * The job's id and targets.
+     *
+     * @generated from field: netsync.v1.JobStarted started = 1;
+     */
+    value: JobStarted;
+    case: "started";
+  } | {
+    /**
+     * One target's result.
+     *
+     * @generated from field: netsync.v1.JobResult result = 2;
+     */
+    value: JobResult;
+    case: "result";
+  } | {
+    /**
+     * The counts, once every target has its result.
+     *
+     * @generated from field: netsync.v1.JobSummary summary = 3;
+     */
+    value: JobSummary;
+    case: "summary";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message netsync.v1.RunResponse.
+ * Use `create(RunResponseSchema)` to create a new message.
+ */
+export const RunResponseSchema: GenMessage<RunResponse> = /*@__PURE__*/
+  messageDesc(file_netsync_v1_admin, 17);
+
+/**
+ * A job as the job cache keeps it.
+ *
+ * @generated from message netsync.v1.Job
+ */
+export type Job = Message<"netsync.v1.Job"> & {
+  /**
+   * Its id, targets and master.
+   *
+   * @generated from field: netsync.v1.JobStarted started = 1;
+   */
+  started?: JobStarted | undefined;
+
+  /**
+   * Its command's data.
+   *
+   * @generated from field: string data = 2;
+   */
+  data: string;
+
+  /**
+   * The selector it was run with (empty for ids or all).
+   *
+   * @generated from field: string selector = 3;
+   */
+  selector: string;
+
+  /**
+   * Its per-slave reply timeout and its deliver_within (unset: none).
+   *
+   * @generated from field: google.protobuf.Duration timeout = 4;
+   */
+  timeout?: Duration | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Duration deliver_within = 5;
+   */
+  deliverWithin?: Duration | undefined;
+
+  /**
+   * Its counts so far.
+   *
+   * @generated from field: netsync.v1.JobSummary summary = 6;
+   */
+  summary?: JobSummary | undefined;
+
+  /**
+   * Its results so far, in the order they came; empty in ListJobs.
+   *
+   * @generated from field: repeated netsync.v1.JobResult results = 7;
+   */
+  results: JobResult[];
+};
+
+/**
+ * Describes the message netsync.v1.Job.
+ * Use `create(JobSchema)` to create a new message.
+ */
+export const JobSchema: GenMessage<Job> = /*@__PURE__*/
+  messageDesc(file_netsync_v1_admin, 18);
+
+/**
+ * Request of AdminService.GetJob.
+ *
+ * @generated from message netsync.v1.GetJobRequest
+ */
+export type GetJobRequest = Message<"netsync.v1.GetJobRequest"> & {
+  /**
+   * The job's id.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+};
+
+/**
+ * Describes the message netsync.v1.GetJobRequest.
+ * Use `create(GetJobRequestSchema)` to create a new message.
+ */
+export const GetJobRequestSchema: GenMessage<GetJobRequest> = /*@__PURE__*/
+  messageDesc(file_netsync_v1_admin, 19);
+
+/**
+ * Response of AdminService.GetJob.
+ *
+ * @generated from message netsync.v1.GetJobResponse
+ */
+export type GetJobResponse = Message<"netsync.v1.GetJobResponse"> & {
+  /**
+   * The job with its results so far.
+   *
+   * @generated from field: netsync.v1.Job job = 1;
+   */
+  job?: Job | undefined;
+};
+
+/**
+ * Describes the message netsync.v1.GetJobResponse.
+ * Use `create(GetJobResponseSchema)` to create a new message.
+ */
+export const GetJobResponseSchema: GenMessage<GetJobResponse> = /*@__PURE__*/
+  messageDesc(file_netsync_v1_admin, 20);
+
+/**
+ * Request of AdminService.ListJobs.
+ *
+ * @generated from message netsync.v1.ListJobsRequest
+ */
+export type ListJobsRequest = Message<"netsync.v1.ListJobsRequest"> & {
+  /**
+   * Most jobs returned; 0 lets the master choose (100).
+   *
+   * @generated from field: int32 limit = 1;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message netsync.v1.ListJobsRequest.
+ * Use `create(ListJobsRequestSchema)` to create a new message.
+ */
+export const ListJobsRequestSchema: GenMessage<ListJobsRequest> = /*@__PURE__*/
+  messageDesc(file_netsync_v1_admin, 21);
+
+/**
+ * Response of AdminService.ListJobs.
+ *
+ * @generated from message netsync.v1.ListJobsResponse
+ */
+export type ListJobsResponse = Message<"netsync.v1.ListJobsResponse"> & {
+  /**
+   * The jobs, newest first, without their results.
+   *
+   * @generated from field: repeated netsync.v1.Job jobs = 1;
+   */
+  jobs: Job[];
+};
+
+/**
+ * Describes the message netsync.v1.ListJobsResponse.
+ * Use `create(ListJobsResponseSchema)` to create a new message.
+ */
+export const ListJobsResponseSchema: GenMessage<ListJobsResponse> = /*@__PURE__*/
+  messageDesc(file_netsync_v1_admin, 22);
+
+/**
  * Why a slave left the registry.
  *
  * @generated from enum netsync.v1.CloseReason
@@ -708,6 +1142,65 @@ export const WatchEventKindSchema: GenEnum<WatchEventKind> = /*@__PURE__*/
   enumDesc(file_netsync_v1_admin, 1);
 
 /**
+ * What became of a job's command on one slave.
+ *
+ * @generated from enum netsync.v1.JobResultStatus
+ */
+export enum JobResultStatus {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: JOB_RESULT_STATUS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The slave ran the command and replied with data.
+   *
+   * @generated from enum value: JOB_RESULT_STATUS_OK = 1;
+   */
+  OK = 1,
+
+  /**
+   * The slave ran the command and its handler failed (error says how).
+   *
+   * @generated from enum value: JOB_RESULT_STATUS_ERROR = 2;
+   */
+  ERROR = 2,
+
+  /**
+   * The command was delivered but no reply came within the job's timeout;
+   * the slave may still have run it.
+   *
+   * @generated from enum value: JOB_RESULT_STATUS_TIMEOUT = 3;
+   */
+  TIMEOUT = 3,
+
+  /**
+   * No master held the slave (or its stream broke before it replied) and the
+   * job had no deliver_within: the command was not run, or its reply was lost.
+   *
+   * @generated from enum value: JOB_RESULT_STATUS_NOT_CONNECTED = 4;
+   */
+  NOT_CONNECTED = 4,
+
+  /**
+   * The job had deliver_within and the command was not delivered (and
+   * answered) within it, or a pending-delivery bound refused to keep it
+   * (error says which).
+   *
+   * @generated from enum value: JOB_RESULT_STATUS_EXPIRED = 5;
+   */
+  EXPIRED = 5,
+}
+
+/**
+ * Describes the enum netsync.v1.JobResultStatus.
+ */
+export const JobResultStatusSchema: GenEnum<JobResultStatus> = /*@__PURE__*/
+  enumDesc(file_netsync_v1_admin, 2);
+
+/**
  * Operator API of a master: inspect the fleet and push commands, e.g. with
  * `grpcurl` or `buf curl` through server reflection, or `netsync slaves` and
  * `netsync send`.
@@ -775,6 +1268,49 @@ export const AdminService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchRequestSchema;
     output: typeof WatchResponseSchema;
+  },
+  /**
+   * Runs a Custom command as a job on every targeted slave (by id, by
+   * selector, or all; fleet-wide in a cluster) and streams what became of it:
+   * first a JobStarted naming the job and its targets (fixed at start), then
+   * one JobResult per target as it arrives, then a JobSummary. Every target
+   * gets exactly one result. The master gives the command a request_id and a
+   * command_id (the job's id) of its own; the slave runs it once even when it
+   * is delivered again (see Custom.command_id). With deliver_within, a target
+   * that is not connected, or whose stream breaks before it answered, gets
+   * the command when it connects again, on any master, until deliver_within
+   * runs out (then EXPIRED). The job runs on even if the client goes away:
+   * GetJob shows it. INVALID_ARGUMENT for no target given or a bad selector,
+   * RESOURCE_EXHAUSTED when the master holds too many pending deliveries.
+   *
+   * @generated from rpc netsync.v1.AdminService.Run
+   */
+  run: {
+    methodKind: "server_streaming";
+    input: typeof RunRequestSchema;
+    output: typeof RunResponseSchema;
+  },
+  /**
+   * A recent job with its results so far, from the job cache (bounded in
+   * count and age; in a cluster, shared by every master). NOT_FOUND once it
+   * aged out, or for an id never seen.
+   *
+   * @generated from rpc netsync.v1.AdminService.GetJob
+   */
+  getJob: {
+    methodKind: "unary";
+    input: typeof GetJobRequestSchema;
+    output: typeof GetJobResponseSchema;
+  },
+  /**
+   * The jobs in the cache, newest first, with their summaries (no results).
+   *
+   * @generated from rpc netsync.v1.AdminService.ListJobs
+   */
+  listJobs: {
+    methodKind: "unary";
+    input: typeof ListJobsRequestSchema;
+    output: typeof ListJobsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_netsync_v1_admin, 0);

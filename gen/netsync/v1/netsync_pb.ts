@@ -146,15 +146,20 @@ export type Custom = Message<"netsync.v1.Custom"> & {
   requestId: bigint;
 
   /**
-   * When not empty, this command may reach the slave more than once: a
-   * master routing it to a slave that moved to another master sends it again
-   * to the new one when the old one did not answer (it may have delivered it
-   * just before it stalled). A slave MUST dedupe by command_id: it runs a
-   * command whose command_id it has already run at most once, and answers a
-   * repeat that asks for a Reply (request_id not zero) with the result of the
-   * first run under the repeat's request_id. Keep the ids of recent commands
-   * for at least 10 minutes (the Node slave keeps the last 10,000 for 10
-   * minutes). Empty: delivered once, no dedupe needed.
+   * When not empty, this command may reach the slave more than once, and the
+   * slave MUST run it at most once. It happens when a master routing it to a
+   * slave that moved to another master sends it again to the new one (the
+   * old one may have delivered it just before it stalled), and when a job
+   * (AdminService.Run with deliver_within) delivers it again after the
+   * slave's stream broke before its Reply arrived, maybe on another master.
+   * A slave dedupes by command_id: it runs a command whose command_id it has
+   * already run at most once, and answers a repeat that asks for a Reply
+   * (request_id not zero) with the result of the first run (data or error)
+   * under the repeat's request_id; a repeat that arrives while the first run
+   * is still going waits for it. Keep the ids of recent commands, with their
+   * results, for at least 10 minutes (the longest deliver_within a master
+   * accepts; the Node slave keeps the last 10,000 for 10 minutes). Empty:
+   * delivered once, no dedupe needed.
    *
    * @generated from field: string command_id = 3;
    */
