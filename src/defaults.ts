@@ -113,3 +113,23 @@ export const DASHBOARD_DEFAULTS = {
   pageSize: 500,
   maxPageSize: 1_000,
 } as const;
+
+/** Jobs (Master.run, AdminService.Run): their timeouts, pending deliveries and cache. Durations in ms. */
+export const JOB_DEFAULTS = {
+  /** How long each slave has to reply once a job's command is written to it. */
+  timeout: DEFAULTS.requestTimeout,
+  /**
+   * Longest deliverWithin a job may ask for: a redelivered command runs once only while the slave still
+   * remembers its command_id, and slaves keep ids for DEFAULTS.commandLog.maxAgeMs (10 minutes).
+   */
+  maxDeliverWithin: DEFAULTS.commandLog.maxAgeMs,
+  /**
+   * Commands kept for slaves that are not connected: per slave, and in all. 100,000 entries of a few
+   * hundred bytes each (the data is shared with the job) is tens of MB at worst.
+   */
+  pending: { perSlave: 100, total: 100_000 },
+  /** Jobs kept for GetJob and ListJobs, and for how long after they start (running ones are always kept). */
+  cache: { entries: 1_000, maxAgeMs: 60 * 60_000 },
+  /** How often pending slaves that a master is known to hold are tried again, in case a connect event was missed. */
+  retryInterval: 2_000,
+} as const;

@@ -16,8 +16,9 @@ export {
   ReplySchema,
 } from "../gen/netsync/v1/netsync_pb.js";
 export { Code, codeName } from "./code.js";
-export { CLUSTER_DEFAULTS, DEFAULTS } from "./defaults.js";
+export { CLUSTER_DEFAULTS, DEFAULTS, JOB_DEFAULTS } from "./defaults.js";
 export { NetSyncError } from "./errors.js";
+export { Job } from "./jobs/job.js";
 export type { Labels } from "./labels.js";
 export { formatLabels, parseLabels } from "./labels.js";
 export type { LogFormat, Logger, LogLevelName } from "./logger.js";
@@ -42,11 +43,16 @@ export type {
   FleetOptions,
   FleetSlaveInfo,
   FleetView,
+  JobRecord,
+  JobResult,
+  JobResultStatus,
+  JobSummary,
   MasterEvents,
   MasterInfo,
   RequestOptions,
   RoutedReplyResult,
   RoutedSendResult,
+  RunOptions,
   SelectOptions,
   SlaveEvent,
   SlaveInfo,

@@ -8,6 +8,8 @@ import { NetSyncError } from "./errors.js";
 import { Fleet } from "./fleet/fleet.js";
 import { LocalScope, type Scope, type Self } from "./fleet/scope.js";
 import { WatchHub } from "./fleet/watch-hub.js";
+import type { Job } from "./jobs/job.js";
+import { type JobHost, JobRunner } from "./jobs/runner.js";
 import { getLogger, type Logger } from "./logger.js";
 import { MasterMetrics } from "./metrics.js";
 import type {
@@ -22,6 +24,7 @@ import type {
   RequestOptions,
   RoutedReplyResult,
   RoutedSendResult,
+  RunOptions,
   SelectOptions,
   SlaveEvent,
   SlaveInfo,
@@ -52,6 +55,8 @@ export class Master extends EventEmitter<MasterEvents> {
   readonly #options: ResolvedMasterOptions;
   private readonly log: Logger;
   private readonly local: Fleet;
+  /** Jobs run from here: their deliveries, pending commands and cache. */
+  private readonly jobRunner: JobRunner;
   private readonly metrics: MasterMetrics | undefined;
   /** Local until listen() joins a cluster, and again once closed. */
   private scope: Scope;
@@ -96,6 +101,27 @@ export class Master extends EventEmitter<MasterEvents> {
       observer: this.metrics,
     });
     this.scope = new LocalScope(this.local, this.self(), this.events);
+    this.jobRunner = new JobRunner(this.jobHost(), { log: this.log });
+  }
+
+  /** The job runner's view of this master: always through the current scope (local, or the cluster once listening). */
+  private jobHost(): JobHost {
+    const master = this;
+    return {
+      get masterId() {
+        return master.id;
+      },
+      resolve: async (selector) => {
+        const view = await this.scope.list(selector);
+        return { ids: view.slaves.map((slave) => slave.id), unanswered: view.unanswered };
+      },
+      request: (slaveId, custom, timeout) => this.scope.request(slaveId, custom, timeout),
+      reachable: (slaveId) => this.scope.reachable(slaveId),
+      watchConnects: (listener) =>
+        this.watch((event) => {
+          if (event.kind === "connected" && event.slave) listener(event.slave.id);
+        }),
+    };
   }
 
   /** The port bound by listen(); useful with port 0. */
@@ -242,6 +268,7 @@ export class Master extends EventEmitter<MasterEvents> {
     this.state = "closing";
     this.server?.setServing(false);
     this.watchService?.close();
+    this.jobRunner.close();
     this.local.stop();
     // Leave before dropping the streams, so no route is released one by one on the way out.
     await this.scope.close();
@@ -438,6 +465,39 @@ export class Master extends EventEmitter<MasterEvents> {
    */
   async broadcastFleet(custom: CustomInput, options: FleetOptions = {}): Promise<FleetBroadcastResult> {
     return this.scope.broadcast(custom, Selector.from(options.selector), options.timeout);
+  }
+
+  // --- jobs: one command on many slaves, every result kept ------------------------
+
+  /**
+   * Runs a Custom command as a job: on the slaves `ids` names (connected or
+   * not), else on every slave in reach (fleet-wide in a cluster) that the
+   * selector matches, all when it is empty. Resolves once the targets are
+   * fixed; read the per-slave results as they come with `for await`, or
+   * wait for `job.done`. Every target gets exactly one result: "ok",
+   * "error" (its handler failed), "timeout" (delivered, no reply within
+   * `timeout`), "not-connected", or "expired" (not delivered within
+   * `deliverWithin`, or a pending bound refused to keep it). The job's id
+   * is the command's command_id, so a slave that gets it again runs it once.
+   * Rejects with INVALID_ARGUMENT for a bad option, id or selector.
+   */
+  async run(custom: CustomInput, options: RunOptions = {}): Promise<Job> {
+    return this.jobRunner.run(custom, options);
+  }
+
+  /** A recent job by id (running, or finished within the cache's bounds), if known here. */
+  job(jobId: string): Job | undefined {
+    return this.jobRunner.get(jobId);
+  }
+
+  /** Recent jobs, newest first. */
+  jobs(limit?: number): Job[] {
+    return this.jobRunner.list(limit);
+  }
+
+  /** Commands kept for slaves that are not connected, waiting for them. */
+  get pendingDeliveries(): number {
+    return this.jobRunner.pendingCount;
   }
 
   /** Resolves once NATS has seen this master's routes so far (tests, and callers that just accepted a slave); at once without a cluster. */

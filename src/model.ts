@@ -172,3 +172,76 @@ export interface WatchEvent {
 
 /** Receives watch events; must return quickly and never throw (it runs inside the fleet's event path). */
 export type WatchListener = (event: WatchEvent) => void;
+
+// --- jobs ----------------------------------------------------------------------
+
+/** What became of a job's command on one slave (AdminService's JobResultStatus). */
+export type JobResultStatus = "ok" | "error" | "timeout" | "not-connected" | "expired";
+
+/** One slave's result of a job. */
+export interface JobResult {
+  slaveId: string;
+  /** The master that delivered the command to the slave ("" when none did). */
+  masterId: string;
+  status: JobResultStatus;
+  /** The reply's data, with "ok". */
+  data?: string;
+  /** The handler's error ("error"), or what kept the command from the slave. */
+  error?: string;
+  /** From the job's start to this result, in ms. */
+  latencyMs: number;
+  /** Times the command was written to the slave (more than 1 after a redelivery; the slave ran it once). */
+  deliveries: number;
+}
+
+/** Which slaves a job targets, and how long it waits for them. */
+export interface RunOptions {
+  /** These slaves, connected or not; else those the selector matches (fleet-wide), every slave when empty. */
+  ids?: readonly string[];
+  selector?: Selector | string;
+  /** How long each slave has to reply once the command is written to it, in ms. Default 10 s. */
+  timeout?: number;
+  /**
+   * Keep the command for a target that is not connected, or whose stream
+   * breaks before it replied, and deliver it when it connects again (on any
+   * master in reach) for at most this long, in ms; then "expired". Default:
+   * no redelivery ("not-connected" at once). At most 10 minutes.
+   */
+  deliverWithin?: number;
+}
+
+/** A job's counts. */
+export interface JobSummary {
+  jobId: string;
+  targets: number;
+  ok: number;
+  error: number;
+  timeout: number;
+  notConnected: number;
+  expired: number;
+  /** Targets with no result yet. */
+  pending: number;
+  startedAt: Date;
+  /** When the last result came; undefined while running. */
+  finishedAt?: Date;
+}
+
+/** A job as the job cache keeps it. */
+export interface JobRecord {
+  id: string;
+  /** The master that accepted it. */
+  masterId: string;
+  data: string;
+  /** The selector it was run with ("" for ids, or every slave). */
+  selector: string;
+  timeout: number;
+  deliverWithin?: number;
+  /** The slaves targeted, in id order, fixed at start. */
+  targets: string[];
+  /** Masters that did not answer when the selector was resolved: their slaves are not targets. */
+  unansweredMasters: string[];
+  startedAt: Date;
+  /** The results so far, in the order they came. */
+  results: JobResult[];
+  summary: JobSummary;
+}

@@ -26,6 +26,12 @@ describe("architecture: the import rules", () => {
     expect(show(src.filter((e) => inside("fleet")(e.from) && adapter(e.to)))).to.deep.equal([]);
   });
 
+  it("nothing under src/jobs/ imports server/, cluster/, dashboard/, cli/ or master.ts: jobs run over a narrow host", () => {
+    const adapter = (to: string) => ["server", "cluster", "dashboard", "cli"].some((dir) => inside(dir)(to)) || to === "src/master.ts";
+    expect(src.some((e) => inside("jobs")(e.from))).to.equal(true);
+    expect(show(src.filter((e) => inside("jobs")(e.from) && adapter(e.to)))).to.deep.equal([]);
+  });
+
   it("no adapter (server/, cluster/, dashboard/) imports master.ts", () => {
     const adapter = (from: string) => ["server", "cluster", "dashboard"].some((dir) => inside(dir)(from));
     expect(show(src.filter((e) => adapter(e.from) && e.to === "src/master.ts"))).to.deep.equal([]);

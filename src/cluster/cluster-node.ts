@@ -249,8 +249,14 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   }
 
   /** Writes `data` to `slaveId` wherever it is held and waits up to `timeoutMs` for its Reply. */
-  request(slaveId: string, data: string, timeoutMs: number): Promise<RoutedReply> {
-    return this.router.request(slaveId, data, timeoutMs);
+  /** Whether a live master is known (from its claims) to hold `slaveId`: cheap, from memory, maybe stale. */
+  knowsHolder(slaveId: string): boolean {
+    const holder = this.directory.get(slaveId);
+    return holder !== undefined && this.presence.knows(holder.master);
+  }
+
+  request(slaveId: string, data: string, timeoutMs: number, commandId?: string): Promise<RoutedReply> {
+    return this.router.request(slaveId, data, timeoutMs, commandId);
   }
 
   /**

@@ -125,6 +125,10 @@ export class ClusterScope implements Scope {
     };
   }
 
+  reachable(slaveId: string): boolean {
+    return this.fleet.has(slaveId) || this.node.knowsHolder(slaveId);
+  }
+
   async send(slaveId: string, custom: CustomInput): Promise<RoutedSendResult> {
     if (this.fleet.has(slaveId)) return { written: this.fleet.send(slaveId, custom) === 1, masterId: this.self.id };
     return this.node.send(slaveId, dataOf(custom));
@@ -132,7 +136,8 @@ export class ClusterScope implements Scope {
 
   async request(slaveId: string, custom: CustomInput, timeout: number): Promise<RoutedReplyResult> {
     if (this.fleet.has(slaveId)) return { reply: await this.fleet.request(slaveId, custom, timeout), masterId: this.self.id };
-    const routed = await this.node.request(slaveId, dataOf(custom), timeout);
+    const commandId = typeof custom === "string" ? undefined : custom.commandId || undefined;
+    const routed = await this.node.request(slaveId, dataOf(custom), timeout, commandId);
     return { reply: replyOf(routed.reply), masterId: routed.masterId };
   }
 

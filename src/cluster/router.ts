@@ -66,11 +66,14 @@ export class Router {
     return { written: answer.written === true, masterId: answer.masterId };
   }
 
-  /** Writes `data` to `slaveId` wherever it is held and waits up to `timeoutMs` for its Reply. */
-  async request(slaveId: string, data: string, timeoutMs: number): Promise<RoutedReply> {
+  /**
+   * Writes `data` to `slaveId` wherever it is held and waits up to `timeoutMs` for its Reply. `commandId`
+   * (a job's) is the command's id on every attempt; without one, the call makes its own.
+   */
+  async request(slaveId: string, data: string, timeoutMs: number, commandId?: string): Promise<RoutedReply> {
     const { fleet } = this.host;
-    if (this.held.holds(slaveId)) return { reply: await fleet.requestReply(slaveId, data, timeoutMs), masterId: fleet.id };
-    const answer = await this.route(slaveId, { kind: "request", data, timeoutMs }, timeoutMs + this.host.options.routeGrace);
+    if (this.held.holds(slaveId)) return { reply: await fleet.requestReply(slaveId, data, timeoutMs, commandId), masterId: fleet.id };
+    const answer = await this.route(slaveId, { kind: "request", data, timeoutMs }, timeoutMs + this.host.options.routeGrace, commandId);
     if (!answer.reply) throw new NetSyncError(`master ${answer.masterId} answered without a reply`, Code.INTERNAL);
     return { reply: answer.reply, masterId: answer.masterId };
   }
@@ -147,12 +150,13 @@ export class Router {
     slaveId: string,
     fields: Pick<RouteMessage, "kind" | "data" | "timeoutMs">,
     timeoutMs: number,
+    givenCommandId?: string,
   ): Promise<AnswerMessage> {
     const { host } = this;
     const started = performance.now();
     const deadline = Date.now() + timeoutMs;
     // One id for every attempt: a command sent again to a slave's new holder (the old one may have delivered it) runs once.
-    const commandId = randomUUID();
+    const commandId = givenCommandId ?? randomUUID();
     const timeLeft = () => performance.now() - started < timeoutMs;
     let outcome = "error";
     try {

@@ -36,6 +36,8 @@ export interface Scope {
   masters(): MasterInfo[];
   /** Every slave in reach that the selector matches, with its master; partial (never hanging) past `timeout`. */
   list(selector: Selector, timeout?: number): Promise<FleetView>;
+  /** Whether a master in reach is known to hold `slaveId` now: from memory, never the network; a cluster's answer may be stale. */
+  reachable(slaveId: string): boolean;
   /** Writes a Custom to a slave held anywhere in reach; NOT_FOUND when none holds it. */
   send(slaveId: string, custom: CustomInput): Promise<RoutedSendResult>;
   /** Writes a Custom asking for a Reply to a slave held anywhere in reach and waits `timeout` ms (already checked) for it. */
@@ -84,6 +86,10 @@ export class LocalScope implements Scope {
     const masterId = this.self.id;
     const slaves = this.fleet.slaves(selector).map((slave) => ({ ...slave, masterId }));
     return { slaves, masters: this.masters(), unanswered: [], clusterAvailable: false };
+  }
+
+  reachable(slaveId: string): boolean {
+    return this.fleet.has(slaveId);
   }
 
   async send(slaveId: string, custom: CustomInput): Promise<RoutedSendResult> {
