@@ -55,14 +55,8 @@ export function spawnNode(args: string[], env: NodeJS.ProcessEnv = {}): NodeProc
     lines,
     exited,
     line: async (predicate, timeoutMs, what) => {
-      let found: Record<string, unknown> | undefined;
-      await waitFor(
-        () => (found = lines.find(predicate)) !== undefined,
-        timeoutMs,
-        () => `${what}; output so far:\n${output}`,
-        10,
-      );
-      return found as Record<string, unknown>;
+      await waitFor(() => lines.some(predicate), timeoutMs, () => `${what}; output so far:\n${output}`, 10);
+      return lines.find(predicate) as Record<string, unknown>;
     },
     signal: (signal) => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
