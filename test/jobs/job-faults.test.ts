@@ -5,6 +5,9 @@
  * runs once; runs are counted from the slave process's own "command" lines
  * (printed once per run; a repeat answered from the command log is not).
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import type { Master } from "../../src/index.js";
@@ -15,7 +18,7 @@ const FIXTURE = fileURLToPath(new URL("../fixtures/slaves.ts", import.meta.url))
 /** A child that loads tsx and the sources can take seconds to start while other suites run. */
 const BOOT_MS = 15_000;
 
-function slaveProcess(master: Master, prefix: string): NodeProcess {
+function slaveProcess(master: Master, prefix: string, extra: string[] = []): NodeProcess {
   return spawnNode([
     "--import",
     "tsx",
@@ -28,6 +31,7 @@ function slaveProcess(master: Master, prefix: string): NodeProcess {
     "1000",
     "--backoff-max",
     "200",
+    ...extra,
   ]);
 }
 
@@ -88,5 +92,42 @@ describe("jobs through slave faults (real processes, SIGSTOP and SIGKILL)", func
     for (const job of jobs) expect(await runs([first, second], job.id), `runs of ${job.id}`).to.equal(1);
     const order = second.lines.filter((l) => l.type === "command").map((l) => l.data);
     expect(order).to.deep.equal(["c0", "c1", "c2"]);
+  });
+});
+
+describe("a slave's command journal through SIGKILL (real processes)", function () {
+  this.timeout(40_000);
+  afterEach(async () => {
+    await stopAll();
+    await cleanup();
+  });
+
+  it("a command running when the slave was killed is not run again after the restart: its repeat is answered 'interrupted'", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "netsync-journal-"));
+    const journal = join(dir, "commands.jsonl");
+    const master = await startMaster({ heartbeatInterval: 50, heartbeatTimeout: 300 });
+    const args = ["--hold-ms", "3000", "--command-journal", journal];
+    const first = slaveProcess(master, "journaled", args);
+    await onceWhere(master, "slave:connected", (e) => e.slave.id === "journaled-0", BOOT_MS);
+    const job = await master.run("long", { ids: ["journaled-0"], timeout: 10_000, deliverWithin: 30_000 });
+    await first.line((l) => l.type === "command" && l.commandId === job.id, 5_000, "the first run");
+    first.signal("SIGKILL");
+    const second = slaveProcess(master, "journaled", args);
+    const summary = await within(job.done, BOOT_MS + 5_000, "the job");
+    expect(summary).to.include({ error: 1 });
+    expect(job.resultOf("journaled-0")?.error).to.contain("interrupted");
+    expect(job.resultOf("journaled-0")?.deliveries).to.equal(2);
+    expect(await runs([first, second], job.id)).to.equal(1);
+    // A command the restarted process finishes is answered from the journal after a second restart.
+    const done = await master.run("short", { ids: ["journaled-0"], timeout: 10_000 });
+    expect(await within(done.done, 10_000, "the second job")).to.include({ ok: 1 });
+    second.signal("SIGKILL");
+    await second.exited;
+    const third = slaveProcess(master, "journaled", args);
+    await onceWhere(master, "slave:connected", (e) => e.slave.id === "journaled-0", BOOT_MS);
+    const repeat = await master.requestReply("journaled-0", { data: "short", commandId: done.id }, { timeout: 10_000 });
+    expect(repeat.result).to.deep.equal({ case: "data", value: "ran short" });
+    expect(third.lines.filter((l) => l.type === "command")).to.have.length(0);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
