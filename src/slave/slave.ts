@@ -218,10 +218,11 @@ export class Slave extends EventEmitter<SlaveEvents> {
           void first.then((result) => this.reply(session, custom, result));
           return;
         }
-        this.emit("command", custom);
         // Run the handler on a later turn, so neither its time nor its errors stand between a Ping and its Pong.
         const result = new Promise<CommandResult>((resolve) => setImmediate(() => resolve(this.runHandler(custom))));
+        // Logged (and journaled) before anyone hears of the run: a process killed in between has not run it.
         if (custom.commandId) this.commands.add(custom.commandId, result);
+        this.emit("command", custom);
         void result.then((r) => this.reply(session, custom, r));
         return;
       }
