@@ -40,7 +40,10 @@ export interface ExecHandler {
   readonly running: number;
   /** Commands waiting for a free run. */
   readonly queued: number;
-  /** Kills every running program's process group, fails the queued commands, and refuses new ones; resolves once all are gone. */
+  /**
+   * Kills every running program's process group, fails the queued commands, and refuses new ones; resolves once
+   * all are gone, after their error replies were handed to the Slave (so close the handler, then the Slave).
+   */
   close(): Promise<void>;
 }
 
@@ -226,6 +229,8 @@ export function execHandler(options: ExecOptions): ExecHandler {
           const runs = [...running];
           for (const run of runs) run.kill(true);
           await Promise.all(runs.map((run) => run.done));
+          // Resolve a turn after the commands it failed rejected: a Slave closed next still sends their error replies.
+          await new Promise((resolve) => setImmediate(resolve));
         })();
         return closing;
       },

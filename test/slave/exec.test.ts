@@ -2,8 +2,9 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { create } from "@bufbuild/protobuf";
 import { expect } from "chai";
-import { Code, type ExecOptions, execHandler, type Master, NetSyncError } from "../../src/index.js";
+import { Code, CustomSchema, type ExecOptions, execHandler, type Master, NetSyncError } from "../../src/index.js";
 import { cleanup, once, rejection, startMaster, startSlave, track, waitFor } from "../helpers.js";
 
 /** A master and a slave `id` whose commands run `options.program`; the handler is closed by cleanup(). */
@@ -174,16 +175,19 @@ describe("execHandler: a slave that runs a program per command", function () {
     const baseline = { processes: processes(), exitListeners: process.listenerCount("exit") };
     const pids = join(tempDir(), "pids");
     const script = 'sleep 100 & echo $! >> "$1"; echo $$ >> "$1"; exec sleep 100';
-    const { master, exec, id } = await execSlave({ program: "sh", args: ["-c", script, "sh", pids], concurrency: 2, queue: 1 });
+    const { master, slave, exec, id } = await execSlave({ program: "sh", args: ["-c", script, "sh", pids], concurrency: 2, queue: 1 });
     const running = [errorOf(master, id, "a"), errorOf(master, id, "b")];
     const queued = errorOf(master, id, "c");
     await waitFor(() => lines(pids).length === 4 && exec.queued === 1, 5_000, "two programs started (two sleeps each), one queued");
     expect(processes()).to.equal(baseline.processes + 2);
 
+    // The slave closed right after the handler still sends the error replies of the commands it failed.
     await exec.close();
+    await slave.close();
     expect(await Promise.all(running)).to.deep.equal(["sh killed: the slave is closing", "sh killed: the slave is closing"]);
     expect(await queued).to.equal("not run: the slave is closing");
-    expect(await errorOf(master, id, "d"), "a command after close()").to.equal("not run: the slave is closing");
+    const after = await rejection(exec(create(CustomSchema, { data: "d" }), { slaveId: id }), 1_000, "a command after close()");
+    expect([after.code, after.message]).to.deep.equal([Code.UNAVAILABLE, "not run: the slave is closing"]);
     expect([exec.running, exec.queued]).to.deep.equal([0, 0]);
     expect(processes(), "no child process handle left").to.equal(baseline.processes);
     expect(process.listenerCount("exit"), "no exit listener left").to.equal(baseline.exitListeners);

@@ -78,11 +78,8 @@ export async function runSlave(opts: SlaveFlags, execArgs: string[] = []): Promi
       runUntilStopped(async () => {
         slave.start();
         return async () => {
-          if (exec) {
-            await exec.close();
-            // The error replies of the commands it failed go out on later turns: let them out before the stream ends.
-            await new Promise((resolve) => setImmediate(resolve));
-          }
+          // First the programs, so the commands they leave unfinished are answered with an error before the stream ends.
+          await exec?.close();
           await slave.close();
         };
       }),
