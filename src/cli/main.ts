@@ -158,7 +158,8 @@ export function buildProgram(): Command {
 
   const slaveCommand = program
     .command("slave")
-    .description("run a slave: answer pings, log custom commands, reconnect when the master is lost")
+    .description("run a slave: answer pings, log custom commands (or run a program for each: --exec), reconnect when the master is lost")
+    .argument("[args...]", "arguments of the --exec program (after -- when one starts with -)")
     .requiredOption(
       "--master <host:port,...>",
       "the master's address; with several, it starts at a random one and moves on to another on loss",
@@ -177,10 +178,31 @@ export function buildProgram(): Command {
         .argParser(integer(0, 1_000_000))
         .default(DEFAULTS.maxAuthRefusals),
     )
-    .addOption(new Option("--retry-forever", "never exit on refused credentials (--max-auth-refusals 0)").implies({ maxAuthRefusals: 0 }));
-  addClientSecurityOptions(slaveCommand).action(async (opts: SlaveFlags) => {
+    .addOption(new Option("--retry-forever", "never exit on refused credentials (--max-auth-refusals 0)").implies({ maxAuthRefusals: 0 }))
+    .option(
+      "--exec <program>",
+      "run PROGRAM (no shell) for each custom command: the data on its stdin, its stdout the reply, a non-zero exit an error reply",
+    )
+    .addOption(durationOption("--exec-timeout <duration>", "kill an --exec program's process group after this long", DEFAULTS.exec.timeout))
+    .addOption(
+      new Option("--exec-concurrency <k>", "--exec programs running at once")
+        .argParser(integer(1, 10_000))
+        .default(DEFAULTS.exec.concurrency),
+    )
+    .addOption(
+      new Option("--exec-queue <n>", "commands waiting for a free --exec run; more are refused at once")
+        .argParser(integer(0, 1_000_000))
+        .default(DEFAULTS.exec.queue),
+    );
+  addClientSecurityOptions(slaveCommand).action(async (args: string[], opts: SlaveFlags, command: Command) => {
+    if (opts.exec === undefined) {
+      if (args.length > 0) throw new UsageError(`unexpected argument '${args[0]}': arguments go with --exec PROGRAM`);
+      // Given on the command line, an --exec-* flag without --exec is a mistake; from the environment it is a standing default.
+      const stray = command.options.find((o) => o.long?.startsWith("--exec-") && command.getOptionValueSource(o.attributeName()) === "cli");
+      if (stray) throw new UsageError(`${stray.long} goes with --exec`);
+    }
     const { runSlave } = await import("./commands/slave.js");
-    await runSlave(opts);
+    await runSlave(opts, args);
   });
 
   addClientSecurityOptions(
