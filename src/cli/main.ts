@@ -180,6 +180,10 @@ export function buildProgram(): Command {
     )
     .addOption(new Option("--retry-forever", "never exit on refused credentials (--max-auth-refusals 0)").implies({ maxAuthRefusals: 0 }))
     .option(
+      "--command-journal <file>",
+      "record the commands run (by command_id) in this file, so a command delivered again after this process restarts is not run twice",
+    )
+    .option(
       "--exec <program>",
       "run PROGRAM (no shell) for each custom command: the data on its stdin, its stdout the reply, a non-zero exit an error reply",
     )

@@ -15,6 +15,7 @@ export type SlaveFlags = {
   masterTimeout: number;
   maxAuthRefusals: number;
   retryForever?: boolean;
+  commandJournal?: string;
   exec?: string;
   execTimeout: number;
   execConcurrency: number;
@@ -62,7 +63,8 @@ export async function runSlave(opts: SlaveFlags, execArgs: string[] = []): Promi
   try {
     slave = new Slave({ ...rest, ...security, labels, onCommand });
   } catch (e) {
-    throw new UsageError(`--id: ${(e as Error).message}`);
+    const message = (e as Error).message;
+    throw new UsageError(message.startsWith("cannot open the command journal") ? `--command-journal: ${message}` : `--id: ${message}`);
   }
   if (exec) {
     const line = [program, ...execArgs].map((word) => JSON.stringify(word)).join(" ");

@@ -81,6 +81,11 @@ describe("cli slave --exec", function () {
     ],
     ["--exec-timeout without --exec", ["slave", "--master", "127.0.0.1:1", "--exec-timeout", "5s"], /--exec-timeout goes with --exec/],
     ["a bad --exec-concurrency", ["slave", "--master", "127.0.0.1:1", "--exec", "cat", "--exec-concurrency", "0"], /integer from 1/],
+    [
+      "a --command-journal that cannot be opened",
+      ["slave", "--master", "127.0.0.1:1", "--command-journal", "/nonexistent/dir/journal"],
+      /--command-journal: cannot open the command journal \/nonexistent\/dir\/journal: ENOENT/,
+    ],
   ] as const) {
     it(`exits 2 with a one-line error on ${name}`, async () => {
       const run = runCli([...args], CLI_TEST_ENV);
