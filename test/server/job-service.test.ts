@@ -201,6 +201,25 @@ describe("AdminService jobs (Run, GetJob, ListJobs)", function () {
     expect((await admin.listJobs(1)).map((j) => j.id)).to.deep.equal([secondId]);
   });
 
+  it("GetJob and ListJobs stay within the message limit: RESOURCE_EXHAUSTED for a job too big, fewer jobs listed", async () => {
+    const master = await startMaster({ maxMessageBytes: 16 * 1024 });
+    const admin = adminClient(master.address);
+    // 80 targets with 100-character ids: ~8 KiB of targets per job, ~20 KiB with their results.
+    const ids = Array.from({ length: 80 }, (_, i) => `${String(i).padStart(3, "0")}-${"y".repeat(96)}`);
+    const jobs: Job[] = [];
+    for (let i = 0; i < 3; i++) {
+      const job = await master.run("x", { ids });
+      await within(job.done, 2_000, "a job of absent slaves");
+      jobs.push(job);
+    }
+    const tooBig = await rejection(admin.getJob(jobs[0]!.id), 3_000, "GetJob of a big job");
+    expect(tooBig.code).to.equal(Code.RESOURCE_EXHAUSTED);
+    expect(tooBig.message).to.match(/job \S+ is too big for one response: \d+ bytes with its 80 results, the limit is 12288/);
+    const listed = await admin.listJobs();
+    expect(listed.map((j) => j.id)).to.deep.equal([jobs[2]!.id]);
+    expect(listed[0]!.targets).to.deep.equal(ids);
+  });
+
   it("a client that cancels mid-run leaves the job running, followed by no one; GetJob shows it finish", async () => {
     const master = await startMaster();
     const follows = countFollows(master);
@@ -228,6 +247,23 @@ describe("AdminService jobs (Run, GetJob, ListJobs)", function () {
     expect(summary).to.deep.include({ ok: 2, pending: 0 });
     expect((await admin.getJob(job.id)).results.map((r) => r.data)).to.deep.equal(["fast", "slow"]);
     expect(follows.open()).to.equal(0);
+  });
+
+  it("a master that closes ends its jobs: a Run stream gets their last results and the summary, then OK", async () => {
+    const master = await startMaster({ name: "m-close" });
+    const never = gate();
+    await startSlave(master.address, { id: "hang", onCommand: () => never.promise });
+    const events: RunEvent[] = [];
+    const done = (async () => {
+      for await (const event of adminClient(master.address).run("x", { ids: ["hang"], timeout: 30_000 })) events.push(event);
+    })();
+    await waitFor(() => master.jobs().length === 1 && events.length === 1, 2_000, "the job started");
+    await master.close();
+    await within(done, 3_000, "the Run stream's end");
+    expect(events.map((e) => e.type)).to.deep.equal(["started", "result", "summary"]);
+    const result = (events[1] as Extract<RunEvent, { type: "result" }>).result;
+    expect(result).to.deep.include({ slaveId: "hang", status: "not-connected" });
+    expect(result.error).to.match(/master m-close shut down before a result came/);
   });
 
   it("a client that does not read gets no more than grpc-js takes; when it reads again the stream goes on where it stopped", async () => {

@@ -169,7 +169,7 @@ describe("cli run, job, jobs", function () {
     const text = lines(shown.stdout);
     expect(text[0]).to.equal(`job      ${firstId}`);
     expect(text[1]).to.equal("master   cli-m");
-    expect(text[2]).to.match(/^started  \S+Z, finished after \d+ms$/);
+    expect(text[2]).to.match(/^started {2}\S+Z, finished after \d+(ms|s)$/);
     expect(text[3]).to.equal("data     first");
     expect(text[4]).to.equal("targets  2, timeout 10s");
     const [okLine, goneLine] = text.slice(6, 8).sort();
