@@ -1,10 +1,15 @@
 import { DEFAULTS } from "../defaults.js";
 import type { ClosedSlaveInfo, SlaveInfo } from "../model.js";
 import type { SlaveConnection } from "./slave-connection.js";
+import { SortedIds } from "./sorted-ids.js";
 
-/** Connected slaves by id (at most one connection per id), and a bounded history of closed ones. */
+/**
+ * Connected slaves by id (at most one connection per id), their ids in
+ * sorted order (for listing page by page), and a bounded history of closed ones.
+ */
 export class Registry {
   private readonly byId = new Map<string, SlaveConnection>();
+  private readonly sorted = new SortedIds();
   /** Ring buffer of closed slaves; `historyNext` is where the next one goes. */
   private readonly history: ClosedSlaveInfo[] = [];
   private historyNext = 0;
@@ -23,13 +28,23 @@ export class Registry {
   add(connection: SlaveConnection): SlaveConnection | undefined {
     const previous = this.byId.get(connection.id);
     this.byId.set(connection.id, connection);
+    if (previous === undefined) this.sorted.add(connection.id);
     return previous === connection ? undefined : previous;
   }
 
   /** Removes `connection` if it is still the one registered under its id. */
   remove(connection: SlaveConnection): boolean {
     if (this.byId.get(connection.id) !== connection) return false;
+    this.sorted.delete(connection.id);
     return this.byId.delete(connection.id);
+  }
+
+  /** The connections in id order after `after` (from `after` itself when `inclusive`), from the first without it. */
+  *inOrder(after?: string, inclusive = false): Generator<SlaveConnection, void, undefined> {
+    for (const id of this.sorted.from(after, inclusive)) {
+      const connection = this.byId.get(id);
+      if (connection) yield connection;
+    }
   }
 
   values(): IterableIterator<SlaveConnection> {

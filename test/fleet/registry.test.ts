@@ -19,6 +19,12 @@ describe("Registry", () => {
       for (const id of ids) expect(r.registry.get(id)).to.equal(m.byId.get(id));
       expect(Array.from(r.registry.values())).to.deep.equal(Array.from(m.byId.values()));
       expect(r.registry.snapshot().map((s) => s.id)).to.deep.equal(Array.from(m.byId.keys()));
+      expect(Array.from(r.registry.inOrder(), (c) => c.id)).to.deep.equal(Array.from(m.byId.keys()).sort());
+      expect(Array.from(r.registry.inOrder("b"), (c) => c.id)).to.deep.equal(
+        Array.from(m.byId.keys())
+          .filter((id) => id > "b")
+          .sort(),
+      );
       const newestFirst = m.history.slice(-Math.max(0, m.historySize)).reverse();
       expect(r.registry.recentlyClosed()).to.deep.equal(m.historySize > 0 ? newestFirst : []);
     };

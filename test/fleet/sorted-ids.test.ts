@@ -1,0 +1,32 @@
+import { expect } from "chai";
+import fc from "fast-check";
+import { SortedIds } from "../../src/fleet/sorted-ids.js";
+
+describe("SortedIds", () => {
+  it("SortedIds: add, delete and reading from any id agree with a sorted array (fast-check)", () => {
+    const op = fc.oneof(
+      fc.record({ add: fc.string({ maxLength: 3 }) }),
+      fc.record({ del: fc.string({ maxLength: 3 }) }),
+      fc.record({ from: fc.option(fc.string({ maxLength: 3 }), { nil: undefined }), inclusive: fc.boolean() }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 3_000 }), fc.constantFrom(2, 3, 8, 512), (ops, maxBlock) => {
+        const ids = new SortedIds(maxBlock);
+        const model = new Set<string>();
+        for (const o of ops) {
+          if ("add" in o) {
+            expect(ids.add(o.add)).to.equal(!model.has(o.add));
+            model.add(o.add);
+          } else if ("del" in o) expect(ids.delete(o.del)).to.equal(model.delete(o.del));
+          else {
+            const want = [...model].sort().filter((id) => o.from === undefined || id > o.from || (o.inclusive && id === o.from));
+            expect([...ids.from(o.from, o.inclusive)]).to.deep.equal(want);
+          }
+          expect(ids.size).to.equal(model.size);
+        }
+        expect([...ids.from(undefined)]).to.deep.equal([...model].sort());
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
