@@ -25,6 +25,8 @@ export const DEFAULTS = {
   historySize: 1_000,
   /** Slaves in one AdminService.ListSlaves page when the request does not say (fewer if they near the message limit). */
   listPageSize: 1_000,
+  /** Most slaves in one page of the fleet-wide listing, whatever the request asks (ListSlaves, Master.fleetPage). */
+  maxListPageSize: 10_000,
   maxMessagesPerSecond: 1_000,
   /**
    * Events queued for one AdminService.Watch client past what grpc-js and

@@ -18,6 +18,9 @@ import type {
   CustomInput,
   FleetBroadcastResult,
   FleetOptions,
+  FleetPage,
+  FleetPageOptions,
+  FleetSummary,
   FleetView,
   MasterEvents,
   MasterInfo,
@@ -36,6 +39,7 @@ import { Selector } from "./selector.js";
 import { adminImplementation } from "./server/admin-service.js";
 import { MasterServer } from "./server/master-server.js";
 import { WatchService } from "./server/watch-service.js";
+import { pageSizeOf } from "./slave-pages.js";
 
 /** Longest delay setTimeout honours; beyond it Node fires after 1 ms. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -416,6 +420,38 @@ export class Master extends EventEmitter<MasterEvents> {
    */
   async fleet(options: FleetOptions = {}): Promise<FleetView> {
     return this.scope.list(Selector.from(options.selector), options.timeout);
+  }
+
+  /**
+   * One page of fleet(), in (id, master) order: pass the page's
+   * nextPageToken as pageToken for the next one, until it is "". Each master
+   * answers only the next slice of its own sorted ids, so a page costs the
+   * same whatever the fleet's size. The token is a position, not a snapshot
+   * (a slave that connects or leaves between pages is listed as it was when
+   * each page was taken); a master that does not answer a page is named in
+   * its `unanswered` and its slaves up to where the page ends are missing.
+   * Rejects with INVALID_ARGUMENT for a malformed selector, a negative
+   * pageSize, or a token that is not one a listing with this selector gave.
+   */
+  async fleetPage(options: FleetPageOptions = {}): Promise<FleetPage> {
+    const selector = Selector.from(options.selector);
+    const pageSize = pageSizeOf(options.pageSize, DEFAULTS.listPageSize, DEFAULTS.maxListPageSize);
+    return this.scope.page(selector, {
+      pageSize,
+      pageToken: options.pageToken ?? "",
+      timeout: options.timeout,
+      maxBytes: options.maxBytes,
+      sizeOf: options.sizeOf,
+    });
+  }
+
+  /**
+   * The fleet's count and RTT percentiles without listing anyone: in a
+   * cluster, one small answer from each master (its count and an RTT
+   * histogram); partial like fleet().
+   */
+  async fleetSummary(options: { timeout?: number } = {}): Promise<FleetSummary> {
+    return this.scope.summary(options.timeout);
   }
 
   /**

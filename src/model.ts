@@ -126,6 +126,48 @@ export interface FleetView {
   clusterAvailable: boolean;
 }
 
+/** Options of one page of the fleet-wide listing (Master.fleetPage, AdminService ListSlaves). */
+export interface FleetPageOptions extends FleetOptions {
+  /** Most slaves in the page (1 or more; 0 or absent: 1,000). Fewer may come: only an empty nextPageToken ends the listing. */
+  pageSize?: number;
+  /** The nextPageToken of the previous page with the same selector; "" or absent for the first page. */
+  pageToken?: string;
+  /** Bytes the page's slaves may take in all, as `sizeOf` weighs them; the first slave always fits. Default no bound. */
+  maxBytes?: number;
+  /** The weight of one slave against `maxBytes`. */
+  sizeOf?: (slave: FleetSlaveInfo) => number;
+}
+
+/**
+ * One page of the fleet in (id, master) order. The token is a position, not
+ * a snapshot: a slave that connects or leaves between two pages is listed or
+ * not as it was when each page was taken, never twice on one master.
+ */
+export interface FleetPage {
+  slaves: FleetSlaveInfo[];
+  /** Pass it as pageToken for the next page; "" when the listing is complete. */
+  nextPageToken: string;
+  /** The masters that answered this page (with their counts), the answering one first. */
+  masters: MasterInfo[];
+  /** Known masters that did not answer this page in time: their slaves are missing from it. */
+  unanswered: string[];
+  clusterAvailable: boolean;
+}
+
+/** Fleet-wide counts without listing anyone: what the dashboard's summary shows. */
+export interface FleetSummary {
+  /** Slaves held by the masters that answered. */
+  connected: number;
+  /** Median and 99th percentile RTT of those slaves, ms (null when none has one yet); in a cluster within ±2.2 % (merged histograms). */
+  rttP50: number | null;
+  rttP99: number | null;
+  /** The masters that answered, with their counts, the answering one first. */
+  masters: MasterInfo[];
+  /** Known masters that did not answer: their slaves are missing from the figures. */
+  unanswered: string[];
+  clusterAvailable: boolean;
+}
+
 export interface FleetBroadcastResult {
   written: number;
   /** How many on each master that answered, by master id. */

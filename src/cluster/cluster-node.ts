@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { FleetBroadcastResult, RoutedSendResult } from "../model.js";
+import type { PageToken } from "../slave-pages.js";
 import { Claims } from "./claims.js";
 import { HolderDirectory } from "./directory.js";
 import type { Epoch } from "./epoch.js";
@@ -13,7 +14,16 @@ import { Presence } from "./presence.js";
 import { Router } from "./router.js";
 import { Scatter } from "./scatter.js";
 import type { ClusterStats } from "./stats.js";
-import type { ClusterMember, ClusterState, FleetSlaves, LocalFleet, RoutedReply } from "./types.js";
+import type {
+  ClusterMember,
+  ClusterSlave,
+  ClusterState,
+  FleetCounts,
+  FleetSlaves,
+  FleetSlavesPage,
+  LocalFleet,
+  RoutedReply,
+} from "./types.js";
 
 export { routeError } from "./router.js";
 
@@ -44,8 +54,9 @@ export interface ClusterNodeEvents {
  *
  * Subjects (under `netsync.<cluster>.`): `members` (heartbeats, leave),
  * `claims` (newest wins), `slave.<id>` (one queue subscription per held
- * slave: sends and requests), `master.<id>.list` and
- * `master.<id>.broadcast` (scatter-gather). Ids are base64url-encoded.
+ * slave: sends and requests), `master.<id>.list`, `master.<id>.page`,
+ * `master.<id>.summary` and `master.<id>.broadcast` (scatter-gather). Ids
+ * are base64url-encoded.
  *
  * The work is done by four parts over one {@link NodeHost} (the connection,
  * subjects, log and counters they share): {@link Presence} (heartbeats and
@@ -204,6 +215,8 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     nc.subscribe(subjects.claims, { callback: host.handler((msg) => this.claims.onClaims(msg)) });
     nc.subscribe(subjects.route(fleet.id), { callback: host.handler((msg) => this.router.serve(msg)) });
     nc.subscribe(subjects.list(fleet.id), { callback: host.handler((msg) => this.scatter.onList(nc, msg)) });
+    nc.subscribe(subjects.page(fleet.id), { callback: host.handler((msg) => this.scatter.onPage(nc, msg)) });
+    nc.subscribe(subjects.summary(fleet.id), { callback: host.handler((msg) => this.scatter.onSummary(msg)) });
     nc.subscribe(subjects.broadcast(fleet.id), { callback: host.handler((msg) => this.scatter.onBroadcast(msg)) });
     nc.subscribe(subjects.events, { callback: host.handler((msg) => this.events.onEvents(msg)) });
     this.claims.subscribeRoutes(nc);
@@ -266,6 +279,22 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
    */
   listSlaves(selector?: string, timeoutMs: number = this.#options.gatherTimeout): Promise<FleetSlaves> {
     return this.scatter.listSlaves(selector, timeoutMs);
+  }
+
+  /** One page of the cluster's fleet after `token`, merged in (id, master) order from every master's next slice. */
+  page(
+    selector: string | undefined,
+    token: PageToken,
+    pageSize: number,
+    timeoutMs: number = this.#options.gatherTimeout,
+    bytes: { max?: number; sizeOf?: (slave: ClusterSlave) => number } = {},
+  ): Promise<FleetSlavesPage> {
+    return this.scatter.page(selector, token, pageSize, timeoutMs, bytes);
+  }
+
+  /** Every master's count and RTT histogram, listing nobody. */
+  summary(timeoutMs: number = this.#options.gatherTimeout): Promise<FleetCounts> {
+    return this.scatter.summary(timeoutMs);
   }
 
   /** Writes `data` to every slave of the cluster matching `selector`; counts by master. */

@@ -1,5 +1,6 @@
 import type { Fleet, StreamTracker } from "../fleet/fleet.js";
-import type { Scope, Self } from "../fleet/scope.js";
+import { histogramPercentile, histogramToWire, mergeWireHistogram, type RttHistogram } from "../fleet/rtt-histogram.js";
+import type { PageRequest, Scope, Self } from "../fleet/scope.js";
 import { WatchHub } from "../fleet/watch-hub.js";
 import type { Logger } from "../logger.js";
 import type {
@@ -7,6 +8,8 @@ import type {
   CustomInput,
   Epoch,
   FleetBroadcastResult,
+  FleetPage,
+  FleetSummary,
   FleetView,
   MasterInfo,
   RoutedReplyResult,
@@ -15,6 +18,7 @@ import type {
   WatchListener,
 } from "../model.js";
 import { Selector } from "../selector.js";
+import { decodePageToken } from "../slave-pages.js";
 import { ClusterNode } from "./cluster-node.js";
 import { clusterEventOf, clusterReplyOf, clusterSlaveOf, fleetSlaveOf, masterInfoOf, replyOf, watchEventOf } from "./convert.js";
 import { compareEpochs, EpochClock } from "./epoch.js";
@@ -125,6 +129,36 @@ export class ClusterScope implements Scope {
     };
   }
 
+  async page(selector: Selector, request: PageRequest): Promise<FleetPage> {
+    const token = decodePageToken(request.pageToken, selector.toString());
+    const { sizeOf } = request;
+    const page = await this.node.page(textOf(selector), token, request.pageSize, request.timeout, {
+      max: request.maxBytes,
+      sizeOf: sizeOf ? (slave) => sizeOf(fleetSlaveOf(slave)) : undefined,
+    });
+    return {
+      slaves: page.slaves.map(fleetSlaveOf),
+      nextPageToken: page.nextPageToken,
+      masters: page.masters.map(masterInfoOf),
+      unanswered: page.unanswered,
+      clusterAvailable: page.clusterAvailable,
+    };
+  }
+
+  async summary(timeout?: number): Promise<FleetSummary> {
+    const counts = await this.node.summary(timeout);
+    const histogram: RttHistogram = new Map();
+    for (const wire of counts.rtt) mergeWireHistogram(histogram, wire);
+    return {
+      connected: counts.masters.reduce((sum, m) => sum + m.slavesHeld, 0),
+      rttP50: histogramPercentile(histogram, 50),
+      rttP99: histogramPercentile(histogram, 99),
+      masters: counts.masters.map(masterInfoOf),
+      unanswered: counts.unanswered,
+      clusterAvailable: counts.clusterAvailable,
+    };
+  }
+
   reachable(slaveId: string): boolean {
     return this.fleet.has(slaveId) || this.node.knowsHolder(slaveId);
   }
@@ -173,6 +207,12 @@ export class ClusterScope implements Scope {
         return fleet.size;
       },
       slaves: (selector) => fleet.slaves(Selector.from(selector)).map((slave) => clusterSlaveOf(slave, self.id)),
+      page: (selector, after, inclusive, limit, scanLimit) => {
+        const cursor = after === undefined ? undefined : { id: after, inclusive };
+        const part = fleet.page(Selector.from(selector), cursor, limit, scanLimit);
+        return { slaves: part.slaves.map((slave) => clusterSlaveOf(slave, self.id)), last: part.last, done: part.done };
+      },
+      rttHistogram: () => histogramToWire(fleet.rttHistogram()),
       send: (slaveId, data, commandId) => fleet.send(slaveId, { data, commandId }) === 1,
       requestReply: async (slaveId, data, timeoutMs, commandId) =>
         clusterReplyOf(await fleet.request(slaveId, { data, commandId }, timeoutMs)),

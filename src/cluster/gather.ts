@@ -6,6 +6,8 @@ export interface GatherTarget {
   id: string;
   /** Its own request subject. */
   subject: string;
+  /** What to send this target, when it is not the gather's common payload (a page asks each master from its own cursor). */
+  payload?: string;
 }
 
 export interface GatherOptions {
@@ -116,7 +118,7 @@ export function gather(
     timer.unref();
     targets.forEach((target, i) => {
       try {
-        nc.publish(target.subject, payload, { reply: `${inbox}.${i}` });
+        nc.publish(target.subject, target.payload ?? payload, { reply: `${inbox}.${i}` });
       } catch {
         failed.add(target.id);
         check();

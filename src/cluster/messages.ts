@@ -15,6 +15,8 @@ export type ClusterMessage =
   | RouteMessage
   | AnswerMessage
   | ListMessage
+  | PageMessage
+  | SummaryMessage
   | BroadcastMessage
   | PartMessage
   | EventsMessage;
@@ -96,6 +98,30 @@ export interface ListMessage {
   selector?: string;
 }
 
+/**
+ * One master's slice of a fleet page: its first `limit` slaves after `after`
+ * (or from it, `inclusive`) in id order that `selector` matches, in one
+ * answer of at most `maxBytes` (and half the server's max_payload).
+ */
+export interface PageMessage {
+  kind: "page";
+  cluster: string;
+  from: string;
+  selector?: string;
+  /** Absent: from the first id. */
+  after?: string;
+  inclusive?: boolean;
+  limit: number;
+  maxBytes?: number;
+}
+
+/** "Your count and your slaves' RTTs": the dashboard's fleet summary, without listing anyone. */
+export interface SummaryMessage {
+  kind: "summary";
+  cluster: string;
+  from: string;
+}
+
 export interface BroadcastMessage {
   kind: "broadcast";
   cluster: string;
@@ -116,6 +142,12 @@ export interface PartMessage {
   part: number;
   parts: number;
   slaves?: ClusterSlave[];
+  /** A page answer: the last id examined (absent when none was). */
+  last?: string;
+  /** A page answer: every id after the cursor was examined. */
+  done?: boolean;
+  /** A summary answer: the RTT histogram of the master's slaves, [bucket, count, …]. */
+  rtt?: number[];
   count?: number;
   /** Not a part of the answer: the request was received and is being acted on; the answer follows. */
   accepted?: boolean;
@@ -133,7 +165,7 @@ export function encodeMessage(message: ClusterMessage): string {
   return JSON.stringify(message);
 }
 
-const KINDS = new Set(["beat", "leave", "claim", "send", "request", "answer", "list", "broadcast", "part", "events"]);
+const KINDS = new Set(["beat", "leave", "claim", "send", "request", "answer", "list", "page", "summary", "broadcast", "part", "events"]);
 
 /**
  * Parses a message and checks the fields this node relies on; undefined for
@@ -193,6 +225,18 @@ export function decodeMessage(text: string, cluster: string): ClusterMessage | u
     }
     case "list":
       return str("from") && (m.selector === undefined || str("selector")) ? (m as unknown as ListMessage) : undefined;
+    case "page":
+      return str("from") &&
+        (m.selector === undefined || str("selector")) &&
+        (m.after === undefined || str("after")) &&
+        (m.inclusive === undefined || typeof m.inclusive === "boolean") &&
+        Number.isInteger(m.limit) &&
+        (m.limit as number) >= 1 &&
+        (m.maxBytes === undefined || num("maxBytes"))
+        ? (m as unknown as PageMessage)
+        : undefined;
+    case "summary":
+      return str("from") ? (m as unknown as SummaryMessage) : undefined;
     case "broadcast":
       return str("from") &&
         str("data") &&
@@ -209,6 +253,9 @@ export function decodeMessage(text: string, cluster: string): ClusterMessage | u
         (m.parts as number) >= 1 &&
         (m.slaves === undefined || Array.isArray(m.slaves)) &&
         (m.count === undefined || num("count")) &&
+        (m.last === undefined || str("last")) &&
+        (m.done === undefined || typeof m.done === "boolean") &&
+        (m.rtt === undefined || Array.isArray(m.rtt)) &&
         (m.accepted === undefined || typeof m.accepted === "boolean")
         ? (m as unknown as PartMessage)
         : undefined;

@@ -1,12 +1,26 @@
 import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import type { FleetBroadcastResult } from "../model.js";
+import { PAGE_ROUNDS, PAGE_SCAN_LIMIT, PageAssembler, type PageToken } from "../slave-pages.js";
 import { gather } from "./gather.js";
 import type { ClusterHost } from "./host.js";
-import { type BroadcastMessage, encodeMessage, type ListMessage, type PartMessage, splitSlaves } from "./messages.js";
-import type { ClusterMember, ClusterSlave, FleetSlaves } from "./types.js";
+import { type BroadcastMessage, encodeMessage, type PageMessage, type PartMessage, type SummaryMessage, splitSlaves } from "./messages.js";
+import type { ClusterMember, ClusterSlave, FleetCounts, FleetSlaves, FleetSlavesPage } from "./types.js";
 
 /** Share of the server's max_payload one part of a ListSlaves answer may fill. */
 const PART_SHARE = 0.5;
+
+/**
+ * Bytes all the answers of one listing gather may take together: each
+ * master's answer is capped at its share of this (and at half of
+ * max_payload), so one round never puts more than this in the asking
+ * master's inbox, far below nats-server's max_pending (64 MB), past which the
+ * server would cut the asker as a slow consumer.
+ */
+const GATHER_BYTES = 8 * 1024 * 1024;
+/** Smallest cap of one master's answer, however many masters there are. */
+const MIN_ANSWER_BYTES = 16 * 1024;
+/** Slaves one master is asked for per round of a whole listing (its byte cap usually ends the chunk first). */
+const LIST_CHUNK = 20_000;
 
 /** The masters a fleet-wide call asks: the membership, as the scatter-gather needs it. */
 export interface Roster {
@@ -31,7 +45,11 @@ export class Scatter {
 
   /**
    * Every slave of the cluster matching `selector`: the local ones, and those
-   * of each master known alive that answers within `timeoutMs`.
+   * of each master known alive that answers every round within `timeoutMs`.
+   * Pulled in chunks, every master from its own cursor in each round, each
+   * answer capped (answerBytes): a round never holds more than GATHER_BYTES
+   * in this master's inbox, whatever the fleet's size. A master that misses
+   * a round is unanswered and none of its slaves are listed.
    */
   async listSlaves(selector: string | undefined, timeoutMs: number): Promise<FleetSlaves> {
     const { host } = this;
@@ -42,19 +60,134 @@ export class Scatter {
     if (!nc || !host.connected) {
       return { slaves: local, masters: [self], unanswered: others.map((m) => m.id), clusterAvailable: false };
     }
-    const request: ListMessage = { kind: "list", cluster: host.clusterName, from: host.fleet.id };
-    if (selector) request.selector = selector;
-    const targets = others.map((m) => ({ id: m.id, subject: host.subjects.list(m.id) }));
-    const { answers, unanswered } = await gather(nc, host.clusterName, targets, encodeMessage(request), timeoutMs);
+    const maxBytes = this.answerBytes(nc, others.length);
+    /** Each master's slaves so far and its last answer; where the next chunk starts for those still pulled. */
+    const pulled = new Map(others.map((m) => [m.id, { slaves: [] as ClusterSlave[], part: undefined as PartMessage | undefined }]));
+    const open = new Map<string, string | undefined>(others.map((m) => [m.id, undefined]));
+    const unanswered: string[] = [];
+    while (open.size > 0) {
+      const targets = [...open].map(([id, after]) => ({
+        id,
+        subject: host.subjects.page(id),
+        payload: encodeMessage(this.pageRequest(selector, after, false, LIST_CHUNK, maxBytes)),
+      }));
+      const round = await gather(nc, host.clusterName, targets, "", timeoutMs);
+      for (const id of round.unanswered) {
+        open.delete(id);
+        pulled.delete(id);
+        unanswered.push(id);
+      }
+      for (const [id, parts] of round.answers) {
+        const pull = pulled.get(id)!;
+        const part = parts[0]!;
+        if (part.slaves) for (const slave of part.slaves) pull.slaves.push(slave);
+        pull.part = part;
+        if (part.done || part.last === undefined) open.delete(id);
+        else open.set(id, part.last);
+      }
+    }
     const slaves = [...local];
     const masters = [self];
     for (const member of others) {
-      const parts = answers.get(member.id);
-      if (!parts) continue;
-      for (const part of parts) if (part.slaves) slaves.push(...part.slaves);
-      masters.push(answered(member, parts[0]!));
+      const pull = pulled.get(member.id);
+      if (!pull?.part) continue;
+      for (const slave of pull.slaves) slaves.push(slave);
+      masters.push(answered(member, pull.part));
     }
     return { slaves, masters, unanswered, clusterAvailable: true };
+  }
+
+  /**
+   * One page of the cluster's fleet after `token` (see src/slave-pages.ts):
+   * in rounds, each master asked answers only the next slice of its sorted
+   * ids after its own cursor, and the pieces are merged in (id, master)
+   * order. A master that does not answer a round is left out of the page
+   * and named unanswered (its slaves up to where the page ends are missing
+   * from the listing). No new round starts once `timeoutMs` has passed.
+   */
+  async page(
+    selector: string | undefined,
+    token: PageToken,
+    pageSize: number,
+    timeoutMs: number,
+    bytes: { max?: number; sizeOf?: (slave: ClusterSlave) => number } = {},
+  ): Promise<FleetSlavesPage> {
+    const { host } = this;
+    const self = this.roster.self();
+    const others = this.roster.others();
+    const nc = host.nc;
+    const connected = nc !== undefined && host.connected;
+    const asked = connected ? others : [];
+    const assembler = new PageAssembler<ClusterSlave>(token, [self.id, ...asked.map((m) => m.id)], pageSize, bytes.max, bytes.sizeOf);
+    const heard = new Map<string, PartMessage>();
+    const unanswered = new Set(connected ? [] : others.map((m) => m.id));
+    const maxBytes = nc ? this.answerBytes(nc, asked.length) : 0;
+    const started = performance.now();
+    for (let round = 0; round < PAGE_ROUNDS; round++) {
+      if (round > 0 && performance.now() - started >= timeoutMs) break;
+      const requests = assembler.requests();
+      if (requests.length === 0) break;
+      const targets = requests
+        .filter((r) => r.masterId !== self.id)
+        .map((r) => ({
+          id: r.masterId,
+          subject: host.subjects.page(r.masterId),
+          payload: encodeMessage(this.pageRequest(selector, r.cursor?.id, r.cursor?.inclusive ?? false, r.limit, maxBytes)),
+        }));
+      // The requests go out first; this master's own slice is read while they travel.
+      const gathered = targets.length > 0 && nc ? gather(nc, host.clusterName, targets, "", timeoutMs) : undefined;
+      const own = requests.find((r) => r.masterId === self.id);
+      if (own) {
+        const part = host.fleet.page(selector, own.cursor?.id, own.cursor?.inclusive ?? false, own.limit, PAGE_SCAN_LIMIT);
+        assembler.answer({ masterId: self.id, ...part });
+      }
+      if (gathered) {
+        const result = await gathered;
+        for (const id of result.unanswered) {
+          assembler.fail(id);
+          unanswered.add(id);
+        }
+        for (const [id, parts] of result.answers) {
+          const part = parts[0]!;
+          heard.set(id, part);
+          assembler.answer({ masterId: id, slaves: part.slaves ?? [], last: part.last, done: part.done === true });
+        }
+      }
+      assembler.place();
+    }
+    const masters = [self];
+    for (const member of asked) {
+      const part = heard.get(member.id);
+      if (part && !unanswered.has(member.id)) masters.push(answered(member, part));
+    }
+    return {
+      slaves: assembler.page,
+      nextPageToken: assembler.nextToken(),
+      masters,
+      unanswered: [...unanswered],
+      clusterAvailable: connected,
+    };
+  }
+
+  /** Every master's count and RTT histogram (one small answer each), for a fleet summary without listing anyone. */
+  async summary(timeoutMs: number): Promise<FleetCounts> {
+    const { host } = this;
+    const self = this.roster.self();
+    const others = this.roster.others();
+    const rtt = [host.fleet.rttHistogram()];
+    const nc = host.nc;
+    if (!nc || !host.connected) return { rtt, masters: [self], unanswered: others.map((m) => m.id), clusterAvailable: false };
+    const request: SummaryMessage = { kind: "summary", cluster: host.clusterName, from: host.fleet.id };
+    const targets = others.map((m) => ({ id: m.id, subject: host.subjects.summary(m.id) }));
+    const { answers, unanswered } = await gather(nc, host.clusterName, targets, encodeMessage(request), timeoutMs);
+    const masters = [self];
+    for (const member of others) {
+      const part = answers.get(member.id)?.[0];
+      if (!part) continue;
+      masters.push(answered(member, part));
+      rtt.push(part.rtt ?? []);
+    }
+    return { rtt, masters, unanswered, clusterAvailable: true };
   }
 
   /**
@@ -111,6 +244,49 @@ export class Scatter {
   }
 
   /**
+   * Another master's page request: the next slice of this master's sorted
+   * ids after its cursor, in one answer capped at the bytes it asks for and
+   * at half the server's max_payload (the first slave always goes).
+   */
+  onPage(nc: NatsConnection, msg: Msg): void {
+    const message = this.host.decode(msg);
+    if (!msg.reply || message?.kind !== "page") return;
+    const budget = Math.max(
+      MIN_ANSWER_BYTES,
+      Math.min(message.maxBytes ?? Number.POSITIVE_INFINITY, Math.floor((nc.info?.max_payload ?? 1024 * 1024) * PART_SHARE)),
+    );
+    const limit = Math.min(message.limit, LIST_CHUNK);
+    const part = this.host.fleet.page(
+      message.selector,
+      message.after,
+      message.inclusive === true,
+      limit,
+      Math.max(PAGE_SCAN_LIMIT, 4 * limit),
+    );
+    let { slaves, last, done } = part;
+    let size = 0;
+    for (let i = 0; i < slaves.length; i++) {
+      size += Buffer.byteLength(JSON.stringify(slaves[i])) + 1;
+      if (i > 0 && size > budget) {
+        slaves = slaves.slice(0, i);
+        last = slaves[i - 1]!.id;
+        done = false;
+        break;
+      }
+    }
+    const fields: Pick<PartMessage, "slaves" | "last" | "done"> = { slaves, done };
+    if (last !== undefined) fields.last = last;
+    this.host.respond(msg.reply, this.part(0, 1, fields));
+  }
+
+  /** Another master's summary request: this master's count (in every part) and its slaves' RTT histogram. */
+  onSummary(msg: Msg): void {
+    const message = this.host.decode(msg);
+    if (!msg.reply || message?.kind !== "summary") return;
+    this.host.respond(msg.reply, this.part(0, 1, { rtt: this.host.fleet.rttHistogram() }));
+  }
+
+  /**
    * Another master's broadcast: acknowledged at once if it asks, written to
    * the local slaves, answered with how many. The write loop runs on the next
    * turn of the event loop: nats.js flushes what was published in a
@@ -140,7 +316,27 @@ export class Scatter {
     });
   }
 
-  private part(part: number, parts: number, fields: Pick<PartMessage, "slaves" | "count">): PartMessage {
+  private pageRequest(
+    selector: string | undefined,
+    after: string | undefined,
+    inclusive: boolean,
+    limit: number,
+    maxBytes: number,
+  ): PageMessage {
+    const request: PageMessage = { kind: "page", cluster: this.host.clusterName, from: this.host.fleet.id, limit, maxBytes };
+    if (selector) request.selector = selector;
+    if (after !== undefined) request.after = after;
+    if (inclusive) request.inclusive = true;
+    return request;
+  }
+
+  /** The cap of one master's answer in a gather asking `asked` masters: its share of GATHER_BYTES, within half of max_payload. */
+  private answerBytes(nc: NatsConnection, asked: number): number {
+    const payloadShare = Math.floor((nc.info?.max_payload ?? 1024 * 1024) * PART_SHARE);
+    return Math.max(MIN_ANSWER_BYTES, Math.min(payloadShare, Math.floor(GATHER_BYTES / Math.max(1, asked))));
+  }
+
+  private part(part: number, parts: number, fields: Pick<PartMessage, "slaves" | "count" | "last" | "done" | "rtt">): PartMessage {
     const { fleet } = this.host;
     return {
       kind: "part",

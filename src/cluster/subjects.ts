@@ -38,6 +38,16 @@ export class Subjects {
     return `${this.prefix}.master.${encodeToken(masterId)}.list`;
   }
 
+  /** Requests for one master's slice of a fleet page (and for the chunks of a whole listing). */
+  page(masterId: string): string {
+    return `${this.prefix}.master.${encodeToken(masterId)}.page`;
+  }
+
+  /** Requests for one master's count and RTT histogram (the dashboard's summary). */
+  summary(masterId: string): string {
+    return `${this.prefix}.master.${encodeToken(masterId)}.summary`;
+  }
+
   /** Broadcast requests for one master. */
   broadcast(masterId: string): string {
     return `${this.prefix}.master.${encodeToken(masterId)}.broadcast`;

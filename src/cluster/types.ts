@@ -42,6 +42,20 @@ export interface LocalFleet {
   /** Snapshot of local slaves, `selector` already applied. */
   slaves(selector?: string): ClusterSlave[];
   /**
+   * The first `limit` local slaves after `after` (from it when `inclusive`)
+   * in id order that `selector` matches, examining at most `scanLimit` ids;
+   * `last` is the last id examined, `done` that none is left after it.
+   */
+  page(
+    selector: string | undefined,
+    after: string | undefined,
+    inclusive: boolean,
+    limit: number,
+    scanLimit: number,
+  ): { slaves: ClusterSlave[]; last: string | undefined; done: boolean };
+  /** The RTTs of the local slaves as a histogram on the wire: [bucket, count, …] (src/fleet/rtt-histogram.ts). */
+  rttHistogram(): number[];
+  /**
    * Writes a Custom to a local slave; false if unknown or not keeping up. `commandId` (a routed call's, the
    * same on every attempt) lets the slave run a command it may get twice only once (Custom.command_id).
    */
@@ -79,6 +93,25 @@ export interface FleetSlaves {
   /** Known masters that did not answer in time (every other one when NATS is unreachable). */
   unanswered: string[];
   /** False when this node was not connected to NATS: only local slaves are listed. */
+  clusterAvailable: boolean;
+}
+
+/** One page of the cluster's fleet, in the cluster's wire data (see src/slave-pages.ts). */
+export interface FleetSlavesPage {
+  slaves: ClusterSlave[];
+  nextPageToken: string;
+  /** The masters that answered the page, this one first. */
+  masters: ClusterMember[];
+  unanswered: string[];
+  clusterAvailable: boolean;
+}
+
+/** Every answering master's count and RTT histogram. */
+export interface FleetCounts {
+  /** Merged RTT histogram, [bucket, count, …] pairs of every answering master in turn. */
+  rtt: number[][];
+  masters: ClusterMember[];
+  unanswered: string[];
   clusterAvailable: boolean;
 }
 

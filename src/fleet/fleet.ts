@@ -9,11 +9,13 @@ import { formatLabels } from "../labels.js";
 import type { Logger } from "../logger.js";
 import type { ClosedSlaveInfo, CloseReason, CustomInput, Epoch, MasterEvents, SlaveInfo } from "../model.js";
 import type { Selector } from "../selector.js";
+import type { PageCursor } from "../slave-pages.js";
 import { SLAVE_ID_METADATA_KEY } from "../wire.js";
 import { StreamGate } from "./gate.js";
 import { type HeartbeatHost, HeartbeatScheduler } from "./heartbeat.js";
 import { PingSlots } from "./ping-slots.js";
 import { Registry } from "./registry.js";
+import { addRtt, type RttHistogram } from "./rtt-histogram.js";
 import { SlaveConnection, type SyncCall } from "./slave-connection.js";
 import type { MasterObserver, MasterStats } from "./stats.js";
 
@@ -164,6 +166,46 @@ export class Fleet {
     if (!selector || selector.empty) return this.registry.snapshot();
     const out: SlaveInfo[] = [];
     for (const connection of this.registry.values()) if (selector.matches(connection.labels)) out.push(connection.info());
+    return out;
+  }
+
+  /**
+   * One master's part of a fleet page: the first `limit` slaves after
+   * `cursor` in id order that the selector matches, reading the sorted ids
+   * (never the whole fleet). At most `scanLimit` ids are examined: a
+   * selector that matches little does not turn one answer into a scan of
+   * every slave. `last` is the last id examined, `done` that none is left.
+   */
+  page(
+    selector: Selector | undefined,
+    cursor: PageCursor | undefined,
+    limit: number,
+    scanLimit = Number.POSITIVE_INFINITY,
+  ): { slaves: SlaveInfo[]; last: string | undefined; done: boolean } {
+    const every = !selector || selector.empty;
+    const slaves: SlaveInfo[] = [];
+    let last: string | undefined;
+    let scanned = 0;
+    for (const connection of this.registry.inOrder(cursor?.id, cursor?.inclusive)) {
+      if (slaves.length >= limit || scanned >= scanLimit) return { slaves, last, done: false };
+      scanned++;
+      last = connection.id;
+      if (every || selector.matches(connection.labels)) slaves.push(connection.info());
+    }
+    return { slaves, last, done: true };
+  }
+
+  /** The RTTs of the connected slaves that have one, as a histogram (a cluster's summary merges them). */
+  rttHistogram(): RttHistogram {
+    const histogram: RttHistogram = new Map();
+    for (const connection of this.registry.values()) if (connection.rttMs !== undefined) addRtt(histogram, connection.rttMs);
+    return histogram;
+  }
+
+  /** The RTTs of the connected slaves that have one, unsorted. */
+  rtts(): number[] {
+    const out: number[] = [];
+    for (const connection of this.registry.values()) if (connection.rttMs !== undefined) out.push(connection.rttMs);
     return out;
   }
 

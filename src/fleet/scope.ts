@@ -4,6 +4,9 @@ import type {
   ClusterStatus,
   CustomInput,
   FleetBroadcastResult,
+  FleetPage,
+  FleetSlaveInfo,
+  FleetSummary,
   FleetView,
   MasterInfo,
   RoutedReplyResult,
@@ -11,8 +14,23 @@ import type {
   WatchListener,
 } from "../model.js";
 import type { Selector } from "../selector.js";
+import { decodePageToken, PAGE_ROUNDS, PAGE_SCAN_LIMIT, PageAssembler } from "../slave-pages.js";
 import type { Fleet } from "./fleet.js";
+import { sortedPercentile } from "./rtt-histogram.js";
 import { WatchHub } from "./watch-hub.js";
+
+/** One page of the fleet-wide listing, as the scope is asked for it (the page size already checked). */
+export interface PageRequest {
+  /** Most slaves, ≥ 1. */
+  pageSize: number;
+  /** The previous page's nextPageToken, "" for the first; INVALID_ARGUMENT if it is not one, or of another selector. */
+  pageToken: string;
+  /** How long to wait for each other master, per round of asking. */
+  timeout?: number;
+  /** Bytes the page may take as `sizeOf` weighs its slaves (the first always fits). */
+  maxBytes?: number;
+  sizeOf?: (slave: FleetSlaveInfo) => number;
+}
 
 /**
  * The reach of a master's fleet-wide calls: this process alone
@@ -36,6 +54,14 @@ export interface Scope {
   masters(): MasterInfo[];
   /** Every slave in reach that the selector matches, with its master; partial (never hanging) past `timeout`. */
   list(selector: Selector, timeout?: number): Promise<FleetView>;
+  /**
+   * One page of `list()`, in (id, master) order, after the position in its
+   * token: each master answers only the next slice of its own sorted ids,
+   * so a page costs O(page), not O(fleet).
+   */
+  page(selector: Selector, request: PageRequest): Promise<FleetPage>;
+  /** Every master's count and its slaves' RTTs, without listing anyone; partial past `timeout`. */
+  summary(timeout?: number): Promise<FleetSummary>;
   /** Whether a master in reach is known to hold `slaveId` now: from memory, never the network; a cluster's answer may be stale. */
   reachable(slaveId: string): boolean;
   /** Writes a Custom to a slave held anywhere in reach; NOT_FOUND when none holds it. */
@@ -86,6 +112,38 @@ export class LocalScope implements Scope {
     const masterId = this.self.id;
     const slaves = this.fleet.slaves(selector).map((slave) => ({ ...slave, masterId }));
     return { slaves, masters: this.masters(), unanswered: [], clusterAvailable: false };
+  }
+
+  async page(selector: Selector, request: PageRequest): Promise<FleetPage> {
+    const masterId = this.self.id;
+    const token = decodePageToken(request.pageToken, selector.toString());
+    const assembler = new PageAssembler<FleetSlaveInfo>(token, [masterId], request.pageSize, request.maxBytes, request.sizeOf);
+    for (let round = 0; round < PAGE_ROUNDS; round++) {
+      const [ask] = assembler.requests();
+      if (!ask) break;
+      const part = this.fleet.page(selector, ask.cursor, ask.limit, PAGE_SCAN_LIMIT);
+      assembler.answer({ masterId, slaves: part.slaves.map((slave) => ({ ...slave, masterId })), last: part.last, done: part.done });
+      assembler.place();
+    }
+    return {
+      slaves: assembler.page,
+      nextPageToken: assembler.nextToken(),
+      masters: this.masters(),
+      unanswered: [],
+      clusterAvailable: false,
+    };
+  }
+
+  async summary(): Promise<FleetSummary> {
+    const rtts = Float64Array.from(this.fleet.rtts()).sort();
+    return {
+      connected: this.fleet.size,
+      rttP50: sortedPercentile(rtts, 50),
+      rttP99: sortedPercentile(rtts, 99),
+      masters: this.masters(),
+      unanswered: [],
+      clusterAvailable: false,
+    };
   }
 
   reachable(slaveId: string): boolean {

@@ -30,6 +30,8 @@ import type {
   CustomInput,
   FleetBroadcastResult,
   FleetOptions,
+  FleetPage,
+  FleetPageOptions,
   FleetSlaveInfo,
   FleetView,
   MasterInfo,
@@ -37,7 +39,6 @@ import type {
   RoutedReplyResult,
   RoutedSendResult,
 } from "../model.js";
-import { pageOf } from "../slave-pages.js";
 import { type JobPort, JobService } from "./job-service.js";
 import { closeReasonMessage, slaveMessage } from "./slave-message.js";
 import { type WatchPort, WatchService } from "./watch-service.js";
@@ -87,6 +88,7 @@ export interface AdminPort extends WatchPort, JobPort {
   readonly maxMessageBytes: number;
   readonly clusterState: ClusterStatus;
   fleet(options: FleetOptions): Promise<FleetView>;
+  fleetPage(options: FleetPageOptions): Promise<FleetPage>;
   broadcastFleet(custom: CustomInput, options: FleetOptions): Promise<FleetBroadcastResult>;
   routeSend(slaveId: string, custom: CustomInput): Promise<RoutedSendResult>;
   routeRequest(slaveId: string, custom: CustomInput, options: RequestOptions): Promise<RoutedReplyResult>;
@@ -120,30 +122,30 @@ export function adminImplementation(
     [AdminService.method.listSlaves.localName]: unary<typeof ListSlavesRequestSchema, typeof ListSlavesResponseSchema>(
       ListSlavesResponseSchema,
       async (request) => {
-        const view = await master.fleet({ selector: request.selector });
         const closed = request.pageToken === "" ? closedOf(request.includeClosed) : [];
         // Half the message limit for the slaves, less what the closed history takes; the rest is headroom.
         const closedBytes = closed.reduce((sum, c) => sum + toBinary(ClosedSlaveSchema, create(ClosedSlaveSchema, c)).byteLength + 6, 0);
-        // Only the slaves pageOf() weighs become messages: the page and the one that did not fit, not the whole fleet.
-        const messages = new Map<FleetSlaveInfo, Slave>();
+        // The slaves the page weighs become messages once; those it keeps are taken from here.
+        const messages = new Map<string, Slave>();
+        const keyOf = (slave: FleetSlaveInfo) => `${slave.masterId}\u0000${slave.id}`;
         const messageOf = (slave: FleetSlaveInfo) => {
           const message = create(SlaveSchema, { ...slaveMessage(slave), masterId: slave.masterId });
-          messages.set(slave, message);
+          messages.set(keyOf(slave), message);
           return message;
         };
-        const { page, nextPageToken } = pageOf(view.slaves, {
+        const page = await master.fleetPage({
+          selector: request.selector,
           pageSize: request.pageSize,
           pageToken: request.pageToken,
-          defaultSize: DEFAULTS.listPageSize,
           maxBytes: Math.max(0, master.maxMessageBytes / 2 - closedBytes),
           sizeOf: (slave) => toBinary(SlaveSchema, messageOf(slave)).byteLength + 6,
         });
         return {
-          slaves: page.map((slave) => messages.get(slave)!),
-          masters: view.masters.map(masterMessage),
-          unansweredMasters: view.unanswered,
+          slaves: page.slaves.map((slave) => messages.get(keyOf(slave)) ?? messageOf(slave)),
+          masters: page.masters.map(masterMessage),
+          unansweredMasters: page.unanswered,
           closed,
-          nextPageToken,
+          nextPageToken: page.nextPageToken,
         };
       },
     ),

@@ -83,6 +83,25 @@ export class FakeFleet extends EventEmitter<FakeFleetEvents> implements LocalFle
     return Array.from(this.held.values(), (e) => e.slave).filter((s) => matches(s.labels, selector));
   }
 
+  page(selector: string | undefined, after: string | undefined, inclusive: boolean, limit: number, scanLimit: number) {
+    const ids = [...this.held.keys()].sort().filter((id) => after === undefined || id > after || (inclusive && id === after));
+    const slaves: ClusterSlave[] = [];
+    let last: string | undefined;
+    let scanned = 0;
+    for (const id of ids) {
+      if (slaves.length >= limit || scanned >= scanLimit) return { slaves, last, done: false };
+      scanned++;
+      last = id;
+      const { slave } = this.held.get(id)!;
+      if (matches(slave.labels, selector)) slaves.push(slave);
+    }
+    return { slaves, last, done: true };
+  }
+
+  rttHistogram(): number[] {
+    return [];
+  }
+
   send(slaveId: string, data: string): boolean {
     if (!this.held.has(slaveId)) return false;
     this.sentLog.push({ slaveId, data });
