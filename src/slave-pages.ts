@@ -248,7 +248,8 @@ export class PageAssembler<T extends Pageable> {
    */
   nextToken(): string {
     const last = this.page.at(-1);
-    if (!this.full && this.remaining() === 0 && [...this.sources.values()].every((s) => s.done || s.failed)) return "";
+    // Every master answered all it has and all of it is placed: the listing is complete (even on a full page).
+    if (this.remaining() === 0 && [...this.sources.values()].every((s) => s.done || s.failed)) return "";
     let at: PageToken["at"] = last ? { id: last.id, masterId: last.masterId } : this.token.at;
     if (!this.full) {
       // Every answered slave up to the lowest open bound is on the page: the listing is there, for every master.
