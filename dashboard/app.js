@@ -15,6 +15,15 @@ const state = {
   offset: 0,
   limit: 500,
   matched: 0,
+  /**
+   * A cluster's table by id comes page by page: the token and offset of each
+   * page shown so far (the first is ""), and the token of the page after this
+   * one ("" at the end). Any other sort or a text filter pages by offset.
+   */
+  tokens: [{ token: "", offset: 0 }],
+  next: "",
+  shown: 0,
+  paged: false,
   /** Server clock minus ours, ms, so ages tick against the master's clock. */
   skew: 0,
   actions: false,
@@ -267,13 +276,22 @@ function renderTable(data) {
     for (const id of state.history.keys()) if (!seen.has(id)) state.history.delete(id);
   }
   state.matched = data.matched;
-  const first = data.matched === 0 ? 0 : data.offset + 1;
+  state.paged = data.paged === true;
+  state.next = data.nextPageToken ?? "";
+  state.shown = data.slaves.length;
+  const first = data.slaves.length === 0 ? 0 : data.offset + 1;
   const last = data.offset + data.slaves.length;
-  const of = data.matched === data.total ? fmtInt(data.total) : `${fmtInt(data.matched)} matching (${fmtInt(data.total)} connected)`;
+  // A page of a cluster's listing with a selector does not count the matches (that would read every slave).
+  const of =
+    data.matched === null
+      ? `${fmtInt(data.total)} connected, matching ${state.selector}`
+      : data.matched === data.total
+        ? fmtInt(data.total)
+        : `${fmtInt(data.matched)} matching (${fmtInt(data.total)} connected)`;
   const partial = data.unanswered.length > 0 ? ` (no answer from ${data.unanswered.join(", ")})` : "";
   setText($("range"), `${fmtInt(first)}–${fmtInt(last)} of ${of}${partial}`);
-  $("prev").disabled = data.offset === 0;
-  $("next").disabled = last >= data.matched;
+  $("prev").disabled = state.paged ? state.tokens.length <= 1 : data.offset === 0;
+  $("next").disabled = state.paged ? state.next === "" : last >= data.matched;
   $("empty").hidden = data.slaves.length > 0;
 }
 
@@ -295,6 +313,8 @@ async function refresh() {
     const params = new URLSearchParams({ sort: state.sort, order: state.order, offset: String(state.offset), limit: String(state.limit) });
     if (state.selector) params.set("selector", state.selector);
     if (state.q) params.set("q", state.q);
+    const { token } = state.tokens[state.tokens.length - 1];
+    if (token) params.set("after", token);
     const res = await fetch(`api/slaves?${params}`, { cache: "no-store", credentials: "same-origin" });
     const body = await res.json();
     if (!res.ok) {
@@ -350,6 +370,13 @@ function connect() {
 
 // --- controls ---------------------------------------------------------------------
 
+/** Back to the first page: a new sort, selector or filter starts the listing again. */
+function firstPage() {
+  state.offset = 0;
+  state.tokens = [{ token: "", offset: 0 }];
+  state.next = "";
+}
+
 function debounce(fn, ms) {
   let timer;
   return () => {
@@ -365,7 +392,7 @@ function setupControls() {
       const key = th.dataset.sort;
       state.order = state.sort === key && state.order === "asc" ? "desc" : "asc";
       state.sort = key;
-      state.offset = 0;
+      firstPage();
       for (const other of document.querySelectorAll("th[data-sort]")) other.removeAttribute("aria-sort");
       th.setAttribute("aria-sort", state.order === "asc" ? "ascending" : "descending");
       void refresh();
@@ -382,7 +409,7 @@ function setupControls() {
     const value = $("selector").value.trim();
     if (value === state.selector) return;
     state.selector = value;
-    state.offset = 0;
+    firstPage();
     void refresh();
   };
   $("selector").addEventListener("input", debounce(applySelector, 400));
@@ -393,16 +420,23 @@ function setupControls() {
     "input",
     debounce(() => {
       state.q = $("filter").value.trim();
-      state.offset = 0;
+      firstPage();
       void refresh();
     }, 200),
   );
   $("prev").addEventListener("click", () => {
-    state.offset = Math.max(0, state.offset - state.limit);
+    if (state.paged) {
+      if (state.tokens.length > 1) state.tokens.pop();
+      state.offset = state.tokens[state.tokens.length - 1].offset;
+    } else state.offset = Math.max(0, state.offset - state.limit);
     void refresh();
   });
   $("next").addEventListener("click", () => {
-    if (state.offset + state.limit < state.matched) state.offset += state.limit;
+    if (state.paged) {
+      if (state.next === "") return;
+      state.offset += state.shown;
+      state.tokens.push({ token: state.next, offset: state.offset });
+    } else if (state.offset + state.limit < state.matched) state.offset += state.limit;
     void refresh();
   });
   for (const radio of document.querySelectorAll('input[name="target-kind"]')) {

@@ -42,6 +42,7 @@ const withDashboard = config.dashboard ?? true;
 let dashboardMs = 0;
 function timed(target: object, method: string): void {
   const record = target as Record<string, (...args: unknown[]) => unknown>;
+  if (typeof record[method] !== "function") return; // not in this version of the feed
   const original = record[method]!.bind(target);
   record[method] = (...args: unknown[]) => {
     const start = performance.now();
@@ -57,6 +58,7 @@ const internals = dashboard as unknown as { feed: object };
 // of routes.ts since the http-server split (timing the old DashboardServer.handle made this process exit at start).
 timed(internals.feed, "tick");
 timed(internals.feed, "take");
+timed(internals.feed, "clusterFigures");
 timed(internals.feed, "flushEvents");
 const httpPort = withDashboard ? await dashboard.listen() : 0;
 emit({ ev: "ready", port, httpPort });

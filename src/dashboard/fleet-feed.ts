@@ -1,6 +1,6 @@
 import type { ServerResponse } from "node:http";
 import { DASHBOARD_DEFAULTS, DEFAULTS } from "../defaults.js";
-import type { ClosedSlaveInfo, WatchEvent } from "../model.js";
+import type { ClosedSlaveInfo, FleetPage, WatchEvent } from "../model.js";
 import type { DashboardMaster } from "./port.js";
 import type { ListedSlave } from "./slaves-query.js";
 
@@ -21,13 +21,14 @@ const EVICTION_WINDOW_MS = 5 * 60_000;
  */
 const SLAVES_PER_BATCH = 5_000;
 /**
- * The same in a cluster, where a batch costs more: the snapshot is a
- * scatter-gather, so every master serializes its slaves to JSON for the
- * viewed one, which parses them all. At 5,000 per batch one viewer of 10,000
- * slaves on 3 masters cost the masters +10.7 % and +12.5 % CPU in two pairs
- * (bench:dashboard --masters 3); at 1,000 (a batch every 10 s at 10,000) it
- * costs about a fifth of that. Connects, disconnects and evictions still
- * reach the page within 100 ms (the feed is not batched this way).
+ * The same in a cluster. When a batch was a scatter-gather of every slave
+ * (every master serialized its slaves to JSON for the viewed one, which
+ * parsed them all), one viewer of 10,000 slaves on 3 masters cost the masters
+ * +10.7 % and +12.5 % CPU at 5,000 per batch, and +6.8–7.1 % at 1,000 (a
+ * batch every 10 s at 10,000). A batch is now every master's counts and the
+ * viewer's page of the listing, whatever the fleet's size. Connects,
+ * disconnects and evictions still reach the page within 100 ms (the feed is
+ * not batched this way).
  */
 const CLUSTER_SLAVES_PER_BATCH = 1_000;
 
@@ -102,6 +103,16 @@ function percentile(sorted: Float64Array, p: number): number | null {
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
 }
 
+/** The fleet-wide part of a summary: how many are connected, their RTTs, and who answered. */
+interface Figures {
+  cluster: boolean;
+  masters: MasterJson[];
+  unanswered: string[];
+  connected: number;
+  rttP50: number | null;
+  rttP99: number | null;
+}
+
 const closedJson = (closed: ClosedSlaveInfo): ClosedJson => ({
   id: closed.slave.id,
   peer: closed.slave.peer,
@@ -115,8 +126,12 @@ const closedJson = (closed: ClosedSlaveInfo): ClosedJson => ({
  * Server-Sent Events to the dashboard's viewers, batched. It costs nothing
  * while nobody watches: the master's event listeners and the batch timer
  * exist only from the first viewer's arrival to the last one's departure.
- * Per-pong state is never touched: each tick reads one registry snapshot,
- * which also serves the page's table fetch that follows it.
+ * Per-pong state is never touched. A lone master's tick reads one registry
+ * snapshot, which also serves the page's table fetch that follows it; a
+ * cluster's tick reads every master's count and RTT histogram (one small
+ * answer each), and its table is a page of the fleet-wide listing: nothing
+ * the feed does while watched reads every slave of the cluster, unless the
+ * viewer sorts by something else than the id or filters by text.
  */
 export class FleetFeed {
   private readonly viewers = new Set<ServerResponse>();
@@ -125,6 +140,8 @@ export class FleetFeed {
   private pending: FeedEvent[] = [];
   private dropped = 0;
   private cached: { at: number; snapshot: Promise<FleetSnapshot>; interval: number } | undefined;
+  /** A cluster's figures of the latest tick (every master's count and RTT histogram), shared like the snapshot. */
+  private cachedFigures: { at: number; figures: Promise<Figures>; interval: number } | undefined;
   private unwatch: (() => void) | undefined;
 
   constructor(
@@ -148,7 +165,10 @@ export class FleetFeed {
 
   /**
    * All connected slaves (in a cluster, every master's that answers), as one
-   * snapshot shared by the tick and the fetches right after it.
+   * snapshot shared by the tick and the fetches right after it. A lone
+   * master's ticks read it; in a cluster only a table sorted by something
+   * else than the id, or filtered by text, needs it (a fleet-wide listing):
+   * the ticks read every master's counts and the default table is a page.
    */
   snapshot(): Promise<FleetSnapshot> {
     const now = performance.now();
@@ -165,6 +185,11 @@ export class FleetFeed {
     if (!this.cluster) return { slaves: this.master.slaves({ selector }), unanswered: [] };
     const view = await this.master.fleet({ selector });
     return { slaves: view.slaves, unanswered: view.unanswered };
+  }
+
+  /** One page of the fleet in id order after `pageToken` (a cluster's default table): each master answers only its next slice. */
+  page(selector: string, pageSize: number, pageToken: string): Promise<FleetPage> {
+    return this.master.fleetPage({ selector, pageSize, pageToken });
   }
 
   private async take(): Promise<FleetSnapshot> {
@@ -263,6 +288,7 @@ export class FleetFeed {
     this.pending = [];
     this.dropped = 0;
     this.cached = undefined;
+    this.cachedFigures = undefined;
   }
 
   private queue(event: WatchEvent): void {
@@ -296,6 +322,7 @@ export class FleetFeed {
 
   private async tick(): Promise<void> {
     this.cached = undefined;
+    this.cachedFigures = undefined;
     const summary = await this.summary();
     if (this.timer) this.broadcast("tick", summary);
   }
@@ -309,13 +336,13 @@ export class FleetFeed {
     }
   }
 
-  /** The fleet summary, from one snapshot of the fleet and of the (local) closed history. */
+  /**
+   * The fleet summary: a lone master's from one snapshot of its registry, a
+   * cluster's from every master's count and RTT histogram (no slave listed);
+   * the closed history is this master's either way.
+   */
   async summary(): Promise<Summary> {
-    const { slaves, cluster, masters, unanswered } = await this.snapshot();
-    const rtts = new Float64Array(slaves.length);
-    let n = 0;
-    for (const slave of slaves) if (slave.rttMs !== undefined) rtts[n++] = slave.rttMs;
-    const sorted = rtts.subarray(0, n).sort();
+    const { cluster, masters, unanswered, connected, rttP50, rttP99 } = await this.figures();
     const now = Date.now();
     const closed = this.master.recentlyClosed();
     let evictions = 0;
@@ -327,21 +354,70 @@ export class FleetFeed {
       masters,
       unanswered,
       now,
-      connected: slaves.length,
+      connected,
       evictions5m: evictions,
       // The history is a ring: when its oldest entry is still within the window, older evictions may have fallen out.
       evictionsTruncated:
         closed.length > 0 &&
         closed.length >= (this.options.historySize ?? DEFAULTS.historySize) &&
         now - oldest!.closedAt.getTime() <= EVICTION_WINDOW_MS,
-      rttP50: percentile(sorted, 50),
-      rttP99: percentile(sorted, 99),
+      rttP50,
+      rttP99,
       heartbeatInterval: this.master.heartbeatInterval,
       heartbeatTimeout: this.master.heartbeatTimeout,
       actions: this.options.actions,
       closed: closed.slice(0, CLOSED_IN_TICK).map(closedJson),
     };
   }
+
+  private figures(): Promise<Figures> {
+    if (!this.cluster) return this.snapshot().then(localFigures);
+    const now = performance.now();
+    if (this.cachedFigures && now - this.cachedFigures.at < 0.9 * this.cachedFigures.interval) return this.cachedFigures.figures;
+    const figures = this.clusterFigures();
+    this.cachedFigures = this.timer ? { at: now, figures, interval: this.interval } : undefined;
+    return figures;
+  }
+
+  /** Every master's count and RTT histogram: one small answer each, whatever the fleet's size. */
+  private async clusterFigures(): Promise<Figures> {
+    const summary = await this.master.fleetSummary();
+    const heard = new Map(summary.masters.map((m) => [m.id, m]));
+    // Every master known alive, with its count as it answered (or as its last beat said, when it did not).
+    const masters = this.master.masters().map((m) => ({
+      id: m.id,
+      address: m.address,
+      slavesHeld: (heard.get(m.id) ?? m).slavesHeld,
+      lastHeard: m.lastHeard.getTime(),
+      self: m.self,
+      answered: heard.has(m.id),
+    }));
+    return {
+      cluster: true,
+      masters,
+      unanswered: summary.unanswered,
+      connected: summary.connected,
+      rttP50: summary.rttP50,
+      rttP99: summary.rttP99,
+    };
+  }
+}
+
+/** A lone master's figures, from its registry's snapshot. */
+function localFigures(snapshot: FleetSnapshot): Figures {
+  const { slaves } = snapshot;
+  const rtts = new Float64Array(slaves.length);
+  let n = 0;
+  for (const slave of slaves) if (slave.rttMs !== undefined) rtts[n++] = slave.rttMs;
+  const sorted = rtts.subarray(0, n).sort();
+  return {
+    cluster: snapshot.cluster,
+    masters: snapshot.masters,
+    unanswered: snapshot.unanswered,
+    connected: slaves.length,
+    rttP50: percentile(sorted, 50),
+    rttP99: percentile(sorted, 99),
+  };
 }
 
 function formatEvent(event: string, data: unknown): string {

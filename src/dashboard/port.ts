@@ -1,4 +1,14 @@
-import type { ClosedSlaveInfo, ClusterStatus, CustomInput, FleetView, MasterInfo, SlaveInfo, WatchListener } from "../model.js";
+import type {
+  ClosedSlaveInfo,
+  ClusterStatus,
+  CustomInput,
+  FleetPage,
+  FleetSummary,
+  FleetView,
+  MasterInfo,
+  SlaveInfo,
+  WatchListener,
+} from "../model.js";
 
 /*
  * The dashboard's ports: what it needs of the master and of the metrics,
@@ -33,6 +43,10 @@ export interface DashboardMaster {
   readonly clusterState: ClusterStatus;
   /** Every slave of the cluster (those `selector` matches) with its master; partial, naming the masters that did not answer. */
   fleet(options?: { selector?: string }): Promise<FleetView>;
+  /** One page of fleet() in (id, master) order after `pageToken`; each master answers only its next slice. */
+  fleetPage(options: { selector?: string; pageSize?: number; pageToken?: string }): Promise<FleetPage>;
+  /** Every master's count and RTT percentiles, listing nobody. */
+  fleetSummary(): Promise<FleetSummary>;
   /** The masters known alive, this one first. */
   masters(): MasterInfo[];
 }

@@ -7,7 +7,7 @@ import type { FleetFeed } from "./fleet-feed.js";
 import { type Auth, checkAction, checkHost, unauthorized } from "./guard.js";
 import { HttpError, readJsonBody, SECURITY_HEADERS, sendJson } from "./http.js";
 import type { DashboardMaster, MetricsSource } from "./port.js";
-import { MAX_SELECTOR_LENGTH, parseSlavesQuery, querySlaves, slaveJson } from "./slaves-query.js";
+import { MAX_SELECTOR_LENGTH, pagedQuery, parseSlavesQuery, querySlaves, slaveJson } from "./slaves-query.js";
 
 /*
  * What each path answers, and which guards it passes first. The routes hold
@@ -49,10 +49,14 @@ export function createRoutes(ctx: RoutesContext): (req: IncomingMessage, res: Se
     }
     if (err instanceof HttpError) {
       sendJson(res, err.status, { error: err.message }, err.headers);
-    } else if (err instanceof NetSyncError && err.code === Code.INVALID_ARGUMENT) {
-      sendJson(res, 400, { error: err.message, code: "INVALID_ARGUMENT" });
+      return;
+    }
+    // By its code, not its class: under some loaders (tsx in the tests) the cluster module, loaded with import(), has its own copy of errors.ts.
+    const error = NetSyncError.from(err);
+    if (error.code === Code.INVALID_ARGUMENT) {
+      sendJson(res, 400, { error: error.message, code: "INVALID_ARGUMENT" });
     } else {
-      log.error(`dashboard request failed: ${NetSyncError.from(err).message}`);
+      log.error(`dashboard request failed: ${error.message}`);
       sendJson(res, 500, { error: "internal error" });
     }
   }
@@ -128,9 +132,33 @@ export function createRoutes(ctx: RoutesContext): (req: IncomingMessage, res: Se
     );
   }
 
-  /** In a cluster, every master's slaves (those that answered: `unanswered` names the others); else this master's. */
+  /**
+   * In a cluster, every master's slaves (those that answered: `unanswered`
+   * names the others); else this master's. A cluster's table by id (the
+   * default) is one page of the fleet-wide listing, `after` its token: each
+   * master answers only its next slice, so it costs the same at any fleet
+   * size; `nextPageToken` goes on, `matched` is null with a selector (not
+   * counted). Any other sort, or text, needs every slave: a fleet-wide listing.
+   */
   async function slaves(params: URLSearchParams): Promise<unknown> {
     const query = parseSlavesQuery(params);
+    if (feed.cluster && pagedQuery(query)) {
+      const page = await feed.page(query.selector, query.limit, query.after);
+      const total = page.masters.reduce((sum, m) => sum + m.slavesHeld, 0);
+      return {
+        master: master.id,
+        cluster: true,
+        now: Date.now(),
+        total,
+        matched: query.selector ? null : total,
+        offset: query.offset,
+        limit: query.limit,
+        unanswered: page.unanswered,
+        slaves: page.slaves.map(slaveJson),
+        paged: true,
+        nextPageToken: page.nextPageToken,
+      };
+    }
     // The feed's snapshot is shared with the tick that preceded this fetch; a selector asks the master (every master, in a cluster).
     const snapshot = await feed.snapshot();
     const selected = query.selector ? await feed.select(query.selector) : snapshot;

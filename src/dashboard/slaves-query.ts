@@ -37,9 +37,19 @@ export interface SlavesQuery {
   descending: boolean;
   offset: number;
   limit: number;
+  /**
+   * Where the page starts in a cluster's listing by id: the previous page's
+   * nextPageToken ("" for the first). Only for sort=id ascending without
+   * text: then each master answers only its next slice, and `offset` is only
+   * echoed back (the page shows its position).
+   */
+  after: string;
 }
 
-/** The query of /api/slaves?selector=&q=&sort=&order=asc|desc&offset=&limit=; a 400 for a bad parameter. */
+/** Longest page token taken back (a token holds ids of at most 128 characters, a few per master that looked further). */
+export const MAX_TOKEN_LENGTH = 64 * 1024;
+
+/** The query of /api/slaves?selector=&q=&sort=&order=asc|desc&offset=&limit=&after=; a 400 for a bad parameter. */
 export function parseSlavesQuery(params: URLSearchParams): SlavesQuery {
   const selector = params.get("selector")?.trim() ?? "";
   if (selector.length > MAX_SELECTOR_LENGTH) throw new HttpError(400, `selector longer than ${MAX_SELECTOR_LENGTH} characters`);
@@ -52,6 +62,7 @@ export function parseSlavesQuery(params: URLSearchParams): SlavesQuery {
     descending: params.get("order") === "desc",
     offset: integerParam(params, "offset", 0, 0, Number.MAX_SAFE_INTEGER),
     limit: integerParam(params, "limit", DASHBOARD_DEFAULTS.pageSize, 1, DASHBOARD_DEFAULTS.maxPageSize),
+    after: afterParam(params),
   };
 }
 
@@ -71,7 +82,7 @@ export interface SlavesPage {
  * infinitely slow: last ascending, first descending. Ties go by id,
  * ascending either way, so a page boundary is stable.
  */
-export function querySlaves(slaves: readonly ListedSlave[], query: Omit<SlavesQuery, "selector">): SlavesPage {
+export function querySlaves(slaves: readonly ListedSlave[], query: Omit<SlavesQuery, "selector" | "after">): SlavesPage {
   const text = query.text.toLowerCase();
   const matched = text ? slaves.filter((slave) => matchesText(slave, text)) : slaves.slice();
   const direction = query.descending ? -1 : 1;
@@ -113,6 +124,17 @@ function matchesText(slave: ListedSlave, text: string): boolean {
   if (slave.id.toLowerCase().includes(text) || slave.peer.toLowerCase().includes(text)) return true;
   for (const [key, value] of Object.entries(slave.labels)) if (`${key}=${value}`.toLowerCase().includes(text)) return true;
   return false;
+}
+
+function afterParam(params: URLSearchParams): string {
+  const after = params.get("after") ?? "";
+  if (after.length > MAX_TOKEN_LENGTH) throw new HttpError(400, `after longer than ${MAX_TOKEN_LENGTH} characters`);
+  return after;
+}
+
+/** Whether a cluster answers this query page by page (by id ascending, no text, from the first page or a token) rather than from every slave. */
+export function pagedQuery(query: SlavesQuery): boolean {
+  return query.sort === "id" && !query.descending && query.text === "" && (query.after !== "" || query.offset === 0);
 }
 
 function integerParam(params: URLSearchParams, name: string, fallback: number, min: number, max: number): number {

@@ -9,7 +9,7 @@ import { silentLogger } from "../../src/logger.js";
 import type { Master } from "../../src/master.js";
 import { clusterMaster, mastersConverged } from "../cluster/masters-helpers.js";
 import { haveNatsServer, NatsServer } from "../cluster/nats-server.js";
-import { cleanup, track, waitFor } from "../helpers.js";
+import { cleanup, rawClient, track, waitFor } from "../helpers.js";
 import { artifactPath, hasChromium, launchChromium, SKIP_BANNER, startDashboard, startTolerantSlave, TIMEOUT } from "./server.js";
 
 /** Ids of the table's rows, in order. */
@@ -265,6 +265,32 @@ describe("dashboard in Chromium", function () {
       await page.waitForFunction(() => document.querySelectorAll("#slave-rows tr").length === 2);
       expect(await rowIds(page)).to.deep.equal(["late-m2", "on-m2"]);
       await page.screenshot({ path: artifactPath("dashboard-cluster.png") });
+      expect(pageErrors).to.deep.equal([]);
+    });
+
+    it("pages a cluster's table by id with next and prev (a page of the fleet-wide listing each)", async () => {
+      const slow = { heartbeatInterval: 1_000, heartbeatTimeout: 5_000 };
+      const [m1, m2] = (await Promise.all(["m1", "m2"].map((name) => clusterMaster(name, [nats.url], {}, slow)))) as [Master, Master];
+      await mastersConverged([m1, m2], ["m1", "m2"]);
+      const ids = Array.from({ length: 520 }, (_, i) => `p${String(i).padStart(3, "0")}`);
+      for (const [i, id] of ids.entries()) rawClient((i % 2 ? m2 : m1).address, { id, autoPong: true });
+      await waitFor(() => m1.masters().reduce((sum, m) => sum + m.slavesHeld, 0) === 520, 10_000, "520 slaves in m1's membership");
+      const dashboard = new DashboardServer(m1, { port: 0, host: "127.0.0.1", log: silentLogger() });
+      track(() => dashboard.close());
+      const page = await open(`http://127.0.0.1:${await dashboard.listen()}/`);
+      await page.waitForFunction(() => document.querySelectorAll("#slave-rows tr").length === 500);
+      expect(await rowIds(page)).to.deep.equal(ids.slice(0, 500));
+      expect(await page.textContent("#range")).to.equal("1–500 of 520");
+      expect(await page.isDisabled("#prev")).to.equal(true);
+      await page.click("#next");
+      await page.waitForFunction(() => document.querySelectorAll("#slave-rows tr").length === 20);
+      expect(await rowIds(page)).to.deep.equal(ids.slice(500));
+      expect(await page.textContent("#range")).to.equal("501–520 of 520");
+      expect(await page.isDisabled("#next")).to.equal(true);
+      await page.click("#prev");
+      await page.waitForFunction(() => document.querySelectorAll("#slave-rows tr").length === 500);
+      expect((await rowIds(page))[0]).to.equal("p000");
+      expect(await page.textContent("#range")).to.equal("1–500 of 520");
       expect(pageErrors).to.deep.equal([]);
     });
   });

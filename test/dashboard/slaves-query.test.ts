@@ -3,7 +3,7 @@
 
 import { expect } from "chai";
 import { HttpError } from "../../src/dashboard/http.js";
-import { parseSlavesQuery, querySlaves, type SlavesQuery, slaveJson } from "../../src/dashboard/slaves-query.js";
+import { pagedQuery, parseSlavesQuery, querySlaves, type SlavesQuery, slaveJson } from "../../src/dashboard/slaves-query.js";
 import type { SlaveInfo } from "../../src/model.js";
 
 function slave(id: string, fields: Partial<SlaveInfo> = {}): SlaveInfo {
@@ -37,17 +37,18 @@ function status(fn: () => unknown): number {
 describe("dashboard slaves query", () => {
   describe("parameters", () => {
     it("defaults: every slave by id ascending, the first page of 500", () => {
-      expect(query("")).to.deep.equal({ selector: "", text: "", sort: "id", descending: false, offset: 0, limit: 500 });
+      expect(query("")).to.deep.equal({ selector: "", text: "", sort: "id", descending: false, offset: 0, limit: 500, after: "" });
     });
 
-    it("reads selector, q, sort, order, offset and limit, trimming the texts", () => {
-      expect(query("selector=+role%3Ddb+&q=+Eu+&sort=rttMs&order=desc&offset=10&limit=1000")).to.deep.equal({
+    it("reads selector, q, sort, order, offset, limit and after, trimming the texts", () => {
+      expect(query("selector=+role%3Ddb+&q=+Eu+&sort=rttMs&order=desc&offset=10&limit=1000&after=abc")).to.deep.equal({
         selector: "role=db",
         text: "Eu",
         sort: "rttMs",
         descending: true,
         offset: 10,
         limit: 1000,
+        after: "abc",
       });
       expect(query("order=asc").descending).to.equal(false);
       expect(query("limit=&offset=").limit).to.equal(500);
@@ -70,6 +71,17 @@ describe("dashboard slaves query", () => {
       expect(query("limit=1000").limit).to.equal(1000);
       expect(status(() => query(`selector=${"a".repeat(1025)}`))).to.equal(400);
       expect(query(`selector=${"a".repeat(1024)}`).selector).to.have.length(1024);
+      expect(status(() => query(`after=${"a".repeat(64 * 1024 + 1)}`))).to.equal(400);
+    });
+
+    it("a cluster pages the table by id ascending without text, from the first page or a token; anything else needs every slave", () => {
+      expect(pagedQuery(query(""))).to.equal(true);
+      expect(pagedQuery(query("selector=role%3Ddb&limit=100"))).to.equal(true);
+      expect(pagedQuery(query("after=t&offset=500"))).to.equal(true);
+      expect(pagedQuery(query("offset=500"))).to.equal(false);
+      expect(pagedQuery(query("sort=rttMs"))).to.equal(false);
+      expect(pagedQuery(query("order=desc"))).to.equal(false);
+      expect(pagedQuery(query("q=eu"))).to.equal(false);
     });
   });
 
