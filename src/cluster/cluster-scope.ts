@@ -24,7 +24,7 @@ import { clusterEventOf, clusterReplyOf, clusterSlaveOf, fleetSlaveOf, masterInf
 import { compareEpochs, EpochClock } from "./epoch.js";
 import { type ClusterOptions, redactServer } from "./options.js";
 import type { ClusterObserver, ClusterStats } from "./stats.js";
-import type { LocalFleet } from "./types.js";
+import type { ClusterSlave, LocalFleet } from "./types.js";
 
 /** Longest close() waits for the node to leave and close its NATS connection (a frozen server never answers). */
 const CLOSE_WAIT_MS = 1_000;
@@ -207,10 +207,19 @@ export class ClusterScope implements Scope {
         return fleet.size;
       },
       slaves: (selector) => fleet.slaves(Selector.from(selector)).map((slave) => clusterSlaveOf(slave, self.id)),
-      page: (selector, after, inclusive, limit, scanLimit) => {
+      page: (selector, after, inclusive, limit, scanLimit, maxBytes = Number.POSITIVE_INFINITY) => {
         const cursor = after === undefined ? undefined : { id: after, inclusive };
-        const part = fleet.page(Selector.from(selector), cursor, limit, scanLimit);
-        return { slaves: part.slaves.map((slave) => clusterSlaveOf(slave, self.id)), last: part.last, done: part.done };
+        // Each slave converted (and weighed) once, as the walk reaches it: nothing past the budget is made.
+        const slaves: ClusterSlave[] = [];
+        let bytes = 0;
+        const part = fleet.page(Selector.from(selector), cursor, limit, scanLimit, (info) => {
+          const slave = clusterSlaveOf(info, self.id);
+          bytes += maxBytes === Number.POSITIVE_INFINITY ? 0 : Buffer.byteLength(JSON.stringify(slave)) + 1;
+          if (bytes > maxBytes && slaves.length > 0) return false;
+          slaves.push(slave);
+          return true;
+        });
+        return { slaves, last: part.last, done: part.done };
       },
       rttHistogram: () => histogramToWire(fleet.rttHistogram()),
       send: (slaveId, data, commandId) => fleet.send(slaveId, { data, commandId }) === 1,

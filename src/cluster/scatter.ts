@@ -256,24 +256,15 @@ export class Scatter {
       Math.min(message.maxBytes ?? Number.POSITIVE_INFINITY, Math.floor((nc.info?.max_payload ?? 1024 * 1024) * PART_SHARE)),
     );
     const limit = Math.min(message.limit, LIST_CHUNK);
-    const part = this.host.fleet.page(
+    // The message's own fields and the JSON array's brackets are a few hundred bytes: kept out of the slaves' budget.
+    const { slaves, last, done } = this.host.fleet.page(
       message.selector,
       message.after,
       message.inclusive === true,
       limit,
       Math.max(PAGE_SCAN_LIMIT, 4 * limit),
+      budget - 1024,
     );
-    let { slaves, last, done } = part;
-    let size = 0;
-    for (let i = 0; i < slaves.length; i++) {
-      size += Buffer.byteLength(JSON.stringify(slaves[i])) + 1;
-      if (i > 0 && size > budget) {
-        slaves = slaves.slice(0, i);
-        last = slaves[i - 1]!.id;
-        done = false;
-        break;
-      }
-    }
     const fields: Pick<PartMessage, "slaves" | "last" | "done"> = { slaves, done };
     if (last !== undefined) fields.last = last;
     this.host.respond(msg.reply, this.part(0, 1, fields));

@@ -43,8 +43,10 @@ export interface LocalFleet {
   slaves(selector?: string): ClusterSlave[];
   /**
    * The first `limit` local slaves after `after` (from it when `inclusive`)
-   * in id order that `selector` matches, examining at most `scanLimit` ids;
-   * `last` is the last id examined, `done` that none is left after it.
+   * in id order that `selector` matches, examining at most `scanLimit` ids
+   * and ending before the JSON of the slaves would pass `maxBytes` (the first
+   * is always there); `last` is the last id examined, `done` that none is
+   * left after it.
    */
   page(
     selector: string | undefined,
@@ -52,6 +54,7 @@ export interface LocalFleet {
     inclusive: boolean,
     limit: number,
     scanLimit: number,
+    maxBytes?: number,
   ): { slaves: ClusterSlave[]; last: string | undefined; done: boolean };
   /** The RTTs of the local slaves as a histogram on the wire: [bucket, count, …] (src/fleet/rtt-histogram.ts). */
   rttHistogram(): number[];

@@ -175,12 +175,16 @@ export class Fleet {
    * (never the whole fleet). At most `scanLimit` ids are examined: a
    * selector that matches little does not turn one answer into a scan of
    * every slave. `last` is the last id examined, `done` that none is left.
+   * `take`, when given, sees each match before it is added and may end the
+   * answer there by returning false (a byte budget; the first match is
+   * always added).
    */
   page(
     selector: Selector | undefined,
     cursor: PageCursor | undefined,
     limit: number,
     scanLimit = Number.POSITIVE_INFINITY,
+    take?: (slave: SlaveInfo) => boolean,
   ): { slaves: SlaveInfo[]; last: string | undefined; done: boolean } {
     const every = !selector || selector.empty;
     const slaves: SlaveInfo[] = [];
@@ -188,9 +192,13 @@ export class Fleet {
     let scanned = 0;
     for (const connection of this.registry.inOrder(cursor?.id, cursor?.inclusive)) {
       if (slaves.length >= limit || scanned >= scanLimit) return { slaves, last, done: false };
+      if (every || selector.matches(connection.labels)) {
+        const info = connection.info();
+        if (take && !take(info) && slaves.length > 0) return { slaves, last, done: false };
+        slaves.push(info);
+      }
       scanned++;
       last = connection.id;
-      if (every || selector.matches(connection.labels)) slaves.push(connection.info());
     }
     return { slaves, last, done: true };
   }

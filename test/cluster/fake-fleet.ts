@@ -83,17 +83,22 @@ export class FakeFleet extends EventEmitter<FakeFleetEvents> implements LocalFle
     return Array.from(this.held.values(), (e) => e.slave).filter((s) => matches(s.labels, selector));
   }
 
-  page(selector: string | undefined, after: string | undefined, inclusive: boolean, limit: number, scanLimit: number) {
+  page(selector: string | undefined, after: string | undefined, inclusive: boolean, limit: number, scanLimit: number, maxBytes = Infinity) {
     const ids = [...this.held.keys()].sort().filter((id) => after === undefined || id > after || (inclusive && id === after));
     const slaves: ClusterSlave[] = [];
     let last: string | undefined;
     let scanned = 0;
+    let bytes = 0;
     for (const id of ids) {
       if (slaves.length >= limit || scanned >= scanLimit) return { slaves, last, done: false };
+      const { slave } = this.held.get(id)!;
+      if (matches(slave.labels, selector)) {
+        bytes += Buffer.byteLength(JSON.stringify(slave)) + 1;
+        if (bytes > maxBytes && slaves.length > 0) return { slaves, last, done: false };
+        slaves.push(slave);
+      }
       scanned++;
       last = id;
-      const { slave } = this.held.get(id)!;
-      if (matches(slave.labels, selector)) slaves.push(slave);
     }
     return { slaves, last, done: true };
   }

@@ -63,9 +63,9 @@ describe("paged listing: the cluster core", function () {
     }
     for (const m of [m1, m2, m3]) {
       const page = m.fleet.page.bind(m.fleet);
-      m.fleet.page = (selector, after, inclusive, limit, scanLimit) => {
+      m.fleet.page = (selector, after, inclusive, limit, scanLimit, maxBytes) => {
         asked.set(m.fleet.id, [...(asked.get(m.fleet.id) ?? []), limit]);
-        return page(selector, after, inclusive, limit, scanLimit);
+        return page(selector, after, inclusive, limit, scanLimit, maxBytes);
       };
     }
   });

@@ -157,4 +157,35 @@ describe("LocalScope: a master on its own", () => {
       clusterAvailable: false,
     });
   });
+
+  it("pages the local fleet in id order: a limit, a scan limit, a byte budget, a selector, and tokens", async () => {
+    const { fleet, address } = await fleetOnServer({ interval: 1_000, timeout: 5_000 });
+    const ids = ["e", "a", "d", "b", "c", "f"];
+    for (const id of ids) rawClient(address, { id, autoPong: true, metadata: { "netsync-slave-labels": `odd=${"ace".includes(id)}` } });
+    await waitFor(() => fleet.size === 6, 2_000, "six slaves");
+    const names = (part: { slaves: { id: string }[]; last: string | undefined; done: boolean }) =>
+      `${part.slaves.map((s) => s.id).join("")}|${part.last}|${part.done}`;
+    expect(names(fleet.page(undefined, undefined, 10))).to.equal("abcdef|f|true");
+    expect(names(fleet.page(undefined, { id: "b", inclusive: false }, 2))).to.equal("cd|d|false");
+    expect(names(fleet.page(undefined, { id: "b", inclusive: true }, 2))).to.equal("bc|c|false");
+    // Scan limit: three ids examined, only the matches among them returned, and where it stopped.
+    expect(names(fleet.page(Selector.parse("odd=true"), undefined, 10, 3))).to.equal("ac|c|false");
+    expect(names(fleet.page(Selector.parse("odd=true"), { id: "c", inclusive: false }, 10, 3))).to.equal("e|f|true");
+    // A byte budget: `take` refuses the third match, so the answer ends before it (the first always goes).
+    let taken = 0;
+    expect(names(fleet.page(undefined, undefined, 10, Number.POSITIVE_INFINITY, () => ++taken <= 2))).to.equal("ab|b|false");
+    expect(names(fleet.page(undefined, undefined, 10, Number.POSITIVE_INFINITY, () => false))).to.equal("a|a|false");
+
+    const scope = new LocalScope(fleet, { id: "solo", address });
+    const listed: string[] = [];
+    let pageToken = "";
+    do {
+      const page = await scope.page(Selector.parse("odd=true"), { pageSize: 2, pageToken });
+      listed.push(...page.slaves.map((s) => `${s.id}@${s.masterId}`));
+      pageToken = page.nextPageToken;
+    } while (pageToken !== "");
+    expect(listed).to.deep.equal(["a@solo", "c@solo", "e@solo"]);
+    const summary = await scope.summary();
+    expect(summary).to.deep.include({ connected: 6, unanswered: [], clusterAvailable: false });
+  });
 });
