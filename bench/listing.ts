@@ -95,17 +95,20 @@ async function slowConsumers(nats: Nats): Promise<number> {
   return varz.slow_consumers;
 }
 
-type Timing = { p50: number; p90: number; max: number; errors: number; error?: string };
+/** `partial`: calls answered with some master named unanswered (its slaves missing from the page). */
+type Timing = { p50: number; p90: number; max: number; errors: number; partial: number; error?: string };
 
-async function timed(n: number, fn: () => Promise<unknown>): Promise<Timing> {
+async function timed(n: number, fn: () => Promise<{ unansweredMasters: string[] }>): Promise<Timing> {
   const times: number[] = [];
   let errors = 0;
+  let partial = 0;
   let error: string | undefined;
   for (let i = 0; i < n; i++) {
     const started = performance.now();
     try {
-      await fn();
+      const page = await fn();
       times.push(performance.now() - started);
+      if (page.unansweredMasters.length > 0) partial++;
     } catch (err) {
       errors++;
       error = (err as Error).message.slice(0, 200);
@@ -118,6 +121,7 @@ async function timed(n: number, fn: () => Promise<unknown>): Promise<Timing> {
     p90: round(percentile(times, 90), 1),
     max: round(times.at(-1) ?? Number.NaN, 1),
     errors,
+    partial,
   };
   if (error) t.error = error;
   return t;
@@ -136,7 +140,19 @@ interface RunResult {
   bytesPerPage: Record<string, number>;
   fillMs: number;
   full?: { ms: number; pages: number; listed: number; unanswered: number; error?: string };
+  /** With --full: the library's fleet() (every slave in one call) on the first master. */
+  fleet?: { ms: number; slaves: number; unanswered: string[]; error?: string };
   slowConsumers: number;
+}
+
+/** fleet() on `master`: every slave in one call. */
+async function fleetOf(master: Child): Promise<RunResult["fleet"]> {
+  try {
+    const view = await master.request({ cmd: "fleet" }, 120_000);
+    return { ms: round(view.ms as number, 0), slaves: view.slaves as number, unanswered: view.unanswered as string[] };
+  } catch (err) {
+    return { ms: Number.NaN, slaves: 0, unanswered: [], error: (err as Error).message.slice(0, 200) };
+  }
 }
 
 async function runOne(version: { name: string; dir: string }, perMaster: number, spinner: number): Promise<RunResult> {
@@ -175,9 +191,16 @@ async function runOne(version: { name: string; dir: string }, perMaster: number,
       const bytesPerPage: Record<string, number> = {};
       for (const [name, bytes] of after)
         bytesPerPage[name] = Math.round((bytes - (before.get(name) ?? 0)) / Math.max(1, samples - firstPage.errors));
-      if (firstPage.errors > 0) {
+      if (firstPage.errors > 0 || firstPage.partial > 0) {
         // This version cannot list a fleet this size (each page gathers all of it): asking more only piles up work.
-        const skipped: Timing = { p50: Number.NaN, p90: Number.NaN, max: Number.NaN, errors: 0, error: "skipped: the first page failed" };
+        const skipped: Timing = {
+          p50: Number.NaN,
+          p90: Number.NaN,
+          max: Number.NaN,
+          errors: 0,
+          partial: 0,
+          error: "skipped: the first page failed or was partial",
+        };
         const result: RunResult = {
           version: version.name,
           perMaster,
@@ -188,8 +211,10 @@ async function runOne(version: { name: string; dir: string }, perMaster: number,
           selectorPage: skipped,
           bytesPerPage,
           fillMs: round(Math.max(...fills.map((f) => f.ms as number)), 0),
-          slowConsumers: await slowConsumers(nats),
+          slowConsumers: 0,
         };
+        if (args.full) result.fleet = await fleetOf(masters[0]!);
+        result.slowConsumers = await slowConsumers(nats);
         if (load) result.spinnerPct = load.runPct();
         return result;
       }
@@ -197,6 +222,7 @@ async function runOne(version: { name: string; dir: string }, perMaster: number,
       const nextPages = await timed(samples, async () => {
         const page = await admin.listSlaves({ pageSize, pageToken: token });
         token = page.nextPageToken;
+        return page;
       });
       const selectorPage = await timed(samples, () => admin.listSlaves({ pageSize, selector: "shard=3" }));
       const result: RunResult = {
@@ -236,6 +262,7 @@ async function runOne(version: { name: string; dir: string }, perMaster: number,
           };
         }
       }
+      if (args.full) result.fleet = await fleetOf(masters[0]!);
       result.slowConsumers = await slowConsumers(nats);
       if (load) result.spinnerPct = load.runPct();
       return result;
@@ -264,9 +291,11 @@ for (const spinner of spinners) {
           .join(", ");
         console.log(
           `${r.version} ${r.total} slaves (${K} × ${perMaster}), spinner ${spinner}${r.spinnerPct !== undefined ? ` (got ${r.spinnerPct} %)` : ""}: ` +
-            `first page p50 ${r.firstPage.p50} ms (p90 ${r.firstPage.p90}, errors ${r.firstPage.errors}${r.firstPage.error ? `: ${r.firstPage.error}` : ""}), ` +
+            `first page p50 ${r.firstPage.p50} ms (p90 ${r.firstPage.p90}, errors ${r.firstPage.errors}${r.firstPage.error ? `: ${r.firstPage.error}` : ""}, ` +
+            `${r.firstPage.partial} of ${samples} naming masters unanswered), ` +
             `next pages p50 ${r.nextPages.p50} ms, selector page p50 ${r.selectorPage.p50} ms; bytes sent per page: ${bytes}` +
-            `${r.full ? `; full listing ${r.full.listed} in ${r.full.pages} pages, ${r.full.ms} ms${r.full.error ? ` (${r.full.error})` : ""}` : ""}; slow consumers ${r.slowConsumers}`,
+            `${r.full ? `; full listing ${r.full.listed} in ${r.full.pages} pages, ${r.full.ms} ms, ${r.full.unanswered} unanswered${r.full.error ? ` (${r.full.error})` : ""}` : ""}` +
+            `${r.fleet ? `; fleet() ${r.fleet.slaves} in ${r.fleet.ms} ms, unanswered [${r.fleet.unanswered.join(",")}]${r.fleet.error ? ` (${r.fleet.error})` : ""}` : ""}; slow consumers ${r.slowConsumers}`,
         );
       }
     }
@@ -295,6 +324,7 @@ const summary = [...groups].map(([key, rs]) => {
     selectorPageP50: median(rs.map((r) => r.selectorPage.p50)),
     bytesPerPageMax: median(rs.map((r) => Math.max(...Object.values(r.bytesPerPage)))),
     errors: rs.reduce((s, r) => s + r.firstPage.errors + r.nextPages.errors + r.selectorPage.errors, 0),
+    partialFirstPages: rs.reduce((s, r) => s + r.firstPage.partial, 0),
   };
 });
 console.log(
@@ -303,7 +333,7 @@ console.log(
 console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
 for (const s of summary) {
   console.log(
-    `| ${s.version} | ${s.total.toLocaleString("en")} | ${s.spinner} | ${s.firstPageP50} | ${s.nextPagesP50} | ${s.selectorPageP50} | ${s.bytesPerPageMax.toLocaleString("en")} | ${s.errors} |`,
+    `| ${s.version} | ${s.total.toLocaleString("en")} | ${s.spinner} | ${s.firstPageP50} | ${s.nextPagesP50} | ${s.selectorPageP50} | ${s.bytesPerPageMax.toLocaleString("en")} | ${s.errors} | ${s.partialFirstPages} |`,
   );
 }
 const out = resolve(args.out!);

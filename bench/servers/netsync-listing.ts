@@ -12,6 +12,8 @@
  *   nothing pings them and no NATS route is claimed for them; a listing
  *   reads them as it reads real ones. The same code works on an older
  *   src/ (the registry's add() is all it uses), so before/after runs share it.
+ * - "fleet": master.fleet() of the whole fleet: its time, how many slaves,
+ *   which masters were unanswered.
  * - "stats": slaves held, masters known, CPU time.
  */
 import { Master, silentLogger } from "../../src/index.js";
@@ -45,8 +47,13 @@ type Registry = { add(connection: unknown): unknown };
 const registry = (master as unknown as { local: { registry: Registry } }).local.registry;
 const { SlaveConnection } = await import("../../src/fleet/slave-connection.js");
 
-onCommands((command) => {
+onCommands(async (command) => {
   switch (command.cmd) {
+    case "fleet": {
+      const started = performance.now();
+      const view = await master.fleet();
+      return { ms: performance.now() - started, slaves: view.slaves.length, unanswered: view.unanswered };
+    }
     case "fill": {
       const count = command.count as number;
       const stride = command.stride as number;
