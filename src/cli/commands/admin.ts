@@ -1,4 +1,5 @@
 import { timestampMs } from "@bufbuild/protobuf/wkt";
+import type { ClosedSlave } from "../../../gen/netsync/v1/admin_pb.js";
 import { AdminClient } from "../../admin-client.js";
 import { Code } from "../../code.js";
 import { NetSyncError } from "../../errors.js";
@@ -31,22 +32,36 @@ export interface SendResult {
   reply?: string;
 }
 
-/** `netsync slaves`: AdminService.ListSlaves (every page) as a table, or one JSON object per slave. */
+/**
+ * `netsync slaves`: AdminService.ListSlaves (every page) as a table, or one
+ * JSON object per slave, printed page by page (a fleet of any size in the
+ * memory of one page).
+ */
 export async function listSlaves(opts: SlavesFlags): Promise<void> {
   await withAdmin(opts, async (admin) => {
-    const response = await admin.listAllSlaves({ includeClosed: opts.closed ?? false, selector: opts.selector });
     if (opts.json) {
-      for (const s of response.slaves) printJsonLine(slaveMessageJson(s));
-      if (opts.closed) for (const c of response.closed) printJsonLine(closedSlaveJson(c));
-    } else {
-      process.stdout.write(`${slavesTable(response.slaves.map(slaveMessageJson))}\n`);
-      if (opts.closed) {
-        const rows = response.closed.map((c) => {
-          const json = closedSlaveJson(c);
-          return [json.id, closeReasonName(c.reason), new Date(json.closedAt).toISOString(), json.details];
-        });
-        process.stdout.write(`\n${table(["CLOSED", "REASON", "AT", "DETAILS"], rows)}\n`);
-      }
+      const unanswered = new Set<string>();
+      let closed: ClosedSlave[] = [];
+      let token = "";
+      do {
+        const page = await admin.listSlaves({ includeClosed: opts.closed ?? false, selector: opts.selector, pageToken: token });
+        for (const s of page.slaves) printJsonLine(slaveMessageJson(s));
+        if (token === "") closed = page.closed;
+        for (const id of page.unansweredMasters) unanswered.add(id);
+        token = page.nextPageToken;
+      } while (token !== "");
+      if (opts.closed) for (const c of closed) printJsonLine(closedSlaveJson(c));
+      warnUnanswered([...unanswered], "their slaves are missing from this list");
+      return;
+    }
+    const response = await admin.listAllSlaves({ includeClosed: opts.closed ?? false, selector: opts.selector });
+    process.stdout.write(`${slavesTable(response.slaves.map(slaveMessageJson))}\n`);
+    if (opts.closed) {
+      const rows = response.closed.map((c) => {
+        const json = closedSlaveJson(c);
+        return [json.id, closeReasonName(c.reason), new Date(json.closedAt).toISOString(), json.details];
+      });
+      process.stdout.write(`\n${table(["CLOSED", "REASON", "AT", "DETAILS"], rows)}\n`);
     }
     warnUnanswered(response.unansweredMasters, "their slaves are missing from this list");
   });
