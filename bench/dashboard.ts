@@ -10,6 +10,12 @@
  * tick, fetches /api/slaves with the page's default query (first 500 by
  * id). Reports each pair's ratio with/without and their median.
  *
+ * With --synthetic, no generators: each master's registry is filled with its
+ * share of synthetic slaves (no streams, nothing pinged), so the masters are
+ * idle but for the viewer, and what matters is the CPU the viewer adds
+ * (`addedPctOfCore`, the same in every pair on a busy machine, where the
+ * ratio of a real run swings with evictions and other processes).
+ *
  * With --masters K (> 1), a cluster: a nats-server (bench/lib/nats-server.ts),
  * K masters over it, the slaves split evenly among them, the dashboard viewed
  * on the first; the ratio is then of the K masters' CPU summed (the viewer's
@@ -37,13 +43,14 @@ const { values: args } = parseArgs({
     warmup: { type: "string", default: "10" },
     masters: { type: "string", default: "1" },
     "connect-wait": { type: "string", default: "60" },
+    synthetic: { type: "boolean", default: false },
     out: { type: "string", default: "bench/out" },
     help: { type: "boolean", default: false },
   },
 });
 if (args.help) {
   console.log(
-    "npm run bench:dashboard -- [--slaves 10000] [--per-gen 5000] [--interval 1000] [--timeout 3000] [--window 20] [--pairs 3] [--warmup 10] [--masters 1] [--connect-wait 60]",
+    "npm run bench:dashboard -- [--slaves 10000] [--per-gen 5000] [--interval 1000] [--timeout 3000] [--window 20] [--pairs 3] [--warmup 10] [--masters 1] [--connect-wait 60] [--synthetic]",
   );
   process.exit(0);
 }
@@ -139,7 +146,11 @@ try {
   // The slaves split evenly among the masters, each share in generators of at most perGen.
   const generators: Child[] = [];
   const slaveShares = masters.map((_, m) => Math.floor(slaves / masterCount) + (m < slaves % masterCount ? 1 : 0));
-  for (let m = 0, k = 0; m < masterCount; m++) {
+  if (args.synthetic) {
+    // No streams: each master's registry holds its share (ids interleaved across masters); nothing is pinged.
+    await Promise.all(masters.map((m, k) => m.request({ cmd: "fill", count: slaveShares[k]!, stride: masterCount, offset: k })));
+  }
+  for (let m = 0, k = 0; m < masterCount && !args.synthetic; m++) {
     for (let left = slaveShares[m]!; left > 0; k++, left -= perGen) {
       const generator = new Child(`generator ${k}`, join(HERE, "loadgen", "grpc.ts"), {
         hosts: [host],
@@ -194,6 +205,8 @@ try {
     without: number;
     with: number;
     ratio: number;
+    /** What the viewer added, % of one core (the masters' CPU summed): the figure --synthetic is for. */
+    addedPctOfCore: number;
     /** The viewed master's own ratio (the same as ratio with one master). */
     viewedRatio: number;
     /** Time in the dashboard's own code during the viewed window, as a share of the master's CPU then, %. */
@@ -236,6 +249,7 @@ try {
     results.push({
       without: round(without, 2),
       with: round(withViewer, 2),
+      addedPctOfCore: round(withViewer - without, 2),
       ratio: round(withViewer / without, 4),
       viewedRatio: round(viewedRatio, 4),
       dashboardSharePct: round((on.dashboardMs / on.cpuMs) * 100, 2),
@@ -257,6 +271,7 @@ try {
   const viewedRatios = results.map((r) => r.viewedRatio).sort((a, b) => a - b);
   const ratios = results.map((r) => r.ratio).sort((a, b) => a - b);
   const median = percentile(ratios, 50);
+  const added = results.map((r) => r.addedPctOfCore).sort((a, b) => a - b);
   const shares = results.map((r) => r.dashboardSharePct).sort((a, b) => a - b);
   const medianShare = percentile(shares, 50);
   const summary = {
@@ -270,6 +285,8 @@ try {
     timeout: Number(args.timeout),
     windowSeconds: windowMs / 1000,
     pairs: results,
+    synthetic: args.synthetic,
+    medianAddedPctOfCore: percentile(added, 50),
     medianRatio: median,
     growthPct: round((median - 1) * 100, 2),
     dashboardSharePct: medianShare,
@@ -283,6 +300,7 @@ try {
   console.log(
     `\nmedian ratio with/without one viewer at ${slaves} slaves on ${masterCount} master(s): ${median} (${summary.growthPct >= 0 ? "+" : ""}${summary.growthPct} %), ` +
       `target ≤ 1.05: ${summary.met ? "met" : "NOT met"}; ` +
+      `the viewer added a median ${summary.medianAddedPctOfCore} % of a core; ` +
       `time in the dashboard's own code: median ${medianShare} % of the master's CPU with one viewer; evictions ${stats.evicted}, other losses ${stats.lost}; ${join(out, file)}`,
   );
 } finally {

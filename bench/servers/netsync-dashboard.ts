@@ -7,6 +7,9 @@
  * "cpu" (this process's CPU time, user + system, in ms, all threads) and
  * "stats" (connected slaves, evictions and other losses so far). "cpu" also
  * gives dashboardMs, the time spent in the dashboard's own code so far.
+ * "fill" {count, stride, offset} registers synthetic slaves (no stream behind
+ * them, nothing pings them; see bench/servers/netsync-listing.ts) for
+ * bench:dashboard --synthetic.
  */
 import { DashboardServer } from "../../src/dashboard/http-server.js";
 import { Master, silentLogger } from "../../src/index.js";
@@ -63,8 +66,33 @@ timed(internals.feed, "flushEvents");
 const httpPort = withDashboard ? await dashboard.listen() : 0;
 emit({ ev: "ready", port, httpPort });
 
+/** The fleet's registry and the SlaveConnection class, reached the way a test would: "fill" only adds entries. */
+const registry = (master as unknown as { local: { registry: { add(connection: unknown): unknown } } }).local.registry;
+const { SlaveConnection } = await import("../../src/fleet/slave-connection.js");
+
 onCommands((command) => {
   switch (command.cmd) {
+    case "fill": {
+      const { count, stride, offset } = command as unknown as { count: number; stride: number; offset: number };
+      const now = Date.now();
+      for (let n = 0; n < count; n++) {
+        const i = n * stride + offset;
+        const connection = new SlaveConnection(
+          `s${String(i).padStart(8, "0")}`,
+          `10.0.${(i >> 8) & 255}.${i & 255}:40000`,
+          {} as never,
+          now,
+          1 << 20,
+          {
+            shard: String(i % 10),
+          },
+        );
+        const c = connection as unknown as { lastRtt?: number };
+        if ("lastRtt" in c) c.lastRtt = 0.5 + (i % 100) / 100;
+        registry.add(connection);
+      }
+      return { size: master.size };
+    }
     case "cpu": {
       const { user, system } = process.cpuUsage();
       return {
