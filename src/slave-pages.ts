@@ -189,10 +189,15 @@ export class PageAssembler<T extends Pageable> {
     return due.map(([masterId, s]) => ({ masterId, cursor: s.cursor, limit }));
   }
 
-  /** A master's answer to the last round; then place() what it allows. */
-  answer(part: MasterPart<T>): void {
+  /** A master's answer to the last round; then place() what it allows. False when it is refused (the master then counts as failed). */
+  answer(part: MasterPart<T>): boolean {
     const source = this.sources.get(part.masterId);
-    if (!source || source.failed) return;
+    if (!source || source.failed) return false;
+    // "More to come" without saying how far it looked cannot be merged: as good as no answer.
+    if (!part.done && part.last === undefined) {
+      source.failed = true;
+      return false;
+    }
     source.asked = true;
     source.buffer = part.slaves;
     source.next = 0;
@@ -201,6 +206,7 @@ export class PageAssembler<T extends Pageable> {
       source.bound = part.last;
       source.cursor = { id: part.last, inclusive: false };
     }
+    return true;
   }
 
   /** A master that did not answer: left out of this page (its slaves are missing from it; the caller names it). */

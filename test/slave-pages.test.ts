@@ -182,6 +182,18 @@ describe("ListSlaves pages", () => {
     expect(second.nextToken()).to.equal("");
   });
 
+  it("an answer that says more follow without saying how far it looked is refused: that master counts as failed", () => {
+    const assembler = new PageAssembler<Item>(decodePageToken("", ""), ["m1", "m2"], 5);
+    expect(assembler.answer({ masterId: "m2", slaves: [], last: undefined, done: false })).to.equal(false);
+    expect(
+      assembler.answer({ masterId: "m1", slaves: [{ id: "a", masterId: "m1", match: true, bytes: 1 }], last: "a", done: true }),
+    ).to.equal(true);
+    assembler.place();
+    expect(assembler.page.map((i) => i.id)).to.deep.equal(["a"]);
+    expect(assembler.complete).to.equal(true);
+    expect(assembler.nextToken()).to.equal("");
+  });
+
   it("tokens: another selector's, a malformed one or another version is INVALID_ARGUMENT; a negative size too", () => {
     const token: PageToken = { selector: "region=eu", at: { id: "a", masterId: "m1" }, skip: { m2: "z" } };
     const text = encodePageToken(token);

@@ -149,8 +149,8 @@ export class Scatter {
         }
         for (const [id, parts] of result.answers) {
           const part = parts[0]!;
-          heard.set(id, part);
-          assembler.answer({ masterId: id, slaves: part.slaves ?? [], last: part.last, done: part.done === true });
+          if (assembler.answer({ masterId: id, slaves: part.slaves ?? [], last: part.last, done: part.done === true })) heard.set(id, part);
+          else unanswered.add(id);
         }
       }
       assembler.place();
