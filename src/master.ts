@@ -19,6 +19,7 @@ import type {
   FleetBroadcastResult,
   FleetOptions,
   FleetView,
+  JobRecord,
   MasterEvents,
   MasterInfo,
   RequestOptions,
@@ -117,6 +118,7 @@ export class Master extends EventEmitter<MasterEvents> {
       },
       request: (slaveId, custom, timeout) => this.scope.request(slaveId, custom, timeout),
       reachable: (slaveId) => this.scope.reachable(slaveId),
+      heldIds: () => this.local.slaves().map((slave) => slave.id),
       watchConnects: (listener) =>
         this.watch((event) => {
           if (event.kind === "connected" && event.slave) listener(event.slave.id);
@@ -211,6 +213,7 @@ export class Master extends EventEmitter<MasterEvents> {
         observer: this.metrics,
         logger: options.logger,
         events: this.events,
+        jobs: this.jobRunner,
       });
       this.useScope(this.cluster);
     }
@@ -298,6 +301,8 @@ export class Master extends EventEmitter<MasterEvents> {
     } catch (err) {
       this.log.error(`a "${String(event)}" listener threw: ${NetSyncError.from(err).message}`);
     }
+    // A shared job store's kept commands are delivered by the master the slave connects to.
+    if (event === "slave:connected") this.jobRunner.connectedHere((args[0] as SlaveEvent).slave.id);
     // Only built when a watcher or the cluster wants it: a master nobody watches does no more per event than before.
     if (this.events.size > 0 && (event === "slave:connected" || event === "slave:evicted" || event === "slave:disconnected")) {
       this.events.emit(this.watchEventOf(args[0] as SlaveEvent));
@@ -485,14 +490,36 @@ export class Master extends EventEmitter<MasterEvents> {
     return this.jobRunner.run(custom, options);
   }
 
-  /** A recent job by id (running, or finished within the cache's bounds), if known here. */
+  /** A recent job this master started, by id (running, or finished within the cache's bounds), if known here. */
   job(jobId: string): Job | undefined {
     return this.jobRunner.get(jobId);
   }
 
-  /** Recent jobs, newest first. */
+  /** Recent jobs this master started, newest first. */
   jobs(limit?: number): Job[] {
     return this.jobRunner.list(limit);
+  }
+
+  /**
+   * A recent job by id, whichever master of the cluster started it, as a
+   * snapshot with its results: this master's from memory; in a cluster
+   * whose NATS has JetStream, another master's from the shared job store
+   * (even if that master died: a target with no result past the job's last
+   * moment shows "did not return"). Without a shared store, like job().
+   * Rejects with UNAVAILABLE when the store cannot be read.
+   */
+  async getJob(jobId: string): Promise<JobRecord | undefined> {
+    return this.jobRunner.read(jobId);
+  }
+
+  /** Recent jobs of every master sharing the job store (this master's alone without one), newest first, without results. */
+  async listJobs(limit = 100): Promise<JobRecord[]> {
+    return this.jobRunner.readList(limit);
+  }
+
+  /** Where new jobs are kept: "memory" (this process), or "jetstream" (the cluster's shared job store). */
+  get jobStore(): string {
+    return this.jobRunner.storeKind;
   }
 
   /** Commands kept for slaves that are not connected, waiting for them. */

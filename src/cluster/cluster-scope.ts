@@ -1,6 +1,7 @@
 import type { Fleet, StreamTracker } from "../fleet/fleet.js";
 import type { Scope, Self } from "../fleet/scope.js";
 import { WatchHub } from "../fleet/watch-hub.js";
+import type { JobStoreSink } from "../jobs/store.js";
 import type { Logger } from "../logger.js";
 import type {
   ClusterStatus,
@@ -49,7 +50,7 @@ export class ClusterScope implements Scope {
     private readonly fleet: Fleet,
     private readonly self: Self,
     private readonly options: ClusterOptions,
-    extras: { observer?: ClusterObserver; logger?: Logger; events?: WatchHub } = {},
+    extras: { observer?: ClusterObserver; logger?: Logger; events?: WatchHub; jobs?: JobStoreSink } = {},
   ) {
     this.events = extras.events ?? new WatchHub();
     // Made before the first stream is accepted: the id (default host:port) is known by now.
