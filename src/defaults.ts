@@ -101,6 +101,18 @@ export const CLUSTER_DEFAULTS = {
   maxPingOut: 2,
   /** NATS refused the credentials: try again this often (nats.js itself gives up on an auth error). */
   authRetryInterval: 5_000,
+  /**
+   * Where a cluster keeps its jobs: "auto" uses JetStream when the NATS server has it (nats-server -js) and
+   * this master's memory otherwise, saying so in the log; "jetstream" refuses jobs until the JetStream job
+   * store is open; "memory" never uses JetStream.
+   */
+  jobStore: "auto",
+  /**
+   * Writes to the JetStream job store (results, kept commands, records) held in memory while NATS is
+   * unreachable, replayed in order once it is back; past this, a command is not kept ("expired") and a
+   * result is kept only in the asking master's memory.
+   */
+  jobStoreOutbox: 10_000,
 } as const;
 
 /** The dashboard's own defaults (its host and port come from the master's options). */

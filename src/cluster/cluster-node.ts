@@ -118,6 +118,11 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     return this.state === "connected";
   }
 
+  /** The NATS connection, if there is one (it may be reconnecting): for the job store, which shares it. */
+  get connection(): NatsConnection | undefined {
+    return this.host.closing ? undefined : this.link.nc;
+  }
+
   /** Starts connecting in the background and beating; returns at once (wait for "connected" if needed). */
   start(): void {
     if (this.started || this.host.closing) return;

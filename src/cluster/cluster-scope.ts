@@ -1,8 +1,10 @@
+import { CLUSTER_DEFAULTS } from "../defaults.js";
+import { NetSyncError } from "../errors.js";
 import type { Fleet, StreamTracker } from "../fleet/fleet.js";
 import type { Scope, Self } from "../fleet/scope.js";
 import { WatchHub } from "../fleet/watch-hub.js";
 import type { JobStoreSink } from "../jobs/store.js";
-import type { Logger } from "../logger.js";
+import { getLogger, type Logger } from "../logger.js";
 import type {
   ClusterStatus,
   CustomInput,
@@ -19,6 +21,7 @@ import { Selector } from "../selector.js";
 import { ClusterNode } from "./cluster-node.js";
 import { clusterEventOf, clusterReplyOf, clusterSlaveOf, fleetSlaveOf, masterInfoOf, replyOf, watchEventOf } from "./convert.js";
 import { compareEpochs, EpochClock } from "./epoch.js";
+import type { JetStreamJobStore } from "./jobs/jetstream-store.js";
 import { type ClusterOptions, redactServer } from "./options.js";
 import type { ClusterObserver, ClusterStats } from "./stats.js";
 import type { LocalFleet } from "./types.js";
@@ -45,6 +48,14 @@ export class ClusterScope implements Scope {
   /** Watchers of the other half: other masters' slave events and the membership. */
   private readonly remote = new Set<WatchListener>();
   private unpublish: (() => void) | undefined;
+  /** The job runner, to which the JetStream job store is given once open (unless jobStore is "memory"). */
+  private readonly jobs: JobStoreSink | undefined;
+  private jobStore: JetStreamJobStore | undefined;
+  private jobStoreOpening = false;
+  /** What was last logged about the job store, so a retry on every reconnect logs one line. */
+  private jobStoreLogged: string | undefined;
+  private closing = false;
+  private readonly log: Logger;
 
   constructor(
     private readonly fleet: Fleet,
@@ -53,6 +64,8 @@ export class ClusterScope implements Scope {
     extras: { observer?: ClusterObserver; logger?: Logger; events?: WatchHub; jobs?: JobStoreSink } = {},
   ) {
     this.events = extras.events ?? new WatchHub();
+    this.jobs = extras.jobs;
+    this.log = extras.logger ?? getLogger("cluster");
     // Made before the first stream is accepted: the id (default host:port) is known by now.
     this.clock = new EpochClock(self.id);
     this.node = new ClusterNode(this.localFleet(), { ...options, ...extras });
@@ -71,6 +84,76 @@ export class ClusterScope implements Scope {
     this.node.on("member-left", (member, reason) =>
       this.emitRemote({ kind: "master_left", masterId: member.id, at: new Date(), details: reason }),
     );
+    if (this.jobs && (options.jobStore ?? CLUSTER_DEFAULTS.jobStore) !== "memory") {
+      if (options.jobStore === "jetstream")
+        this.jobs.requireStore(`the cluster's JetStream job store is not open yet (jobStore "jetstream")`);
+      this.node.on("connected", () => this.jobStoreUp());
+    }
+  }
+
+  /**
+   * NATS is up: open the JetStream job store the first time (it then keeps
+   * every job started here, and delivers what other masters kept for the
+   * slaves held here), or tell it NATS is back. Without JetStream on the
+   * server, jobs stay in this master's memory ("auto": one warn line; tried
+   * again on every reconnect, so a server restarted with -js is used).
+   */
+  private jobStoreUp(): void {
+    const jobs = this.jobs;
+    if (!jobs || this.closing) return;
+    if (this.jobStore) {
+      void this.jobStore.up();
+      return;
+    }
+    if (this.jobStoreOpening) return;
+    this.jobStoreOpening = true;
+    const log = this.log;
+    void (async () => {
+      // Loaded only when wanted, like the cluster itself: a master with jobStore "memory" never loads JetStream.
+      const { JetStreamJobStore } = await import("./jobs/jetstream-store.js");
+      const node = this.node;
+      const store = await JetStreamJobStore.open(
+        {
+          get nc() {
+            return node.connection;
+          },
+          get connected() {
+            return node.connected;
+          },
+        },
+        {
+          clusterName: node.clusterName,
+          pending: jobs.bounds.pending,
+          retentionMs: jobs.bounds.cache.maxAgeMs,
+          maxDeliverWithin: jobs.bounds.maxDeliverWithin,
+          outbox: this.options.jobStoreOutbox ?? CLUSTER_DEFAULTS.jobStoreOutbox,
+          log,
+        },
+      );
+      if (this.closing) {
+        await store.close();
+        return;
+      }
+      this.jobStore = store;
+      jobs.useStore(store);
+      const { names } = store;
+      log.info(
+        `jobs are kept in JetStream (streams ${names.resultsStream}, ${names.pendingStream}, bucket ${names.bucket}): ` +
+          "a master's death loses neither its pending deliveries nor its results",
+      );
+    })()
+      .catch((err: unknown) => {
+        const why = NetSyncError.from(err).message;
+        const required = this.options.jobStore === "jetstream";
+        const line = required
+          ? `cannot open the cluster's JetStream job store (${why}); jobs are refused until it opens (jobStore "jetstream"), tried again on every reconnect`
+          : `NATS has no usable JetStream (${why}): jobs are kept in this master's memory, and its death loses its pending deliveries and results; run nats-server with -js to keep them`;
+        if (line !== this.jobStoreLogged) (required ? log.error : log.warn)(line);
+        this.jobStoreLogged = line;
+      })
+      .finally(() => {
+        this.jobStoreOpening = false;
+      });
   }
 
   get status(): ClusterStatus {
@@ -99,6 +182,10 @@ export class ClusterScope implements Scope {
 
   /** Leaves first, so other masters drop this one at once rather than after missed heartbeats; NATS drops its routes with the connection. */
   async close(): Promise<void> {
+    this.closing = true;
+    // Before the connection closes: the store gets a moment to write what waits for NATS.
+    await this.jobStore?.close();
+    this.jobStore = undefined;
     if (this.fleet.tracker === this.tracker) this.fleet.tracker = undefined;
     this.unpublish?.();
     this.unpublish = undefined;

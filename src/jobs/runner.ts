@@ -198,8 +198,12 @@ export class JobRunner {
       });
       for (const entry of stored) {
         if (records.has(entry.spec.id)) continue;
-        // A job whose asking master did not see it end has no final counts: count its results.
-        const full = entry.summary ? entry : await this.shared.read(entry.spec.id).catch(() => undefined);
+        if (entry.summary) {
+          records.set(entry.spec.id, { ...recordOf(entry, Date.now(), false), summary: entry.summary });
+          continue;
+        }
+        // A job whose asking master did not see it end (still running, or it died) has no final counts: count its results.
+        const full = await this.shared.read(entry.spec.id).catch(() => undefined);
         records.set(entry.spec.id, recordOf(full ?? entry, Date.now(), false));
       }
     }
