@@ -158,6 +158,7 @@ export class Router {
     // One id for every attempt: a command sent again to a slave's new holder (the old one may have delivered it) runs once.
     const commandId = givenCommandId ?? randomUUID();
     const timeLeft = () => performance.now() - started < timeoutMs;
+    const downs = host.counters.disconnects;
     let outcome = "error";
     try {
       const nc = host.nc;
@@ -195,7 +196,17 @@ export class Router {
           continue;
         }
         if ("error" in result) {
-          const error = routeError(result.error, slaveId, host.clusterName, timeoutMs);
+          let error = routeError(result.error, slaveId, host.clusterName, timeoutMs);
+          if (error.code === Code.DEADLINE_EXCEEDED && (host.counters.disconnects !== downs || !host.connected)) {
+            // No answer because NATS went away meanwhile, not because the slave was slow: the holder may have written it
+            // (and its answer was lost), or not. UNAVAILABLE says "not known to have run": a job keeps it for later, and the
+            // command_id makes a second delivery run once.
+            error = new NetSyncError(
+              `lost the cluster link before ${holder ? `master ${holder.master}` : "the slave's holder"} answered for slave "${slaveId}": the command may or may not have run`,
+              Code.UNAVAILABLE,
+              { cause: result.error },
+            );
+          }
           if (holder && error.code === Code.NOT_FOUND && timeLeft()) {
             // No responders on the holder's own subject: it is gone. Forget what it claimed, ask whoever holds the slave.
             this.directory.forgetMaster(holder.master);

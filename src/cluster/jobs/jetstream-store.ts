@@ -46,6 +46,8 @@ const READ_BATCH = 1_000;
 const DUPLICATE_WINDOW_MS = 2 * 60_000;
 /** How long close() tries to write what waits in the outbox. */
 const CLOSE_FLUSH_MS = 500;
+/** How long after NATS lost a follow's consumer it is replaced. */
+const RESTART_FOLLOW_MS = 100;
 /** Between two tries to reopen the store after NATS came back (JetStream may take a moment to recover its streams). */
 const REOPEN_MS = 500;
 
@@ -81,7 +83,11 @@ interface Follow {
   follower: JobFollower;
   /** The connection its consumer and subscription live on. */
   nc?: NatsConnection;
+  /** The stream sequence of the last result seen: a replaced consumer starts after it. */
+  lastSeq: number;
   stop?: () => void;
+  /** Replaces its consumer (NATS lost it), keeping the subscription. */
+  restart?: () => void;
   stopped: boolean;
 }
 
@@ -378,7 +384,7 @@ export class JetStreamJobStore implements JobStore {
   // --- following a job ------------------------------------------------------------------
 
   follow(jobId: string, follower: JobFollower): () => void {
-    const follow: Follow = { jobId, startedAt: this.started.get(jobId) ?? Date.now(), follower, stopped: false };
+    const follow: Follow = { jobId, startedAt: this.started.get(jobId) ?? Date.now(), follower, lastSeq: 0, stopped: false };
     this.follows.add(follow);
     this.startFollow(follow);
     return () => {
@@ -390,9 +396,8 @@ export class JetStreamJobStore implements JobStore {
 
   /**
    * Follows a job's results with an ordered consumer from its start (so
-   * nothing recorded before is missed; nats.js recreates it after a NATS
-   * restart), and "taking" notes with a core subscription. Started again by
-   * up() if the connection was replaced.
+   * nothing recorded before is missed), and "taking" notes with a core
+   * subscription. Started again by up() if the connection was replaced.
    */
   private startFollow(follow: Follow): void {
     follow.stop?.();
@@ -400,38 +405,70 @@ export class JetStreamJobStore implements JobStore {
     const session = this.session();
     if (!session || follow.stopped) return;
     follow.nc = session.nc;
-    let stopped = false;
     let sub: Subscription | undefined;
-    let stopConsumer: (() => void) | undefined;
-    follow.stop = () => {
-      stopped = true;
-      sub?.unsubscribe();
-      stopConsumer?.();
-    };
     try {
       sub = session.nc.subscribe(this.names.taking(follow.jobId), {
         callback: (err, msg) => {
           const taking = err ? undefined : decodeTaking(msg.string());
-          if (taking && !stopped) follow.follower.taking(taking.slaveId, taking.until);
+          if (taking && !follow.stopped) follow.follower.taking(taking.slaveId, taking.until);
         },
       });
     } catch (err) {
       this.options.log.debug(`job store: cannot follow job ${follow.jobId}'s deliveries: ${describe(err)}`);
     }
+    let stopResults = this.followResults(follow, session);
+    follow.stop = () => {
+      sub?.unsubscribe();
+      stopResults();
+    };
+    follow.restart = () => {
+      stopResults();
+      stopResults = this.followResults(follow, session);
+    };
+  }
+
+  /**
+   * One ordered consumer on a job's results, from the last one seen (or the
+   * job's start). nats.js recreates an ordered consumer that NATS lost (a
+   * restart: they live in memory), but not one created from a start time
+   * (its reset asks for both a time and a sequence), so a lost consumer is
+   * replaced here, from the last sequence seen. Returns the function that stops it.
+   */
+  private followResults(follow: Follow, session: Session): () => void {
+    let stopped = false;
+    let close: (() => void) | undefined;
+    const stop = () => {
+      stopped = true;
+      close?.();
+    };
     void (async () => {
+      const from =
+        follow.lastSeq > 0 ? { opt_start_seq: follow.lastSeq + 1 } : { opt_start_time: new Date(follow.startedAt).toISOString() };
       const consumer = await session.js.consumers.get(this.names.resultsStream, {
         filter_subjects: this.names.results(follow.jobId),
-        opt_start_time: new Date(follow.startedAt).toISOString(),
+        ...from,
       });
       const messages = await consumer.consume({ max_messages: 256 });
-      stopConsumer = () => {
+      close = () => {
         void messages.close();
         void consumer.delete().catch(() => undefined);
       };
-      if (stopped) stopConsumer();
+      if (stopped) close();
+      void (async () => {
+        for await (const status of messages.status()) {
+          if (stopped) return;
+          if (status.type === "consumer_not_found" || status.type === "consumer_deleted") {
+            // Replaced one turn later (not from inside the iterator that reported it).
+            setTimeout(() => follow.restart?.(), RESTART_FOLLOW_MS).unref();
+            return;
+          }
+        }
+      })();
       for await (const msg of messages) {
+        if (stopped) break;
+        follow.lastSeq = Math.max(follow.lastSeq, msg.seq);
         const result = decodeResult(msg.string());
-        if (result && !stopped) follow.follower.result(result);
+        if (result) follow.follower.result(result);
       }
     })().catch((err: unknown) => {
       if (stopped) return;
@@ -439,6 +476,7 @@ export class JetStreamJobStore implements JobStore {
       follow.nc = undefined;
       this.options.log.debug(`job store: cannot follow job ${follow.jobId}'s results: ${describe(err)}`);
     });
+    return stop;
   }
 
   onWake(listener: () => void): () => void {
@@ -627,15 +665,19 @@ const STREAM_NAME_IN_USE = 10058;
 /**
  * Whether a failed write should be tried again later: the connection, a
  * timeout, no responders (JetStream not up yet after a restart), or
- * JetStream saying it is temporarily unavailable (503). A refusal by the
+ * JetStream saying it is temporarily unavailable. A refusal by the
  * stream (a bound, a duplicate result) or a message too large is final.
  */
 function isTransient(err: unknown): boolean {
   if (err instanceof NetSyncError) return err.code === Code.UNAVAILABLE;
   if (err instanceof InvalidArgumentError) return false;
-  if (err instanceof JetStreamApiError) return err.status === 503;
+  // A stream's refusal is a 503 too (err_code 10077, "maximum messages per subject exceeded"): only 10008 is "try later".
+  if (err instanceof JetStreamApiError) return err.code === JETSTREAM_TEMPORARILY_UNAVAILABLE;
   return true;
 }
+
+/** JetStream's "JetStream system temporarily unavailable". */
+const JETSTREAM_TEMPORARILY_UNAVAILABLE = 10008;
 
 /** Which bound of a stream refused a publish, if one did. */
 function refusedAs(err: unknown): "per-subject" | "total" | undefined {
