@@ -300,12 +300,17 @@ export class JetStreamJobStore implements JobStore {
 
   async kept(slaveId: string): Promise<KeptCommand[]> {
     const { jsm } = await this.readable();
+    const stream = this.names.pendingStream;
     const subject = this.names.pending(slaveId);
+    // The last one first: on 2.9 a "next by subject" past a subject's last message scans the rest of its block
+    // (measured: 6x the cost of a hit), so the walk below stops at the last one instead of asking for one more.
+    const last = await jsm.direct.getMessage(stream, { last_by_subj: subject });
+    if (!last) return [];
     const out: KeptCommand[] = [];
     let seq = 0;
-    // At most perSlave of them (the server's bound), each one direct get by subject from the last one seen.
-    for (let i = 0; i <= this.options.pending.perSlave; i++) {
-      const msg = await jsm.direct.getMessage(this.names.pendingStream, { next_by_subj: subject, seq: seq + 1 });
+    // At most perSlave of them (the server's bound), oldest first, one direct get by subject each.
+    for (let i = 0; i <= this.options.pending.perSlave && seq < last.seq; i++) {
+      const msg = seq + 1 === last.seq ? last : await jsm.direct.getMessage(stream, { next_by_subj: subject, seq: seq + 1 });
       if (!msg) break;
       seq = msg.seq;
       const command = decodeKept(msg.string(), slaveId, msg.seq);
