@@ -315,6 +315,29 @@ describe("jobs in a cluster with JetStream", function () {
     expect(await pendingMessages(server)).to.equal(100);
   });
 
+  it('jobStore "jetstream" on a NATS without it: jobs are refused with UNAVAILABLE, one error line; "memory" never asks', async () => {
+    await server.kill();
+    server.removeStore();
+    server = new NatsServer();
+    await server.start();
+    const lines: string[] = [];
+    const logger = createConsola({ level: 5, reporters: [{ log: (o: LogObject) => lines.push(`${o.type} ${format(...o.args)}`) }] });
+    const strict = await clusterMaster("strict", [server.url], { jobStore: "jetstream" }, { logger });
+    const err = await strict.run("x", { ids: ["a"] }).then(
+      () => undefined,
+      (e: unknown) => e as { code: number; message: string },
+    );
+    expect(err?.code).to.equal(14);
+    expect(err?.message).to.match(/jobStore "jetstream"/);
+    await waitFor(() => lines.some((l) => /^error .*cannot open the cluster's JetStream job store/.test(l)), 3_000, "the error line");
+    const quiet: string[] = [];
+    const quietLogger = createConsola({ level: 5, reporters: [{ log: (o: LogObject) => quiet.push(`${o.type} ${format(...o.args)}`) }] });
+    const memory = await clusterMaster("memory", [server.url], { jobStore: "memory" }, { logger: quietLogger });
+    await mastersConverged([strict, memory], ["memory", "strict"]);
+    expect(memory.jobStore).to.equal("memory");
+    expect(quiet.filter((l) => /JetStream/.test(l))).to.deep.equal([]);
+  });
+
   it("a cluster whose NATS has no JetStream keeps jobs in memory, says so once, and still delivers later across masters", async () => {
     await server.kill();
     server.removeStore();
