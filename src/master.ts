@@ -116,7 +116,7 @@ export class Master extends EventEmitter<MasterEvents> {
         const view = await this.scope.list(selector);
         return { ids: view.slaves.map((slave) => slave.id), unanswered: view.unanswered };
       },
-      request: (slaveId, custom, timeout) => this.scope.request(slaveId, custom, timeout),
+      request: (slaveId, custom, timeout, job) => this.scope.request(slaveId, custom, timeout, job),
       reachable: (slaveId) => this.scope.reachable(slaveId),
       heldIds: () => this.local.slaves().map((slave) => slave.id),
       watchConnects: (listener) =>

@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import type { NatsConnection } from "@nats-io/transport-node";
+import type { JobDelivery } from "../fleet/scope.js";
 import type { FleetBroadcastResult, RoutedSendResult } from "../model.js";
 import { Claims } from "./claims.js";
 import { HolderDirectory } from "./directory.js";
@@ -260,8 +261,13 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     return holder !== undefined && this.presence.knows(holder.master);
   }
 
-  request(slaveId: string, data: string, timeoutMs: number, commandId?: string): Promise<RoutedReply> {
-    return this.router.request(slaveId, data, timeoutMs, commandId);
+  request(slaveId: string, data: string, timeoutMs: number, commandId?: string, job?: JobDelivery): Promise<RoutedReply> {
+    return this.router.request(slaveId, data, timeoutMs, commandId, job);
+  }
+
+  /** Where replies to jobs' routed deliveries served here are recorded (the cluster's job store, once open). */
+  set jobRecorder(record: Router["recordJob"]) {
+    this.router.recordJob = record;
   }
 
   /**

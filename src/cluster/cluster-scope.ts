@@ -1,7 +1,7 @@
 import { CLUSTER_DEFAULTS } from "../defaults.js";
 import { NetSyncError } from "../errors.js";
 import type { Fleet, StreamTracker } from "../fleet/fleet.js";
-import type { Scope, Self } from "../fleet/scope.js";
+import type { JobDelivery, Scope, Self } from "../fleet/scope.js";
 import { WatchHub } from "../fleet/watch-hub.js";
 import type { JobStoreSink } from "../jobs/store.js";
 import { getLogger, type Logger } from "../logger.js";
@@ -22,6 +22,7 @@ import { ClusterNode } from "./cluster-node.js";
 import { clusterEventOf, clusterReplyOf, clusterSlaveOf, fleetSlaveOf, masterInfoOf, replyOf, watchEventOf } from "./convert.js";
 import { compareEpochs, EpochClock } from "./epoch.js";
 import type { JetStreamJobStore } from "./jobs/jetstream-store.js";
+import { isJobId } from "./jobs/names.js";
 import { type ClusterOptions, redactServer } from "./options.js";
 import type { ClusterObserver, ClusterStats } from "./stats.js";
 import type { LocalFleet } from "./types.js";
@@ -136,6 +137,20 @@ export class ClusterScope implements Scope {
       }
       this.jobStore = store;
       jobs.useStore(store);
+      // A reply this master receives for another master's job is recorded here, so it outlives that master.
+      const self = this.self;
+      node.jobRecorder = async (jobId, slaveId, reply, job) => {
+        if (!isJobId(jobId)) return false;
+        const outcome = await store.settle(jobId, {
+          slaveId,
+          masterId: self.id,
+          status: reply.case === "error" ? "error" : "ok",
+          ...(reply.case === "error" ? { error: reply.value } : { data: reply.value }),
+          latencyMs: Date.now() - job.startedAt,
+          deliveries: job.deliveries,
+        });
+        return outcome !== "lost";
+      };
       const { names } = store;
       log.info(
         `jobs are kept in JetStream (streams ${names.resultsStream}, ${names.pendingStream}, bucket ${names.bucket}): ` +
@@ -184,6 +199,7 @@ export class ClusterScope implements Scope {
   async close(): Promise<void> {
     this.closing = true;
     // Before the connection closes: the store gets a moment to write what waits for NATS.
+    this.node.jobRecorder = undefined;
     await this.jobStore?.close();
     this.jobStore = undefined;
     if (this.fleet.tracker === this.tracker) this.fleet.tracker = undefined;
@@ -222,11 +238,11 @@ export class ClusterScope implements Scope {
     return this.node.send(slaveId, dataOf(custom));
   }
 
-  async request(slaveId: string, custom: CustomInput, timeout: number): Promise<RoutedReplyResult> {
+  async request(slaveId: string, custom: CustomInput, timeout: number, job?: JobDelivery): Promise<RoutedReplyResult> {
     if (this.fleet.has(slaveId)) return { reply: await this.fleet.request(slaveId, custom, timeout), masterId: this.self.id };
     const commandId = typeof custom === "string" ? undefined : custom.commandId || undefined;
-    const routed = await this.node.request(slaveId, dataOf(custom), timeout, commandId);
-    return { reply: replyOf(routed.reply), masterId: routed.masterId };
+    const routed = await this.node.request(slaveId, dataOf(custom), timeout, commandId, commandId ? job : undefined);
+    return { reply: replyOf(routed.reply), masterId: routed.masterId, ...(routed.recorded ? { recorded: true } : {}) };
   }
 
   async broadcast(custom: CustomInput, selector: Selector, timeout?: number): Promise<FleetBroadcastResult> {

@@ -86,4 +86,6 @@ export interface FleetSlaves {
 export interface RoutedReply {
   reply: ClusterReply;
   masterId: string;
+  /** The holder recorded the reply as a job's result (a job's delivery, and a job store open there). */
+  recorded?: boolean;
 }

@@ -4,6 +4,7 @@ import { Code } from "../code.js";
 import { JOB_DEFAULTS } from "../defaults.js";
 import { NetSyncError } from "../errors.js";
 import { pace } from "../fleet/pacer.js";
+import type { JobDelivery } from "../fleet/scope.js";
 import type { Logger } from "../logger.js";
 import type { CustomInput, JobRecord, JobResult, JobResultStatus, RoutedReplyResult, RunOptions } from "../model.js";
 import { Selector } from "../selector.js";
@@ -34,9 +35,11 @@ export interface JobHost {
    * NOT_FOUND (no master holds it), RESOURCE_EXHAUSTED (not written),
    * UNAVAILABLE (its stream ended before the Reply, or the cluster is
    * unreachable, or became so before the holder answered),
-   * DEADLINE_EXCEEDED (written, no Reply in time).
+   * DEADLINE_EXCEEDED (written, no Reply in time). With `job`, the master
+   * holding the slave may record the reply as the job's result (the answer
+   * says `recorded`).
    */
-  request(slaveId: string, custom: { data: string; commandId: string }, timeout: number): Promise<RoutedReplyResult>;
+  request(slaveId: string, custom: { data: string; commandId: string }, timeout: number, job?: JobDelivery): Promise<RoutedReplyResult>;
   /** Whether a master in reach is known to hold the slave now; from memory, maybe stale. */
   reachable(slaveId: string): boolean;
   /** The slaves this master holds now (a shared store's kept commands are delivered by the slave's holder). */
@@ -332,9 +335,13 @@ export class JobRunner {
   private deliver(run: Running, slaveId: string): void {
     const { job } = run;
     if (this.closed || !job.waitsFor(slaveId)) return;
-    this.host.request(slaveId, { data: job.data, commandId: job.id }, job.timeout).then(
-      ({ reply, masterId }) => {
-        void this.record(run.store, job.id, this.resultOf(job.startedAt, slaveId, outcomeOf(reply), masterId, bump(run, slaveId)), job);
+    const delivery = { startedAt: job.startedAt.getTime(), deliveries: (run.deliveries.get(slaveId) ?? 0) + 1 };
+    this.host.request(slaveId, { data: job.data, commandId: job.id }, job.timeout, run.store.shared ? delivery : undefined).then(
+      ({ reply, masterId, recorded }) => {
+        const result = this.resultOf(job.startedAt, slaveId, outcomeOf(reply), masterId, bump(run, slaveId));
+        // Recorded by the master holding the slave (it outlives this one): only the Job here still needs it.
+        if (recorded) job.settle(result);
+        else void this.record(run.store, job.id, result, job);
       },
       (err: unknown) => {
         const error = NetSyncError.from(err, Code.UNAVAILABLE);
@@ -458,17 +465,21 @@ export class JobRunner {
     }
     if (store.shared) store.taking(command, Date.now() + spec.timeout + TAKING_SLACK_MS);
     const delivered = () => (run ? bump(run, slaveId) : command.deliveries + 1);
-    const done = async (outcome: Outcome, masterId: string, deliveries: number) => {
+    const done = async (outcome: Outcome, masterId: string, deliveries: number, recorded = false) => {
       try {
-        await this.record(store, jobId, this.resultOf(spec.startedAt, slaveId, outcome, masterId, deliveries), run?.job);
+        const result = this.resultOf(spec.startedAt, slaveId, outcome, masterId, deliveries);
+        if (recorded) run?.job.settle(result);
+        else await this.record(store, jobId, result, run?.job);
         await store.remove(command).catch(() => undefined);
       } finally {
         this.inFlight.delete(key);
         run?.kept.delete(slaveId);
       }
     };
-    this.host.request(slaveId, { data: spec.data, commandId: jobId }, spec.timeout).then(
-      ({ reply, masterId }) => done(outcomeOf(reply), masterId, delivered()),
+    const next = run ? (run.deliveries.get(slaveId) ?? 0) + 1 : command.deliveries + 1;
+    const delivery = store.shared ? { startedAt: spec.startedAt.getTime(), deliveries: next } : undefined;
+    this.host.request(slaveId, { data: spec.data, commandId: jobId }, spec.timeout, delivery).then(
+      ({ reply, masterId, recorded }) => done(outcomeOf(reply), masterId, delivered(), recorded === true),
       (err: unknown) => {
         const error = NetSyncError.from(err, Code.UNAVAILABLE);
         const written = error.code !== Code.NOT_FOUND && error.code !== Code.RESOURCE_EXHAUSTED;
