@@ -5,10 +5,16 @@ import {
   AdminService,
   BroadcastRequestSchema,
   type BroadcastResponse,
+  GetJobRequestSchema,
+  ListJobsRequestSchema,
   ListMastersRequestSchema,
   type ListMastersResponse,
   ListSlavesRequestSchema,
   type ListSlavesResponse,
+  type RunRequest,
+  RunRequestSchema,
+  type RunResponse,
+  RunResponseSchema,
   SendRequestSchema,
   type SendResponse,
   type WatchEventKind,
@@ -20,7 +26,9 @@ import {
 import { Code, codeName, isCode } from "./code.js";
 import { NetSyncError } from "./errors.js";
 import { callUnary, methodPath } from "./grpc-adapter.js";
+import type { JobRecord, JobResult, JobSummary } from "./model.js";
 import { type ClientTlsOptions, clientCredentials, tokenMetadata } from "./server/auth.js";
+import { type JobStartedInfo, jobRecordOf, jobResultOf, jobStartedOf, jobSummaryOf } from "./server/job-message.js";
 
 /** How long an admin call may take before it fails with DEADLINE_EXCEEDED, beyond any reply wait. */
 const CALL_DEADLINE_MS = 5_000;
@@ -48,6 +56,28 @@ export interface WatchOptions {
   /** Ends the watch when aborted (the iteration then just ends). */
   signal?: AbortSignal;
 }
+
+/** Options of {@link AdminClient.run}: exactly one of `ids`, `selector` and `all` names the targets. */
+export interface RunCallOptions {
+  /** These slaves, connected or not. */
+  ids?: readonly string[];
+  /** The slaves whose labels match (fleet-wide in a cluster), fixed when the job starts. */
+  selector?: string;
+  /** Every slave (fleet-wide in a cluster). */
+  all?: boolean;
+  /** How long each slave has to reply once the command is written to it, in ms. Default 10 s. */
+  timeout?: number;
+  /** Keep the command for a target that is not connected and deliver it when it connects, for at most this long (ms). Default none. */
+  deliverWithin?: number;
+  /** Stops following the job when aborted (the iteration then just ends); the job runs on. */
+  signal?: AbortSignal;
+}
+
+/** What AdminClient.run() yields: the job's targets first, then one result per target, then the counts. */
+export type RunEvent =
+  | ({ type: "started" } & JobStartedInfo)
+  | { type: "result"; result: JobResult }
+  | { type: "summary"; summary: JobSummary };
 
 /** Options of {@link AdminClient}. */
 export interface AdminClientOptions {
@@ -157,6 +187,65 @@ export class AdminClient {
       options.signal?.removeEventListener("abort", abort);
       call.cancel();
     }
+  }
+
+  /**
+   * AdminService.Run: runs a command as a job on the targets (exactly one of
+   * `ids`, `selector`, `all`) and yields what became of it: `started` (the
+   * job's id and targets, fixed), then one `result` per target as it
+   * arrives, then `summary`, then the iteration ends. Breaking out of the
+   * loop or aborting `signal` stops following; the job runs on (getJob()
+   * shows it). Throws a NetSyncError with the status for a refused request
+   * (INVALID_ARGUMENT names what is wrong) or a broken stream.
+   */
+  async *run(data: string, options: RunCallOptions = {}): AsyncGenerator<RunEvent, void, undefined> {
+    const request = create(RunRequestSchema, {
+      custom: { data },
+      slaveIds: [...(options.ids ?? [])],
+      selector: options.selector ?? "",
+      all: options.all ?? false,
+      timeout: options.timeout !== undefined ? durationFromMs(options.timeout) : undefined,
+      deliverWithin: options.deliverWithin !== undefined ? durationFromMs(options.deliverWithin) : undefined,
+    });
+    const call = this.client.makeServerStreamRequest(
+      methodPath(AdminService.method.run),
+      (value: RunRequest) => Buffer.from(toBinary(RunRequestSchema, value)),
+      (bytes: Buffer) => fromBinary(RunResponseSchema, bytes),
+      request,
+      this.metadata,
+    );
+    call.on("error", () => {}); // surfaced by the iterator below
+    const abort = () => call.cancel();
+    options.signal?.addEventListener("abort", abort);
+    try {
+      for await (const message of call as AsyncIterable<RunResponse>) {
+        const event = message.event;
+        if (event.case === "started") yield { type: "started", ...jobStartedOf(event.value) };
+        else if (event.case === "result") yield { type: "result", result: jobResultOf(event.value) };
+        else if (event.case === "summary") yield { type: "summary", summary: jobSummaryOf(event.value) };
+      }
+    } catch (err) {
+      if (options.signal?.aborted || (err as grpc.ServiceError).code === Code.CANCELLED) return;
+      throw this.wrap(err);
+    } finally {
+      options.signal?.removeEventListener("abort", abort);
+      call.cancel();
+    }
+  }
+
+  /** AdminService.GetJob: a recent job with its results so far; NOT_FOUND once it aged out of the master's job cache. */
+  async getJob(jobId: string): Promise<JobRecord> {
+    const request = create(GetJobRequestSchema, { jobId });
+    const response = await this.call(() => callUnary(this.client, AdminService.method.getJob, request, this.deadline(), this.metadata));
+    if (!response.job) throw new NetSyncError(`the master answered GetJob ${jobId} without a job`, Code.INTERNAL);
+    return jobRecordOf(response.job);
+  }
+
+  /** AdminService.ListJobs: the master's recent jobs, newest first, without their results (`limit` default 100). */
+  async listJobs(limit = 0): Promise<JobRecord[]> {
+    const request = create(ListJobsRequestSchema, { limit });
+    const response = await this.call(() => callUnary(this.client, AdminService.method.listJobs, request, this.deadline(), this.metadata));
+    return response.jobs.map(jobRecordOf);
   }
 
   close(): void {

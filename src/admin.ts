@@ -7,8 +7,18 @@ export type {
   BroadcastRequest,
   BroadcastResponse,
   ClosedSlave,
+  GetJobRequest,
+  GetJobResponse,
+  Job as JobMessage,
+  JobResult as JobResultMessage,
+  JobStarted,
+  JobSummary as JobSummaryMessage,
+  ListJobsRequest,
+  ListJobsResponse,
   ListSlavesRequest,
   ListSlavesResponse,
+  RunRequest,
+  RunResponse,
   SendRequest,
   SendResponse,
   Slave,
@@ -21,8 +31,15 @@ export {
   BroadcastResponseSchema,
   ClosedSlaveSchema,
   CloseReason,
+  GetJobRequestSchema,
+  GetJobResponseSchema,
+  JobResultStatus,
+  ListJobsRequestSchema,
+  ListJobsResponseSchema,
   ListSlavesRequestSchema,
   ListSlavesResponseSchema,
+  RunRequestSchema,
+  RunResponseSchema,
   SendRequestSchema,
   SendResponseSchema,
   SlaveSchema,
@@ -30,6 +47,8 @@ export {
   WatchRequestSchema,
   WatchResponseSchema,
 } from "../gen/netsync/v1/admin_pb.js";
-export type { AdminClientOptions, ListSlavesOptions, WatchOptions } from "./admin-client.js";
+export type { AdminClientOptions, ListSlavesOptions, RunCallOptions, RunEvent, WatchOptions } from "./admin-client.js";
 export { AdminClient } from "./admin-client.js";
+export type { JobRecord, JobResult, JobSummary } from "./model.js";
 export type { ClientTlsOptions } from "./server/auth.js";
+export type { JobStartedInfo } from "./server/job-message.js";

@@ -70,6 +70,12 @@ export const DEFAULTS = {
   /** A master logs refused credentials at most once per peer host per interval, with a count; it remembers this many hosts. */
   refusalLogInterval: 60_000,
   refusalLogPeers: 1_024,
+  /**
+   * A slave that runs a program per command (execHandler, `netsync slave --exec`): longest run before its
+   * process group is killed, programs at once, commands waiting for a run (one more is refused at once),
+   * stdout bytes kept as the reply, stderr bytes (the last ones) kept for an error reply.
+   */
+  exec: { timeout: 60_000, concurrency: 4, queue: 64, maxOutputBytes: 64 * 1024, stderrTailBytes: 2 * 1024 },
 } as const;
 
 /** Every default of cluster mode, in one place. Durations are in milliseconds. */

@@ -65,6 +65,8 @@ export type { Requirement } from "./selector.js";
 export { Selector } from "./selector.js";
 export type { ClientTlsOptions, MasterTlsOptions } from "./server/auth.js";
 export type { BackoffOptions } from "./slave/backoff.js";
+export type { ExecHandler, ExecOptions } from "./slave/exec.js";
+export { execHandler } from "./slave/exec.js";
 export type { SlaveEvents, SlaveState } from "./slave/slave.js";
 export { Slave } from "./slave/slave.js";
 export { LABELS_METADATA_KEY, MAX_LABELS, MAX_SLAVE_ID_LENGTH, RETRY_AFTER_METADATA_KEY, SLAVE_ID_METADATA_KEY } from "./wire.js";

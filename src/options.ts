@@ -225,6 +225,13 @@ export interface SlaveOptions<Reply = unknown> {
    * moves on to another entry, picked at random.
    */
   startAt?: number;
+  /**
+   * A file where the slave records the commands it runs (by command_id) before running them, so that
+   * after the process is killed and started again a redelivered command is still run at most once: a
+   * finished one is answered with its result, one that was running when the process died with an error
+   * saying so. Default none: the log lives in memory and a restarted process forgets it.
+   */
+  commandJournal?: string;
   /** Logger; default the root logger tagged "slave". */
   logger?: ConsolaInstance;
 }
@@ -252,6 +259,7 @@ export interface ResolvedSlaveOptions {
   token: string | undefined;
   channelOptions: ChannelOptions;
   startAt: number;
+  commandJournal: string | undefined;
   logger: ConsolaInstance | undefined;
 }
 
@@ -291,6 +299,7 @@ export function resolveSlaveOptions(options: SlaveOptions): ResolvedSlaveOptions
     token: options.token,
     channelOptions: options.channelOptions ?? {},
     startAt,
+    commandJournal: options.commandJournal,
     logger: options.logger,
   };
 }

@@ -11,7 +11,8 @@ It does what the TypeScript slave does:
   asked for one (request_id != 0), answers with a Reply `python:<data>`;
 * runs a command carrying a command_id at most once: a repeat (a master
   re-sent it after a failover) is answered with the first run's result and
-  not run again, as netsync.proto asks of every slave;
+  not run again, as netsync.proto asks of every slave (it remembers the
+  last 10,000 ids, each for 10 minutes);
 * drops the stream when the master has been silent for --master-timeout
   seconds, and reconnects with exponential backoff and full jitter whenever
   the stream ends;
@@ -35,7 +36,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional, Tuple
 
 import grpc
 
@@ -61,8 +62,10 @@ BACKOFF_MAX = 10.0
 CLOSE_GRACE = 1.0
 # How often the watchdog thread looks at the clock and the stop flag.
 WATCHDOG_TICK = 0.05
-# Commands remembered by command_id (the Node slave keeps as many).
+# Commands remembered by command_id, and for how long in seconds: netsync.proto
+# asks for at least 10 minutes; the Node slave keeps as many for as long.
 RAN_ENTRIES = 10_000
+RAN_MAX_AGE = 600.0
 
 log = logging.getLogger("netsync-slave")
 
@@ -80,6 +83,44 @@ class Backoff:
 
     def reset(self) -> None:
         self.attempt = 0
+
+
+class CommandLog:
+    """The results of recent commands by command_id, so that a repeat (a master
+    re-sent it after a failover) is answered from here and not run twice.
+    Bounded in count and age, oldest dropped first, as the Node slave's."""
+
+    def __init__(self, max_entries: int = RAN_ENTRIES, max_age: float = RAN_MAX_AGE,
+                 now: Callable[[], float] = time.monotonic) -> None:
+        self.max_entries = max_entries
+        self.max_age = max_age
+        self.now = now
+        # Insertion order is age order: command_id -> (when it ran, its result).
+        self.entries: "collections.OrderedDict[str, Tuple[float, str]]" = collections.OrderedDict()
+
+    def get(self, command_id: str) -> Optional[str]:
+        """The result of the command's first run, if it ran within the bounds."""
+        entry = self.entries.get(command_id)
+        if entry is None:
+            return None
+        if self.now() - entry[0] > self.max_age:
+            del self.entries[command_id]
+            return None
+        return entry[1]
+
+    def add(self, command_id: str, result: str) -> None:
+        """Records a command's first run; drops the oldest while too many or too old."""
+        now = self.now()
+        self.entries.pop(command_id, None)  # an aged-out id that ran again goes to the end
+        self.entries[command_id] = (now, result)
+        while self.entries:
+            oldest = next(iter(self.entries.values()))
+            if len(self.entries) <= self.max_entries and now - oldest[0] <= self.max_age:
+                break
+            self.entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self.entries)
 
 
 class Session:
@@ -141,8 +182,8 @@ class Slave:
         # non-reentrant lock (queue.Queue, threading.Event) that the code it
         # interrupted may hold. The watchdog thread acts on the flag instead.
         self.stopping = False
-        # Results of recent commands by command_id, oldest first: a repeat is answered from here, not run twice.
-        self.ran: "collections.OrderedDict[str, str]" = collections.OrderedDict()
+        # Results of recent commands by command_id: a repeat is answered from here, not run twice.
+        self.ran = CommandLog()
 
     def request_stop(self, signum: int, _frame: object) -> None:
         if not self.stopping:
@@ -205,9 +246,7 @@ class Slave:
                 # so that it never delays the Pongs queued behind it.
                 result = "python:" + custom.data
                 if custom.command_id:
-                    self.ran[custom.command_id] = result
-                    while len(self.ran) > RAN_ENTRIES:
-                        self.ran.popitem(last=False)
+                    self.ran.add(custom.command_id, result)
             if custom.request_id != 0:
                 reply = pb.Reply(request_id=custom.request_id, data=result)
                 session.send(pb.Command(reply=reply))

@@ -24,7 +24,8 @@ export function explainAdminError(e: unknown, master: string): NetSyncError {
       // A slave that did not reply in time is the master's own sentence; a silent master is grpc-js's.
       return say(/^slave /.test(details) ? details : `${at} did not answer in time (${details})`);
     case Code.NOT_FOUND:
-      return say(`${details}: it is not connected to ${at}, nor to any other master of its cluster`);
+      if (/^no slave /.test(details)) return say(`${details}: it is not connected to ${at}, nor to any other master of its cluster`);
+      return say(`${at}: ${details}`);
     case Code.UNAUTHENTICATED:
       return say(`${at} refused this client (UNAUTHENTICATED): ${details} (give its token with --token-file or NETSYNC_TOKEN)`);
     case Code.PERMISSION_DENIED:

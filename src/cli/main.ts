@@ -1,6 +1,6 @@
 import { createRequire } from "node:module";
 import { Argument, type Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { DEFAULTS } from "../defaults.js";
+import { DEFAULTS, JOB_DEFAULTS } from "../defaults.js";
 import { NetSyncError } from "../errors.js";
 import { checkTimeouts } from "../fleet/heartbeat.js";
 import {
@@ -15,6 +15,7 @@ import {
   setLogLevel,
 } from "../logger.js";
 import type { MastersFlags, SendFlags, SlavesFlags } from "./commands/admin.js";
+import type { JobFlags, JobsFlags, RunFlags } from "./commands/jobs.js";
 import type { MasterFlags } from "./commands/master.js";
 import type { SlaveFlags } from "./commands/slave.js";
 // Only small modules load up front, so --version and --help start fast; each
@@ -26,7 +27,7 @@ import { formatDuration, parseDuration } from "./duration.js";
 import { checkSwitchEnvironment, EnvCommand } from "./env.js";
 import { runUntilStopped } from "./run.js";
 import { TOKEN_ENV } from "./security.js";
-import { EXIT_USAGE, UsageError } from "./usage.js";
+import { EXIT_USAGE, ExitStatus, UsageError } from "./usage.js";
 
 export { TOKEN_ENV } from "./security.js";
 export { EXIT_USAGE } from "./usage.js";
@@ -158,7 +159,8 @@ export function buildProgram(): Command {
 
   const slaveCommand = program
     .command("slave")
-    .description("run a slave: answer pings, log custom commands, reconnect when the master is lost")
+    .description("run a slave: answer pings, log custom commands (or run a program for each: --exec), reconnect when the master is lost")
+    .argument("[args...]", "arguments of the --exec program (after -- when one starts with -)")
     .requiredOption(
       "--master <host:port,...>",
       "the master's address; with several, it starts at a random one and moves on to another on loss",
@@ -177,10 +179,35 @@ export function buildProgram(): Command {
         .argParser(integer(0, 1_000_000))
         .default(DEFAULTS.maxAuthRefusals),
     )
-    .addOption(new Option("--retry-forever", "never exit on refused credentials (--max-auth-refusals 0)").implies({ maxAuthRefusals: 0 }));
-  addClientSecurityOptions(slaveCommand).action(async (opts: SlaveFlags) => {
+    .addOption(new Option("--retry-forever", "never exit on refused credentials (--max-auth-refusals 0)").implies({ maxAuthRefusals: 0 }))
+    .option(
+      "--command-journal <file>",
+      "record the commands run (by command_id) in this file, so a command delivered again after this process restarts is not run twice",
+    )
+    .option(
+      "--exec <program>",
+      "run PROGRAM (no shell) for each custom command: the data on its stdin, its stdout the reply, a non-zero exit an error reply",
+    )
+    .addOption(durationOption("--exec-timeout <duration>", "kill an --exec program's process group after this long", DEFAULTS.exec.timeout))
+    .addOption(
+      new Option("--exec-concurrency <k>", "--exec programs running at once")
+        .argParser(integer(1, 10_000))
+        .default(DEFAULTS.exec.concurrency),
+    )
+    .addOption(
+      new Option("--exec-queue <n>", "commands waiting for a free --exec run; more are refused at once")
+        .argParser(integer(0, 1_000_000))
+        .default(DEFAULTS.exec.queue),
+    );
+  addClientSecurityOptions(slaveCommand).action(async (args: string[], opts: SlaveFlags, command: Command) => {
+    if (opts.exec === undefined) {
+      if (args.length > 0) throw new UsageError(`unexpected argument '${args[0]}': arguments go with --exec PROGRAM`);
+      // Given on the command line, an --exec-* flag without --exec is a mistake; from the environment it is a standing default.
+      const stray = command.options.find((o) => o.long?.startsWith("--exec-") && command.getOptionValueSource(o.attributeName()) === "cli");
+      if (stray) throw new UsageError(`${stray.long} goes with --exec`);
+    }
     const { runSlave } = await import("./commands/slave.js");
-    await runSlave(opts);
+    await runSlave(opts, args);
   });
 
   addClientSecurityOptions(
@@ -228,6 +255,69 @@ export function buildProgram(): Command {
       throw new UsageError("--timeout goes with --wait: without it nothing is waited for");
     const { send } = await import("./commands/admin.js");
     await send(data, opts);
+  });
+
+  addClientSecurityOptions(
+    program
+      .command("run")
+      .description(
+        "run a command as a job on slaves (--to, --selector or --all) and print each one's result as it comes; exit 0 only if every one answered ok (AdminService.Run)",
+      )
+      .requiredOption("--master <host:port>", "the master's address", hostPort)
+      .requiredOption("--data <data>", "the command's data")
+      .addOption(
+        new Option("--to <id...>", "these slaves, connected or not (several after one --to, or --to repeated)").conflicts([
+          "all",
+          "selector",
+        ]),
+      )
+      .addOption(new Option("--selector <selector>", 'the slaves whose labels match, e.g. "region=eu", fixed at start').conflicts("all"))
+      .addOption(new Option("--all", "every slave connected at start"))
+      .addOption(
+        durationOption("--timeout <duration>", "how long each slave has to reply once the command reaches it", JOB_DEFAULTS.timeout),
+      )
+      .addOption(
+        durationOption(
+          "--deliver-within <duration>",
+          `keep the command for a slave that is not connected and deliver it when it connects, for at most this long (at most ${formatDuration(JOB_DEFAULTS.maxDeliverWithin)}; default: not-connected at once)`,
+        ),
+      )
+      .option("--json", "one JSON object per line: started, each result, summary"),
+  ).action(async (opts: RunFlags) => {
+    if (!opts.to && !opts.all && opts.selector === undefined)
+      throw new UsageError("say which slaves to run on: --to ID..., --selector SELECTOR or --all");
+    if (opts.selector !== undefined && opts.selector.trim() === "")
+      throw new UsageError("--selector is empty: give a selector, or --all for every slave");
+    if (opts.deliverWithin !== undefined && opts.deliverWithin > JOB_DEFAULTS.maxDeliverWithin)
+      throw new UsageError(
+        `--deliver-within ${formatDuration(opts.deliverWithin)}: at most ${formatDuration(JOB_DEFAULTS.maxDeliverWithin)} (slaves remember a command's id that long, so it runs once)`,
+      );
+    const { run } = await import("./commands/jobs.js");
+    await run(opts);
+  });
+
+  addClientSecurityOptions(
+    program
+      .command("job")
+      .description("show one recent job: what ran, each slave's result so far, the summary (AdminService.GetJob)")
+      .argument("<id>", "the job's id, as run printed it")
+      .requiredOption("--master <host:port>", "the master's address", hostPort)
+      .option("--json", "one JSON object for the job, then one per result"),
+  ).action(async (id: string, opts: JobFlags) => {
+    const { showJob } = await import("./commands/jobs.js");
+    await showJob(id, opts);
+  });
+
+  addClientSecurityOptions(
+    program
+      .command("jobs")
+      .description("list a master's recent jobs, newest first, with their counts (AdminService.ListJobs)")
+      .requiredOption("--master <host:port>", "the master's address", hostPort)
+      .addOption(new Option("--limit <n>", "most jobs listed").argParser(integer(1, 10_000)).default(100))
+      .option("--json", "one JSON object per job"),
+  ).action(async (opts: JobsFlags) => {
+    const { listJobs } = await import("./commands/jobs.js");
+    await listJobs(opts);
   });
 
   addClientSecurityOptions(
@@ -290,6 +380,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     if (e instanceof CommanderError) {
       return e.code === "commander.helpDisplayed" || e.code === "commander.version" ? 0 : EXIT_USAGE;
     }
+    if (e instanceof ExitStatus) return e.code;
     if (e instanceof UsageError) {
       process.stderr.write(`error: ${e.message}\n`);
       return EXIT_USAGE;

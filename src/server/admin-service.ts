@@ -6,6 +6,10 @@ import {
   type BroadcastRequestSchema,
   BroadcastResponseSchema,
   ClosedSlaveSchema,
+  type GetJobRequestSchema,
+  GetJobResponseSchema,
+  type ListJobsRequestSchema,
+  ListJobsResponseSchema,
   type ListMastersRequestSchema,
   ListMastersResponseSchema,
   type ListSlavesRequestSchema,
@@ -34,6 +38,7 @@ import type {
   RoutedSendResult,
 } from "../model.js";
 import { pageOf } from "../slave-pages.js";
+import { type JobPort, JobService } from "./job-service.js";
 import { closeReasonMessage, slaveMessage } from "./slave-message.js";
 import { type WatchPort, WatchService } from "./watch-service.js";
 
@@ -78,7 +83,7 @@ function masterMessage(info: MasterInfo): MessageInitShape<typeof MasterSchema> 
  * whichever scope it runs in) and its closed history. The Master satisfies it;
  * the service never names the class.
  */
-export interface AdminPort extends WatchPort {
+export interface AdminPort extends WatchPort, JobPort {
   readonly maxMessageBytes: number;
   readonly clusterState: ClusterStatus;
   fleet(options: FleetOptions): Promise<FleetView>;
@@ -91,17 +96,27 @@ export interface AdminPort extends WatchPort {
 
 /**
  * The AdminService handlers of `master`, keyed as serviceDefinition(AdminService)
- * expects (Watch served by `watch`, which the master closes). ListSlaves,
- * Broadcast, Send, ListMasters and Watch are cluster-wide in
- * cluster mode (partial answers name the masters that did not answer; the
- * closed history stays local) and local otherwise.
+ * expects (Watch served by `watch`, which the master closes; Run, GetJob and
+ * ListJobs by `jobs`). ListSlaves, Broadcast, Send, ListMasters, Watch and
+ * Run are cluster-wide in cluster mode (partial answers name the masters that
+ * did not answer; the closed history stays local) and local otherwise.
  */
 export function adminImplementation(
   master: AdminPort,
   watch: WatchService = new WatchService(master, { buffer: DEFAULTS.watchBuffer }),
+  jobs: JobService = new JobService(master),
 ): grpc.UntypedServiceImplementation {
   return {
     [AdminService.method.watch.localName]: watch.handler,
+    [AdminService.method.run.localName]: jobs.run,
+    [AdminService.method.getJob.localName]: unary<typeof GetJobRequestSchema, typeof GetJobResponseSchema>(
+      GetJobResponseSchema,
+      (request) => jobs.getJob(request),
+    ),
+    [AdminService.method.listJobs.localName]: unary<typeof ListJobsRequestSchema, typeof ListJobsResponseSchema>(
+      ListJobsResponseSchema,
+      (request) => jobs.listJobs(request),
+    ),
     [AdminService.method.listSlaves.localName]: unary<typeof ListSlavesRequestSchema, typeof ListSlavesResponseSchema>(
       ListSlavesResponseSchema,
       async (request) => {

@@ -13,6 +13,7 @@ import { type ResolvedSlaveOptions, resolveSlaveOptions, type SlaveOptions } fro
 import { clientCredentials, tokenMetadata } from "../server/auth.js";
 import { LABELS_METADATA_KEY, SLAVE_ID_METADATA_KEY } from "../wire.js";
 import { Backoff } from "./backoff.js";
+import { CommandJournal } from "./command-journal.js";
 import { CommandLog, type CommandResult } from "./command-log.js";
 import { type Refusal, refusalOf, retryDelay } from "./refusal.js";
 
@@ -65,7 +66,7 @@ export class Slave extends EventEmitter<SlaveEvents> {
   /** Refusals of this slave's credentials since it last had a stream open. */
   private authRefusals = 0;
   /** Commands run recently, by command_id: one a master sends again after a failover runs once. */
-  private readonly commands = new CommandLog(DEFAULTS.commandLog.entries, DEFAULTS.commandLog.maxAgeMs);
+  private readonly commands: CommandLog;
 
   constructor(options: SlaveOptions) {
     super();
@@ -75,6 +76,9 @@ export class Slave extends EventEmitter<SlaveEvents> {
     this.debug = this.log.level >= LogLevels.debug;
     this.backoff = new Backoff(resolved.backoff);
     this.masterIndex = resolved.startAt;
+    // Read at construction: a journal that cannot be opened is an error of the options, not of a later command.
+    const journal = resolved.commandJournal ? new CommandJournal(resolved.commandJournal) : undefined;
+    this.commands = new CommandLog(DEFAULTS.commandLog.entries, DEFAULTS.commandLog.maxAgeMs, undefined, journal);
     const { maxMessageBytes } = resolved;
     this.channelOptions = {
       // Each session gets a connection of its own: a dead one must not be shared back to us.
@@ -121,6 +125,8 @@ export class Slave extends EventEmitter<SlaveEvents> {
     this.currentState = "closed";
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
+    // Commands still running record no result: after a restart, a repeat of one is answered "interrupted".
+    this.commands.close();
     const session = this.session;
     if (!session || session.ended) return;
     if (session.opened) {
@@ -212,10 +218,11 @@ export class Slave extends EventEmitter<SlaveEvents> {
           void first.then((result) => this.reply(session, custom, result));
           return;
         }
-        this.emit("command", custom);
         // Run the handler on a later turn, so neither its time nor its errors stand between a Ping and its Pong.
         const result = new Promise<CommandResult>((resolve) => setImmediate(() => resolve(this.runHandler(custom))));
+        // Logged (and journaled) before anyone hears of the run: a process killed in between has not run it.
         if (custom.commandId) this.commands.add(custom.commandId, result);
+        this.emit("command", custom);
         void result.then((r) => this.reply(session, custom, r));
         return;
       }

@@ -155,6 +155,8 @@ describe("cli for scripts", function () {
       expect(complete(["netsync", "--log-level", "de"])).to.deep.equal(["debug"]);
       expect(complete(["netsync", "--log-level", "debug", "master", "--heartbeat-i"])).to.deep.equal(["--heartbeat-interval"]);
       expect(complete(["netsync", "completion", ""])).to.include.members(["bash", "zsh"]);
+      expect(complete(["netsync", "jo"])).to.deep.equal(["job", "jobs"]);
+      expect(complete(["netsync", "run", "--to", "a", "b", "--deliver"])).to.deep.equal(["--deliver-within"]);
     });
 
     it("prints a zsh script that loads the same function through bashcompinit", () => {

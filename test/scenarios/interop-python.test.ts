@@ -206,14 +206,44 @@ describe("interop: Python slave (examples/python-slave)", function () {
 
   it("runs a command with a command_id once: a repeat is answered with the first result and not run again", async () => {
     const data = `once ${process.pid}-${Date.now()}`;
-    const first = await master!.request(SLAVE_ID, { data, commandId: `c-${data}` }, { timeout: 2_000 });
-    const repeat = await master!.request(SLAVE_ID, { data, commandId: `c-${data}` }, { timeout: 2_000 });
-    expect([first, repeat]).to.deep.equal([`python:${data}`, `python:${data}`]);
+    const first = await master!.requestReply(SLAVE_ID, { data, commandId: `c-${data}` }, { timeout: 2_000 });
+    const repeat = await master!.requestReply(SLAVE_ID, { data, commandId: `c-${data}` }, { timeout: 2_000 });
+    const expected = { case: "data", value: `python:${data}` };
+    expect([first.result, repeat.result]).to.deep.equal([expected, expected]);
+    expect(repeat.requestId, "the repeat answered under its own request_id").to.not.equal(first.requestId);
+    // A repeat that asks for no reply is not run either.
+    expect(master!.send(SLAVE_ID, { data, commandId: `c-${data}` }), "written").to.equal(1);
     await python!.waitForStdout(`command: ${data}\n`, 1_000);
     // A marker after both: by the time it is printed, a second run of the repeat would have been too.
     await master!.request(SLAVE_ID, "marker", { timeout: 2_000 });
     await python!.waitForStdout("command: marker\n", 1_000);
     expect(python!.stdout.split(`command: ${data}\n`).length - 1, "times the command ran").to.equal(1);
+  });
+
+  it("remembers command_ids bounded in count and age (its CommandLog, on a clock of the test's)", () => {
+    const check = `
+import slave
+t = [0.0]
+log = slave.CommandLog(max_entries=2, max_age=10.0, now=lambda: t[0])
+log.add("a", "ra"); log.add("b", "rb")
+assert log.get("a") == "ra"
+log.add("c", "rc")  # one too many: the oldest goes
+assert (log.get("a"), log.get("b"), len(log)) == (None, "rb", 2), log.entries
+t[0] = 10.0
+assert log.get("b") == "rb", "kept up to its age"
+t[0] = 10.5
+assert log.get("b") is None, "gone past its age"
+log.add("d", "rd")  # c, run at 0, is too old as well
+assert list(log.entries) == ["d"], log.entries
+assert (slave.RAN_ENTRIES, slave.RAN_MAX_AGE) == (10_000, 600.0)
+print("ok")
+`;
+    const result = spawnSync(PYTHON, ["-c", check], {
+      cwd: EXAMPLE_DIR,
+      encoding: "utf8",
+      env: { ...process.env, PYTHONPATH: genDir, PYTHONDONTWRITEBYTECODE: "1" },
+    });
+    expect(result.stdout + result.stderr).to.equal("ok\n");
   });
 
   it("on SIGTERM half-closes its stream, so the master sees a clean leave, and exits 0", async () => {

@@ -7,6 +7,9 @@ const EXPECTED_METHODS = [
   "netsync.v1.AdminService/ListSlaves",
   "netsync.v1.AdminService/Broadcast",
   "netsync.v1.AdminService/Send",
+  "netsync.v1.AdminService/Run",
+  "netsync.v1.AdminService/GetJob",
+  "netsync.v1.AdminService/ListJobs",
   "grpc.health.v1.Health/Check",
 ];
 

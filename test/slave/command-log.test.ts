@@ -1,6 +1,10 @@
 /** CommandLog (src/slave/command-log.ts): the slave's bounded memory of the commands it ran, by command_id. */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { expect } from "chai";
-import { CommandLog, type CommandResult } from "../../src/slave/command-log.js";
+import { CommandJournal } from "../../src/slave/command-journal.js";
+import { CommandLog, type CommandResult, INTERRUPTED } from "../../src/slave/command-log.js";
 
 const done = (value: string): Promise<CommandResult> => Promise.resolve({ case: "data", value });
 
@@ -25,5 +29,60 @@ describe("CommandLog", () => {
     now = 1_700;
     log.add("newest", done("newest"));
     expect(log.size).to.equal(1);
+  });
+});
+
+describe("CommandLog with a journal (CommandJournal)", () => {
+  const dirs: string[] = [];
+  const fileIn = () => {
+    const dir = mkdtempSync(join(tmpdir(), "netsync-log-"));
+    dirs.push(dir);
+    return join(dir, "journal.jsonl");
+  };
+  after(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("remembers across a restart: finished commands by their result, a running one as interrupted", async () => {
+    const file = fileIn();
+    const log = new CommandLog(100, 60_000, undefined, new CommandJournal(file));
+    log.add("finished", done("result"));
+    log.add("running", new Promise<CommandResult>(() => {}));
+    await Promise.resolve();
+    await Promise.resolve();
+    // No close(): the process is killed.
+    const again = new CommandLog(100, 60_000, undefined, new CommandJournal(file));
+    expect(again.size).to.equal(2);
+    expect(await again.get("finished")).to.deep.equal({ case: "data", value: "result" });
+    expect(await again.get("running")).to.deep.equal(INTERRUPTED);
+    again.close();
+    log.close();
+  });
+
+  it("skips a line cut short by the kill, and forgets entries past maxAgeMs", async () => {
+    const file = fileIn();
+    const old = Date.now() - 120_000;
+    writeFileSync(file, `${JSON.stringify({ id: "old", at: old, result: { case: "data", value: "x" } })}\n{"id":"cut","at`);
+    const log = new CommandLog(100, 60_000, undefined, new CommandJournal(file));
+    expect(log.size).to.equal(0);
+    log.close();
+  });
+
+  it("compacts the file once it holds twice as many lines as it may keep, keeping what it remembers", async () => {
+    const file = fileIn();
+    const log = new CommandLog(1_000, 60_000, undefined, new CommandJournal(file));
+    for (let i = 0; i < 1_500; i++) {
+      log.add(`c${i}`, done(`r${i}`));
+      await Promise.resolve();
+    }
+    const lines = readFileSync(file, "utf8").split("\n").filter(Boolean).length;
+    // 1,500 commands make 3,000 lines unless compacted; the last compaction left at most 1,000 live entries.
+    expect(lines).to.be.lessThan(2_100);
+    log.close();
+    const again = new CommandLog(1_000, 60_000, undefined, new CommandJournal(file));
+    expect(again.size).to.equal(1_000);
+    expect(await again.get("c1499")).to.deep.equal({ case: "data", value: "r1499" });
+    expect(again.get("c0")).to.equal(undefined);
+    again.close();
   });
 });

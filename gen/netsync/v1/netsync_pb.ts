@@ -158,8 +158,12 @@ export type Custom = Message<"netsync.v1.Custom"> & {
    * under the repeat's request_id; a repeat that arrives while the first run
    * is still going waits for it. Keep the ids of recent commands, with their
    * results, for at least 10 minutes (the longest deliver_within a master
-   * accepts; the Node slave keeps the last 10,000 for 10 minutes). Empty:
-   * delivered once, no dedupe needed.
+   * accepts; the Node slave keeps the last 10,000 for 10 minutes). A slave
+   * whose process may be restarted while a command is redelivered records
+   * the id on disk before running it (the Node slave's commandJournal): after
+   * a restart it answers a repeat of a finished command with its result, and
+   * one that was running when the process died with an error saying so,
+   * without running it again. Empty: delivered once, no dedupe needed.
    *
    * @generated from field: string command_id = 3;
    */

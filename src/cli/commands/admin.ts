@@ -110,7 +110,8 @@ export async function listMasters(opts: MastersFlags): Promise<void> {
   });
 }
 
-async function withAdmin(opts: { master: string } & ClientSecurityFlags, fn: (admin: AdminClient) => Promise<void>): Promise<void> {
+/** Runs `fn` with an AdminClient of `opts.master`, closed after; its failure explained as one sentence (admin-errors.ts). */
+export async function withAdmin(opts: { master: string } & ClientSecurityFlags, fn: (admin: AdminClient) => Promise<void>): Promise<void> {
   const admin = new AdminClient(opts.master, clientSecurity(opts));
   try {
     await fn(admin);
