@@ -11,6 +11,7 @@ import { expect } from "chai";
 import { createConsola, type LogObject } from "consola";
 import type { JobRecord, JobResult } from "../../src/index.js";
 import type { Master } from "../../src/master.js";
+import { adminClient } from "../grpc-helpers.js";
 import { cleanup, sleep, startSlave, track, waitFor, within } from "../helpers.js";
 import { clusterMaster, FAST_CLUSTER, mastersConverged } from "./masters-helpers.js";
 import { haveNatsServer, NatsServer } from "./nats-server.js";
@@ -181,6 +182,12 @@ describe("jobs in a cluster with JetStream", function () {
     expect(read.summary).to.include({ ok: 3, pending: 0 });
     const listed = await m1.listJobs();
     expect(listed.map((r) => [r.id, r.masterId, r.summary.ok])).to.deep.include([job.id, "m2", 3]);
+    // The same through AdminService GetJob and ListJobs of masters that did not start it.
+    const viaAdmin = await adminClient(m1.address).getJob(job.id);
+    expect(bySlave(viaAdmin.results)).to.deep.equal(bySlave(job.record().results));
+    expect(viaAdmin.unansweredMasters).to.deep.equal(["silent"]);
+    const listedViaAdmin = await adminClient(m3.address).listJobs();
+    expect(listedViaAdmin.map((r) => [r.id, r.masterId, r.summary.ok])).to.deep.include([job.id, "m2", 3]);
     expect(runs.twice).to.deep.equal([]);
     expect(runs.counts.get("db4:uptime")).to.equal(undefined);
   });
