@@ -583,7 +583,11 @@ export class JobRunner {
   private followerOf(run: Running): JobFollower {
     return {
       result: (result) => {
+        // Recorded elsewhere: a command still kept for that target is moot (its holder may not have removed it yet,
+        // or it was kept here after the reply had reached another master), and is removed.
+        const kept = run.kept.get(result.slaveId);
         run.kept.delete(result.slaveId);
+        if (kept && !this.inFlight.has(keyOf(kept.command))) void run.store.remove(kept.command).catch(() => undefined);
         run.job.settle(result);
       },
       taking: (slaveId, until) => {

@@ -12,7 +12,7 @@ import { createConsola, type LogObject } from "consola";
 import type { JobRecord, JobResult } from "../../src/index.js";
 import type { Master } from "../../src/master.js";
 import { adminClient } from "../grpc-helpers.js";
-import { cleanup, sleep, startSlave, track, waitFor, within } from "../helpers.js";
+import { cleanup, createSlave, gate, sleep, startSlave, track, waitFor, within } from "../helpers.js";
 import { clusterMaster, FAST_CLUSTER, mastersConverged } from "./masters-helpers.js";
 import { haveNatsServer, NatsServer } from "./nats-server.js";
 
@@ -309,10 +309,43 @@ describe("jobs in a cluster with JetStream", function () {
     await waitFor(async () => (await pendingMessages(server)) === 0, 5_000, "the pending stream emptied");
     const deliveries = Object.fromEntries(job.record().results.map((r) => [r.slaveId, r.deliveries]));
     console.log(
-      `      writes per target ${JSON.stringify(deliveries)} (b's answer was lost with NATS: written again, answered from the slave's command log)`,
+      `      writes per target ${JSON.stringify(deliveries)} (b replied to m2 during the outage; m2 recorded it once NATS was back)`,
     );
     expect(runs.twice).to.deep.equal([]);
     expect(Object.fromEntries(runs.counts)).to.deep.equal({ "a:mid": 1, "b:mid": 1, "c:mid": 1, "a:during": 1 });
+  });
+
+  it("the master delivering a kept command SIGKILLed while it runs: the slave's next holder writes it again, and it runs once", async () => {
+    const runs = new Runs();
+    const [m1] = (await jetstreamMasters(server, ["m1"])) as [Master];
+    const h = await startJobMaster("h", [server.url]);
+    await mastersConverged([m1], ["h", "m1"]);
+    const job = await m1.run("long", { ids: ["mover"], timeout: 5_000, deliverWithin: 15_000 });
+    await waitFor(async () => (await pendingMessages(server)) === 1, 3_000, "the command kept");
+    // The slave tries h first; h delivers the kept command and is killed while the handler runs.
+    const started = gate();
+    createSlave(h.address, {
+      id: "mover",
+      master: [h.address, m1.address],
+      startAt: 0,
+      masterTimeout: 1_000,
+      backoff: { initial: 50, max: 200 },
+      onCommand: runs.handler("mover", async (data) => {
+        started.release();
+        await sleep(1_500);
+        return `moved ${data}`;
+      }),
+    });
+    await within(started.promise, 5_000, "the first run");
+    h.child.kill("SIGKILL");
+    const summary = await within(job.done, 10_000, "the job");
+    expect(summary).to.include({ ok: 1 });
+    // h wrote it (the run began there), m1 wrote it again and recorded the result the slave's command log gave it (the
+    // first run's). `deliveries` counts the writes the recording master knows of: h's died with h.
+    const [result] = job.record().results;
+    expect(result).to.include({ slaveId: "mover", status: "ok", masterId: "m1", data: "moved long" });
+    expect(runs.counts.get("mover:long")).to.equal(1);
+    await waitFor(async () => (await pendingMessages(server)) === 0, 2_000, "the pending stream emptied");
   });
 
   it("the server bounds what is kept per slave: the 101st command for one slave is refused with a clear expired result", async () => {
