@@ -17,6 +17,7 @@
  * 6. Evictions and other losses over the whole run.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort, waitForTcp } from "../../test/support/net.js";
@@ -63,6 +64,9 @@ export interface JobsRunResult {
     originCallMsPer1k: number;
     /** Every generator's CPU over the jobs phase, % of one core (near 200: the machine was saturated). */
     loadgenPct: number;
+    /** The whole machine's busy CPU over the jobs phase (/proc/stat), % of one core, and what processes other than this run's used of it. */
+    machinePct: number;
+    otherWorkPct: number;
   };
   /** MB: each server's RSS with nothing connected, with the slaves before the jobs, and its peak during them. */
   rss?: { baseMB: number[]; beforeJobsMB: number[]; peakMB: number[] };
@@ -83,7 +87,7 @@ export async function runJobsOnce(config: JobsConfig, system: JobSystem, n: numb
   const children: Child[] = [];
   const external: { stop(): Promise<void>; pid: number }[] = [];
   try {
-    await measure(config, system, n, result, children, external);
+    await measure(config, system, n, result, children, external, load);
   } catch (err) {
     result.error = err instanceof Error ? err.message : String(err);
     log(`${system} N=${n} FAILED: ${result.error}`);
@@ -106,6 +110,7 @@ async function measure(
   result: JobsRunResult,
   children: Child[],
   external: { stop(): Promise<void>; pid: number }[],
+  load: BackgroundLoad | undefined,
 ): Promise<void> {
   const k = config.servers;
   const label = `${system}${config.cluster ? ` ×${k}` : ""} N=${n}`;
@@ -207,6 +212,8 @@ async function measure(
     Promise.all(relays.map((r) => r.request({ cmd: "loop", next, profile }).then((x) => x.window as LoopWindow)));
   await relayLoop("baseline");
   const snapshot = async () => ({
+    machine: machineBusyMs(),
+    own: cpuMs(process.pid) + (load?.cpuMs() ?? 0),
     at: performance.now(),
     servers: (await stats()).map((s) => s.cpuMs as number),
     broker: external.length ? sum(external.map((e) => cpuMs(e.pid))) : undefined,
@@ -264,6 +271,13 @@ async function measure(
       rawServersMsPer1k: per1k(sum(serversUsed)),
       originCallMsPer1k: per1k(sum(jobs.map((j) => j.cpuMs))),
       loadgenPct: round(((j1.gens - j0.gens) / elapsed) * 100, 1),
+      machinePct: round(((j1.machine - j0.machine) / elapsed) * 100, 1),
+      otherWorkPct: round(
+        ((j1.machine - j0.machine - sum(serversUsed) - (j1.broker ?? 0) + (j0.broker ?? 0) - (j1.gens - j0.gens) - (j1.own - j0.own)) /
+          elapsed) *
+          100,
+        1,
+      ),
     },
     rss: {
       baseMB,
@@ -291,6 +305,13 @@ async function measure(
 }
 
 const mb = (bytes: number) => round(bytes / 2 ** 20, 1);
+
+/** Busy CPU time of the whole machine so far (all cores, /proc/stat: everything but idle and iowait), ms. */
+function machineBusyMs(): number {
+  const fields = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
+  return (total - fields[3]! - fields[4]!) * 10;
+}
 
 function mergeCounts(list: Record<string, number>[]): Record<string, number> {
   const out: Record<string, number> = {};
