@@ -88,19 +88,22 @@ export function jobsMarkdown(
     `Jobs, ${mode}; ${meta.date}, ${meta.seconds} s. ${config.repeats} jobs per N (after ${config.warmupJobs} discarded), heartbeats ${config.interval} / ${config.timeout} ms, reply timeout ${config.jobTimeout} ms.` +
       (config.spinner > 0 ? ` Spinner asked ${config.spinner} of a core, got ${Math.min(...spinner)}–${Math.max(...spinner)} %.` : ""),
     "",
-    "| N | system | last reply p50 / p99 ms | CPU ms / 1,000 replies (servers) | + broker | master RSS MB (before → peak) | longest loop turn ms | evictions | replies / expected |",
-    "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| N | system | last reply p50 / p99 ms | CPU ms / 1,000 replies (servers) | + broker | master RSS MB (before → peak) | heap kept B / reply | longest loop turn ms (busiest stall) | evictions | replies / expected |",
+    "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
   for (const r of results) {
     if (r.error) {
-      lines.push(`| ${r.n} | ${r.system} | failed: ${r.error.split("\n")[0]} | | | | | | |`);
+      lines.push(`| ${r.n} | ${r.system} | failed: ${r.error.split("\n")[0]} | | | | | | | |`);
       continue;
     }
     const rss = `${round(sumOf(r.rss?.beforeJobsMB) ?? Number.NaN, 0)} → ${round(sumOf(r.rss?.peakMB) ?? Number.NaN, 0)}`;
-    const turn = config.cluster ? `${r.loop?.originMaxMs} (others ${r.loop?.relayMaxMs.join(", ")})` : `${r.loop?.maxMs}`;
+    const busiest = r.loop?.busiestStallMs ? ` (${r.loop.busiestStallMs})` : "";
+    const turn = config.cluster
+      ? `${r.loop?.originMaxMs}; others ${r.loop?.relayMaxMs.join(", ")}${busiest}`
+      : `${r.loop?.maxMs}${busiest}`;
     const resolve = r.resolveP50Ms !== undefined ? ` (targets fixed ${r.resolveP50Ms})` : "";
     lines.push(
-      `| ${r.n} | ${r.system} | ${r.lastReply?.p50} / ${r.lastReply?.p99}${resolve} | ${r.cpu?.serversMsPer1k} | ${r.cpu?.brokerMsPer1k !== undefined ? round(r.cpu.serversMsPer1k + r.cpu.brokerMsPer1k, 2) : "–"} | ${rss} | ${turn} | ${r.evictions?.run} | ${r.replies} / ${r.expected} |`,
+      `| ${r.n} | ${r.system} | ${r.lastReply?.p50} / ${r.lastReply?.p99}${resolve} | ${r.cpu?.serversMsPer1k} | ${r.cpu?.brokerMsPer1k !== undefined ? round(r.cpu.serversMsPer1k + r.cpu.brokerMsPer1k, 2) : "–"} | ${rss} | ${r.heap?.keptBytesPerReply} | ${turn} | ${r.evictions?.run} | ${r.replies} / ${r.expected} |`,
     );
   }
   lines.push(

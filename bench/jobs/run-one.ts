@@ -29,6 +29,8 @@ import type { JobSystem, JobsConfig } from "./config.js";
 import type { JobSample, LoopWindow } from "./serve.js";
 
 const BENCH = join(dirname(fileURLToPath(import.meta.url)), "..");
+/** Servers can be asked for their heap after a full GC ("heap"), before and after the jobs. */
+const GC = ["--expose-gc"];
 const HOST = "127.0.0.1";
 
 export interface JobsRunResult {
@@ -70,8 +72,19 @@ export interface JobsRunResult {
   };
   /** MB: each server's RSS with nothing connected, with the slaves before the jobs, and its peak during them. */
   rss?: { baseMB: number[]; beforeJobsMB: number[]; peakMB: number[] };
+  /** Heap in use after a full GC before and after the measured jobs, MB per server, and what stayed per job and per reply (all servers). */
+  heap?: { beforeMB: number[]; afterMB: number[]; keptKbPerJob: number; keptBytesPerReply: number };
   /** Longest event-loop turn during the jobs, ms: the first server's (per job: p50 and max) and every other server's. */
-  loop?: { originMaxMs: number; originJobP50Ms: number; relayMaxMs: number[]; maxMs: number; stalls: number; baselineMaxMs: number[] };
+  loop?: {
+    originMaxMs: number;
+    originJobP50Ms: number;
+    relayMaxMs: number[];
+    maxMs: number;
+    stalls: number;
+    /** The most CPU inside one stall over 100 ms (capped at its length), any server: the part of a long turn the server itself ran. */
+    busiestStallMs: number;
+    baselineMaxMs: number[];
+  };
   /** NetSync's own pause detector ("stalled" events) during the jobs, all servers. */
   stalled?: number;
   evictions?: { run: number; jobs: number };
@@ -142,14 +155,14 @@ async function measure(
             `master m${i}`,
             join(BENCH, "cluster", "master.ts"),
             { ...common, name: `m${i}`, ...(brokerUrl ? { natsUrl: brokerUrl } : {}) },
-            [],
+            GC,
             profile,
           )
         : new Child(
             `socket.io node ${i}`,
             join(BENCH, "cluster", "sio-node.ts"),
             { ...common, ...(brokerUrl ? { redisUrl: brokerUrl } : {}) },
-            [],
+            GC,
             profile,
           );
     children.push(child);
@@ -227,6 +240,8 @@ async function measure(
   const brokerRate = b1.broker !== undefined ? (b1.broker - b0.broker!) / bElapsed : undefined;
   const beforeJobs = await stats();
   const evictedBefore = sum(beforeJobs.map((s) => s.evicted as number));
+  const heap = () => Promise.all(servers.map((s) => s.request({ cmd: "heap" }).then((x) => x.heapMB as number)));
+  const heapBefore = await heap();
   const stalledBefore = sum(beforeJobs.map((s) => (s.stalled as number | undefined) ?? 0));
 
   // 5. jobs
@@ -236,6 +251,7 @@ async function measure(
   const j1 = await snapshot();
   const relayWindows = await relayLoop("after", config.prof ? "stop" : undefined);
   const after = await stats();
+  const heapAfter = await heap();
   const originBaseline = reply.before as LoopWindow;
   const jobs = reply.jobs as JobSample[];
   const elapsed = j1.at - j0.at;
@@ -284,12 +300,19 @@ async function measure(
       beforeJobsMB: beforeJobs.map((s) => mb(s.rss as number)),
       peakMB: [Math.max(0, ...jobs.map((j) => j.loop.rssPeakMB)), ...relayWindows.map((w) => w.rssPeakMB)],
     },
+    heap: {
+      beforeMB: heapBefore,
+      afterMB: heapAfter,
+      keptKbPerJob: round(((sum(heapAfter) - sum(heapBefore)) * 1024) / config.repeats, 0),
+      keptBytesPerReply: round(((sum(heapAfter) - sum(heapBefore)) * 2 ** 20) / Math.max(1, replies), 0),
+    },
     loop: {
       originMaxMs: Math.max(0, ...originTurns),
       originJobP50Ms: round(summarize(originTurns).p50, 1),
       relayMaxMs: relayMax,
       maxMs: Math.max(0, ...originTurns, ...relayMax),
       stalls: sum(jobs.map((j) => j.loop.stalls.length)) + sum(relayWindows.map((w) => w.stalls.length)),
+      busiestStallMs: Math.max(0, ...jobs.map((j) => j.loop.busiestStallMs), ...relayWindows.map((w) => w.busiestStallMs)),
       baselineMaxMs: [originBaseline.maxTurnMs, ...relayBaseline.map((w) => w.maxTurnMs)],
     },
     ...(system === "netsync" ? { stalled: sum(after.map((s) => (s.stalled as number) ?? 0)) - stalledBefore } : {}),
@@ -300,7 +323,7 @@ async function measure(
   } satisfies Partial<JobsRunResult>);
   log(
     `${label}: last reply p50/p99 ${result.lastReply!.p50}/${result.lastReply!.p99} ms, ${result.cpu!.serversMsPer1k} ms CPU per 1k replies, ` +
-      `longest turn ${result.loop!.maxMs} ms, ${replies}/${result.expected} replies, evictions ${result.evictions!.run}`,
+      `longest turn ${result.loop!.maxMs} ms (busiest stall ${result.loop!.busiestStallMs} ms), heap kept ${result.heap!.keptBytesPerReply} B/reply, ${replies}/${result.expected} replies, evictions ${result.evictions!.run}`,
   );
 }
 

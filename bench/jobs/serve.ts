@@ -11,6 +11,7 @@
  * - "jobs" {count, gapMs}: `count` jobs, `gapMs` apart; per job its time to
  *   the last reply, its CPU, and the loop's longest turn over the job and
  *   the gap after it (a window of its own each).
+ * - "heap": heap in use after a full GC (what the jobs left behind).
  *
  * The longest turn is the probe's (bench/lib/probe.ts): the largest delay of
  * a 10 ms timer (monitorEventLoopDelay), less those 10 ms, so a turn of T ms
@@ -43,6 +44,11 @@ export interface LoopWindow {
   maxTurnMs: number;
   p99TurnMs: number;
   stalls: PhaseStats["stalls"];
+  /**
+   * The longest stall's CPU, capped at its length, ms: how much of it this process was running (the rest it
+   * was runnable and not run: the machine's). Its CPU counts GC helper threads too, so it is an upper bound.
+   */
+  busiestStallMs: number;
   gcMaxMs: number;
   gcTotalMs: number;
   cpuPct: number;
@@ -84,6 +90,7 @@ export function loopWindow(next: string): LoopWindow {
     maxTurnMs: stats.delay.max,
     p99TurnMs: stats.delay.p99,
     stalls: stats.stalls,
+    busiestStallMs: Math.max(0, ...stats.stalls.map((x) => Math.min(x.ms, x.cpuMs))),
     gcMaxMs: stats.gc.maxMs,
     gcTotalMs: stats.gc.totalMs,
     cpuPct: stats.cpuPct,
@@ -97,8 +104,18 @@ export function loopWindow(next: string): LoopWindow {
 /** Answers "loop" and "jobs"; undefined for any other command (the caller's own switch handles it). */
 export function jobCommand(command: Command, runOne: (index: number) => Promise<JobOutcome>): Promise<Record<string, unknown>> | undefined {
   if (command.cmd === "loop") return loop(String(command.next ?? "loop"), command.profile);
+  if (command.cmd === "heap") return Promise.resolve({ heapMB: heapAfterGc() });
   if (command.cmd !== "jobs") return undefined;
   return runJobs(Number(command.count ?? 1), Number(command.gapMs ?? 1000), runOne);
+}
+
+/** Heap in use after two full collections (the server runs with --expose-gc), MB; NaN without gc(). */
+function heapAfterGc(): number {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) return Number.NaN;
+  gc();
+  gc();
+  return round(process.memoryUsage().heapUsed / 2 ** 20, 1);
 }
 
 /** A relaying server's window; with profile "start" / "stop" its CPU profile begins / ends with the window. */
