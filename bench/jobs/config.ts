@@ -5,11 +5,12 @@ import { parseArgs } from "node:util";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
-export const JOB_SYSTEMS = ["netsync", "socketio"] as const;
+/** "floor" (bench/jobs/floor.ts, single mode only) is run only when named in --systems. */
+export const JOB_SYSTEMS = ["netsync", "floor", "socketio"] as const;
 export type JobSystem = (typeof JOB_SYSTEMS)[number];
 
 const USAGE = `npm run bench:jobs -- [--quick] [--ladder 1000,5000,10000] [--repeats 20] [--spinner FRACTION_OF_ONE_CORE]
-  [--cluster] [--masters 3] [--systems netsync,socketio] [--interval 5000] [--timeout 10000] [--job-timeout 10000]
+  [--cluster] [--masters 3] [--systems netsync,socketio (floor too, single mode)] [--interval 5000] [--timeout 10000] [--job-timeout 10000]
   [--warmup 5] [--warmup-jobs 2] [--baseline 10] [--gap MS] [--per-gen 5000] [--prof] [--out bench/out]`;
 
 export interface JobsConfig {
@@ -72,8 +73,9 @@ export function readJobsConfig(): JobsConfig {
     process.exit(0);
   }
   const quick = a.quick;
-  const systems = (a.systems?.split(",") ?? [...JOB_SYSTEMS]) as JobSystem[];
+  const systems = (a.systems?.split(",") ?? ["netsync", "socketio"]) as JobSystem[];
   for (const s of systems) if (!(JOB_SYSTEMS as readonly string[]).includes(s)) throw new Error(`unknown system ${s}`);
+  if (a.cluster && systems.includes("floor")) throw new Error("the floor has no cluster mode");
   return {
     quick,
     ladder: (a.ladder ?? (quick ? "200" : "1000,5000,10000")).split(",").map(Number),

@@ -12,6 +12,9 @@ export interface JobsRatio {
   /** Servers and broker together. */
   cpuPer1kWithBroker: number | null;
   rssPeak: number | null;
+  /** NetSync ÷ the gRPC floor (when run): what the jobs layer adds to the transport. */
+  cpuPer1kVsFloor?: number | null;
+  lastReplyP50VsFloor?: number | null;
 }
 
 const ratio = (a: number | undefined, b: number | undefined): number | null =>
@@ -24,6 +27,7 @@ export function jobsRatios(results: JobsRunResult[]): JobsRatio[] {
   for (const ns of results.filter((r) => r.system === "netsync" && !r.error)) {
     const io = results.find((r) => r.system === "socketio" && r.n === ns.n && !r.error);
     if (!io) continue;
+    const floor = results.find((r) => r.system === "floor" && r.n === ns.n && !r.error);
     rows.push({
       n: ns.n,
       lastReplyP50: ratio(ns.lastReply?.p50, io.lastReply?.p50),
@@ -31,6 +35,12 @@ export function jobsRatios(results: JobsRunResult[]): JobsRatio[] {
       cpuPer1k: ratio(ns.cpu?.serversMsPer1k, io.cpu?.serversMsPer1k),
       cpuPer1kWithBroker: ratio(withBroker(ns), withBroker(io)),
       rssPeak: ratio(sumOf(ns.rss?.peakMB), sumOf(io.rss?.peakMB)),
+      ...(floor
+        ? {
+            cpuPer1kVsFloor: ratio(ns.cpu?.serversMsPer1k, floor.cpu?.serversMsPer1k),
+            lastReplyP50VsFloor: ratio(ns.lastReply?.p50, floor.lastReply?.p50),
+          }
+        : {}),
     });
   }
   return rows;

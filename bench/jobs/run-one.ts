@@ -150,21 +150,23 @@ async function measure(
       : {};
     const common = { host: HOST, interval: config.interval, timeout: config.timeout };
     const child =
-      system === "netsync"
-        ? new Child(
-            `master m${i}`,
-            join(BENCH, "cluster", "master.ts"),
-            { ...common, name: `m${i}`, ...(brokerUrl ? { natsUrl: brokerUrl } : {}) },
-            GC,
-            profile,
-          )
-        : new Child(
-            `socket.io node ${i}`,
-            join(BENCH, "cluster", "sio-node.ts"),
-            { ...common, ...(brokerUrl ? { redisUrl: brokerUrl } : {}) },
-            GC,
-            profile,
-          );
+      system === "floor"
+        ? new Child("floor", join(BENCH, "jobs", "floor.ts"), common, GC, profile)
+        : system === "netsync"
+          ? new Child(
+              `master m${i}`,
+              join(BENCH, "cluster", "master.ts"),
+              { ...common, name: `m${i}`, ...(brokerUrl ? { natsUrl: brokerUrl } : {}) },
+              GC,
+              profile,
+            )
+          : new Child(
+              `socket.io node ${i}`,
+              join(BENCH, "cluster", "sio-node.ts"),
+              { ...common, ...(brokerUrl ? { redisUrl: brokerUrl } : {}) },
+              GC,
+              profile,
+            );
     children.push(child);
     return child;
   });
@@ -185,7 +187,7 @@ async function measure(
     for (let g = 0, left = count; left > 0; g++, left -= config.perGen) {
       const size = Math.min(config.perGen, left);
       const gen =
-        system === "netsync"
+        system !== "socketio"
           ? new Child(`gen ${i}-${g}`, join(BENCH, "cluster", "loadgen.ts"), {
               ports,
               hosts: [HOST],
