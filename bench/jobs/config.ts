@@ -11,7 +11,7 @@ export type JobSystem = (typeof JOB_SYSTEMS)[number];
 
 const USAGE = `npm run bench:jobs -- [--quick] [--ladder 1000,5000,10000] [--repeats 20] [--spinner FRACTION_OF_ONE_CORE]
   [--cluster] [--masters 3] [--systems netsync,socketio (floor too, single mode)] [--interval 5000] [--timeout 10000] [--job-timeout 10000]
-  [--warmup 5] [--warmup-jobs 2] [--baseline 10] [--gap MS] [--per-gen 5000] [--prof] [--out bench/out]`;
+  [--warmup 5] [--warmup-jobs 2] [--baseline 10] [--gap MS] [--per-gen 5000] [--prof] [--out bench/out] [--report JOBS_JSON (no runs: the tables again)]`;
 
 export interface JobsConfig {
   quick: boolean;
@@ -41,6 +41,8 @@ export interface JobsConfig {
   perGen: number;
   prof: boolean;
   out: string;
+  /** --report FILE: no runs; the tables again from a jobs-*.json this bench wrote. */
+  report: string | undefined;
 }
 
 export function readJobsConfig(): JobsConfig {
@@ -64,6 +66,7 @@ export function readJobsConfig(): JobsConfig {
       "per-gen": { type: "string" },
       prof: { type: "boolean", default: false },
       out: { type: "string" },
+      report: { type: "string" },
       help: { type: "boolean", default: false },
     },
     allowPositionals: false,
@@ -94,5 +97,6 @@ export function readJobsConfig(): JobsConfig {
     perGen: Number(a["per-gen"] ?? 5_000),
     prof: a.prof,
     out: resolve(ROOT, a.out ?? "bench/out"),
+    report: a.report ? resolve(a.report) : undefined,
   };
 }

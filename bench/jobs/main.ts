@@ -9,16 +9,28 @@
  * options), run-one.ts (one system at one N), serve.ts (the job loop inside
  * the server processes, bench/cluster/master.ts and sio-node.ts), report.ts.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { round } from "../lib/common.js";
 import { log } from "../lib/log.js";
 import { machine } from "../lib/machine.js";
-import { readJobsConfig } from "./config.js";
+import { type JobsConfig, readJobsConfig } from "./config.js";
 import { jobsMarkdown, jobsRatios, jobsTargets } from "./report.js";
 import { type JobsRunResult, runJobsOnce } from "./run-one.js";
 
 const config = readJobsConfig();
+if (config.report) {
+  const saved = JSON.parse(readFileSync(config.report, "utf8")) as {
+    machine: { date: string };
+    seconds: number;
+    config: Omit<JobsConfig, "out" | "report">;
+    results: JobsRunResult[];
+  };
+  process.stdout.write(
+    `${jobsMarkdown({ ...saved.config, out: config.out, report: config.report }, saved.results, jobsRatios(saved.results), { date: saved.machine.date, seconds: saved.seconds })}\n`,
+  );
+  process.exit(0);
+}
 mkdirSync(config.out, { recursive: true });
 const started = performance.now();
 const date = new Date().toISOString();

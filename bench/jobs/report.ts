@@ -116,14 +116,16 @@ export function jobsMarkdown(
       `| ${r.n} | ${r.system} | ${r.lastReply?.p50} / ${r.lastReply?.p99}${resolve} | ${r.cpu?.serversMsPer1k} | ${r.cpu?.brokerMsPer1k !== undefined ? round(r.cpu.serversMsPer1k + r.cpu.brokerMsPer1k, 2) : "–"} | ${rss} | ${r.heap?.keptBytesPerReply} | ${turn} | ${r.evictions?.run} | ${r.replies} / ${r.expected} |`,
     );
   }
+  const floor = config.systems.includes("floor");
   lines.push(
     "",
-    "| N | NetSync ÷ Socket.IO: last reply p50 | p99 | CPU / reply | CPU / reply with broker | RSS peak |",
-    "| ---: | ---: | ---: | ---: | ---: | ---: |",
+    `| N | NetSync ÷ Socket.IO: last reply p50 | p99 | CPU / reply | CPU / reply with broker | RSS peak |${floor ? " NetSync ÷ floor: CPU / reply | last reply p50 |" : ""}`,
+    `| ---: | ---: | ---: | ---: | ---: | ---: |${floor ? " ---: | ---: |" : ""}`,
   );
   for (const r of ratios) {
+    const vsFloor = floor ? ` ${r.cpuPer1kVsFloor} | ${r.lastReplyP50VsFloor} |` : "";
     lines.push(
-      `| ${r.n} | ${r.lastReplyP50} | ${r.lastReplyP99} | ${r.cpuPer1k} | ${config.cluster ? r.cpuPer1kWithBroker : "–"} | ${r.rssPeak} |`,
+      `| ${r.n} | ${r.lastReplyP50} | ${r.lastReplyP99} | ${r.cpuPer1k} | ${config.cluster ? r.cpuPer1kWithBroker : "–"} | ${r.rssPeak} |${vsFloor}`,
     );
   }
   lines.push("", "| target | verdict | per N |", "| --- | --- | --- |");
