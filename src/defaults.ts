@@ -119,6 +119,12 @@ export const CLUSTER_DEFAULTS = {
    * result is kept only in the asking master's memory.
    */
   jobStoreOutbox: 10_000,
+  /**
+   * How long starting a job waits for the JetStream job store to confirm its record. A job is accepted
+   * only once its record is stored, so the death of the master that accepted it never loses it; while
+   * NATS is away, run() waits this long for it to come back, then rejects with UNAVAILABLE (nothing sent).
+   */
+  jobRecordWait: 5_000,
 } as const;
 
 /** The dashboard's own defaults (its host and port come from the master's options). */

@@ -266,7 +266,7 @@ describe("jobs in a cluster with JetStream", function () {
     expect(read.results[0]?.error).to.match(/did not return: no result was recorded by .* master k/);
   });
 
-  it("(d) NATS restarted mid-job on the same store: no command lost or run twice, and a job started during the outage is recorded", async function () {
+  it("(d) NATS restarted mid-job on the same store: no command lost or run twice, and a job started during the outage waits for its record", async function () {
     this.timeout(40_000);
     const runs = new Runs();
     const [m1, m2] = (await jetstreamMasters(server, ["m1", "m2"])) as [Master, Master];
@@ -288,11 +288,18 @@ describe("jobs in a cluster with JetStream", function () {
 
     await server.kill("SIGKILL");
     await waitFor(() => m1.clusterState !== "connected" && m2.clusterState !== "connected", 3_000, "both masters to notice");
-    // During the outage: c connects (its master cannot read what is kept), a job starts, a and b finish.
+    // During the outage: c connects (its master cannot read what is kept), a job is asked for, a and b finish.
     await countedSlave(runs, m2.address, "c", {}, slow(0));
-    const during = await m1.run("during", { ids: ["a"], timeout: 5_000 });
+    let accepted = false;
+    const starting = m1.run("during", { ids: ["a"], timeout: 5_000 }).then((job) => {
+      accepted = true;
+      return job;
+    });
     await sleep(2_000);
+    // Not accepted while its record cannot be stored: a master dying now would lose nothing anyone was told of.
+    expect(accepted, "accepted before its record was stored").to.equal(false);
     await server.start();
+    const during = await within(starting, 5_000, "the job asked for during the outage, once NATS is back");
 
     const summary = await within(job.done, 15_000, "the job");
     expect(summary).to.include({ targets: 3, ok: 3 });

@@ -11,6 +11,7 @@ import {
 import { type KV, Kvm } from "@nats-io/kv";
 import { InvalidArgumentError, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { Code } from "../../code.js";
+import { CLUSTER_DEFAULTS } from "../../defaults.js";
 import { NetSyncError } from "../../errors.js";
 import type { JobSpec } from "../../jobs/job.js";
 import type { JobFollower, JobStore, KeptCommand, PendingBounds, SettleOutcome, StoredJob, StoredSpec } from "../../jobs/store.js";
@@ -184,10 +185,24 @@ export class JetStreamJobStore implements JobStore {
         Code.INVALID_ARGUMENT,
       );
     }
+    // Accepted only once stored: a record that waits in the outbox would die with this master, and the job with it.
+    let timer: NodeJS.Timeout | undefined;
+    let gaveUp = false;
     await new Promise<void>((resolve, reject) => {
+      timer = setTimeout(() => {
+        gaveUp = true;
+        reject(
+          new NetSyncError(
+            `the JetStream job store did not confirm the job's record within ${CLUSTER_DEFAULTS.jobRecordWait} ms (is NATS reachable?); the job was not started`,
+            Code.UNAVAILABLE,
+          ),
+        );
+      }, CLUSTER_DEFAULTS.jobRecordWait);
       this.outbox.write({
         what: `record job ${id}`,
         run: async ({ kv }) => {
+          // Given up on while it waited: the job was refused, so no record of it is written late.
+          if (gaveUp) return;
           try {
             // Chunks first: a reader that finds the head finds its targets.
             for (const [n, chunk] of chunks.entries()) await kv.put(`${id}.targets.${n}`, JSON.stringify(chunk));
@@ -198,10 +213,10 @@ export class JetStreamJobStore implements JobStore {
             reject(err);
           }
         },
-        queued: resolve,
+        queued: () => {},
         refused: (why) => reject(new NetSyncError(why, Code.UNAVAILABLE)),
       });
-    });
+    }).finally(() => clearTimeout(timer));
   }
 
   settle(jobId: string, result: JobResult): Promise<SettleOutcome> {
