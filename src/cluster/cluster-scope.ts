@@ -86,8 +86,13 @@ export class ClusterScope implements Scope {
       this.emitRemote({ kind: "master_left", masterId: member.id, at: new Date(), details: reason }),
     );
     if (this.jobs && (options.jobStore ?? CLUSTER_DEFAULTS.jobStore) !== "memory") {
-      if (options.jobStore === "jetstream")
-        this.jobs.requireStore(`the cluster's JetStream job store is not open yet (jobStore "jetstream")`);
+      // "auto" too: until this master knows whether NATS has JetStream, a job accepted into its memory would die
+      // with it while the client was told it started (the soak found exactly that after a master restart).
+      this.jobs.requireStore(
+        options.jobStore === "jetstream"
+          ? `the cluster's JetStream job store is not open yet (jobStore "jetstream")`
+          : "this master has not yet learned whether the cluster keeps jobs in JetStream (it is connecting to NATS)",
+      );
       this.node.on("connected", () => this.jobStoreUp());
     }
   }
@@ -165,6 +170,7 @@ export class ClusterScope implements Scope {
           : `NATS has no usable JetStream (${why}): jobs are kept in this master's memory, and its death loses its pending deliveries and results; run nats-server with -js to keep them`;
         if (line !== this.jobStoreLogged) (required ? log.error : log.warn)(line);
         this.jobStoreLogged = line;
+        if (!required) jobs.useMemory();
       })
       .finally(() => {
         this.jobStoreOpening = false;

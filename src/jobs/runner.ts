@@ -150,9 +150,14 @@ export class JobRunner {
     void this.rescan(store);
   }
 
-  /** Refuses jobs (UNAVAILABLE, saying `why`) until useStore() is called: the cluster requires its shared store. */
+  /** Refuses jobs (UNAVAILABLE, saying `why`) until useStore() or useMemory() is called: the cluster requires its shared store, or has not yet learned whether it has one. */
   requireStore(why: string): void {
     if (!this.shared) this.required = why;
+  }
+
+  /** Accepts jobs into this process's memory again (the cluster turned out to have no shared store). */
+  useMemory(): void {
+    if (!this.shared) this.required = undefined;
   }
 
   /** Commands kept (or being kept) for targets of the jobs this master runs, waiting for their slaves. */

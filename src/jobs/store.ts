@@ -214,6 +214,8 @@ export interface JobStoreSink {
   };
   /** Keeps every job started from now on in `store`. */
   useStore(store: JobStore): void;
-  /** Refuses new jobs (UNAVAILABLE, saying `why`) until useStore(). */
+  /** Refuses new jobs (UNAVAILABLE, saying `why`) until useStore() or useMemory(). */
   requireStore(why: string): void;
+  /** Accepts new jobs into this master's memory again: the cluster has no shared store. */
+  useMemory(): void;
 }
