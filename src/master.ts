@@ -396,7 +396,7 @@ export class Master extends EventEmitter<MasterEvents> {
    * selector throws NetSyncError INVALID_ARGUMENT and sends nothing.
    */
   broadcast(custom: CustomInput, options: SelectOptions = {}): number {
-    return this.local.broadcast(custom, Selector.from(options.selector));
+    return this.local.broadcastNow(custom, Selector.from(options.selector));
   }
 
   // --- the scope: every master of the cluster, or this one alone ------------------

@@ -286,7 +286,7 @@ export class ClusterScope implements Scope {
       send: (slaveId, data, commandId) => fleet.send(slaveId, { data, commandId }) === 1,
       requestReply: async (slaveId, data, timeoutMs, commandId) =>
         clusterReplyOf(await fleet.request(slaveId, { data, commandId }, timeoutMs)),
-      broadcast: (data, selector) => fleet.broadcast(data, Selector.from(selector)),
+      broadcast: async (data, selector) => fleet.broadcast(data, Selector.from(selector)),
       replaced: (slaveId: string, epoch: Epoch, byMaster: string) => {
         // Compare-and-delete: only a local connection older than `epoch` ends; a newer local one is kept (the node re-claims it).
         const local = fleet.epochOf(slaveId);

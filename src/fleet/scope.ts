@@ -118,7 +118,7 @@ export class LocalScope implements Scope {
   }
 
   async broadcast(custom: CustomInput, selector: Selector): Promise<FleetBroadcastResult> {
-    const written = this.fleet.broadcast(custom, selector);
+    const written = await this.fleet.broadcast(custom, selector);
     return { written, byMaster: { [this.self.id]: written }, unanswered: [], clusterAvailable: false };
   }
 

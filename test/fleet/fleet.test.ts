@@ -83,8 +83,8 @@ describe("Fleet: the core on its own", () => {
     await waitFor(() => fleet.size === 2, 2_000, "both slaves");
     expect(fleet.send("a", "x")).to.equal(1);
     expect(fleet.send("nobody", "x")).to.equal(0);
-    expect(fleet.broadcast("y", Selector.parse("role=db"))).to.equal(1);
-    expect(fleet.broadcast("z")).to.equal(2);
+    expect(await fleet.broadcast("y", Selector.parse("role=db"))).to.equal(1);
+    expect(fleet.broadcastNow("z")).to.equal(2);
     await waitFor(() => a.received.length === 3 && b.received.length === 1, 2_000, "every command delivered");
     expect(a.received.map((c) => (c.kind.case === "custom" ? c.kind.value.data : c.kind.case))).to.deep.equal(["x", "y", "z"]);
 
