@@ -167,6 +167,18 @@ export class Fleet {
     return out;
   }
 
+  /**
+   * The ids of the connected slaves the selector matches (all when empty),
+   * in registry order: what a job needs to fix its targets, without building
+   * a SlaveInfo of each.
+   */
+  ids(selector?: Selector): string[] {
+    const every = !selector || selector.empty;
+    const out: string[] = [];
+    for (const connection of this.registry.values()) if (every || selector.matches(connection.labels)) out.push(connection.id);
+    return out;
+  }
+
   /** Slaves that left recently (bounded by historySize), newest first. */
   recentlyClosed(): ClosedSlaveInfo[] {
     return this.registry.recentlyClosed();

@@ -3,7 +3,7 @@ import type { Reply } from "../../gen/netsync/v1/netsync_pb.js";
 import { Code } from "../code.js";
 import { JOB_DEFAULTS } from "../defaults.js";
 import { NetSyncError } from "../errors.js";
-import { pace } from "../fleet/pacer.js";
+import { pace, yieldTurn } from "../fleet/pacer.js";
 import type { JobDelivery } from "../fleet/scope.js";
 import type { Logger } from "../logger.js";
 import type { CustomInput, JobRecord, JobResult, JobResultStatus, RoutedReplyResult, RunOptions } from "../model.js";
@@ -242,6 +242,8 @@ export class JobRunner {
       const selector = Selector.from(options.selector);
       selectorText = selector.toString();
       const resolved = await this.host.resolve(selector);
+      // A turn of its own for resolving: the Set, the sort and the job come in the next one, the writes after.
+      await yieldTurn();
       targets = [...new Set(resolved.ids)].sort();
       unanswered = resolved.unanswered;
     }
@@ -284,6 +286,9 @@ export class JobRunner {
     this.own(run);
     void job.done.then(() => this.release(run));
     // Paced: a job to the whole fleet writes to each stream in turns that leave the heartbeat room.
+    // The first chunk in a turn after the one that created the job (closed meanwhile: pace() writes nothing); run()
+    // resolves once it is written, as before.
+    await yieldTurn();
     void pace(targets, (slaveId) => this.deliver(run, slaveId), { stopped: () => this.closed });
     return job;
   }
