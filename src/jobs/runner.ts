@@ -62,7 +62,7 @@ export interface JobsConfig {
   /** Longest deliverWithin accepted (ms): the slaves' command logs must remember ids at least this long. */
   maxDeliverWithin: number;
   pending: { perSlave: number; total: number };
-  cache: { entries: number; maxAgeMs: number };
+  cache: { entries: number; maxAgeMs: number; results?: number };
   /** How often slaves with pending commands that a master is known to hold are tried again (ms): connect events may be missed. */
   retryInterval: number;
   log: Logger;
