@@ -152,8 +152,12 @@ export const JOB_DEFAULTS = {
    * hundred bytes each (the data is shared with the job) is tens of MB at worst.
    */
   pending: { perSlave: 100, total: 100_000 },
-  /** Jobs kept for GetJob and ListJobs, and for how long after they start (running ones are always kept). */
-  cache: { entries: 1_000, maxAgeMs: 60 * 60_000 },
+  /**
+   * Jobs kept for GetJob and ListJobs, and for how long after they start (running ones are always kept),
+   * and the results they may hold in all: a result costs ~150 B of heap (bench:jobs), so 1,000,000 is
+   * ~150 MB; past it the oldest finished jobs go first (1,000 jobs to 10,000 slaves would be 1.5 GB).
+   */
+  cache: { entries: 1_000, maxAgeMs: 60 * 60_000, results: 1_000_000 },
   /** How often pending slaves that a master is known to hold are tried again, in case a connect event was missed. */
   retryInterval: 2_000,
 } as const;

@@ -113,12 +113,16 @@ export class Master extends EventEmitter<MasterEvents> {
         return master.id;
       },
       resolve: async (selector) => {
+        // A lone master reads the ids from its registry; a cluster lists fleet-wide.
+        if (this.scope instanceof LocalScope) return { ids: this.local.ids(selector), unanswered: [] };
         const view = await this.scope.list(selector);
         return { ids: view.slaves.map((slave) => slave.id), unanswered: view.unanswered };
       },
       request: (slaveId, custom, timeout, job) => this.scope.request(slaveId, custom, timeout, job),
+      requestMany: (custom, timeout, handlers) =>
+        this.scope instanceof LocalScope ? this.local.requestMany(custom, timeout, handlers) : undefined,
       reachable: (slaveId) => this.scope.reachable(slaveId),
-      heldIds: () => this.local.slaves().map((slave) => slave.id),
+      heldIds: () => this.local.ids(),
       watchConnects: (listener) =>
         this.watch((event) => {
           if (event.kind === "connected" && event.slave) listener(event.slave.id);

@@ -15,6 +15,7 @@ import { type HeartbeatHost, HeartbeatScheduler } from "./heartbeat.js";
 import { pace } from "./pacer.js";
 import { PingSlots } from "./ping-slots.js";
 import { Registry } from "./registry.js";
+import { type BatchFleet, type BatchHandlers, RequestBatch } from "./request-batch.js";
 import { SlaveConnection, type SyncCall } from "./slave-connection.js";
 import type { MasterObserver, MasterStats } from "./stats.js";
 
@@ -178,6 +179,18 @@ export class Fleet {
     return out;
   }
 
+  /**
+   * The ids of the connected slaves the selector matches (all when empty),
+   * in registry order: what a job needs to fix its targets, without building
+   * a SlaveInfo of each.
+   */
+  ids(selector?: Selector): string[] {
+    const every = !selector || selector.empty;
+    const out: string[] = [];
+    for (const connection of this.registry.values()) if (every || selector.matches(connection.labels)) out.push(connection.id);
+    return out;
+  }
+
   /** Slaves that left recently (bounded by historySize), newest first. */
   recentlyClosed(): ClosedSlaveInfo[] {
     return this.registry.recentlyClosed();
@@ -250,6 +263,22 @@ export class Fleet {
       return Promise.reject(new NetSyncError(`could not write to slave ${slaveId}: it is not reading its stream`, Code.RESOURCE_EXHAUSTED));
     }
     return connection.awaitReply(requestId, timeout, performance.now());
+  }
+
+  /**
+   * A batch of requests for one Custom to many local slaves (a job's
+   * fan-out): encoded once with one request_id, written by `send(slaveId)`,
+   * each outcome given to `handlers` (see RequestBatch); `timeout` is already
+   * checked. Close it once its outcomes are no longer wanted.
+   */
+  requestMany(custom: CustomInput, timeout: number, handlers: BatchHandlers): RequestBatch {
+    const requestId = ++this.nextRequestId;
+    const base = typeof custom === "string" ? { data: custom } : custom;
+    const fleet: BatchFleet = {
+      get: (slaveId) => this.registry.get(slaveId),
+      write: (connection, message) => this.writeCustom(connection, message),
+    };
+    return new RequestBatch(fleet, requestId, encodeCustom({ ...base, requestId }), timeout, handlers);
   }
 
   /** Ends the local connection of `slaveId` if it still has exactly `epoch`: a newer one was accepted on master `byMaster`. */

@@ -3,7 +3,8 @@ import type { Reply } from "../../gen/netsync/v1/netsync_pb.js";
 import { Code } from "../code.js";
 import { JOB_DEFAULTS } from "../defaults.js";
 import { NetSyncError } from "../errors.js";
-import { pace } from "../fleet/pacer.js";
+import { pace, yieldTurn } from "../fleet/pacer.js";
+import type { BatchHandlers, RequestBatch } from "../fleet/request-batch.js";
 import type { JobDelivery } from "../fleet/scope.js";
 import type { Logger } from "../logger.js";
 import type { CustomInput, JobRecord, JobResult, JobResultStatus, RoutedReplyResult, RunOptions } from "../model.js";
@@ -40,6 +41,13 @@ export interface JobHost {
    * says `recorded`).
    */
   request(slaveId: string, custom: { data: string; commandId: string }, timeout: number, job?: JobDelivery): Promise<RoutedReplyResult>;
+  /**
+   * A lone master's fan-out of one job to the slaves it holds: one encoding
+   * and request_id for every target, no promise or timer per target, each
+   * outcome (the same as request()'s) to `handlers`. Undefined where
+   * targets may be held elsewhere (a cluster): then request() per target.
+   */
+  requestMany?(custom: { data: string; commandId: string }, timeout: number, handlers: BatchHandlers): RequestBatch | undefined;
   /** Whether a master in reach is known to hold the slave now; from memory, maybe stale. */
   reachable(slaveId: string): boolean;
   /** The slaves this master holds now (a shared store's kept commands are delivered by the slave's holder). */
@@ -54,7 +62,7 @@ export interface JobsConfig {
   /** Longest deliverWithin accepted (ms): the slaves' command logs must remember ids at least this long. */
   maxDeliverWithin: number;
   pending: { perSlave: number; total: number };
-  cache: { entries: number; maxAgeMs: number };
+  cache: { entries: number; maxAgeMs: number; results?: number };
   /** How often slaves with pending commands that a master is known to hold are tried again (ms): connect events may be missed. */
   retryInterval: number;
   log: Logger;
@@ -79,6 +87,8 @@ interface Running {
   taking: Map<string, number>;
   /** Stops following the results other masters record for it (a shared store, once something is kept). */
   unfollow?: () => void;
+  /** Its first deliveries, as one batch (a lone master's memory store); else one host.request() per target. */
+  batch?: RequestBatch;
 }
 
 /** What a delivery needs of its job: the command, its reply timeout, when it started. */
@@ -247,6 +257,8 @@ export class JobRunner {
       const selector = Selector.from(options.selector);
       selectorText = selector.toString();
       const resolved = await this.host.resolve(selector);
+      // A turn of its own for resolving: the Set, the sort and the job come in the next one, the writes after.
+      await yieldTurn();
       targets = [...new Set(resolved.ids)].sort();
       unanswered = resolved.unanswered;
     }
@@ -285,10 +297,19 @@ export class JobRunner {
       keeping: 0,
       taking: new Map(),
     };
+    if (!store.shared) {
+      run.batch = this.host.requestMany?.({ data, commandId: job.id }, timeout, {
+        reply: (slaveId, reply) => this.replied(run, slaveId, reply, this.host.masterId, false),
+        fail: (slaveId, error) => this.failed(run, slaveId, error),
+      });
+    }
     this.running.set(job.id, run);
     this.own(run);
     void job.done.then(() => this.release(run));
     // Paced: a job to the whole fleet writes to each stream in turns that leave the heartbeat room.
+    // The first chunk in a turn after the one that created the job (closed meanwhile: pace() writes nothing); run()
+    // resolves once it is written, as before.
+    await yieldTurn();
     void pace(targets, (slaveId) => this.deliver(run, slaveId), { stopped: () => this.closed });
     return job;
   }
@@ -331,6 +352,7 @@ export class JobRunner {
       }
       for (const timer of run.timers) clearTimeout(timer);
       run.unfollow?.();
+      run.batch?.close();
     }
     void this.memory.close();
   }
@@ -340,26 +362,39 @@ export class JobRunner {
   private deliver(run: Running, slaveId: string): void {
     const { job } = run;
     if (this.closed || !job.waitsFor(slaveId)) return;
+    if (run.batch) {
+      run.batch.send(slaveId);
+      return;
+    }
     const delivery = { startedAt: job.startedAt.getTime(), deliveries: (run.deliveries.get(slaveId) ?? 0) + 1 };
     this.host.request(slaveId, { data: job.data, commandId: job.id }, job.timeout, run.store.shared ? delivery : undefined).then(
-      ({ reply, masterId, recorded }) => {
-        const result = this.resultOf(job.startedAt, slaveId, outcomeOf(reply), masterId, bump(run, slaveId));
-        // Recorded by the master holding the slave (it outlives this one): only the Job here still needs it.
-        if (recorded) job.settle(result);
-        else void this.record(run.store, job.id, result, job);
-      },
-      (err: unknown) => {
-        const error = NetSyncError.from(err, Code.UNAVAILABLE);
-        const written = error.code !== Code.NOT_FOUND && error.code !== Code.RESOURCE_EXHAUSTED;
-        const delivered = written ? bump(run, slaveId) : (run.deliveries.get(slaveId) ?? 0);
-        if (error.code === Code.DEADLINE_EXCEEDED || !isUndelivered(error.code)) {
-          const outcome = { status: error.code === Code.DEADLINE_EXCEEDED ? "timeout" : "error", error: error.message } as const;
-          void this.record(run.store, job.id, this.resultOf(job.startedAt, slaveId, outcome, "", delivered), job);
-          return;
-        }
-        void this.undelivered(run, slaveId, error.message, delivered);
-      },
+      ({ reply, masterId, recorded }) => this.replied(run, slaveId, reply, masterId, recorded === true),
+      (err: unknown) => this.failed(run, slaveId, err),
     );
+  }
+
+  /** A first delivery's Reply. */
+  private replied(run: Running, slaveId: string, reply: Reply, masterId: string, recorded: boolean): void {
+    const { job } = run;
+    const result = this.resultOf(job.startedAt, slaveId, outcomeOf(reply), masterId, bump(run, slaveId));
+    // Recorded by the master holding the slave (it outlives this one), or kept in this process's memory (whose
+    // settle always wins): only the Job here needs it.
+    if (recorded || run.store === this.memory) job.settle(result);
+    else void this.record(run.store, job.id, result, job);
+  }
+
+  /** A first delivery that came to no Reply. */
+  private failed(run: Running, slaveId: string, err: unknown): void {
+    const { job } = run;
+    const error = NetSyncError.from(err, Code.UNAVAILABLE);
+    const written = error.code !== Code.NOT_FOUND && error.code !== Code.RESOURCE_EXHAUSTED;
+    const delivered = written ? bump(run, slaveId) : (run.deliveries.get(slaveId) ?? 0);
+    if (error.code === Code.DEADLINE_EXCEEDED || !isUndelivered(error.code)) {
+      const outcome = { status: error.code === Code.DEADLINE_EXCEEDED ? "timeout" : "error", error: error.message } as const;
+      void this.record(run.store, job.id, this.resultOf(job.startedAt, slaveId, outcome, "", delivered), job);
+      return;
+    }
+    void this.undelivered(run, slaveId, error.message, delivered);
   }
 
   /** The command did not reach the slave, or its Reply was lost with the stream: keep it for later, or say so now. */
@@ -638,6 +673,7 @@ export class JobRunner {
     const { job } = run;
     for (const timer of run.timers) clearTimeout(timer);
     run.unfollow?.();
+    run.batch?.close();
     this.running.delete(job.id);
     // In memory, a kept command whose target was settled otherwise (its guard) would never be removed; a shared
     // store's may still be delivered late by the slave's holder, whose result then shows on a read of the job.

@@ -99,6 +99,47 @@ describe("Fleet: the core on its own", () => {
     expect(missing).to.equal(Code.NOT_FOUND);
   });
 
+  it("requestMany: one encoding and request_id for every slave; replies, timeouts, absent and departed slaves each reported once", async () => {
+    const { fleet, address } = await fleetOnServer({ interval: 1_000, timeout: 5_000 });
+    const answers = rawClient(address, { id: "answers" });
+    const silent = rawClient(address, { id: "silent" });
+    const leaves = rawClient(address, { id: "leaves" });
+    await waitFor(() => fleet.size === 3, 2_000, "three slaves");
+    answers.call.on("data", (command) => {
+      if (command.kind.case !== "custom" || command.kind.value.requestId === 0n) return;
+      const { requestId } = command.kind.value;
+      // A stale reply (an older request id) first: it must not be taken for this batch's.
+      answers.write({ kind: { case: "reply", value: { requestId: requestId - 1n, result: { case: "data", value: "stale" } } } });
+      answers.write({ kind: { case: "reply", value: { requestId, result: { case: "data", value: `re ${command.kind.value.data}` } } } });
+    });
+    const outcomes: string[] = [];
+    const batch = fleet.requestMany({ data: "ask", commandId: "job-1" }, 300, {
+      reply: (slaveId, reply) => outcomes.push(`${slaveId} reply ${reply.result.case === "data" ? reply.result.value : "?"}`),
+      fail: (slaveId, error) => outcomes.push(`${slaveId} ${error.code}`),
+    });
+    for (const id of ["answers", "silent", "leaves", "nobody"]) batch.send(id);
+    expect(outcomes).to.deep.equal([`nobody ${Code.NOT_FOUND}`]);
+    await waitFor(() => leaves.received.some((c) => c.kind.case === "custom"), 2_000, "the command at leaves");
+    leaves.close();
+    await waitFor(() => outcomes.length === 4, 2_000, "every outcome");
+    expect([...outcomes].sort()).to.deep.equal([
+      "answers reply re ask",
+      `leaves ${Code.UNAVAILABLE}`,
+      `nobody ${Code.NOT_FOUND}`,
+      `silent ${Code.DEADLINE_EXCEEDED}`,
+    ]);
+    const ids = [answers, silent].map((c) => c.received.find((m) => m.kind.case === "custom")?.kind.value);
+    expect(ids[0]).to.deep.include({ data: "ask", commandId: "job-1" });
+    expect((ids[0] as { requestId: bigint }).requestId).to.equal((ids[1] as { requestId: bigint }).requestId);
+    // A later request never reuses the batch's id, and a reply after close() is ignored.
+    answers.call.removeAllListeners("data");
+    batch.close();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(outcomes).to.have.length(4);
+    answers.close();
+    silent.close();
+  });
+
   it("tells its tracker of every stream (stamped, added, removed) and ends a replaced one only for the same epoch", async () => {
     const { fleet, address, kinds } = await fleetOnServer({ interval: 1_000, timeout: 5_000 });
     const calls: string[] = [];
