@@ -109,6 +109,24 @@ export const CLUSTER_DEFAULTS = {
   maxPingOut: 2,
   /** NATS refused the credentials: try again this often (nats.js itself gives up on an auth error). */
   authRetryInterval: 5_000,
+  /**
+   * Where a cluster keeps its jobs: "auto" uses JetStream when the NATS server has it (nats-server -js) and
+   * this master's memory otherwise, saying so in the log; "jetstream" refuses jobs until the JetStream job
+   * store is open; "memory" never uses JetStream.
+   */
+  jobStore: "auto",
+  /**
+   * Writes to the JetStream job store (results, kept commands, records) held in memory while NATS is
+   * unreachable, replayed in order once it is back; past this, a command is not kept ("expired") and a
+   * result is kept only in the asking master's memory.
+   */
+  jobStoreOutbox: 10_000,
+  /**
+   * How long starting a job waits for the JetStream job store to confirm its record. A job is accepted
+   * only once its record is stored, so the death of the master that accepted it never loses it; while
+   * NATS is away, run() waits this long for it to come back, then rejects with UNAVAILABLE (nothing sent).
+   */
+  jobRecordWait: 5_000,
 } as const;
 
 /** The dashboard's own defaults (its host and port come from the master's options). */
@@ -136,8 +154,12 @@ export const JOB_DEFAULTS = {
    * hundred bytes each (the data is shared with the job) is tens of MB at worst.
    */
   pending: { perSlave: 100, total: 100_000 },
-  /** Jobs kept for GetJob and ListJobs, and for how long after they start (running ones are always kept). */
-  cache: { entries: 1_000, maxAgeMs: 60 * 60_000 },
+  /**
+   * Jobs kept for GetJob and ListJobs, and for how long after they start (running ones are always kept),
+   * and the results they may hold in all: a result costs ~150 B of heap (bench:jobs), so 1,000,000 is
+   * ~150 MB; past it the oldest finished jobs go first (1,000 jobs to 10,000 slaves would be 1.5 GB).
+   */
+  cache: { entries: 1_000, maxAgeMs: 60 * 60_000, results: 1_000_000 },
   /** How often pending slaves that a master is known to hold are tried again, in case a connect event was missed. */
   retryInterval: 2_000,
 } as const;

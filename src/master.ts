@@ -22,6 +22,7 @@ import type {
   FleetPageOptions,
   FleetSummary,
   FleetView,
+  JobRecord,
   MasterEvents,
   MasterInfo,
   RequestOptions,
@@ -116,11 +117,16 @@ export class Master extends EventEmitter<MasterEvents> {
         return master.id;
       },
       resolve: async (selector) => {
+        // A lone master reads the ids from its registry; a cluster lists fleet-wide.
+        if (this.scope instanceof LocalScope) return { ids: this.local.ids(selector), unanswered: [] };
         const view = await this.scope.list(selector);
         return { ids: view.slaves.map((slave) => slave.id), unanswered: view.unanswered };
       },
-      request: (slaveId, custom, timeout) => this.scope.request(slaveId, custom, timeout),
+      request: (slaveId, custom, timeout, job) => this.scope.request(slaveId, custom, timeout, job),
+      requestMany: (custom, timeout, handlers) =>
+        this.scope instanceof LocalScope ? this.local.requestMany(custom, timeout, handlers) : undefined,
       reachable: (slaveId) => this.scope.reachable(slaveId),
+      heldIds: () => this.local.ids(),
       watchConnects: (listener) =>
         this.watch((event) => {
           if (event.kind === "connected" && event.slave) listener(event.slave.id);
@@ -215,6 +221,7 @@ export class Master extends EventEmitter<MasterEvents> {
         observer: this.metrics,
         logger: options.logger,
         events: this.events,
+        jobs: this.jobRunner,
       });
       this.useScope(this.cluster);
     }
@@ -302,6 +309,8 @@ export class Master extends EventEmitter<MasterEvents> {
     } catch (err) {
       this.log.error(`a "${String(event)}" listener threw: ${NetSyncError.from(err).message}`);
     }
+    // A shared job store's kept commands are delivered by the master the slave connects to.
+    if (event === "slave:connected") this.jobRunner.connectedHere((args[0] as SlaveEvent).slave.id);
     // Only built when a watcher or the cluster wants it: a master nobody watches does no more per event than before.
     if (this.events.size > 0 && (event === "slave:connected" || event === "slave:evicted" || event === "slave:disconnected")) {
       this.events.emit(this.watchEventOf(args[0] as SlaveEvent));
@@ -395,7 +404,7 @@ export class Master extends EventEmitter<MasterEvents> {
    * selector throws NetSyncError INVALID_ARGUMENT and sends nothing.
    */
   broadcast(custom: CustomInput, options: SelectOptions = {}): number {
-    return this.local.broadcast(custom, Selector.from(options.selector));
+    return this.local.broadcastNow(custom, Selector.from(options.selector));
   }
 
   // --- the scope: every master of the cluster, or this one alone ------------------
@@ -521,14 +530,36 @@ export class Master extends EventEmitter<MasterEvents> {
     return this.jobRunner.run(custom, options);
   }
 
-  /** A recent job by id (running, or finished within the cache's bounds), if known here. */
+  /** A recent job this master started, by id (running, or finished within the cache's bounds), if known here. */
   job(jobId: string): Job | undefined {
     return this.jobRunner.get(jobId);
   }
 
-  /** Recent jobs, newest first. */
+  /** Recent jobs this master started, newest first. */
   jobs(limit?: number): Job[] {
     return this.jobRunner.list(limit);
+  }
+
+  /**
+   * A recent job by id, whichever master of the cluster started it, as a
+   * snapshot with its results: this master's from memory; in a cluster
+   * whose NATS has JetStream, another master's from the shared job store
+   * (even if that master died: a target with no result past the job's last
+   * moment shows "did not return"). Without a shared store, like job().
+   * Rejects with UNAVAILABLE when the store cannot be read.
+   */
+  async getJob(jobId: string): Promise<JobRecord | undefined> {
+    return this.jobRunner.read(jobId);
+  }
+
+  /** Recent jobs of every master sharing the job store (this master's alone without one), newest first, without results. */
+  async listJobs(limit = 100): Promise<JobRecord[]> {
+    return this.jobRunner.readList(limit);
+  }
+
+  /** Where new jobs are kept: "memory" (this process), or "jetstream" (the cluster's shared job store). */
+  get jobStore(): string {
+    return this.jobRunner.storeKind;
   }
 
   /** Commands kept for slaves that are not connected, waiting for them. */

@@ -194,6 +194,8 @@ export interface RoutedSendResult {
 export interface RoutedReplyResult {
   reply: Reply;
   masterId: string;
+  /** Set when the holding master recorded the reply as a job's result in the cluster's job store (a job's routed delivery). */
+  recorded?: boolean;
 }
 
 /** What a watch reports (AdminService.Watch, Master.watch, the dashboard's feed). */

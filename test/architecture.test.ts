@@ -5,6 +5,7 @@
  * and lazy (import()) imports count: a rule that only binds at run time would
  * let the knot grow back through types.
  */
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import { type ImportEdge, importCycles, importEdges, tsFiles } from "./support/imports.js";
@@ -54,6 +55,13 @@ describe("architecture: the import rules", () => {
     const bench = importEdges(ROOT, tsFiles(ROOT, "bench"));
     expect(bench.length).to.be.greaterThan(20);
     expect(importCycles(bench).map((c) => c.join(" -> "))).to.deep.equal([]);
+  });
+
+  it("no test file hooks the whole suite: a top-level before/after(Each) is a root hook, run around every test of every file", () => {
+    const rooted = tsFiles(ROOT, "test")
+      .filter((file) => /^(before|after)(Each)?\(/m.test(readFileSync(`${ROOT}/${file}`, "utf8")))
+      .sort();
+    expect(rooted).to.deep.equal([]);
   });
 
   it("the circle finder finds a circle, type-only or not", () => {

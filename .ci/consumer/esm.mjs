@@ -44,4 +44,6 @@ if (listed.slaves.map((s) => s.id).join() !== "esm-consumer") throw new Error(`L
 
 await slave.close();
 await master.close();
-console.log(`esm: netsync ${version}: slave esm-consumer round trip ${rtt.toFixed(2)} ms; a job got ${results}; AdminClient listed it; closed`);
+console.log(
+  `esm: netsync ${version}: slave esm-consumer round trip ${rtt.toFixed(2)} ms; a job got ${results}; AdminClient listed it; closed`,
+);

@@ -11,10 +11,14 @@
  *   of the last view against the expected ids (count, duplicates, holders);
  * - "broadcast": broadcastFleet() of "b:<send time>", counts by master;
  * - "admin-list": AdminService.ListSlaves through an AdminClient on this
- *   master (what `netsync slaves` does): its time, or its error.
+ *   master (what `netsync slaves` does): its time, or its error;
+ * - "jobs" {count, gapMs, timeout} and "loop" (bench:jobs, bench/jobs/serve.ts):
+ *   `master.run("q", { timeout })` to every slave in reach, one after another,
+ *   each timed to its last result; the event loop watched meanwhile.
  */
 import { AdminClient } from "../../src/admin.js";
 import { Master, silentLogger } from "../../src/index.js";
+import { jobCommand } from "../jobs/serve.js";
 import { childConfig, emit, hrNow, onCommands, round, usage } from "../lib/common.js";
 
 export interface ClusterMasterConfig {
@@ -39,19 +43,35 @@ const master = new Master({
 });
 
 let evicted = 0;
+let stalled = 0;
 const lostBy = new Map<string, number>();
 master.on("slave:evicted", () => evicted++);
 master.on("slave:disconnected", ({ reason }) => lostBy.set(reason, (lostBy.get(reason) ?? 0) + 1));
+// The master's own pause detector (no evictions are made for a stall it saw).
+master.on("stalled", () => stalled++);
 
 const port = await master.listen();
 emit({ ev: "ready", port });
 
+/** One job to every slave in reach (bench:jobs): its time to the last result is taken around this call. */
+async function oneJob(timeout: number) {
+  const started = performance.now();
+  const job = await master.run("q", { timeout });
+  const resolveMs = round(performance.now() - started, 2);
+  const s = await job.done;
+  const others = { error: s.error, timeout: s.timeout, notConnected: s.notConnected, expired: s.expired };
+  return { replies: s.ok, resolveMs, others: Object.fromEntries(Object.entries(others).filter(([, v]) => v > 0)) };
+}
+
 onCommands(async (command) => {
+  const jobs = jobCommand(command, () => oneJob(Number(command.timeout ?? 10_000)));
+  if (jobs) return jobs;
   switch (command.cmd) {
     case "stats":
       return {
         size: master.size,
         evicted,
+        stalled,
         lost: Object.fromEntries(lostBy),
         heapMB: round(process.memoryUsage().heapUsed / 2 ** 20, 1),
         clusterState: master.clusterState,

@@ -3,7 +3,8 @@
  * only, pingInterval = interval, pingTimeout = timeout − interval, as in
  * bench/servers/socketio.ts) with `@socket.io/redis-adapter` over the
  * redis-server the bench started (node-redis clients, one to publish, one to
- * subscribe).
+ * subscribe); without `redisUrl`, a lone server with the default in-memory
+ * adapter (bench:jobs's single mode).
  *
  * Protocol (JSON lines): prints {"ev":"ready","port"}; answers
  * - "stats": sockets held, ping-timeout closes and other losses, CPU, RSS;
@@ -13,26 +14,38 @@
  *   adapter (the socket may be on another node), or with `local` straight on
  *   the local socket; their latencies;
  * - "fetch" {times}: `io.fetchSockets()` durations and the count found;
- * - "broadcast": `io.emit("b", "b:<send time>")` (reaches every node's sockets through Redis).
+ * - "broadcast": `io.emit("b", "b:<send time>")` (reaches every node's sockets through Redis);
+ * - "jobs" {count, gapMs, timeout} and "loop" (bench:jobs, bench/jobs/serve.ts):
+ *   `io.timeout(timeout).emitWithAck("q", i)` to every socket (of every node),
+ *   one after another, each timed to its last acknowledgement; the event loop
+ *   watched meanwhile.
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createAdapter } from "@socket.io/redis-adapter";
 import { createClient } from "redis";
 import { Server } from "socket.io";
+import { jobCommand } from "../jobs/serve.js";
 import { childConfig, emit, hrNow, onCommands, round, usage } from "../lib/common.js";
 
 export interface SioNodeConfig {
   host: string;
   interval: number;
   timeout: number;
-  redisUrl: string;
+  /** Absent: no adapter of Redis, the default in-memory one (one node alone). */
+  redisUrl?: string;
 }
 
 const config = childConfig<SioNodeConfig>();
-const pub = createClient({ url: config.redisUrl });
-const sub = pub.duplicate();
-await Promise.all([pub.connect(), sub.connect()]);
+
+async function redisAdapter(url: string) {
+  const pub = createClient({ url });
+  const sub = pub.duplicate();
+  await Promise.all([pub.connect(), sub.connect()]);
+  // fetchSockets() and acknowledged emits give up after this (the adapter's default is 5 s).
+  return createAdapter(pub, sub, { requestsTimeout: 10_000 });
+}
+const adapter = config.redisUrl ? await redisAdapter(config.redisUrl) : undefined;
 
 const http = createServer();
 const io = new Server(http, {
@@ -41,8 +54,7 @@ const io = new Server(http, {
   transports: ["websocket"],
   serveClient: false,
   perMessageDeflate: false,
-  // fetchSockets() and acknowledged emits give up after this (the adapter's default is 5 s).
-  adapter: createAdapter(pub, sub, { requestsTimeout: 10_000 }),
+  ...(adapter ? { adapter } : {}),
 });
 
 let evicted = 0;
@@ -59,7 +71,19 @@ emit({ ev: "ready", port: (http.address() as AddressInfo).port });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** One acknowledged emit to every socket (bench:jobs); a timeout rejects it, its partial acknowledgements unknown. */
+async function oneJob(timeout: number, index: number) {
+  try {
+    const acks = (await io.timeout(timeout).emitWithAck("q", index)) as unknown[];
+    return { replies: acks.length };
+  } catch (err) {
+    return { replies: 0, failed: (err as Error).message.slice(0, 120) };
+  }
+}
+
 onCommands(async (command) => {
+  const jobs = jobCommand(command, (index) => oneJob(Number(command.timeout ?? 10_000), index));
+  if (jobs) return jobs;
   switch (command.cmd) {
     case "stats":
       return { size: io.of("/").sockets.size, evicted, lost: Object.fromEntries(lostBy), ...usage() };

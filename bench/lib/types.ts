@@ -95,7 +95,8 @@ export interface RunResult {
 }
 
 /**
- * Delivery of the broadcasts, ms. callMs: how long each broadcast call held the server's event loop;
+ * Delivery of the broadcasts, ms. callMs: how long each broadcast call held the server's event loop (for
+ * NetSync's paced broadcastFleet, how long until it resolved: its loop turned meanwhile, see the bcast phase's loop delay);
  * cpuPerDelivery: CPU per delivered command beyond the heartbeat load, server and generators.
  */
 export type BroadcastResult = Summary & { expected: number; callMs?: number[]; cpuPerDelivery?: { serverUs: number; loadgenUs: number } };

@@ -59,7 +59,7 @@ const port = await master.listen();
 emit({ ev: "ready", port });
 
 onCommands(
-  withPhases((command) => {
+  withPhases(async (command) => {
     switch (command.cmd) {
       case "stats":
         return {
@@ -72,8 +72,9 @@ onCommands(
           ...usage(),
         };
       case "broadcast": {
+        // broadcastFleet: the paced fan-out (without a cluster, the local fleet's), answered once every stream is written.
         const sentAt = hrNow();
-        const written = master.broadcast(`b:${sentAt}`);
+        const { written } = await master.broadcastFleet(`b:${sentAt}`);
         return { sentAt, callMs: hrNow() - sentAt, written };
       }
       case "events":

@@ -12,9 +12,12 @@
  * printed once per run with the command_id; pipes are written synchronously
  * on Linux, so a line printed before a SIGKILL is not lost). Slaves keep a
  * command journal on disk, so a restarted process runs no command twice.
- * The jobs are issued by a driver master in this process, a member of the
- * cluster that is never killed (its routed calls and pending deliveries go
- * through the masters that are).
+ * Jobs are issued two ways: by a driver master in this process, a member of
+ * the cluster that is never killed (its routed calls and kept commands go
+ * through the masters that are), and through AdminService.Run to a master
+ * that may be killed or frozen the next moment (the client reads only the
+ * job's id, then leaves it running). The fate of those is read at the end
+ * from the cluster's shared job store (JetStream) through the driver.
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -22,7 +25,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { type Job, Master, silentLogger } from "../../src/index.js";
+import { AdminClient } from "../../src/admin-client.js";
+import { type Job, type JobRecord, Master, silentLogger } from "../../src/index.js";
 import { freePort, waitForTcp } from "../../test/support/net.js";
 import { type NodeProcess, spawnNode, stopAll } from "../../test/support/node-process.js";
 
@@ -223,16 +227,20 @@ async function chaosStep(): Promise<void> {
 // --- the run -----------------------------------------------------------------------
 
 interface Issued {
-  kind: "job" | "request";
+  kind: "job" | "remote job" | "request";
   /** The command's id (a job's id) or, for a routed request, its data token. */
   key: string;
   slaveIds: string[];
   job?: Job;
+  /** A remote job as the shared store has it at the end. */
+  record?: JobRecord;
   /** For a request: "ok" or the error code. */
   outcome?: string;
 }
 
 const issued: Issued[] = [];
+/** Remote Run calls that failed before the job was accepted (the master was down, frozen, or refused it). */
+let remoteRefused = 0;
 let driver: Master | undefined;
 
 async function main(): Promise<void> {
@@ -257,7 +265,36 @@ async function main(): Promise<void> {
     while (performance.now() < end) {
       n++;
       const targets = [...new Set(Array.from({ length: 1 + Math.floor(random() * 4) }, () => pick(slaveIds)))];
-      if (random() < 0.75) {
+      const roll = random();
+      if (roll < 0.25) {
+        const live = masters.filter((m) => !m.down && !m.stopped);
+        const address = masterAddresses[masters.indexOf(pick(live.length > 0 ? live : masters))] as string;
+        const client = new AdminClient(address);
+        void (async () => {
+          let accepted = false;
+          try {
+            for await (const event of client.run(`remote-${n}`, {
+              ids: targets,
+              timeout: JOB_TIMEOUT,
+              deliverWithin: DELIVER_WITHIN,
+              // A frozen master never answers: give up on it (the job, if it was accepted, runs on).
+              signal: AbortSignal.timeout(5_000),
+            })) {
+              // Accepted: from here the job is the cluster's, whatever happens to that master.
+              if (event.type === "started") {
+                issued.push({ kind: "remote job", key: event.jobId, slaveIds: targets });
+                accepted = true;
+              }
+              break;
+            }
+          } catch {
+            // counted below
+          } finally {
+            if (!accepted) remoteRefused++;
+            client.close();
+          }
+        })();
+      } else if (roll < 0.8) {
         const job = await driver!
           .run(`job-${n}`, { ids: targets, timeout: JOB_TIMEOUT, deliverWithin: DELIVER_WITHIN })
           .catch((err: Error) => {
@@ -295,6 +332,14 @@ async function main(): Promise<void> {
   }
   if (!nats) await startNats();
   await sleep(DELIVER_WITHIN + JOB_TIMEOUT + 5_000);
+  // Past every job's last moment: the shared store has each remote job's final fate.
+  for (const entry of issued) {
+    if (entry.kind !== "remote job") continue;
+    for (let attempt = 0; attempt < 5 && !entry.record; attempt++) {
+      entry.record = await driver!.getJob(entry.key).catch(() => undefined);
+      if (!entry.record) await sleep(1_000);
+    }
+  }
 }
 
 function check(): boolean {
@@ -310,6 +355,7 @@ function check(): boolean {
   }
   const statuses: Record<string, number> = {};
   const violations: string[] = [];
+  const reasons: Record<string, number> = {};
   let commands = 0;
   let ranOnce = 0;
   let ranNever = 0;
@@ -320,7 +366,12 @@ function check(): boolean {
       if (ran === 1) ranOnce++;
       if (ran === 0) ranNever++;
       let status: string;
-      if (entry.kind === "job") {
+      if (entry.kind === "remote job") {
+        const result = entry.record?.results.find((r) => r.slaveId === slaveId);
+        status = result ? `remote job ${result.status}` : entry.record ? "remote job MISSING" : "remote job NOT IN STORE";
+        if (!result) violations.push(`remote job ${entry.key} on ${slaveId}: ${entry.record ? "no result" : "not in the job store"}`);
+        if (result?.status === "ok" && ran !== 1) violations.push(`remote job ${entry.key} on ${slaveId}: ok but run ${ran} times`);
+      } else if (entry.kind === "job") {
         const result = entry.job?.resultOf(slaveId);
         status = result ? `job ${result.status}` : "job MISSING";
         if (!result) violations.push(`job ${entry.key} on ${slaveId}: no result`);
@@ -333,6 +384,12 @@ function check(): boolean {
         if (!entry.outcome) violations.push(`request ${entry.key} to ${slaveId}: no outcome`);
         if (entry.outcome === "ok" && ran !== 1) violations.push(`request ${entry.key} to ${slaveId}: ok but run ${ran} times`);
       }
+      const why = entry.kind === "job" ? entry.job?.resultOf(slaveId) : entry.record?.results.find((r) => r.slaveId === slaveId);
+      if (why && why.status !== "ok") {
+        // The reason without ids and numbers, so alike ones count together.
+        const reason = `${why.status}: ${(why.error ?? "").replace(/"[^"]*"|\b[\w.-]*\d[\w.:-]*\b/g, "…").slice(0, 120)}`;
+        reasons[reason] = (reasons[reason] ?? 0) + 1;
+      }
       if (ran > 1) violations.push(`${entry.kind} ${entry.key} on ${slaveId}: RUN ${ran} TIMES`);
       statuses[status] = (statuses[status] ?? 0) + 1;
     }
@@ -342,8 +399,10 @@ function check(): boolean {
       .map(([a, c]) => `${c} ${a}`)
       .join(", ")}`,
   );
+  const kinds = (kind: Issued["kind"]) => issued.filter((i) => i.kind === kind).length;
   log(
-    `commands issued: ${commands} (${issued.filter((i) => i.kind === "job").length} jobs, ${issued.filter((i) => i.kind === "request").length} routed requests)`,
+    `commands issued: ${commands} (${kinds("job")} jobs from the driver, ${kinds("remote job")} accepted by a killable master ` +
+      `(${remoteRefused} Run calls failed before acceptance), ${kinds("request")} routed requests)`,
   );
   log(
     `fates: ${Object.entries(statuses)
@@ -352,6 +411,7 @@ function check(): boolean {
       .join(", ")}`,
   );
   log(`runs: ${ranOnce} run once, ${ranNever} never run, ${commands - ranOnce - ranNever} run more than once`);
+  for (const [reason, n] of Object.entries(reasons).sort((a, b) => b[1] - a[1])) log(`  ${n} × ${reason}`);
   for (const v of violations.slice(0, 20)) log(`VIOLATION ${v}`);
   log(
     violations.length === 0 ? "invariant holds: no command run twice, every ok run once, none missing" : `${violations.length} violations`,

@@ -151,6 +151,12 @@ export function buildProgram(): Command {
     .option("--cluster-creds <file>", "NATS credentials file (JWT and NKey seed)")
     .option("--cluster-token-file <file>", "file holding the NATS authentication token")
     .option("--cluster-tls-ca <file>", "connect to NATS with TLS, trusting this CA (PEM)")
+    .addOption(
+      new Option(
+        "--cluster-job-store <where>",
+        "where a cluster keeps jobs: jetstream (required), memory (never), auto (JetStream when the NATS server has it)",
+      ).choices(["auto", "jetstream", "memory"]),
+    )
     .action(async (opts: MasterFlags) => {
       checkHeartbeatFlags(opts.heartbeatInterval, opts.heartbeatTimeout);
       const { runMaster } = await import("./commands/master.js");

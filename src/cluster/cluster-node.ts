@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import type { NatsConnection } from "@nats-io/transport-node";
+import type { JobDelivery } from "../fleet/scope.js";
 import type { FleetBroadcastResult, RoutedSendResult } from "../model.js";
 import type { PageToken } from "../slave-pages.js";
 import { Claims } from "./claims.js";
@@ -127,6 +128,11 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
 
   get connected(): boolean {
     return this.state === "connected";
+  }
+
+  /** The NATS connection, if there is one (it may be reconnecting): for the job store, which shares it. */
+  get connection(): NatsConnection | undefined {
+    return this.host.closing ? undefined : this.link.nc;
   }
 
   /** Starts connecting in the background and beating; returns at once (wait for "connected" if needed). */
@@ -268,8 +274,13 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     return holder !== undefined && this.presence.knows(holder.master);
   }
 
-  request(slaveId: string, data: string, timeoutMs: number, commandId?: string): Promise<RoutedReply> {
-    return this.router.request(slaveId, data, timeoutMs, commandId);
+  request(slaveId: string, data: string, timeoutMs: number, commandId?: string, job?: JobDelivery): Promise<RoutedReply> {
+    return this.router.request(slaveId, data, timeoutMs, commandId, job);
+  }
+
+  /** Where replies to jobs' routed deliveries served here are recorded (the cluster's job store, once open). */
+  set jobRecorder(record: Router["recordJob"]) {
+    this.router.recordJob = record;
   }
 
   /**

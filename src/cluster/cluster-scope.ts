@@ -1,8 +1,11 @@
+import { CLUSTER_DEFAULTS } from "../defaults.js";
+import { NetSyncError } from "../errors.js";
 import type { Fleet, StreamTracker } from "../fleet/fleet.js";
 import { histogramPercentile, histogramToWire, mergeWireHistogram, type RttHistogram } from "../fleet/rtt-histogram.js";
-import type { PageRequest, Scope, Self } from "../fleet/scope.js";
+import type { JobDelivery, PageRequest, Scope, Self } from "../fleet/scope.js";
 import { WatchHub } from "../fleet/watch-hub.js";
-import type { Logger } from "../logger.js";
+import type { JobStoreSink } from "../jobs/store.js";
+import { getLogger, type Logger } from "../logger.js";
 import type {
   ClusterStatus,
   CustomInput,
@@ -22,6 +25,8 @@ import { decodePageToken } from "../slave-pages.js";
 import { ClusterNode } from "./cluster-node.js";
 import { clusterEventOf, clusterReplyOf, clusterSlaveOf, fleetSlaveOf, masterInfoOf, replyOf, watchEventOf } from "./convert.js";
 import { compareEpochs, EpochClock } from "./epoch.js";
+import type { JetStreamJobStore } from "./jobs/jetstream-store.js";
+import { isJobId } from "./jobs/names.js";
 import { type ClusterOptions, redactServer } from "./options.js";
 import type { ClusterObserver, ClusterStats } from "./stats.js";
 import type { ClusterSlave, LocalFleet } from "./types.js";
@@ -48,14 +53,24 @@ export class ClusterScope implements Scope {
   /** Watchers of the other half: other masters' slave events and the membership. */
   private readonly remote = new Set<WatchListener>();
   private unpublish: (() => void) | undefined;
+  /** The job runner, to which the JetStream job store is given once open (unless jobStore is "memory"). */
+  private readonly jobs: JobStoreSink | undefined;
+  private jobStore: JetStreamJobStore | undefined;
+  private jobStoreOpening = false;
+  /** What was last logged about the job store, so a retry on every reconnect logs one line. */
+  private jobStoreLogged: string | undefined;
+  private closing = false;
+  private readonly log: Logger;
 
   constructor(
     private readonly fleet: Fleet,
     private readonly self: Self,
     private readonly options: ClusterOptions,
-    extras: { observer?: ClusterObserver; logger?: Logger; events?: WatchHub } = {},
+    extras: { observer?: ClusterObserver; logger?: Logger; events?: WatchHub; jobs?: JobStoreSink } = {},
   ) {
     this.events = extras.events ?? new WatchHub();
+    this.jobs = extras.jobs;
+    this.log = extras.logger ?? getLogger("cluster");
     // Made before the first stream is accepted: the id (default host:port) is known by now.
     this.clock = new EpochClock(self.id);
     this.node = new ClusterNode(this.localFleet(), { ...options, ...extras });
@@ -74,6 +89,96 @@ export class ClusterScope implements Scope {
     this.node.on("member-left", (member, reason) =>
       this.emitRemote({ kind: "master_left", masterId: member.id, at: new Date(), details: reason }),
     );
+    if (this.jobs && (options.jobStore ?? CLUSTER_DEFAULTS.jobStore) !== "memory") {
+      // "auto" too: until this master knows whether NATS has JetStream, a job accepted into its memory would die
+      // with it while the client was told it started (the soak found exactly that after a master restart).
+      this.jobs.requireStore(
+        options.jobStore === "jetstream"
+          ? `the cluster's JetStream job store is not open yet (jobStore "jetstream")`
+          : "this master has not yet learned whether the cluster keeps jobs in JetStream (it is connecting to NATS)",
+      );
+      this.node.on("connected", () => this.jobStoreUp());
+    }
+  }
+
+  /**
+   * NATS is up: open the JetStream job store the first time (it then keeps
+   * every job started here, and delivers what other masters kept for the
+   * slaves held here), or tell it NATS is back. Without JetStream on the
+   * server, jobs stay in this master's memory ("auto": one warn line; tried
+   * again on every reconnect, so a server restarted with -js is used).
+   */
+  private jobStoreUp(): void {
+    const jobs = this.jobs;
+    if (!jobs || this.closing) return;
+    if (this.jobStore) {
+      void this.jobStore.up();
+      return;
+    }
+    if (this.jobStoreOpening) return;
+    this.jobStoreOpening = true;
+    const log = this.log;
+    void (async () => {
+      // Loaded only when wanted, like the cluster itself: a master with jobStore "memory" never loads JetStream.
+      const { JetStreamJobStore } = await import("./jobs/jetstream-store.js");
+      const node = this.node;
+      const store = await JetStreamJobStore.open(
+        {
+          get nc() {
+            return node.connection;
+          },
+          get connected() {
+            return node.connected;
+          },
+        },
+        {
+          clusterName: node.clusterName,
+          pending: jobs.bounds.pending,
+          retentionMs: jobs.bounds.cache.maxAgeMs,
+          maxDeliverWithin: jobs.bounds.maxDeliverWithin,
+          outbox: this.options.jobStoreOutbox ?? CLUSTER_DEFAULTS.jobStoreOutbox,
+          log,
+        },
+      );
+      if (this.closing) {
+        await store.close();
+        return;
+      }
+      this.jobStore = store;
+      jobs.useStore(store);
+      // A reply this master receives for another master's job is recorded here, so it outlives that master.
+      const self = this.self;
+      node.jobRecorder = async (jobId, slaveId, reply, job) => {
+        if (!isJobId(jobId)) return false;
+        const outcome = await store.settle(jobId, {
+          slaveId,
+          masterId: self.id,
+          status: reply.case === "error" ? "error" : "ok",
+          ...(reply.case === "error" ? { error: reply.value } : { data: reply.value }),
+          latencyMs: Date.now() - job.startedAt,
+          deliveries: job.deliveries,
+        });
+        return outcome !== "lost";
+      };
+      const { names } = store;
+      log.info(
+        `jobs are kept in JetStream (streams ${names.resultsStream}, ${names.pendingStream}, bucket ${names.bucket}): ` +
+          "a master's death loses neither its pending deliveries nor its results",
+      );
+    })()
+      .catch((err: unknown) => {
+        const why = NetSyncError.from(err).message;
+        const required = this.options.jobStore === "jetstream";
+        const line = required
+          ? `cannot open the cluster's JetStream job store (${why}); jobs are refused until it opens (jobStore "jetstream"), tried again on every reconnect`
+          : `NATS has no usable JetStream (${why}): jobs are kept in this master's memory, and its death loses its pending deliveries and results; run nats-server with -js to keep them`;
+        if (line !== this.jobStoreLogged) (required ? log.error : log.warn)(line);
+        this.jobStoreLogged = line;
+        if (!required) jobs.useMemory();
+      })
+      .finally(() => {
+        this.jobStoreOpening = false;
+      });
   }
 
   get status(): ClusterStatus {
@@ -102,6 +207,11 @@ export class ClusterScope implements Scope {
 
   /** Leaves first, so other masters drop this one at once rather than after missed heartbeats; NATS drops its routes with the connection. */
   async close(): Promise<void> {
+    this.closing = true;
+    // Before the connection closes: the store gets a moment to write what waits for NATS.
+    this.node.jobRecorder = undefined;
+    await this.jobStore?.close();
+    this.jobStore = undefined;
     if (this.fleet.tracker === this.tracker) this.fleet.tracker = undefined;
     this.unpublish?.();
     this.unpublish = undefined;
@@ -168,11 +278,11 @@ export class ClusterScope implements Scope {
     return this.node.send(slaveId, dataOf(custom));
   }
 
-  async request(slaveId: string, custom: CustomInput, timeout: number): Promise<RoutedReplyResult> {
+  async request(slaveId: string, custom: CustomInput, timeout: number, job?: JobDelivery): Promise<RoutedReplyResult> {
     if (this.fleet.has(slaveId)) return { reply: await this.fleet.request(slaveId, custom, timeout), masterId: this.self.id };
     const commandId = typeof custom === "string" ? undefined : custom.commandId || undefined;
-    const routed = await this.node.request(slaveId, dataOf(custom), timeout, commandId);
-    return { reply: replyOf(routed.reply), masterId: routed.masterId };
+    const routed = await this.node.request(slaveId, dataOf(custom), timeout, commandId, commandId ? job : undefined);
+    return { reply: replyOf(routed.reply), masterId: routed.masterId, ...(routed.recorded ? { recorded: true } : {}) };
   }
 
   async broadcast(custom: CustomInput, selector: Selector, timeout?: number): Promise<FleetBroadcastResult> {
@@ -225,7 +335,7 @@ export class ClusterScope implements Scope {
       send: (slaveId, data, commandId) => fleet.send(slaveId, { data, commandId }) === 1,
       requestReply: async (slaveId, data, timeoutMs, commandId) =>
         clusterReplyOf(await fleet.request(slaveId, { data, commandId }, timeoutMs)),
-      broadcast: (data, selector) => fleet.broadcast(data, Selector.from(selector)),
+      broadcast: async (data, selector) => fleet.broadcast(data, Selector.from(selector)),
       replaced: (slaveId: string, epoch: Epoch, byMaster: string) => {
         // Compare-and-delete: only a local connection older than `epoch` ends; a newer local one is kept (the node re-claims it).
         const local = fleet.epochOf(slaveId);

@@ -71,6 +71,8 @@ export interface RouteMessage {
   deadline?: number;
   /** The call's id, the same on every attempt: the holder passes it to the slave as Custom.command_id, so a repeat runs once. */
   commandId?: string;
+  /** A job's delivery (commandId is the job's id): a holder with the cluster's job store records the reply as the job's result. */
+  job?: { startedAt: number; deliveries: number };
 }
 
 /** The holding master's answer to a RouteMessage. */
@@ -89,6 +91,8 @@ export interface AnswerMessage {
    * master may hold the slave now. The requester asks again.
    */
   released?: boolean;
+  /** The answering master recorded the reply as the job's result (a RouteMessage with `job`). */
+  recorded?: boolean;
 }
 
 export interface ListMessage {
@@ -202,11 +206,13 @@ export function decodeMessage(text: string, cluster: string): ClusterMessage | u
         str("data") &&
         num("timeoutMs") &&
         (m.deadline === undefined || num("deadline")) &&
-        (m.commandId === undefined || str("commandId"))
+        (m.commandId === undefined || str("commandId")) &&
+        (m.job === undefined || isJobDelivery(m.job))
         ? (m as unknown as RouteMessage)
         : undefined;
     case "answer": {
       if (!str("masterId") || (m.released !== undefined && typeof m.released !== "boolean")) return undefined;
+      if (m.recorded !== undefined && typeof m.recorded !== "boolean") return undefined;
       if (m.epoch !== undefined && !isEpoch(m.epoch)) return undefined;
       const error = m.error as { code?: unknown; message?: unknown } | undefined;
       if (error !== undefined && (typeof error !== "object" || error === null || !isCode(error.code) || typeof error.message !== "string"))
@@ -299,4 +305,9 @@ export function splitSlaves(slaves: ClusterSlave[], budget: number): ClusterSlav
     }
   }
   return parts;
+}
+
+function isJobDelivery(value: unknown): boolean {
+  const j = value as { startedAt?: unknown; deliveries?: unknown } | null;
+  return typeof j === "object" && j !== null && Number.isFinite(j.startedAt) && Number.isInteger(j.deliveries);
 }

@@ -44,6 +44,13 @@ export interface ClusterOptions {
   maxPingOut?: number;
   /** Retry interval after NATS refused the credentials. Default 5 s. */
   authRetryInterval?: number;
+  /**
+   * Where jobs are kept: "auto" (JetStream when NATS has it, else this master's memory), "jetstream"
+   * (refuse jobs until the JetStream job store is open), "memory". Default "auto".
+   */
+  jobStore?: "auto" | "jetstream" | "memory";
+  /** Writes to the JetStream job store held while NATS is unreachable. Default 10,000. */
+  jobStoreOutbox?: number;
   /** Counters' observer (latencies), for the master's metrics. Default none. */
   observer?: ClusterObserver;
   /** Logger; default the root logger tagged "cluster". */
@@ -94,6 +101,8 @@ export function resolveClusterOptions(options: ClusterOptions): ResolvedClusterO
     pingInterval: options.pingInterval ?? d.pingInterval,
     maxPingOut: options.maxPingOut ?? d.maxPingOut,
     authRetryInterval: options.authRetryInterval ?? d.authRetryInterval,
+    jobStore: options.jobStore ?? d.jobStore,
+    jobStoreOutbox: options.jobStoreOutbox ?? d.jobStoreOutbox,
     observer: options.observer,
     logger: options.logger,
   };
@@ -114,7 +123,10 @@ export function resolveClusterOptions(options: ClusterOptions): ResolvedClusterO
   ] as const) {
     if (!(resolved[key] > 0)) throw invalid(`${key} must be > 0, got ${resolved[key]}`);
   }
-  for (const key of ["memberExpiryBeats", "claimLimit", "maxPingOut"] as const) {
+  if (!["auto", "jetstream", "memory"].includes(resolved.jobStore)) {
+    throw invalid(`jobStore must be "auto", "jetstream" or "memory", got "${resolved.jobStore}"`);
+  }
+  for (const key of ["memberExpiryBeats", "claimLimit", "maxPingOut", "jobStoreOutbox"] as const) {
     if (!Number.isInteger(resolved[key]) || resolved[key] < 1) throw invalid(`${key} must be an integer ≥ 1, got ${resolved[key]}`);
   }
   for (const key of ["routeGrace", "claimCooldown"] as const) {

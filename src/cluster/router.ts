@@ -2,12 +2,13 @@ import { randomUUID } from "node:crypto";
 import { type Msg, type NatsConnection, NoRespondersError, RequestError, TimeoutError } from "@nats-io/transport-node";
 import { Code } from "../code.js";
 import { NetSyncError } from "../errors.js";
+import type { JobDelivery } from "../fleet/scope.js";
 import type { RoutedSendResult } from "../model.js";
 import type { Holder, HolderDirectory } from "./directory.js";
 import { compareEpochs, type Epoch } from "./epoch.js";
 import type { ClusterHost } from "./host.js";
 import { type AnswerMessage, encodeMessage, type RouteMessage } from "./messages.js";
-import type { RoutedReply } from "./types.js";
+import type { ClusterReply, RoutedReply } from "./types.js";
 
 /** Attempts of one routed call that got an answer saying "not here": each is asked again, past the master that said it. */
 const MAX_ROUTE_ATTEMPTS = 3;
@@ -51,6 +52,14 @@ export interface Liveness {
  * too: calls other masters route here arrive at {@link Router.serve}.
  */
 export class Router {
+  /**
+   * Records a job's reply as its result in the cluster's job store (set once
+   * the store is open): a reply this master received for a job's routed
+   * delivery is kept even if the asking master died meanwhile. Resolves true
+   * once recorded (or queued for NATS), false if another result was there first.
+   */
+  recordJob: ((jobId: string, slaveId: string, reply: ClusterReply, job: JobDelivery) => Promise<boolean>) | undefined;
+
   constructor(
     private readonly host: ClusterHost,
     private readonly held: Holdings,
@@ -70,12 +79,14 @@ export class Router {
    * Writes `data` to `slaveId` wherever it is held and waits up to `timeoutMs` for its Reply. `commandId`
    * (a job's) is the command's id on every attempt; without one, the call makes its own.
    */
-  async request(slaveId: string, data: string, timeoutMs: number, commandId?: string): Promise<RoutedReply> {
+  async request(slaveId: string, data: string, timeoutMs: number, commandId?: string, job?: JobDelivery): Promise<RoutedReply> {
     const { fleet } = this.host;
+    // Held here: the caller (this master) records a job's result itself.
     if (this.held.holds(slaveId)) return { reply: await fleet.requestReply(slaveId, data, timeoutMs, commandId), masterId: fleet.id };
-    const answer = await this.route(slaveId, { kind: "request", data, timeoutMs }, timeoutMs + this.host.options.routeGrace, commandId);
+    const fields = { kind: "request" as const, data, timeoutMs, ...(job ? { job } : {}) };
+    const answer = await this.route(slaveId, fields, timeoutMs + this.host.options.routeGrace, commandId);
     if (!answer.reply) throw new NetSyncError(`master ${answer.masterId} answered without a reply`, Code.INTERNAL);
-    return { reply: answer.reply, masterId: answer.masterId };
+    return { reply: answer.reply, masterId: answer.masterId, ...(answer.recorded ? { recorded: true } : {}) };
   }
 
   /** A send or request another master routed here (on a held slave's subject or this master's route subject): answered on its reply subject. */
@@ -122,7 +133,16 @@ export class Router {
       return;
     }
     fleet.requestReply(slaveId, message.data, message.timeoutMs, message.commandId).then(
-      (result) => answer({ written: true, reply: { case: result.case, value: result.value } }),
+      (result) => {
+        const reply = { case: result.case, value: result.value };
+        const record = message.job && message.commandId ? this.recordJob?.(message.commandId, slaveId, reply, message.job) : undefined;
+        if (!record) return answer({ written: true, reply });
+        // Answered once recorded: the asking master then need not record it (and if it died meanwhile, the result is kept).
+        record.then(
+          (recorded) => answer({ written: true, reply, ...(recorded ? { recorded: true } : {}) }),
+          () => answer({ written: true, reply }),
+        );
+      },
       (err: unknown) => {
         const error = NetSyncError.from(err, Code.INTERNAL);
         answer({ error: { code: error.code, message: error.message } });
@@ -148,7 +168,7 @@ export class Router {
 
   private async route(
     slaveId: string,
-    fields: Pick<RouteMessage, "kind" | "data" | "timeoutMs">,
+    fields: Pick<RouteMessage, "kind" | "data" | "timeoutMs" | "job">,
     timeoutMs: number,
     givenCommandId?: string,
   ): Promise<AnswerMessage> {
@@ -158,6 +178,7 @@ export class Router {
     // One id for every attempt: a command sent again to a slave's new holder (the old one may have delivered it) runs once.
     const commandId = givenCommandId ?? randomUUID();
     const timeLeft = () => performance.now() - started < timeoutMs;
+    const downs = host.counters.disconnects;
     let outcome = "error";
     try {
       const nc = host.nc;
@@ -195,7 +216,17 @@ export class Router {
           continue;
         }
         if ("error" in result) {
-          const error = routeError(result.error, slaveId, host.clusterName, timeoutMs);
+          let error = routeError(result.error, slaveId, host.clusterName, timeoutMs);
+          if (error.code === Code.DEADLINE_EXCEEDED && (host.counters.disconnects !== downs || !host.connected)) {
+            // No answer because NATS went away meanwhile, not because the slave was slow: the holder may have written it
+            // (and its answer was lost), or not. UNAVAILABLE says "not known to have run": a job keeps it for later, and the
+            // command_id makes a second delivery run once.
+            error = new NetSyncError(
+              `lost the cluster link before ${holder ? `master ${holder.master}` : "the slave's holder"} answered for slave "${slaveId}": the command may or may not have run`,
+              Code.UNAVAILABLE,
+              { cause: result.error },
+            );
+          }
           if (holder && error.code === Code.NOT_FOUND && timeLeft()) {
             // No responders on the holder's own subject: it is gone. Forget what it claimed, ask whoever holds the slave.
             this.directory.forgetMaster(holder.master);

@@ -197,24 +197,33 @@ export class Scatter {
    * unanswered; the count of one that did is waited for up to the cluster's
    * `broadcastTimeout` (a loaded master writing to 10,000 slaves answers
    * seconds late, and must not be reported as having done nothing), and if it
-   * still has not come, the master is `pending`, not unanswered.
+   * still has not come, the master is `pending`, not unanswered. The local
+   * part is paced over turns of the event loop (Fleet.broadcast) and runs
+   * while the other masters write theirs, not before they are asked.
    */
   async broadcast(data: string, selector: string | undefined, timeoutMs: number): Promise<FleetBroadcastResult> {
     const { host } = this;
-    const localCount = host.fleet.broadcast(data, selector);
-    const byMaster: Record<string, number> = { [host.fleet.id]: localCount };
+    const local = host.fleet.broadcast(data, selector);
     const others = this.roster.others();
     const nc = host.nc;
     if (!nc || !host.connected) {
-      return { written: localCount, byMaster, unanswered: others.map((m) => m.id), clusterAvailable: false };
+      const localCount = await local;
+      return {
+        written: localCount,
+        byMaster: { [host.fleet.id]: localCount },
+        unanswered: others.map((m) => m.id),
+        clusterAvailable: false,
+      };
     }
     const request: BroadcastMessage = { kind: "broadcast", cluster: host.clusterName, from: host.fleet.id, data, ack: true };
     if (selector) request.selector = selector;
     const targets = others.map((m) => ({ id: m.id, subject: host.subjects.broadcast(m.id) }));
     const answerTimeoutMs = Math.max(timeoutMs, host.options.broadcastTimeout);
-    const { answers, unanswered, pending } = await gather(nc, host.clusterName, targets, encodeMessage(request), timeoutMs, {
-      answerTimeoutMs,
-    });
+    const [localCount, { answers, unanswered, pending }] = await Promise.all([
+      local,
+      gather(nc, host.clusterName, targets, encodeMessage(request), timeoutMs, { answerTimeoutMs }),
+    ]);
+    const byMaster: Record<string, number> = { [host.fleet.id]: localCount };
     let written = localCount;
     for (const [id, parts] of answers) {
       const count = parts[0]?.count ?? 0;
@@ -279,32 +288,28 @@ export class Scatter {
 
   /**
    * Another master's broadcast: acknowledged at once if it asks, written to
-   * the local slaves, answered with how many. The write loop runs on the next
-   * turn of the event loop: nats.js flushes what was published in a
-   * microtask, so the acknowledgement is on the socket before a long loop
-   * (or a stall) begins, and the asker knows this master is acting on it.
+   * the local slaves (paced), answered with how many. The writes start on
+   * the next turn of the event loop: nats.js flushes what was published in a
+   * microtask, so the acknowledgement is on the socket before the fan-out's
+   * first turn (or a stall) begins, and the asker knows this master is
+   * acting on it.
    */
   onBroadcast(msg: Msg): void {
     const message = this.host.decode(msg);
     const reply = msg.reply;
     if (!reply || message?.kind !== "broadcast") return;
-    const write = () => {
+    const write = async () => {
       if (this.host.closing) return;
-      const count = this.host.fleet.broadcast(message.data, message.selector);
+      const count = await this.host.fleet.broadcast(message.data, message.selector);
       this.host.respond(reply, this.part(0, 1, { count }));
     };
+    const failed = (err: unknown) => this.host.log.error(`fleet broadcast from ${message.from} failed: ${(err as Error).message}`);
     if (!message.ack) {
-      write();
+      write().catch(failed);
       return;
     }
     this.host.respond(reply, { ...this.part(0, 1, {}), accepted: true });
-    setImmediate(() => {
-      try {
-        write();
-      } catch (err) {
-        this.host.log.error(`fleet broadcast from ${message.from} failed: ${(err as Error).message}`);
-      }
-    });
+    setImmediate(() => write().catch(failed));
   }
 
   private pageRequest(

@@ -65,8 +65,8 @@ export interface LocalFleet {
   send(slaveId: string, data: string, commandId?: string): boolean;
   /** Writes a Custom and waits for the Reply; rejects with a NetSyncError (NOT_FOUND, DEADLINE_EXCEEDED, …). */
   requestReply(slaveId: string, data: string, timeoutMs: number, commandId?: string): Promise<ClusterReply>;
-  /** Writes a Custom to every local slave matching `selector`; returns how many. */
-  broadcast(data: string, selector?: string): number;
+  /** Writes a Custom to every local slave matching `selector`, paced over turns of the event loop; resolves with how many. */
+  broadcast(data: string, selector?: string): Promise<number>;
   /**
    * A newer connection for `slaveId` exists on master `byMaster`: end the
    * local one with UNAVAILABLE "replaced by a newer connection on master
@@ -122,4 +122,6 @@ export interface FleetCounts {
 export interface RoutedReply {
   reply: ClusterReply;
   masterId: string;
+  /** The holder recorded the reply as a job's result (a job's delivery, and a job store open there). */
+  recorded?: boolean;
 }

@@ -66,8 +66,11 @@ export interface Scope {
   reachable(slaveId: string): boolean;
   /** Writes a Custom to a slave held anywhere in reach; NOT_FOUND when none holds it. */
   send(slaveId: string, custom: CustomInput): Promise<RoutedSendResult>;
-  /** Writes a Custom asking for a Reply to a slave held anywhere in reach and waits `timeout` ms (already checked) for it. */
-  request(slaveId: string, custom: CustomInput, timeout: number): Promise<RoutedReplyResult>;
+  /**
+   * Writes a Custom asking for a Reply to a slave held anywhere in reach and waits `timeout` ms (already checked) for it.
+   * With `job`, a holder elsewhere may record the reply as the job's result (see JobDelivery).
+   */
+  request(slaveId: string, custom: CustomInput, timeout: number, job?: JobDelivery): Promise<RoutedReplyResult>;
   /** Writes a Custom to every slave in reach the selector matches, counted by master. */
   broadcast(custom: CustomInput, selector: Selector, timeout?: number): Promise<FleetBroadcastResult>;
   /**
@@ -76,6 +79,19 @@ export interface Scope {
    * masters' and membership); returns the function that stops it.
    */
   watch(listener: WatchListener): () => void;
+}
+
+/**
+ * A routed request that delivers a job's command (its command_id is the job's
+ * id): the master holding the slave records the reply as the job's result,
+ * where a store shared by the cluster is open, so the result outlives the
+ * asking master. The request's answer then says `recorded`.
+ */
+export interface JobDelivery {
+  /** When the job started, ms since the epoch (a result's latency counts from it). */
+  startedAt: number;
+  /** Writes of the command to the slave, this one included. */
+  deliveries: number;
 }
 
 /** Who this master is, as a scope names it; known once listening (the id defaults to host:port). */
@@ -160,7 +176,7 @@ export class LocalScope implements Scope {
   }
 
   async broadcast(custom: CustomInput, selector: Selector): Promise<FleetBroadcastResult> {
-    const written = this.fleet.broadcast(custom, selector);
+    const written = await this.fleet.broadcast(custom, selector);
     return { written, byMaster: { [this.self.id]: written }, unanswered: [], clusterAvailable: false };
   }
 

@@ -17,6 +17,22 @@ interface PendingRequest {
   reject(reason: Error): void;
 }
 
+/**
+ * Where the Replies of a batch go: one request_id written to many slaves
+ * (see RequestBatch), so each pending entry is a plain record, with no
+ * promise or timer of its own; the batch times them out.
+ */
+export interface ReplySink {
+  replied(connection: SlaveConnection, reply: Reply): void;
+  failed(connection: SlaveConnection, error: Error): void;
+}
+
+/** A batch's request written to this slave, awaiting its Reply. */
+interface PendingInBatch {
+  readonly sentAt: number;
+  readonly sink: ReplySink;
+}
+
 const NO_LABELS: Labels = Object.freeze({});
 
 /** Converts the monotonic clock the master runs on to wall-clock dates. */
@@ -65,7 +81,7 @@ export class SlaveConnection implements Watched {
   private rateWindowStart: number;
   private rateWindowCount = 0;
   /** Requests awaiting a Reply, by request_id. */
-  private readonly pending = new Map<bigint, PendingRequest>();
+  private readonly pending = new Map<bigint, PendingRequest | PendingInBatch>();
   /** The reset scheduled by abortAfter(), if the peer never reads its ended stream. */
   private abortTimer: NodeJS.Timeout | undefined;
   private readonly http2Stream: ServerHttp2Stream | undefined;
@@ -145,23 +161,47 @@ export class SlaveConnection implements Watched {
     });
   }
 
+  /**
+   * Registers request `requestId` of a batch (already written): its Reply, or
+   * the stream's end, goes to `sink`; the batch owns its timeout (forget()).
+   * Request ids come from one per-master counter and never repeat, so a
+   * Reply to an older request cannot be taken for this one.
+   */
+  awaitInBatch(requestId: bigint, sink: ReplySink, now: number): void {
+    this.pending.set(requestId, { sentAt: now, sink });
+  }
+
+  /** Forgets a batch's request still waiting (timed out, or its batch closed); false if it was not waiting. */
+  forget(requestId: bigint, sink: ReplySink): boolean {
+    const request = this.pending.get(requestId);
+    if (request === undefined || !("sink" in request) || request.sink !== sink) return false;
+    return this.pending.delete(requestId);
+  }
+
   /** Settles the request a Reply answers; returns its latency, or undefined if none was waiting. */
   replied(reply: Reply, now: number): number | undefined {
     const request = this.pending.get(reply.requestId);
     if (!request) return undefined;
     this.pending.delete(reply.requestId);
-    clearTimeout(request.timer);
-    request.resolve(reply);
+    if ("sink" in request) request.sink.replied(this, reply);
+    else {
+      clearTimeout(request.timer);
+      request.resolve(reply);
+    }
     return now - request.sentAt;
   }
 
   /** Rejects every request still waiting, e.g. because the slave left. */
   failRequests(error: Error): void {
-    for (const request of this.pending.values()) {
-      clearTimeout(request.timer);
-      request.reject(error);
-    }
+    const requests = [...this.pending.values()];
     this.pending.clear();
+    for (const request of requests) {
+      if ("sink" in request) request.sink.failed(this, error);
+      else {
+        clearTimeout(request.timer);
+        request.reject(error);
+      }
+    }
   }
 
   /** Ends the stream with a gRPC status; later calls do nothing. */

@@ -1,20 +1,24 @@
 import { randomBytes } from "node:crypto";
+import type { Reply } from "../../gen/netsync/v1/netsync_pb.js";
 import { Code } from "../code.js";
 import { JOB_DEFAULTS } from "../defaults.js";
 import { NetSyncError } from "../errors.js";
-import { pace } from "../fleet/pacer.js";
+import { pace, yieldTurn } from "../fleet/pacer.js";
+import type { BatchHandlers, RequestBatch } from "../fleet/request-batch.js";
+import type { JobDelivery } from "../fleet/scope.js";
 import type { Logger } from "../logger.js";
-import type { CustomInput, JobResult, JobResultStatus, RoutedReplyResult, RunOptions } from "../model.js";
+import type { CustomInput, JobRecord, JobResult, JobResultStatus, RoutedReplyResult, RunOptions } from "../model.js";
 import { Selector } from "../selector.js";
 import { validateSlaveId } from "../wire.js";
-import { Job } from "./job.js";
+import { Job, type JobSpec } from "./job.js";
 import { JobCache } from "./job-cache.js";
-import { PendingDeliveries } from "./pending.js";
+import { type JobFollower, type JobStore, type KeptCommand, MemoryJobStore, type SettleOutcome, type StoredSpec } from "./store.js";
+import { lastMoment, recordOf } from "./stored.js";
 
 /** Longest a Node timer waits (ms). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-/** How long past its last possible result a job waits before it names the targets that never got one. */
-const GUARD_MS = 5_000;
+/** How long past a delivery's reply timeout its result may take to be recorded, as another master announces it. */
+const TAKING_SLACK_MS = 2_000;
 
 /**
  * What a job needs of the master it runs on, and nothing else: resolving a
@@ -31,11 +35,23 @@ export interface JobHost {
    * held and waits `timeout` ms for its Reply. Rejects with a NetSyncError:
    * NOT_FOUND (no master holds it), RESOURCE_EXHAUSTED (not written),
    * UNAVAILABLE (its stream ended before the Reply, or the cluster is
-   * unreachable), DEADLINE_EXCEEDED (written, no Reply in time).
+   * unreachable, or became so before the holder answered),
+   * DEADLINE_EXCEEDED (written, no Reply in time). With `job`, the master
+   * holding the slave may record the reply as the job's result (the answer
+   * says `recorded`).
    */
-  request(slaveId: string, custom: { data: string; commandId: string }, timeout: number): Promise<RoutedReplyResult>;
+  request(slaveId: string, custom: { data: string; commandId: string }, timeout: number, job?: JobDelivery): Promise<RoutedReplyResult>;
+  /**
+   * A lone master's fan-out of one job to the slaves it holds: one encoding
+   * and request_id for every target, no promise or timer per target, each
+   * outcome (the same as request()'s) to `handlers`. Undefined where
+   * targets may be held elsewhere (a cluster): then request() per target.
+   */
+  requestMany?(custom: { data: string; commandId: string }, timeout: number, handlers: BatchHandlers): RequestBatch | undefined;
   /** Whether a master in reach is known to hold the slave now; from memory, maybe stale. */
   reachable(slaveId: string): boolean;
+  /** The slaves this master holds now (a shared store's kept commands are delivered by the slave's holder). */
+  heldIds(): string[];
   /** Calls `listener` with the id of each slave that connects anywhere in reach; returns the function that stops it. */
   watchConnects(listener: (slaveId: string) => void): () => void;
 }
@@ -46,11 +62,37 @@ export interface JobsConfig {
   /** Longest deliverWithin accepted (ms): the slaves' command logs must remember ids at least this long. */
   maxDeliverWithin: number;
   pending: { perSlave: number; total: number };
-  cache: { entries: number; maxAgeMs: number };
+  cache: { entries: number; maxAgeMs: number; results?: number };
   /** How often slaves with pending commands that a master is known to hold are tried again (ms): connect events may be missed. */
   retryInterval: number;
   log: Logger;
 }
+
+/** A job this master started, while it runs. */
+interface Running {
+  job: Job;
+  /** Where it is recorded and its commands are kept: fixed at its start. */
+  store: JobStore;
+  /** Wall-clock ms past which nothing more is delivered (deliverWithin), if it keeps commands at all. */
+  expiresAt: number | undefined;
+  /** Its deliverWithin expiry and its guard. */
+  timers: NodeJS.Timeout[];
+  /** Writes per slave, for JobResult.deliveries. */
+  deliveries: Map<string, number>;
+  /** Commands kept for its targets, by slave, and when. */
+  kept: Map<string, { command: KeptCommand; at: number }>;
+  /** keep() calls not resolved yet. */
+  keeping: number;
+  /** Targets another master is delivering a kept command to, and until when (wall-clock ms). */
+  taking: Map<string, number>;
+  /** Stops following the results other masters record for it (a shared store, once something is kept). */
+  unfollow?: () => void;
+  /** Its first deliveries, as one batch (a lone master's memory store); else one host.request() per target. */
+  batch?: RequestBatch;
+}
+
+/** What a delivery needs of its job: the command, its reply timeout, when it started. */
+type DeliverySpec = Pick<StoredSpec, "data" | "timeout" | "startedAt" | "deliverWithin">;
 
 /**
  * Runs jobs: one command on a fixed set of slaves, each result kept. It
@@ -59,52 +101,143 @@ export interface JobsConfig {
  * a fan-out to the whole fleet), and turns what each request came to into a
  * result. With deliverWithin, a command that could not be delivered, or
  * whose stream broke before its Reply, is kept (bounded) and delivered again,
- * in order per slave, when the slave connects anywhere in reach; the job's id
- * is the command's command_id on every delivery, so the slave runs it once.
- * Kept in this process's memory: a master that dies loses its pending
- * deliveries and its running jobs' results (see README, Jobs).
+ * in order per slave, when the slave connects; the job's id is the command's
+ * command_id on every delivery, so the slave runs it once.
+ *
+ * What is kept, and where, is its {@link JobStore}'s: this process's memory
+ * (the asking master delivers kept commands when it hears the slave connect
+ * anywhere in reach; a master that dies loses them and its jobs' results), or
+ * a store every master of a cluster shares (`useStore`): then the master a
+ * slave connects to delivers what is kept for it, whoever asked, and records
+ * the result, so neither outlives the asking master's death.
  */
 export class JobRunner {
   private readonly host: JobHost;
   private readonly config: JobsConfig;
   private readonly cache: JobCache;
-  private readonly pending: PendingDeliveries;
-  /** Timers each running job owns: its deliverWithin expiry and its guard. */
-  private readonly timers = new Map<string, NodeJS.Timeout[]>();
-  /** Writes per job and slave, for JobResult.deliveries. */
-  private readonly deliveries = new Map<string, Map<string, number>>();
+  private readonly memory: MemoryJobStore;
+  /** The cluster's shared store, once open: jobs started from then on are kept there. */
+  private shared: JobStore | undefined;
+  /** Set when the cluster asks for a shared store that is not open: run() refuses until it is. */
+  private required: string | undefined;
+  private readonly running = new Map<string, Running>();
+  /** Kept commands this master is delivering now ("jobId\0slaveId"): a second trigger leaves them alone. */
+  private readonly inFlight = new Set<string>();
   private retryTimer: NodeJS.Timeout | undefined;
   private unwatch: (() => void) | undefined;
+  private unwake: (() => void) | undefined;
   private closed = false;
 
   constructor(host: JobHost, config: Partial<JobsConfig> & { log: Logger }) {
     this.host = host;
     this.config = { ...JOB_DEFAULTS, ...config };
     this.cache = new JobCache(this.config.cache);
-    this.pending = new PendingDeliveries(this.config.pending);
+    this.memory = new MemoryJobStore(this.config.pending);
   }
 
-  /** Commands kept for slaves that are not connected. */
+  /** The bounds a shared store should apply, and how long it keeps jobs: the same as this runner's. */
+  get bounds(): Pick<JobsConfig, "pending" | "cache" | "maxDeliverWithin"> {
+    const { pending, cache, maxDeliverWithin } = this.config;
+    return { pending, cache, maxDeliverWithin };
+  }
+
+  /** Where new jobs are kept: "memory", or the shared store's kind. */
+  get storeKind(): string {
+    return (this.shared ?? this.memory).kind;
+  }
+
+  /**
+   * Keeps every job started from now on in `store` (shared by every master of
+   * a cluster). Jobs already running stay where they started.
+   */
+  useStore(store: JobStore): void {
+    if (this.closed || this.shared) return;
+    this.shared = store;
+    this.required = undefined;
+    if (!store.shared) return;
+    // After (re)connecting, slaves held here may have commands kept while the store was away, or before it opened.
+    this.unwake = store.onWake(() => void this.rescan(store));
+    void this.rescan(store);
+  }
+
+  /** Refuses jobs (UNAVAILABLE, saying `why`) until useStore() or useMemory() is called: the cluster requires its shared store, or has not yet learned whether it has one. */
+  requireStore(why: string): void {
+    if (!this.shared) this.required = why;
+  }
+
+  /** Accepts jobs into this process's memory again (the cluster turned out to have no shared store). */
+  useMemory(): void {
+    if (!this.shared) this.required = undefined;
+  }
+
+  /** Commands kept (or being kept) for targets of the jobs this master runs, waiting for their slaves. */
   get pendingCount(): number {
-    return this.pending.size;
+    let count = 0;
+    for (const run of this.running.values()) {
+      count += run.keeping;
+      for (const slaveId of run.kept.keys()) if (run.job.waitsFor(slaveId)) count++;
+    }
+    return count;
   }
 
+  /** A job this master started (running, or finished within the cache's bounds). */
   get(jobId: string): Job | undefined {
     return this.cache.get(jobId);
   }
 
-  /** Recent jobs, newest first. */
+  /** Recent jobs this master started, newest first. */
   list(limit = 100): Job[] {
     return this.cache.list(limit);
   }
 
   /**
-   * Starts a job and returns it as soon as its targets are fixed; the
-   * command is being written meanwhile. Rejects with INVALID_ARGUMENT for a
-   * bad option, id or selector, FAILED_PRECONDITION once closed.
+   * A recent job by id, whichever master started it: this master's from
+   * memory, another's from the shared store (with a "did not return" result
+   * for each target that has none past the job's last moment). Rejects with
+   * UNAVAILABLE when the store cannot be read.
+   */
+  async read(jobId: string): Promise<JobRecord | undefined> {
+    const local = this.cache.get(jobId);
+    if (local) return local.record();
+    if (!this.shared) return undefined;
+    const stored = await this.shared.read(jobId).catch((err: unknown) => {
+      throw NetSyncError.from(err, Code.UNAVAILABLE);
+    });
+    return stored && recordOf(stored);
+  }
+
+  /** Recent jobs of every master sharing the store (this one's alone without), newest first, without their results. */
+  async readList(limit = 100): Promise<JobRecord[]> {
+    const records = new Map<string, JobRecord>();
+    for (const job of this.cache.list(limit)) records.set(job.id, job.record(false));
+    if (this.shared) {
+      const stored = await this.shared.list(limit).catch((err: unknown) => {
+        throw NetSyncError.from(err, Code.UNAVAILABLE);
+      });
+      for (const entry of stored) {
+        if (records.has(entry.spec.id)) continue;
+        if (entry.summary) {
+          records.set(entry.spec.id, { ...recordOf(entry, Date.now(), false), summary: entry.summary });
+          continue;
+        }
+        // A job whose asking master did not see it end (still running, or it died) has no final counts: count its results.
+        const full = await this.shared.read(entry.spec.id).catch(() => undefined);
+        records.set(entry.spec.id, recordOf(full ?? entry, Date.now(), false));
+      }
+    }
+    return [...records.values()].sort(newestFirst).slice(0, limit);
+  }
+
+  /**
+   * Starts a job and returns it as soon as its targets are fixed (and, with a
+   * shared store, it is recorded); the command is being written meanwhile.
+   * Rejects with INVALID_ARGUMENT for a bad option, id or selector,
+   * FAILED_PRECONDITION once closed, UNAVAILABLE when the job cannot be
+   * recorded.
    */
   async run(custom: CustomInput, options: RunOptions = {}): Promise<Job> {
     if (this.closed) throw new NetSyncError("master is closed", Code.FAILED_PRECONDITION);
+    if (this.required !== undefined) throw new NetSyncError(`jobs are not accepted yet: ${this.required}`, Code.UNAVAILABLE);
     const data = typeof custom === "string" ? custom : (custom.data ?? "");
     const timeout = checkDuration("timeout", options.timeout ?? this.config.timeout, MAX_TIMER_MS);
     const deliverWithin =
@@ -124,10 +257,13 @@ export class JobRunner {
       const selector = Selector.from(options.selector);
       selectorText = selector.toString();
       const resolved = await this.host.resolve(selector);
+      // A turn of its own for resolving: the Set, the sort and the job come in the next one, the writes after.
+      await yieldTurn();
       targets = [...new Set(resolved.ids)].sort();
       unanswered = resolved.unanswered;
     }
-    const job = new Job({
+    const store = this.shared ?? this.memory;
+    const spec: JobSpec = {
       id: newJobId(),
       masterId: this.host.masterId,
       data,
@@ -137,110 +273,343 @@ export class JobRunner {
       targets,
       unansweredMasters: unanswered,
       startedAt: new Date(),
-    });
+    };
+    try {
+      await store.record(spec);
+    } catch (err) {
+      const error = NetSyncError.from(err, Code.UNAVAILABLE);
+      throw new NetSyncError(`cannot record the job in the ${store.kind} job store: ${error.message}`, error.code, { cause: err });
+    }
+    if (this.closed) throw new NetSyncError("master is closed", Code.FAILED_PRECONDITION);
+    const job = new Job(spec);
     this.cache.add(job);
-    if (job.finished) return job;
-    this.deliveries.set(job.id, new Map());
-    this.own(job, deliverWithin);
-    void job.done.then(() => this.release(job));
-    const expiresAt = performance.now() + (deliverWithin ?? 0);
+    if (job.finished) {
+      store.finish(job.id, job.summary());
+      return job;
+    }
+    const run: Running = {
+      job,
+      store,
+      expiresAt: deliverWithin === undefined ? undefined : spec.startedAt.getTime() + deliverWithin,
+      timers: [],
+      deliveries: new Map(),
+      kept: new Map(),
+      keeping: 0,
+      taking: new Map(),
+    };
+    if (!store.shared) {
+      run.batch = this.host.requestMany?.({ data, commandId: job.id }, timeout, {
+        reply: (slaveId, reply) => this.replied(run, slaveId, reply, this.host.masterId, false),
+        fail: (slaveId, error) => this.failed(run, slaveId, error),
+      });
+    }
+    this.running.set(job.id, run);
+    this.own(run);
+    void job.done.then(() => this.release(run));
     // Paced: a job to the whole fleet writes to each stream in turns that leave the heartbeat room.
-    void pace(targets, (slaveId) => this.deliver(job, slaveId, expiresAt), { stopped: () => this.closed });
+    // The first chunk in a turn after the one that created the job (closed meanwhile: pace() writes nothing); run()
+    // resolves once it is written, as before.
+    await yieldTurn();
+    void pace(targets, (slaveId) => this.deliver(run, slaveId), { stopped: () => this.closed });
     return job;
   }
 
   /**
-   * Ends every running job: their outstanding targets get "expired" (with
-   * deliverWithin) or "not-connected", saying the master shut down, since
-   * nothing kept in memory survives it. Stops every timer.
+   * A slave's stream was accepted here. With a shared store this master now
+   * delivers whatever is kept for it, whichever master's job it is.
+   */
+  connectedHere(slaveId: string): void {
+    const store = this.shared;
+    if (this.closed || !store?.shared) return;
+    store.kept(slaveId).then(
+      (commands) => this.deliverKept(store, commands),
+      (err: unknown) => this.config.log.debug(`cannot read what is kept for slave ${slaveId}: ${NetSyncError.from(err).message}`),
+    );
+  }
+
+  /**
+   * Ends every running job here. In memory their outstanding targets get
+   * "expired" (with deliverWithin) or "not-connected", saying the master shut
+   * down, since nothing kept survives it. A job in a shared store goes on
+   * without this master (its kept commands are delivered by the slaves'
+   * holders, their results recorded): its Job object here ends the same way,
+   * but nothing of that is recorded. Stops every timer.
    */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.retryTimer);
-    this.retryTimer = undefined;
-    this.unwatch?.();
-    this.unwatch = undefined;
-    this.pending.clear();
-    for (const job of this.cache.running()) {
+    this.stopFollowing();
+    this.unwake?.();
+    this.unwake = undefined;
+    for (const run of [...this.running.values()]) {
+      const { job } = run;
+      const status = job.deliverWithin !== undefined ? "expired" : "not-connected";
+      const error = run.store.shared
+        ? `master ${this.host.masterId} shut down before a result came; the job goes on in the cluster's job store (read it on another master)`
+        : `master ${this.host.masterId} shut down before a result came`;
       for (const slaveId of job.targets) {
-        if (!job.waitsFor(slaveId)) continue;
-        const status = job.deliverWithin !== undefined ? "expired" : "not-connected";
-        this.settle(job, slaveId, { status, error: `master ${this.host.masterId} shut down before a result came` }, "");
+        if (job.waitsFor(slaveId)) job.settle(this.resultOf(job.startedAt, slaveId, { status, error }, "", run.deliveries.get(slaveId)));
       }
+      for (const timer of run.timers) clearTimeout(timer);
+      run.unfollow?.();
+      run.batch?.close();
     }
-    for (const timers of this.timers.values()) for (const timer of timers) clearTimeout(timer);
-    this.timers.clear();
+    void this.memory.close();
   }
 
-  // --- delivering --------------------------------------------------------------
+  // --- the first delivery -------------------------------------------------------
 
-  private deliver(job: Job, slaveId: string, expiresAt: number): void {
+  private deliver(run: Running, slaveId: string): void {
+    const { job } = run;
     if (this.closed || !job.waitsFor(slaveId)) return;
-    const counts = this.deliveries.get(job.id);
-    this.host.request(slaveId, { data: job.data, commandId: job.id }, job.timeout).then(
-      ({ reply, masterId }) => {
-        const delivered = bump(counts, slaveId);
-        if (reply.result.case === "error") {
-          this.settle(job, slaveId, { status: "error", error: reply.result.value }, masterId, delivered);
-        } else {
-          const value = reply.result.case === "data" ? reply.result.value : "";
-          this.settle(job, slaveId, { status: "ok", data: value }, masterId, delivered);
-        }
-      },
+    if (run.batch) {
+      run.batch.send(slaveId);
+      return;
+    }
+    const delivery = { startedAt: job.startedAt.getTime(), deliveries: (run.deliveries.get(slaveId) ?? 0) + 1 };
+    this.host.request(slaveId, { data: job.data, commandId: job.id }, job.timeout, run.store.shared ? delivery : undefined).then(
+      ({ reply, masterId, recorded }) => this.replied(run, slaveId, reply, masterId, recorded === true),
+      (err: unknown) => this.failed(run, slaveId, err),
+    );
+  }
+
+  /** A first delivery's Reply. */
+  private replied(run: Running, slaveId: string, reply: Reply, masterId: string, recorded: boolean): void {
+    const { job } = run;
+    const result = this.resultOf(job.startedAt, slaveId, outcomeOf(reply), masterId, bump(run, slaveId));
+    // Recorded by the master holding the slave (it outlives this one), or kept in this process's memory (whose
+    // settle always wins): only the Job here needs it.
+    if (recorded || run.store === this.memory) job.settle(result);
+    else void this.record(run.store, job.id, result, job);
+  }
+
+  /** A first delivery that came to no Reply. */
+  private failed(run: Running, slaveId: string, err: unknown): void {
+    const { job } = run;
+    const error = NetSyncError.from(err, Code.UNAVAILABLE);
+    const written = error.code !== Code.NOT_FOUND && error.code !== Code.RESOURCE_EXHAUSTED;
+    const delivered = written ? bump(run, slaveId) : (run.deliveries.get(slaveId) ?? 0);
+    if (error.code === Code.DEADLINE_EXCEEDED || !isUndelivered(error.code)) {
+      const outcome = { status: error.code === Code.DEADLINE_EXCEEDED ? "timeout" : "error", error: error.message } as const;
+      void this.record(run.store, job.id, this.resultOf(job.startedAt, slaveId, outcome, "", delivered), job);
+      return;
+    }
+    void this.undelivered(run, slaveId, error.message, delivered);
+  }
+
+  /** The command did not reach the slave, or its Reply was lost with the stream: keep it for later, or say so now. */
+  private async undelivered(run: Running, slaveId: string, why: string, delivered: number): Promise<void> {
+    const { job, store } = run;
+    if (this.closed || !job.waitsFor(slaveId)) return;
+    const settle = (status: JobResultStatus, error: string) =>
+      this.record(store, job.id, this.resultOf(job.startedAt, slaveId, { status, error }, "", delivered), job);
+    if (run.expiresAt === undefined) return void (await settle("not-connected", why));
+    if (Date.now() >= run.expiresAt) return void (await settle("expired", `not delivered within ${job.deliverWithin} ms (${why})`));
+    const command: KeptCommand = {
+      jobId: job.id,
+      slaveId,
+      expiresAt: run.expiresAt,
+      deliveries: delivered,
+      startedAt: job.startedAt.getTime(),
+    };
+    run.keeping++;
+    let refused: string | undefined;
+    try {
+      refused = await store.keep(command);
+    } catch (err) {
+      refused = `the ${store.kind} job store could not keep it: ${NetSyncError.from(err).message}`;
+    } finally {
+      run.keeping--;
+    }
+    if (refused !== undefined) return void (await settle("expired", `not kept for later delivery: ${refused}`));
+    if (!job.waitsFor(slaveId)) {
+      // Settled while it was being kept (closed, or its guard): nothing will deliver it for this job.
+      if (!this.closed || !store.shared) void store.remove(command).catch(() => undefined);
+      return;
+    }
+    if (this.closed) return;
+    run.kept.set(slaveId, { command, at: Date.now() });
+    if (Date.now() >= run.expiresAt) {
+      // deliverWithin ran out while it was being kept.
+      void this.expireKept(store, command, run);
+      return;
+    }
+    if (store.shared) run.unfollow ??= store.follow(job.id, this.followerOf(run));
+    this.followConnects(store);
+  }
+
+  // --- kept commands ----------------------------------------------------------------
+
+  /**
+   * Delivers kept commands to their slave (local, or routed to its holder),
+   * written in the order they were kept. A command already being delivered
+   * here is left alone; one of a job already settled for that slave is
+   * forgotten; one past its deliverWithin expires. The result is recorded
+   * before the command is forgotten, so a master that dies in between leaves
+   * it for the slave's next holder, and the slave, which remembers the
+   * command_id, answers that one without running it again.
+   */
+  private async deliverKept(store: JobStore, commands: KeptCommand[]): Promise<void> {
+    const claimed: { command: KeptCommand; run: Running | undefined }[] = [];
+    for (const command of commands) {
+      const key = keyOf(command);
+      if (this.closed || this.inFlight.has(key)) continue;
+      const run = this.running.get(command.jobId);
+      if (run && run.store !== store) continue;
+      if (run && !run.job.waitsFor(command.slaveId)) {
+        void store.remove(command).catch(() => undefined);
+        continue;
+      }
+      this.inFlight.add(key);
+      claimed.push({ command, run });
+    }
+    const ready: { command: KeptCommand; run: Running | undefined; spec: DeliverySpec }[] = [];
+    for (const { command, run } of claimed) {
+      if (Date.now() >= command.expiresAt) {
+        this.inFlight.delete(keyOf(command));
+        void this.expireKept(store, command, run);
+        continue;
+      }
+      const spec = run ? deliverySpecOf(run.job) : await this.specOf(store, command);
+      if (!spec) {
+        this.inFlight.delete(keyOf(command));
+        continue;
+      }
+      ready.push({ command, run, spec });
+    }
+    // Written in one turn, in the order kept: the slave gets them in that order.
+    for (const { command, run, spec } of ready) this.deliverOne(store, command, spec, run);
+  }
+
+  /** The spec of another master's job, for one of its kept commands; a command of a job nobody knows any more is dropped. */
+  private async specOf(store: JobStore, command: KeptCommand): Promise<StoredSpec | undefined> {
+    try {
+      const spec = await store.spec(command.jobId);
+      if (!spec) {
+        this.config.log.warn(`dropping a command kept for slave ${command.slaveId}: job ${command.jobId} is not in the job store`);
+        void store.remove(command).catch(() => undefined);
+      }
+      return spec;
+    } catch (err) {
+      this.config.log.debug(`cannot read job ${command.jobId}: ${NetSyncError.from(err).message}; its command waits`);
+      return undefined;
+    }
+  }
+
+  private deliverOne(store: JobStore, command: KeptCommand, spec: DeliverySpec, run: Running | undefined): void {
+    const { slaveId, jobId } = command;
+    const key = keyOf(command);
+    if (this.closed) {
+      this.inFlight.delete(key);
+      return;
+    }
+    if (store.shared) store.taking(command, Date.now() + spec.timeout + TAKING_SLACK_MS);
+    const delivered = () => (run ? bump(run, slaveId) : command.deliveries + 1);
+    const done = async (outcome: Outcome, masterId: string, deliveries: number, recorded = false) => {
+      try {
+        const result = this.resultOf(spec.startedAt, slaveId, outcome, masterId, deliveries);
+        if (recorded) run?.job.settle(result);
+        else await this.record(store, jobId, result, run?.job);
+        await store.remove(command).catch(() => undefined);
+      } finally {
+        this.inFlight.delete(key);
+        run?.kept.delete(slaveId);
+      }
+    };
+    const next = run ? (run.deliveries.get(slaveId) ?? 0) + 1 : command.deliveries + 1;
+    const delivery = store.shared ? { startedAt: spec.startedAt.getTime(), deliveries: next } : undefined;
+    this.host.request(slaveId, { data: spec.data, commandId: jobId }, spec.timeout, delivery).then(
+      ({ reply, masterId, recorded }) => done(outcomeOf(reply), masterId, delivered(), recorded === true),
       (err: unknown) => {
         const error = NetSyncError.from(err, Code.UNAVAILABLE);
         const written = error.code !== Code.NOT_FOUND && error.code !== Code.RESOURCE_EXHAUSTED;
-        const delivered = written ? bump(counts, slaveId) : (counts?.get(slaveId) ?? 0);
-        if (error.code === Code.DEADLINE_EXCEEDED) {
-          this.settle(job, slaveId, { status: "timeout", error: error.message }, "", delivered);
-          return;
+        const deliveries = written ? delivered() : run ? (run.deliveries.get(slaveId) ?? 0) : command.deliveries;
+        if (error.code === Code.DEADLINE_EXCEEDED || !isUndelivered(error.code)) {
+          return done({ status: error.code === Code.DEADLINE_EXCEEDED ? "timeout" : "error", error: error.message }, "", deliveries);
         }
-        if (!isUndelivered(error.code)) {
-          this.settle(job, slaveId, { status: "error", error: error.message }, "", delivered);
-          return;
-        }
-        this.undelivered(job, slaveId, expiresAt, error.message, delivered);
+        // Not delivered (the slave left again, or is elsewhere): it stays kept for its next connect.
+        this.inFlight.delete(key);
+        command.deliveries = deliveries;
+        if (Date.now() >= command.expiresAt) void this.expireKept(store, command, run);
       },
     );
   }
 
-  /** The command did not reach the slave, or its Reply was lost with the stream: keep it for later, or say so now. */
-  private undelivered(job: Job, slaveId: string, expiresAt: number, why: string, delivered: number): void {
-    if (this.closed || !job.waitsFor(slaveId)) return;
-    if (job.deliverWithin === undefined) {
-      this.settle(job, slaveId, { status: "not-connected", error: why }, "", delivered);
-      return;
-    }
-    if (performance.now() >= expiresAt) {
-      this.settle(job, slaveId, { status: "expired", error: `not delivered within ${job.deliverWithin} ms (${why})` }, "", delivered);
-      return;
-    }
-    const refused = this.pending.add({ jobId: job.id, slaveId, expiresAt });
-    if (refused) {
-      this.settle(job, slaveId, { status: "expired", error: `not kept for later delivery: ${refused}` }, "", delivered);
-      return;
-    }
-    this.followConnects();
+  /** A kept command past its deliverWithin: "expired", unless another master delivered it first (it is gone then). */
+  private async expireKept(store: JobStore, command: KeptCommand, run: Running | undefined): Promise<void> {
+    const removed = await store.remove(command).catch(() => false);
+    run?.kept.delete(command.slaveId);
+    if (!removed) return;
+    const deliverWithin = command.expiresAt - command.startedAt;
+    const error = `not delivered within ${deliverWithin} ms`;
+    const result = this.resultOf(new Date(command.startedAt), command.slaveId, { status: "expired", error }, "", command.deliveries);
+    await this.record(store, command.jobId, result, run?.job);
   }
 
-  /** Delivers what is pending for a slave that connected (or is known held), oldest first. */
-  private drain(slaveId: string): void {
-    if (!this.pending.has(slaveId)) return;
-    for (const delivery of this.pending.take(slaveId)) {
-      const job = this.cache.get(delivery.jobId);
-      if (job) this.deliver(job, slaveId, delivery.expiresAt);
-    }
-    if (this.pending.size === 0) this.stopFollowing();
+  /** Delivers again what this master kept for a slave that connected somewhere (a memory store: nobody else can). */
+  private drainMemory(slaveId: string): void {
+    if (this.closed) return;
+    void this.memory.kept(slaveId).then((commands) => this.deliverKept(this.memory, commands));
   }
 
-  /** Listens for connects, and tries known-held slaves now and then, only while something is pending. */
-  private followConnects(): void {
-    this.unwatch ??= this.host.watchConnects((slaveId) => this.drain(slaveId));
-    this.retryTimer ??= setInterval(() => {
-      for (const slaveId of [...this.pending.slaves()]) if (this.host.reachable(slaveId)) this.drain(slaveId);
-      if (this.pending.size === 0) this.stopFollowing();
-    }, this.config.retryInterval);
+  /** The shared store (re)connected: deliver what is kept for the slaves held here. */
+  private async rescan(store: JobStore): Promise<void> {
+    if (this.closed) return;
+    let slaves: string[];
+    try {
+      slaves = await store.keptAmong(this.host.heldIds());
+    } catch (err) {
+      this.config.log.debug(`cannot list the slaves with kept commands: ${NetSyncError.from(err).message}`);
+      return;
+    }
+    for (const slaveId of slaves) {
+      if (this.closed) return;
+      try {
+        await this.deliverKept(store, await store.kept(slaveId));
+      } catch (err) {
+        this.config.log.debug(`cannot read what is kept for slave ${slaveId}: ${NetSyncError.from(err).message}`);
+      }
+    }
+  }
+
+  /**
+   * While something is kept: a memory store listens for connects anywhere
+   * (only this master can deliver it), and, for either store, kept commands
+   * of slaves a master is known to hold are tried again now and then (a
+   * connect event may have been missed, or a slave may have connected to its
+   * holder just before the command was kept there).
+   */
+  private followConnects(store: JobStore): void {
+    if (!store.shared) this.unwatch ??= this.host.watchConnects((slaveId) => this.drainMemory(slaveId));
+    this.retryTimer ??= setInterval(() => this.retry(), this.config.retryInterval);
+  }
+
+  private retry(): void {
+    const now = Date.now();
+    const shared = new Map<string, KeptCommand[]>();
+    let any = false;
+    for (const run of this.running.values()) {
+      for (const [slaveId, { command, at }] of run.kept) {
+        if (!run.job.waitsFor(slaveId)) continue;
+        any = true;
+        if (this.inFlight.has(keyOf(command)) || (run.taking.get(slaveId) ?? 0) > now || !this.host.reachable(slaveId)) continue;
+        if (!run.store.shared) {
+          this.drainMemory(slaveId);
+          continue;
+        }
+        // Its holder delivers it when the slave connects there: ask it ourselves only if that has not happened a while later.
+        if (now - at < this.config.retryInterval) continue;
+        const list = shared.get(slaveId) ?? [];
+        list.push(command);
+        shared.set(slaveId, list);
+      }
+    }
+    for (const commands of shared.values()) {
+      commands.sort((a, b) => (a.ref ?? 0) - (b.ref ?? 0));
+      const store = this.running.get(commands[0]?.jobId ?? "")?.store;
+      if (store) void this.deliverKept(store, commands);
+    }
+    if (!any) this.stopFollowing();
   }
 
   private stopFollowing(): void {
@@ -250,41 +619,67 @@ export class JobRunner {
     this.unwatch = undefined;
   }
 
+  /** How a running job hears of what other masters record for it (a shared store). */
+  private followerOf(run: Running): JobFollower {
+    return {
+      result: (result) => {
+        // Recorded elsewhere: a command still kept for that target is moot (its holder may not have removed it yet,
+        // or it was kept here after the reply had reached another master), and is removed.
+        const kept = run.kept.get(result.slaveId);
+        run.kept.delete(result.slaveId);
+        if (kept && !this.inFlight.has(keyOf(kept.command))) void run.store.remove(kept.command).catch(() => undefined);
+        run.job.settle(result);
+      },
+      taking: (slaveId, until) => {
+        if (run.job.waitsFor(slaveId)) run.taking.set(slaveId, until);
+      },
+    };
+  }
+
   // --- a job's own timers and end ----------------------------------------------
 
-  private own(job: Job, deliverWithin: number | undefined): void {
-    const timers: NodeJS.Timeout[] = [];
+  private own(run: Running): void {
+    const { job } = run;
+    const deliverWithin = job.deliverWithin;
     if (deliverWithin !== undefined) {
-      // What is still pending when deliverWithin runs out expires; deliveries in flight keep their reply timeout.
-      timers.push(
+      // What is still kept when deliverWithin runs out expires; deliveries under way keep their reply timeout.
+      run.timers.push(
         setTimeout(() => {
-          for (const d of this.pending.removeJob(job.id, job.targets)) {
-            const delivered = this.deliveries.get(job.id)?.get(d.slaveId) ?? 0;
-            this.settle(job, d.slaveId, { status: "expired", error: `not delivered within ${deliverWithin} ms` }, "", delivered);
+          const now = Date.now();
+          for (const [slaveId, { command }] of run.kept) {
+            if (!job.waitsFor(slaveId) || this.inFlight.has(keyOf(command)) || (run.taking.get(slaveId) ?? 0) > now) continue;
+            void this.expireKept(run.store, command, run);
           }
-          if (this.pending.size === 0) this.stopFollowing();
         }, deliverWithin),
       );
     }
-    // Every request settles by its timeout; this names any target that still has no result (it never should).
-    const last = Math.min(MAX_TIMER_MS, (deliverWithin ?? 0) + job.timeout + GUARD_MS);
-    timers.push(
+    // Every request settles by its timeout; this names any target that still has no result (its holder died, or a
+    // result was lost on the way). Only here: a reader of a shared store says the same of a target with no result.
+    const last = Math.min(MAX_TIMER_MS, lastMoment(job) - job.startedAt.getTime());
+    run.timers.push(
       setTimeout(() => {
         for (const slaveId of job.targets) {
           if (!job.waitsFor(slaveId)) continue;
           this.config.log.warn(`job ${job.id}: no result for slave ${slaveId} by its last moment; reporting it as timed out`);
-          this.settle(job, slaveId, { status: "timeout", error: "no result came in time" }, "");
+          job.settle(
+            this.resultOf(job.startedAt, slaveId, { status: "timeout", error: "no result came in time" }, "", run.deliveries.get(slaveId)),
+          );
         }
       }, last),
     );
-    this.timers.set(job.id, timers);
   }
 
-  private release(job: Job): void {
-    for (const timer of this.timers.get(job.id) ?? []) clearTimeout(timer);
-    this.timers.delete(job.id);
-    this.deliveries.delete(job.id);
+  private release(run: Running): void {
+    const { job } = run;
+    for (const timer of run.timers) clearTimeout(timer);
+    run.unfollow?.();
+    run.batch?.close();
+    this.running.delete(job.id);
+    // In memory, a kept command whose target was settled otherwise (its guard) would never be removed; a shared
+    // store's may still be delivered late by the slave's holder, whose result then shows on a read of the job.
+    if (!run.store.shared) for (const { command } of run.kept.values()) void run.store.remove(command);
     const summary = job.summary();
+    if (!this.closed) run.store.finish(job.id, summary);
     const others = summary.targets - summary.ok;
     this.config.log.info(
       `job ${job.id} done: ${summary.ok} ok` +
@@ -292,24 +687,45 @@ export class JobRunner {
     );
   }
 
-  private settle(
-    job: Job,
-    slaveId: string,
-    outcome: { status: JobResultStatus; data?: string; error?: string },
-    masterId: string,
-    deliveries = 0,
-  ): void {
-    const result: JobResult = {
+  /**
+   * Records a result in the job's store and, if it was the first recorded
+   * for its slave (or waits for the store to come back), in the Job here. A
+   * result that lost was preceded by another master's, which reaches the Job
+   * through the store. A store that refuses for good is logged; the Job
+   * still gets the result.
+   */
+  private async record(store: JobStore, jobId: string, result: JobResult, job: Job | undefined): Promise<void> {
+    let outcome: SettleOutcome;
+    try {
+      outcome = await store.settle(jobId, result);
+    } catch (err) {
+      this.config.log.error(`job ${jobId}: cannot record the result of slave ${result.slaveId}: ${NetSyncError.from(err).message}`);
+      outcome = "queued";
+    }
+    if (outcome !== "lost") job?.settle(result);
+    else if (!job)
+      this.config.log.debug(`job ${jobId}: slave ${result.slaveId} already had a result; this one (${result.status}) was not kept`);
+  }
+
+  private resultOf(startedAt: Date, slaveId: string, outcome: Outcome, masterId: string, deliveries = 0): JobResult {
+    return {
       slaveId,
       masterId,
       status: outcome.status,
       ...(outcome.data !== undefined ? { data: outcome.data } : {}),
       ...(outcome.error !== undefined ? { error: outcome.error } : {}),
-      latencyMs: Date.now() - job.startedAt.getTime(),
+      latencyMs: Date.now() - startedAt.getTime(),
       deliveries,
     };
-    job.settle(result);
   }
+}
+
+type Outcome = { status: JobResultStatus; data?: string; error?: string };
+
+/** A Reply as a result: the handler's data, or its error. */
+function outcomeOf(reply: Reply): Outcome {
+  if (reply.result.case === "error") return { status: "error", error: reply.result.value };
+  return { status: "ok", data: reply.result.case === "data" ? reply.result.value : "" };
 }
 
 /** Codes that mean the command may not have run (not written, or its stream ended before the Reply): worth delivering again. */
@@ -317,10 +733,27 @@ function isUndelivered(code: Code): boolean {
   return code === Code.NOT_FOUND || code === Code.UNAVAILABLE || code === Code.RESOURCE_EXHAUSTED;
 }
 
-function bump(counts: Map<string, number> | undefined, slaveId: string): number {
-  const next = (counts?.get(slaveId) ?? 0) + 1;
-  counts?.set(slaveId, next);
+function bump(run: Running, slaveId: string): number {
+  const next = (run.deliveries.get(slaveId) ?? 0) + 1;
+  run.deliveries.set(slaveId, next);
   return next;
+}
+
+function deliverySpecOf(job: Job): DeliverySpec {
+  return {
+    data: job.data,
+    timeout: job.timeout,
+    startedAt: job.startedAt,
+    ...(job.deliverWithin !== undefined ? { deliverWithin: job.deliverWithin } : {}),
+  };
+}
+
+function keyOf(command: KeptCommand): string {
+  return `${command.jobId}\0${command.slaveId}`;
+}
+
+function newestFirst(a: JobRecord, b: JobRecord): number {
+  return b.startedAt.getTime() - a.startedAt.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 }
 
 function checkDuration(name: string, value: number, max: number): number {

@@ -17,15 +17,19 @@ import { JOB_DEFAULTS } from "../defaults.js";
 import { NetSyncError } from "../errors.js";
 import { DecodeFailure, rejectCall } from "../grpc-adapter.js";
 import type { Job } from "../jobs/job.js";
-import type { CustomInput, JobResult, JobSummary, RunOptions } from "../model.js";
+import type { CustomInput, JobRecord, JobResult, JobSummary, RunOptions } from "../model.js";
 import { jobMessage, jobResultMessage, jobStartedMessage, jobSummaryMessage } from "./job-message.js";
 
-/** What AdminService's job calls need of a master: Master.run(), job() and jobs(). */
+/**
+ * What AdminService's job calls need of a master: Master.run(), getJob() and
+ * listJobs() (a cluster whose NATS has JetStream shares its jobs: any master
+ * answers for any master's job).
+ */
 export interface JobPort {
   readonly maxMessageBytes: number;
   run(custom: CustomInput, options: RunOptions): Promise<Job>;
-  job(jobId: string): Job | undefined;
-  jobs(limit?: number): Job[];
+  getJob(jobId: string): Promise<JobRecord | undefined>;
+  listJobs(limit?: number): Promise<JobRecord[]>;
 }
 
 type RunCall = grpc.ServerWritableStream<RunRequest | DecodeFailure, RunResponse>;
@@ -204,11 +208,11 @@ export class JobService {
   };
 
   /** GetJob: the job with its results so far; NOT_FOUND for an id the cache does not hold. */
-  getJob(request: GetJobRequest): MessageInitShape<typeof GetJobResponseSchema> {
+  async getJob(request: GetJobRequest): Promise<MessageInitShape<typeof GetJobResponseSchema>> {
     if (request.jobId === "") throw new NetSyncError("job_id is required", Code.INVALID_ARGUMENT);
-    const job = this.port.job(request.jobId);
+    const job = await this.port.getJob(request.jobId);
     if (!job) throw new NetSyncError(`no job with id "${request.jobId}" (never run, or aged out of the job cache)`, Code.NOT_FOUND);
-    const message = create(JobSchema, jobMessage(job.record()));
+    const message = create(JobSchema, jobMessage(job));
     const bytes = toBinary(JobSchema, message).byteLength;
     const limit = this.port.maxMessageBytes - HEADROOM_BYTES;
     if (bytes > limit) {
@@ -226,13 +230,13 @@ export class JobService {
    * fewer when they would not fit one message (RESOURCE_EXHAUSTED if not even
    * the newest does).
    */
-  listJobs(request: ListJobsRequest): MessageInitShape<typeof ListJobsResponseSchema> {
+  async listJobs(request: ListJobsRequest): Promise<MessageInitShape<typeof ListJobsResponseSchema>> {
     if (request.limit < 0) throw new NetSyncError("limit must not be negative", Code.INVALID_ARGUMENT);
     const limit = this.port.maxMessageBytes - HEADROOM_BYTES;
     const jobs: JobMessage[] = [];
     let bytes = 0;
-    for (const job of this.port.jobs(request.limit || DEFAULT_LIST_JOBS)) {
-      const message = create(JobSchema, jobMessage(job.record(false), false));
+    for (const job of await this.port.listJobs(request.limit || DEFAULT_LIST_JOBS)) {
+      const message = create(JobSchema, jobMessage(job, false));
       // Each job is a length-delimited field: its bytes plus a tag and a length prefix.
       const size = toBinary(JobSchema, message).byteLength + 6;
       if (bytes + size > limit) {

@@ -1,7 +1,7 @@
 import { closeSync, existsSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import type { Reply } from "../../gen/netsync/v1/netsync_pb.js";
 import { Code } from "../code.js";
 import { NetSyncError } from "../errors.js";
-import type { Reply } from "../../gen/netsync/v1/netsync_pb.js";
 
 /** A command's result as journaled: the oneof of its Reply (command-log.ts's CommandResult; not imported, so neither file needs the other). */
 type CommandResult = Reply["result"];

@@ -15,10 +15,10 @@ import { FakeFleet } from "./fake-fleet.js";
 const MEMBERSHIP_INTERVAL = 1_000;
 
 class SlowFleet extends FakeFleet {
-  override broadcast(data: string, selector?: string): number {
+  override async broadcast(data: string, selector?: string): Promise<number> {
     const block = /^block:(\d+)$/.exec(data);
     if (block) busyWait(Number(block[1]));
-    const count = super.broadcast(data, selector);
+    const count = await super.broadcast(data, selector);
     process.stdout.write(`wrote ${data} ${count}\n`);
     return count;
   }

@@ -124,7 +124,7 @@ export class FakeFleet extends EventEmitter<FakeFleetEvents> implements LocalFle
     return { case: "data", value: `${this.id}:${slaveId}:${data}` };
   }
 
-  broadcast(data: string, selector?: string): number {
+  async broadcast(data: string, selector?: string): Promise<number> {
     const targets = this.slaves(selector);
     for (const s of targets) this.sentLog.push({ slaveId: s.id, data });
     return targets.length;

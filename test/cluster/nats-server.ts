@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { freePort } from "../support/net.js";
 import { waitFor } from "../support/wait.js";
 
@@ -13,6 +15,8 @@ export interface NatsServerOptions {
   tls?: { cert: string; key: string };
   /** A configuration file (`-c`), e.g. operator mode; the address and port flags still apply. */
   config?: string;
+  /** Enable JetStream (`-js`), storing in a temporary directory kept across kill() and start() (`-sd`), removed by removeStore(). */
+  jetstream?: boolean;
 }
 
 /**
@@ -23,6 +27,8 @@ export class NatsServer {
   private child: ChildProcess | undefined;
   private frozen = false;
   port = 0;
+  /** JetStream's store directory (with `jetstream`), the same for every start() of this server. */
+  storeDir: string | undefined;
 
   constructor(private readonly options: NatsServerOptions = {}) {}
 
@@ -48,6 +54,10 @@ export class NatsServer {
     args.push("-a", "127.0.0.1", "-p", String(this.port));
     if (this.options.token) args.push("--auth", this.options.token);
     if (this.options.tls) args.push("--tls", "--tlscert", this.options.tls.cert, "--tlskey", this.options.tls.key);
+    if (this.options.jetstream) {
+      this.storeDir ??= mkdtempSync(join(tmpdir(), "netsync-js-"));
+      args.push("-js", "-sd", this.storeDir);
+    }
     const child = spawn("nats-server", args, { stdio: ["ignore", "ignore", "pipe"] });
     this.child = child;
     let log = "";
@@ -102,6 +112,12 @@ export class NatsServer {
     if (!this.child || !this.frozen) return;
     this.child.kill("SIGCONT");
     this.frozen = false;
+  }
+
+  /** Deletes JetStream's store directory (the server should be stopped). */
+  removeStore(): void {
+    if (this.storeDir) rmSync(this.storeDir, { recursive: true, force: true });
+    this.storeDir = undefined;
   }
 
   /** kill() then start() on the same port. */

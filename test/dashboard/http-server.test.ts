@@ -8,8 +8,6 @@ import { expect } from "chai";
 import { cleanup, waitFor } from "../helpers.js";
 import { startDashboard, startTolerantSlave } from "./server.js";
 
-afterEach(cleanup);
-
 /** A GET with raw headers (fetch cannot set Host). */
 function get(
   url: string,
@@ -51,6 +49,10 @@ function sse(url: string, headers: Record<string, string> = {}) {
 }
 
 describe("dashboard HTTP server", () => {
+  // Inside the describe: at the top of the file it would be a root hook, run after every test of the whole suite,
+  // closing what other suites keep across their tests (the paced fan-out's shared fleet).
+  afterEach(cleanup);
+
   it("sends a strict CSP, nosniff and no-store on the page and the API", async () => {
     const { url } = await startDashboard();
     for (const path of ["", "api/slaves", "app.js"]) {

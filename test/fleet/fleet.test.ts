@@ -83,8 +83,8 @@ describe("Fleet: the core on its own", () => {
     await waitFor(() => fleet.size === 2, 2_000, "both slaves");
     expect(fleet.send("a", "x")).to.equal(1);
     expect(fleet.send("nobody", "x")).to.equal(0);
-    expect(fleet.broadcast("y", Selector.parse("role=db"))).to.equal(1);
-    expect(fleet.broadcast("z")).to.equal(2);
+    expect(await fleet.broadcast("y", Selector.parse("role=db"))).to.equal(1);
+    expect(fleet.broadcastNow("z")).to.equal(2);
     await waitFor(() => a.received.length === 3 && b.received.length === 1, 2_000, "every command delivered");
     expect(a.received.map((c) => (c.kind.case === "custom" ? c.kind.value.data : c.kind.case))).to.deep.equal(["x", "y", "z"]);
 
@@ -97,6 +97,47 @@ describe("Fleet: the core on its own", () => {
     expect(reply.result).to.deep.equal({ case: "data", value: "pong!" });
     const missing = await fleet.request("nobody", "ask", 100).catch((e: { code: number }) => e.code);
     expect(missing).to.equal(Code.NOT_FOUND);
+  });
+
+  it("requestMany: one encoding and request_id for every slave; replies, timeouts, absent and departed slaves each reported once", async () => {
+    const { fleet, address } = await fleetOnServer({ interval: 1_000, timeout: 5_000 });
+    const answers = rawClient(address, { id: "answers" });
+    const silent = rawClient(address, { id: "silent" });
+    const leaves = rawClient(address, { id: "leaves" });
+    await waitFor(() => fleet.size === 3, 2_000, "three slaves");
+    answers.call.on("data", (command) => {
+      if (command.kind.case !== "custom" || command.kind.value.requestId === 0n) return;
+      const { requestId } = command.kind.value;
+      // A stale reply (an older request id) first: it must not be taken for this batch's.
+      answers.write({ kind: { case: "reply", value: { requestId: requestId - 1n, result: { case: "data", value: "stale" } } } });
+      answers.write({ kind: { case: "reply", value: { requestId, result: { case: "data", value: `re ${command.kind.value.data}` } } } });
+    });
+    const outcomes: string[] = [];
+    const batch = fleet.requestMany({ data: "ask", commandId: "job-1" }, 300, {
+      reply: (slaveId, reply) => outcomes.push(`${slaveId} reply ${reply.result.case === "data" ? reply.result.value : "?"}`),
+      fail: (slaveId, error) => outcomes.push(`${slaveId} ${error.code}`),
+    });
+    for (const id of ["answers", "silent", "leaves", "nobody"]) batch.send(id);
+    expect(outcomes).to.deep.equal([`nobody ${Code.NOT_FOUND}`]);
+    await waitFor(() => leaves.received.some((c) => c.kind.case === "custom"), 2_000, "the command at leaves");
+    leaves.close();
+    await waitFor(() => outcomes.length === 4, 2_000, "every outcome");
+    expect([...outcomes].sort()).to.deep.equal([
+      "answers reply re ask",
+      `leaves ${Code.UNAVAILABLE}`,
+      `nobody ${Code.NOT_FOUND}`,
+      `silent ${Code.DEADLINE_EXCEEDED}`,
+    ]);
+    const ids = [answers, silent].map((c) => c.received.find((m) => m.kind.case === "custom")?.kind.value);
+    expect(ids[0]).to.deep.include({ data: "ask", commandId: "job-1" });
+    expect((ids[0] as { requestId: bigint }).requestId).to.equal((ids[1] as { requestId: bigint }).requestId);
+    // A later request never reuses the batch's id, and a reply after close() is ignored.
+    answers.call.removeAllListeners("data");
+    batch.close();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(outcomes).to.have.length(4);
+    answers.close();
+    silent.close();
   });
 
   it("tells its tracker of every stream (stamped, added, removed) and ends a replaced one only for the same epoch", async () => {

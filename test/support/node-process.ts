@@ -55,7 +55,12 @@ export function spawnNode(args: string[], env: NodeJS.ProcessEnv = {}): NodeProc
     lines,
     exited,
     line: async (predicate, timeoutMs, what) => {
-      await waitFor(() => lines.some(predicate), timeoutMs, () => `${what}; output so far:\n${output}`, 10);
+      await waitFor(
+        () => lines.some(predicate),
+        timeoutMs,
+        () => `${what}; output so far:\n${output}`,
+        10,
+      );
       return lines.find(predicate) as Record<string, unknown>;
     },
     signal: (signal) => {

@@ -29,17 +29,19 @@ export interface MasterFlags {
   clusterCreds?: string;
   clusterTokenFile?: string;
   clusterTlsCa?: string;
+  clusterJobStore?: "auto" | "jetstream" | "memory";
 }
 
 /** The `cluster` option from the --cluster* flags; undefined without --cluster. */
 function clusterOption(opts: MasterFlags): MasterClusterOptions | undefined {
-  const { cluster, clusterName, clusterCreds, clusterTokenFile, clusterTlsCa } = opts;
+  const { cluster, clusterName, clusterCreds, clusterTokenFile, clusterTlsCa, clusterJobStore } = opts;
   if (cluster === undefined) {
     const stray = [
       ["--cluster-name", clusterName],
       ["--cluster-creds", clusterCreds],
       ["--cluster-token-file", clusterTokenFile],
       ["--cluster-tls-ca", clusterTlsCa],
+      ["--cluster-job-store", clusterJobStore],
     ].find(([, value]) => value !== undefined);
     if (stray) throw new UsageError(`${stray[0]} needs --cluster`);
     return undefined;
@@ -48,6 +50,7 @@ function clusterOption(opts: MasterFlags): MasterClusterOptions | undefined {
     throw new UsageError("--cluster-creds and --cluster-token-file exclude each other");
   const option: MasterClusterOptions = { servers: cluster };
   if (clusterName !== undefined) option.name = clusterName;
+  if (clusterJobStore !== undefined) option.jobStore = clusterJobStore;
   if (clusterCreds !== undefined) {
     readPem("--cluster-creds", clusterCreds); // fail now, as a usage error, not later in the background
     option.credsFile = clusterCreds;
@@ -65,7 +68,19 @@ function clusterOption(opts: MasterFlags): MasterClusterOptions | undefined {
 export async function runMaster(opts: MasterFlags): Promise<void> {
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new UsageError("--tls-cert and --tls-key go together");
   if (opts.tlsClientCa !== undefined && opts.tlsCert === undefined) throw new UsageError("--tls-client-ca needs --tls-cert and --tls-key");
-  const { tlsCert, tlsKey, tlsClientCa, tokenFile, cluster, clusterName, clusterCreds, clusterTokenFile, clusterTlsCa, ...rest } = opts;
+  const {
+    tlsCert,
+    tlsKey,
+    tlsClientCa,
+    tokenFile,
+    cluster,
+    clusterName,
+    clusterCreds,
+    clusterTokenFile,
+    clusterTlsCa,
+    clusterJobStore,
+    ...rest
+  } = opts;
   let master: Master;
   try {
     master = new Master({
