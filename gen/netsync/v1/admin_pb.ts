@@ -207,16 +207,20 @@ export type ListSlavesRequest = Message<"netsync.v1.ListSlavesRequest"> & {
   selector: string;
 
   /**
-   * Most slaves in one page; 0 lets the master choose (at most 1,000, and
-   * fewer when the page would near its message size limit). Slaves come in
-   * id order.
+   * Most slaves in one page; 0 lets the master choose (1,000; at most
+   * 10,000 whatever is asked, and fewer when the page would near its message
+   * size limit). Slaves come in id order. A page may hold fewer than asked
+   * while more follow: only an empty next_page_token ends the listing.
    *
    * @generated from field: int32 page_size = 3;
    */
   pageSize: number;
 
   /**
-   * The next_page_token of the previous page; empty for the first page.
+   * The next_page_token of the previous page; empty for the first page. It
+   * is a position, not a snapshot, and holds the selector: with another
+   * selector it is INVALID_ARGUMENT. In a cluster each page asks every
+   * master only for the next slice of its own sorted ids.
    *
    * @generated from field: string page_token = 4;
    */
