@@ -118,7 +118,8 @@ describe("fleet broadcast: acknowledged first, counted when the count comes", fu
     const [result, ms] = await timed(() => asker.broadcastFleet("block:2500"));
     console.log(`      ${JSON.stringify(result)} in ${ms.toFixed(0)} ms (broadcastTimeout ${broadcastTimeout} ms, slow blocked 2500 ms)`);
     expect(result).to.deep.equal({ written: 1, byMaster: { asker: 1 }, unanswered: [], pending: ["slow"], clusterAvailable: true });
-    expect(ms).to.be.within(broadcastTimeout, 2_500);
+    // A timer may fire a fraction of a ms before performance.now() says its delay passed (999.86 ms seen in CI).
+    expect(ms).to.be.within(broadcastTimeout - 5, 2_500);
     // It did act: the count comes, late.
     await waitFor(() => slow.output().includes("wrote block:2500 5\n"), 5_000, "the slow master's write");
     // AdminService says the same: pending, not unanswered.

@@ -213,7 +213,9 @@ describe("security", function () {
       const slave = await startSlave(master.address, { id: "slave-cert", tls: clientTls() }, 3_000);
       expect(slave.id).to.equal("slave-cert");
       await waitFor(() => (master.slaves()[0]?.pongsReceived ?? 0) >= 1, 2_000, "a pong over mTLS");
-      expect(connected).to.deep.equal(["slave-cert"]);
+      // Registered under its certificate's id, and only that one: with the tests' 100 ms heartbeat timeout a
+      // loaded machine may evict and reconnect it once (seen in CI), which registers the same id again.
+      expect([...new Set(connected)]).to.deep.equal(["slave-cert"]);
     });
 
     it("refuses a slave whose id disagrees with its certificate (UNAUTHENTICATED)", async () => {
