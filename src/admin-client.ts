@@ -1,4 +1,4 @@
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, type DescMessage, type DescMethod, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import {
@@ -11,14 +11,11 @@ import {
   type ListMastersResponse,
   ListSlavesRequestSchema,
   type ListSlavesResponse,
-  type RunRequest,
   RunRequestSchema,
-  type RunResponse,
   RunResponseSchema,
   SendRequestSchema,
   type SendResponse,
   type WatchEventKind,
-  type WatchRequest,
   WatchRequestSchema,
   type WatchResponse,
   WatchResponseSchema,
@@ -168,25 +165,7 @@ export class AdminClient {
       kinds: options.kinds ?? [],
       snapshot: options.snapshot ?? false,
     });
-    const call = this.client.makeServerStreamRequest(
-      methodPath(AdminService.method.watch),
-      (value: WatchRequest) => Buffer.from(toBinary(WatchRequestSchema, value)),
-      (bytes: Buffer) => fromBinary(WatchResponseSchema, bytes),
-      request,
-      this.metadata,
-    );
-    call.on("error", () => {}); // surfaced by the iterator below
-    const abort = () => call.cancel();
-    options.signal?.addEventListener("abort", abort);
-    try {
-      for await (const message of call as AsyncIterable<WatchResponse>) yield message;
-    } catch (err) {
-      if (options.signal?.aborted || (err as grpc.ServiceError).code === Code.CANCELLED) return;
-      throw this.wrap(err);
-    } finally {
-      options.signal?.removeEventListener("abort", abort);
-      call.cancel();
-    }
+    yield* this.serverStream(AdminService.method.watch, WatchRequestSchema, WatchResponseSchema, request, options.signal);
   }
 
   /**
@@ -207,28 +186,43 @@ export class AdminClient {
       timeout: options.timeout !== undefined ? durationFromMs(options.timeout) : undefined,
       deliverWithin: options.deliverWithin !== undefined ? durationFromMs(options.deliverWithin) : undefined,
     });
+    for await (const message of this.serverStream(AdminService.method.run, RunRequestSchema, RunResponseSchema, request, options.signal)) {
+      const event = message.event;
+      if (event.case === "started") yield { type: "started", ...jobStartedOf(event.value) };
+      else if (event.case === "result") yield { type: "result", result: jobResultOf(event.value) };
+      else if (event.case === "summary") yield { type: "summary", summary: jobSummaryOf(event.value) };
+    }
+  }
+
+  /**
+   * One server-streaming call (Watch, Run) as an async iterator: a cancelled
+   * call, or one whose `signal` aborted, just ends it; any other failure is
+   * thrown as a NetSyncError. Leaving the loop cancels the call.
+   */
+  private async *serverStream<I extends DescMessage, O extends DescMessage>(
+    method: DescMethod,
+    input: I,
+    output: O,
+    request: MessageShape<I>,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<MessageShape<O>, void, undefined> {
     const call = this.client.makeServerStreamRequest(
-      methodPath(AdminService.method.run),
-      (value: RunRequest) => Buffer.from(toBinary(RunRequestSchema, value)),
-      (bytes: Buffer) => fromBinary(RunResponseSchema, bytes),
+      methodPath(method),
+      (value: MessageShape<I>) => Buffer.from(toBinary(input, value)),
+      (bytes: Buffer) => fromBinary(output, bytes),
       request,
       this.metadata,
     );
     call.on("error", () => {}); // surfaced by the iterator below
     const abort = () => call.cancel();
-    options.signal?.addEventListener("abort", abort);
+    signal?.addEventListener("abort", abort);
     try {
-      for await (const message of call as AsyncIterable<RunResponse>) {
-        const event = message.event;
-        if (event.case === "started") yield { type: "started", ...jobStartedOf(event.value) };
-        else if (event.case === "result") yield { type: "result", result: jobResultOf(event.value) };
-        else if (event.case === "summary") yield { type: "summary", summary: jobSummaryOf(event.value) };
-      }
+      for await (const message of call as AsyncIterable<MessageShape<O>>) yield message;
     } catch (err) {
-      if (options.signal?.aborted || (err as grpc.ServiceError).code === Code.CANCELLED) return;
+      if (signal?.aborted || (err as grpc.ServiceError).code === Code.CANCELLED) return;
       throw this.wrap(err);
     } finally {
-      options.signal?.removeEventListener("abort", abort);
+      signal?.removeEventListener("abort", abort);
       call.cancel();
     }
   }
