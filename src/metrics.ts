@@ -146,6 +146,12 @@ export class MasterMetrics implements MasterObserver, ClusterObserver {
       "Local streams ended because a newer one of the same id is on another master",
       (s) => s.replacements,
     );
+    counter("netsync_cluster_claims_published_total", "Claims of held slave ids this master published", (s) => s.claimsPublished);
+    counter(
+      "netsync_cluster_claims_heard_total",
+      "Claims this master heard: its own, other holders' of its ids, and of ids it waited on (not the fleet's)",
+      (s) => s.claimsHeard,
+    );
     counter("netsync_cluster_claims_damped_total", "Claims of an id held back because it was claimed too often", (s) => s.claimsDamped);
     counter("netsync_cluster_disconnects_total", "Times the NATS connection was lost", (s) => s.disconnects);
     return new Histogram({

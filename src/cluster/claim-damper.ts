@@ -2,8 +2,9 @@ import { type Epoch, sameEpoch } from "./epoch.js";
 
 /**
  * Damps two live slaves fighting over one id (each reconnects when the other
- * replaces it, forever). The policy, the same on every master since every
- * master sees every claim:
+ * replaces it, forever). The policy, the same on every master holding the
+ * id (each hears every claim of an id it holds, on the id's claim subject;
+ * the Claims count only contested ids, see claims.ts):
  *
  * - every distinct claim (id, epoch) is counted per id over a sliding window
  *   of `window` ms; re-announcing the same epoch (after a reconnect, or to
@@ -56,6 +57,16 @@ export class ClaimDamper {
     claims.push({ at: now, epoch });
     this.recent.set(slaveId, claims);
     return true;
+  }
+
+  /** Whether `slaveId` has a window open or is cooling down: it was contested lately. */
+  tracks(slaveId: string): boolean {
+    return this.recent.has(slaveId) || this.cooling.has(slaveId);
+  }
+
+  /** Ids with a window open or cooling down. */
+  get size(): number {
+    return this.recent.size + this.cooling.size;
   }
 
   /** Whether claims of `slaveId` are being held back. */

@@ -3,35 +3,49 @@ import { ClaimDamper } from "./claim-damper.js";
 import type { HolderDirectory } from "./directory.js";
 import { compareEpochs, type Epoch } from "./epoch.js";
 import type { ClusterHost } from "./host.js";
-import type { ClaimMessage } from "./messages.js";
 import { RouteTable } from "./route-table.js";
 
 /** Queue group of route subscriptions: if two masters briefly hold one id, a routed message reaches only one of them. */
 const ROUTE_QUEUE = "holder";
-/** Claims per message when re-announcing every held slave. */
-const CLAIM_BATCH = 500;
 
-type Claim = { slaveId: string; epoch: Epoch };
+/**
+ * A held slave's two subscriptions: its route (in the queue group, so a
+ * routed call reaches one holder) and its claim subject (plain, so every
+ * holder of the id hears every claim of it).
+ */
+interface HeldSubscriptions {
+  route: Subscription | undefined;
+  claim: Subscription | undefined;
+}
+
+/** A claim subject this master listens to for a call waiting on another master; shared by the calls waiting on one id. */
+interface Watch {
+  subscription: Subscription | undefined;
+  calls: number;
+}
 
 /**
  * The slaves this master holds, cluster-wide: each held slave's route (a
  * queue subscription on its subject, whose messages go to `serve`) and its
- * claim on the claims subject, where newest wins. Claims are damped
- * (claim-damper.ts): the damper's cool-down timers are this object's, and
- * end with it.
+ * claim, published on the id's own claim subject, where newest wins.
+ *
+ * Claims go only where they matter: to the masters holding the same id (a
+ * slave that moved, or two processes sharing an id), and to masters waiting
+ * on a call to it (watch()). So after a NATS restart each master hears its
+ * own claims back and the contested ones, not the fleet's. Claims are damped
+ * (claim-damper.ts), and only contested ids enter the damper: the damper's
+ * cool-down timers are this object's, and end with it.
  */
 export class Claims {
-  private readonly routes = new RouteTable<Subscription>();
+  private readonly routes = new RouteTable<HeldSubscriptions>();
   private readonly damper: ClaimDamper;
-  /** Connections that ended since the last release was published: one message for all that end in one turn. */
-  private released: Claim[] = [];
-  private releaseTimer: NodeJS.Immediate | undefined;
+  private readonly watches = new Map<string, Watch>();
 
   constructor(
     private readonly host: ClusterHost,
     /** Where the messages of a held slave's subject go (the router). */
     private readonly serve: (msg: Msg) => void,
-    /** Who holds every slave of the cluster, as the claims heard here say: fed by onClaims. */
+    /** Who holds the slaves this master hears about: fed by the claims heard here. */
     private readonly directory: HolderDirectory,
   ) {
     const { options } = host;
@@ -41,6 +55,11 @@ export class Claims {
   /** Slaves held. */
   get size(): number {
     return this.routes.size;
+  }
+
+  /** Ids the damper keeps a window for (contested lately). */
+  get contested(): number {
+    return this.damper.size;
   }
 
   /** Whether this master holds `slaveId` (as add() told it). */
@@ -53,72 +72,112 @@ export class Claims {
     return this.routes.get(slaveId)?.epoch;
   }
 
-  /** A local slave connected with `epoch`: route its subject here and claim it cluster-wide. */
+  /** A local slave connected with `epoch`: route its subject here and claim it where other holders hear. */
   add(slaveId: string, epoch: Epoch): void {
     const { host } = this;
     const { route, stale } = this.routes.add(slaveId, epoch);
     if (stale) return;
     const nc = host.nc;
-    if (!route.handle && nc && !host.closing) route.handle = this.subscribeRoute(nc, slaveId);
-    if (nc && host.connected) this.claim(nc, [{ slaveId, epoch }]);
+    // Subscribed before the claim goes out (one connection keeps order): this master hears answers to its own claim.
+    if (!route.handle && nc && !host.closing) route.handle = this.subscribeHeld(nc, slaveId);
+    if (nc && host.connected) this.claim(nc, slaveId, epoch);
   }
 
-  /** A local connection ended: drop its route, unless a newer connection of the same id holds it now. */
+  /**
+   * A local connection ended: drop its route, unless a newer connection of
+   * the same id holds it now. Nothing is published: a master that routes
+   * here later is answered "released" and asks again.
+   */
   remove(slaveId: string, epoch: Epoch): void {
     const route = this.routes.remove(slaveId, epoch);
     if (!route) return;
     release(route.handle);
-    // Tell the other directories, so their next call to this id asks whoever holds it now (or learns at once that nobody does).
     this.directory.release(slaveId, epoch);
-    if (!this.host.connected || this.host.closing) return;
-    this.released.push({ slaveId, epoch });
-    this.releaseTimer ??= setImmediate(() => this.publishReleased());
   }
 
-  /** A fresh connection (the old one dropped every subscription with it): subscribe every held slave's route again. */
+  /** A fresh connection (the old one dropped every subscription with it): subscribe every held slave and every watch again. */
   subscribeRoutes(nc: NatsConnection): void {
-    for (const route of this.routes.values()) route.handle = this.subscribeRoute(nc, route.slaveId);
+    for (const route of this.routes.values()) route.handle = this.subscribeHeld(nc, route.slaveId);
+    for (const [slaveId, watch] of this.watches) watch.subscription = this.subscribeClaims(nc, slaveId);
   }
 
-  /** Claims every held slave again: after a (re)connect, a master that missed claims meanwhile still converges. */
+  /**
+   * Claims every held slave again, each on its own subject, after a
+   * (re)connect: claims published while this master was cut off never
+   * reached it, so a holder of one of its ids that appeared meanwhile learns
+   * of this one only now. It costs this master one message per held slave,
+   * and it hears back its own claims and those of contested ids: O(its
+   * slaves), whatever the fleet's size.
+   */
   claimAll(nc: NatsConnection): void {
-    this.claim(
-      nc,
-      Array.from(this.routes.values(), (r) => ({ slaveId: r.slaveId, epoch: r.epoch })),
-    );
+    for (const route of this.routes.values()) this.claim(nc, route.slaveId, route.epoch);
   }
 
-  /** A claim on the claims subject (ours included: every master damps every claim the same way). */
+  /**
+   * Listens to `slaveId`'s claims while a call waits on another master for
+   * it, and asks who holds it: a holder that stopped answering is passed by
+   * the moment a newer holder claims (or answers the question). Returns the
+   * function that stops listening, which the caller must call.
+   */
+  watch(slaveId: string): () => void {
+    const { host } = this;
+    const nc = host.nc;
+    if (!nc || !host.connected || host.closing || this.holds(slaveId)) return () => undefined;
+    let watch = this.watches.get(slaveId);
+    if (!watch) {
+      watch = { subscription: this.subscribeClaims(nc, slaveId), calls: 0 };
+      this.watches.set(slaveId, watch);
+      host.publish(nc, host.subjects.claim(slaveId), { kind: "who", cluster: host.clusterName, slaveId });
+    }
+    watch.calls++;
+    const current = watch;
+    let stopped = false;
+    return () => {
+      if (stopped) return;
+      stopped = true;
+      if (--current.calls > 0 || this.watches.get(slaveId) !== current) return;
+      this.watches.delete(slaveId);
+      current.subscription?.unsubscribe();
+    };
+  }
+
+  /** A message on a claim subject this master listens to: a claim, or a question about who holds the id. */
   onClaims(msg: Msg): void {
     const { host } = this;
     const message = host.decode(msg);
+    if (message?.kind === "who") {
+      this.answerWho(message.slaveId);
+      return;
+    }
     if (message?.kind !== "claim") return;
-    const again: Claim[] = [];
-    for (const { slaveId, epoch } of message.released ?? []) this.directory.release(slaveId, epoch);
-    for (const { slaveId, epoch } of message.claims) {
-      // Routing follows the newest claim even while the id is damped: damping only stops masters ending each other's streams.
-      this.directory.learn(slaveId, message.master, epoch);
+    const { slaveId, epoch } = message;
+    host.counters.claimsHeard++;
+    // Routing follows the newest claim even while the id is damped: damping only stops masters ending each other's streams.
+    this.directory.learn(slaveId, message.master, epoch);
+    const foreign = message.master !== host.fleet.id;
+    const route = this.routes.get(slaveId);
+    // A claim of an id held here by another master is a contest; the damper counts only contested ids (so after a NATS
+    // restart it holds nothing for the claims masters hear back from themselves), starting from the epoch held here.
+    if ((foreign && route) || this.damper.tracks(slaveId)) {
+      if (foreign && route && !this.damper.tracks(slaveId)) this.damper.admit(slaveId, route.epoch);
       if (!this.damper.admit(slaveId, epoch)) {
         host.counters.claimsDamped++;
-        continue;
-      }
-      if (message.master === host.fleet.id) continue;
-      const route = this.routes.get(slaveId);
-      if (!route) continue;
-      const order = compareEpochs(route.epoch, epoch);
-      if (order < 0) {
-        // Ours is older: stop routing to it first, so nothing reaches the old stream, then let the master end it.
-        this.routes.remove(slaveId, route.epoch);
-        release(route.handle);
-        host.counters.replacements++;
-        host.fleet.replaced(slaveId, epoch, message.master);
-      } else if (order > 0) {
-        // Theirs is older (it may have missed our claim): say ours again, so it ends its copy.
-        again.push({ slaveId, epoch: route.epoch });
+        return;
       }
     }
-    const nc = host.nc;
-    if (again.length > 0 && nc && host.connected) this.claim(nc, again);
+    if (!foreign || !route) return;
+    const order = compareEpochs(route.epoch, epoch);
+    if (order < 0) {
+      // Ours is older: stop routing to it first, so nothing reaches the old stream, then let the master end it.
+      this.routes.remove(slaveId, route.epoch);
+      release(route.handle);
+      host.counters.replacements++;
+      host.fleet.replaced(slaveId, epoch, message.master);
+    } else if (order > 0) {
+      // Theirs is older (it may have missed our claim): say ours again, so it ends its copy.
+      const nc = host.nc;
+      if (nc && host.connected) this.claim(nc, slaveId, route.epoch);
+    }
   }
 
   /** Forgets the damper's ended windows; the node calls it each membership interval while connected. */
@@ -126,82 +185,74 @@ export class Claims {
     this.damper.sweep();
   }
 
-  /** Closing: cancels the cool-downs (their re-claims would find no connection) and releases not yet published. */
+  /** Closing: cancels the cool-downs (their re-claims would find no connection) and the watches. */
   stop(): void {
     this.damper.clear();
-    if (this.releaseTimer) clearImmediate(this.releaseTimer);
-    this.releaseTimer = undefined;
-    this.released = [];
+    for (const watch of this.watches.values()) watch.subscription?.unsubscribe();
+    this.watches.clear();
   }
 
-  /** The connection is closed, and the server dropped every route subscription with it. */
+  /** The connection is closed, and the server dropped every subscription with it. */
   detach(): void {
     for (const route of this.routes.values()) route.handle = undefined;
+    for (const watch of this.watches.values()) watch.subscription = undefined;
   }
 
-  private subscribeRoute(nc: NatsConnection, slaveId: string): Subscription | undefined {
+  private subscribeHeld(nc: NatsConnection, slaveId: string): HeldSubscriptions {
     const { host } = this;
+    let route: Subscription | undefined;
     try {
-      return nc.subscribe(host.subjects.slave(slaveId), { queue: ROUTE_QUEUE, callback: host.handler(this.serve) });
+      route = nc.subscribe(host.subjects.slave(slaveId), { queue: ROUTE_QUEUE, callback: host.handler(this.serve) });
     } catch (err) {
       host.log.debug(`cannot subscribe the route of ${slaveId}: ${(err as Error).message}`);
+    }
+    return { route, claim: this.subscribeClaims(nc, slaveId) };
+  }
+
+  private subscribeClaims(nc: NatsConnection, slaveId: string): Subscription | undefined {
+    const { host } = this;
+    try {
+      return nc.subscribe(host.subjects.claim(slaveId), { callback: host.handler((msg) => this.onClaims(msg)) });
+    } catch (err) {
+      host.log.debug(`cannot subscribe the claims of ${slaveId}: ${(err as Error).message}`);
       return undefined;
     }
   }
 
-  /** Publishes claims unless damped (held back until the cool-down ends). */
-  private claim(nc: NatsConnection, claims: Claim[]): void {
+  /** Publishes a claim on the id's subject unless damped (held back until the cool-down ends). */
+  private claim(nc: NatsConnection, slaveId: string, epoch: Epoch): void {
     const { host } = this;
-    const allowed = claims.filter((c) => {
-      if (!this.damper.damped(c.slaveId)) return true;
+    if (this.damper.damped(slaveId)) {
       host.counters.claimsDamped++;
-      return false;
-    });
-    for (let i = 0; i < allowed.length; i += CLAIM_BATCH) {
-      const message: ClaimMessage = {
-        kind: "claim",
-        cluster: host.clusterName,
-        master: host.fleet.id,
-        claims: allowed.slice(i, i + CLAIM_BATCH),
-      };
-      host.publish(nc, host.subjects.claims, message);
-      host.counters.claimsPublished += message.claims.length;
+      return;
     }
+    host.publish(nc, host.subjects.claim(slaveId), { kind: "claim", cluster: host.clusterName, master: host.fleet.id, slaveId, epoch });
+    host.counters.claimsPublished++;
   }
 
-  private publishReleased(): void {
-    this.releaseTimer = undefined;
-    const released = this.released;
-    this.released = [];
-    const { host } = this;
-    const nc = host.nc;
-    if (!nc || !host.connected || host.closing) return;
-    for (let i = 0; i < released.length; i += CLAIM_BATCH) {
-      host.publish(nc, host.subjects.claims, {
-        kind: "claim",
-        cluster: host.clusterName,
-        master: host.fleet.id,
-        claims: [],
-        released: released.slice(i, i + CLAIM_BATCH),
-      });
-    }
+  /** Someone asked who holds `slaveId`: if this master does, it says so with its claim. */
+  private answerWho(slaveId: string): void {
+    const route = this.routes.get(slaveId);
+    const nc = this.host.nc;
+    if (route && nc && this.host.connected) this.claim(nc, slaveId, route.epoch);
   }
 
   /** A cool-down ended: claim the connection held here for the id again; the newest wins once. */
   private cooldownEnded(slaveId: string): void {
     const route = this.routes.get(slaveId);
     const nc = this.host.nc;
-    if (route && nc && this.host.connected) this.claim(nc, [{ slaveId, epoch: route.epoch }]);
+    if (route && nc && this.host.connected) this.claim(nc, slaveId, route.epoch);
   }
 }
 
 /**
- * Ends a route's subscription by draining it rather than unsubscribing: a
- * request NATS delivered before it saw the UNSUB still reaches the router,
- * which answers it (released) instead of the client dropping it and the
- * requester waiting out its whole timeout.
+ * Ends a held slave's subscriptions by draining them rather than
+ * unsubscribing: a request NATS delivered before it saw the UNSUB still
+ * reaches the router, which answers it (released) instead of the client
+ * dropping it and the requester waiting out its whole timeout.
  */
-function release(sub: Subscription | undefined): void {
+function release(held: HeldSubscriptions | undefined): void {
   // Rejects only when the connection is closed: the server dropped the subscription with it.
-  sub?.drain().catch(() => undefined);
+  held?.route?.drain().catch(() => undefined);
+  held?.claim?.drain().catch(() => undefined);
 }

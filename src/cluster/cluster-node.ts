@@ -54,7 +54,8 @@ export interface ClusterNodeEvents {
  * from the local fleet at once when NATS is away.
  *
  * Subjects (under `netsync.<cluster>.`): `members` (heartbeats, leave),
- * `claims` (newest wins), `slave.<id>` (one queue subscription per held
+ * `claim.<id>` (a held slave's claims, newest wins: only its holders, and
+ * masters waiting on a call to it, listen), `slave.<id>` (one queue subscription per held
  * slave: sends and requests), `master.<id>.list`, `master.<id>.page`,
  * `master.<id>.summary` and `master.<id>.broadcast` (scatter-gather). Ids
  * are base64url-encoded.
@@ -74,7 +75,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   private readonly router: Router;
   private readonly scatter: Scatter;
   private readonly events: EventBus;
-  /** Who holds each slave of the cluster, from the claims heard: routed calls go straight to the holder. */
+  /** Who holds the slaves this master has heard of (claims heard, answers to routed calls): routed calls go straight to the holder. */
   private readonly directory = new HolderDirectory();
   /** Masters that left or expired, and when: their claims are forgotten DEPARTED_CLAIMS_MS later unless they come back. */
   private readonly departed = new Map<string, number>();
@@ -218,7 +219,6 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     const { host, fleet } = this;
     const { subjects } = host;
     nc.subscribe(subjects.members, { callback: host.handler((msg) => this.presence.onMembers(msg)) });
-    nc.subscribe(subjects.claims, { callback: host.handler((msg) => this.claims.onClaims(msg)) });
     nc.subscribe(subjects.route(fleet.id), { callback: host.handler((msg) => this.router.serve(msg)) });
     nc.subscribe(subjects.list(fleet.id), { callback: host.handler((msg) => this.scatter.onList(nc, msg)) });
     nc.subscribe(subjects.page(fleet.id), { callback: host.handler((msg) => this.scatter.onPage(nc, msg)) });
@@ -267,13 +267,17 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     return this.router.send(slaveId, data);
   }
 
-  /** Writes `data` to `slaveId` wherever it is held and waits up to `timeoutMs` for its Reply. */
-  /** Whether a live master is known (from its claims) to hold `slaveId`: cheap, from memory, maybe stale. */
+  /**
+   * Whether a live master is known to hold `slaveId` (from a claim or an
+   * answer heard here): cheap, from memory, maybe stale, and silent about
+   * slaves this master has not dealt with.
+   */
   knowsHolder(slaveId: string): boolean {
     const holder = this.directory.get(slaveId);
     return holder !== undefined && this.presence.knows(holder.master);
   }
 
+  /** Writes `data` to `slaveId` wherever it is held and waits up to `timeoutMs` for its Reply. */
   request(slaveId: string, data: string, timeoutMs: number, commandId?: string, job?: JobDelivery): Promise<RoutedReply> {
     return this.router.request(slaveId, data, timeoutMs, commandId, job);
   }

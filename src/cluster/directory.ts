@@ -7,8 +7,11 @@ export interface Holder {
 }
 
 /**
- * Who holds each slave, as the claims this master has heard say it: newest
- * epoch wins, whatever order claims arrive in. The router addresses a routed
+ * Who holds the slaves this master has dealt with, as the claims it heard
+ * (of ids it holds or waits on) and the answers to its routed calls say it:
+ * newest epoch wins, whatever order they arrive in. A cache, bounded to
+ * `capacity` ids (the least recently learned go first): an id not in it is
+ * asked for on its own subject, which costs one request as well. The router addresses a routed
  * call to the holder named here (one NATS round trip, to one master) instead
  * of to the slave's subject, where every master still subscribed competes in
  * a queue group — a stalled master that has not yet released a slave that
@@ -23,6 +26,8 @@ export class HolderDirectory {
   private readonly byId = new Map<string, Holder>();
   private readonly waiters = new Map<string, Set<(holder: Holder) => void>>();
 
+  constructor(private readonly capacity = 100_000) {}
+
   get size(): number {
     return this.byId.size;
   }
@@ -36,6 +41,9 @@ export class HolderDirectory {
     const known = this.byId.get(slaveId);
     if (known && compareEpochs(known.epoch, epoch) >= 0) return known.master === master && sameEpoch(known.epoch, epoch);
     const holder = { master, epoch };
+    // Re-inserted, so the Map's order is the order ids were last learned in: the oldest goes when full.
+    if (known) this.byId.delete(slaveId);
+    else if (this.byId.size >= this.capacity) this.byId.delete(this.byId.keys().next().value!);
     this.byId.set(slaveId, holder);
     const waiting = this.waiters.get(slaveId);
     if (waiting) for (const wake of [...waiting]) wake(holder);

@@ -12,6 +12,7 @@ export type ClusterMessage =
   | BeatMessage
   | LeaveMessage
   | ClaimMessage
+  | WhoMessage
   | RouteMessage
   | AnswerMessage
   | ListMessage
@@ -42,14 +43,20 @@ export interface LeaveMessage {
   instance: string;
 }
 
-/** "I hold these ids with these epochs" on the claims subject, and "I no longer hold these" (their streams ended). */
+/** "I hold this id with this epoch", on the id's own claim subject (one claim per message). */
 export interface ClaimMessage {
   kind: "claim";
   cluster: string;
   master: string;
-  claims: { slaveId: string; epoch: Epoch }[];
-  /** Connections of this master that ended, each by the epoch it was claimed with (compare-and-delete in every directory). */
-  released?: { slaveId: string; epoch: Epoch }[];
+  slaveId: string;
+  epoch: Epoch;
+}
+
+/** "Who holds this id?", on its claim subject: every holder answers by claiming it again there. */
+export interface WhoMessage {
+  kind: "who";
+  cluster: string;
+  slaveId: string;
 }
 
 /** A send or request routed to the master holding `slaveId`. */
@@ -169,7 +176,21 @@ export function encodeMessage(message: ClusterMessage): string {
   return JSON.stringify(message);
 }
 
-const KINDS = new Set(["beat", "leave", "claim", "send", "request", "answer", "list", "page", "summary", "broadcast", "part", "events"]);
+const KINDS = new Set([
+  "beat",
+  "leave",
+  "claim",
+  "who",
+  "send",
+  "request",
+  "answer",
+  "list",
+  "page",
+  "summary",
+  "broadcast",
+  "part",
+  "events",
+]);
 
 /**
  * Parses a message and checks the fields this node relies on; undefined for
@@ -196,9 +217,9 @@ export function decodeMessage(text: string, cluster: string): ClusterMessage | u
     case "leave":
       return str("id") && str("instance") ? (m as unknown as LeaveMessage) : undefined;
     case "claim":
-      return str("master") && isClaimList(m.claims) && (m.released === undefined || isClaimList(m.released))
-        ? (m as unknown as ClaimMessage)
-        : undefined;
+      return str("master") && str("slaveId") && isEpoch(m.epoch) ? (m as unknown as ClaimMessage) : undefined;
+    case "who":
+      return str("slaveId") ? (m as unknown as WhoMessage) : undefined;
     case "send":
     case "request":
       return str("from") &&
@@ -270,19 +291,6 @@ export function decodeMessage(text: string, cluster: string): ClusterMessage | u
     default:
       return undefined;
   }
-}
-
-function isClaimList(value: unknown): boolean {
-  return (
-    Array.isArray(value) &&
-    value.every(
-      (c: unknown) =>
-        typeof c === "object" &&
-        c !== null &&
-        typeof (c as { slaveId?: unknown }).slaveId === "string" &&
-        isEpoch((c as { epoch?: unknown }).epoch),
-    )
-  );
 }
 
 /**

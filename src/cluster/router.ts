@@ -23,16 +23,26 @@ const MAX_ROUTE_SENDS = 6;
  */
 const MOVED_GRACE_MS = 100;
 /**
+ * How long a call to a holder may go unanswered before this master listens
+ * to the slave's claims and asks who holds it: claims reach only the masters
+ * that hold an id or wait on it, so a newer holder that claimed before the
+ * call began is found by asking. Most calls are answered sooner and cost
+ * nothing more.
+ */
+const WATCH_AFTER_MS = 200;
+/**
  * How late past its deadline (by this master's clock) a routed message may
  * still be acted on: the clocks of two masters differ a little even under
  * NTP. A message later than that was held up by a stall of this master.
  */
 const LATE_ALLOWANCE_MS = 1_000;
 
-/** What the router asks of the claims: what is held here, and with which epoch. */
+/** What the router asks of the claims: what is held here, with which epoch, and word of newer holders of an id it waits on. */
 export interface Holdings {
   holds(slaveId: string): boolean;
   epochOf(slaveId: string): Epoch | undefined;
+  /** Hears `slaveId`'s claims into the directory (and asks who holds it) until the returned function is called. */
+  watch(slaveId: string): () => void;
 }
 
 /** Which masters are known alive (the membership). */
@@ -42,13 +52,14 @@ export interface Liveness {
 
 /**
  * Sends and requests to one slave wherever it is held: locally without
- * touching NATS; else as one NATS request to the master that the newest
- * claim names ({@link HolderDirectory}), on that master's own route subject,
- * so no other master competes for it; and on the slave's own subject
- * (discovery: whichever master subscribes it answers) only when no live
- * holder is known. A newer claim that arrives while a call waits sends it
- * again, at once, to the new holder: a stalled master that still thinks it
- * holds a slave that moved keeps no call waiting. Serves the other side
+ * touching NATS; else as one NATS request to the master the directory names
+ * ({@link HolderDirectory}: the newest claim or answer heard), on that
+ * master's own route subject, so no other master competes for it; and on the
+ * slave's own subject (discovery: whichever master subscribes it answers)
+ * when no live holder is known. A call to a holder that has not answered
+ * within WATCH_AFTER_MS listens to the slave's claims and asks who holds it;
+ * a newer holder sends it again, at once: a stalled master that still thinks
+ * it holds a slave that moved keeps no call waiting. Serves the other side
  * too: calls other masters route here arrive at {@link Router.serve}.
  */
 export class Router {
@@ -268,8 +279,9 @@ export class Router {
 
   /**
    * One NATS request. One addressed to a holder is given up (without an
-   * answer) when a newer claim names another master and the holder has not
-   * answered within MOVED_GRACE_MS of it. One sent to the slave's subject
+   * answer) when a newer claim names another master (heard because this
+   * master holds or watches the id) and the holder has not answered within
+   * MOVED_GRACE_MS of it. One sent to the slave's subject
    * (discovery) never is: it may have reached the very master that claimed,
    * and asking that one again would deliver the command twice.
    */
@@ -282,11 +294,16 @@ export class Router {
   ): Promise<{ answer: AnswerMessage } | { error: unknown } | { newer: Holder }> {
     const slaveId = message.slaveId;
     let stopWaiting = (): void => {};
+    let stopWatching = (): void => {};
+    let watchTimer: NodeJS.Timeout | undefined;
     const newer = new Promise<{ newer: Holder }>((resolve) => {
       if (!holder) return;
       stopWaiting = this.directory.onNewer(slaveId, (claim) => {
         if (claim.master !== holder.master) resolve({ newer: claim });
       });
+      watchTimer = setTimeout(() => {
+        stopWatching = this.held.watch(slaveId);
+      }, WATCH_AFTER_MS);
     });
     const asked = nc.request(subject, encodeMessage(message), { timeout: timeoutMs }).then(
       (msg) => {
@@ -306,6 +323,8 @@ export class Router {
       return await Promise.race([asked, moved]);
     } finally {
       stopWaiting();
+      clearTimeout(watchTimer);
+      stopWatching();
       clearTimeout(timer);
     }
   }

@@ -18,6 +18,8 @@ export interface ClusterStats {
   served: number;
   /** Claims published by this node. */
   claimsPublished: number;
+  /** Claims this node heard (its own echoed back, other holders' of its ids, and of ids it waits on). */
+  claimsHeard: number;
   /** Local connections ended because a newer one exists elsewhere. */
   replacements: number;
   /** Claims held back by damping. */
@@ -43,6 +45,7 @@ export function emptyStats(): ClusterStats {
     late: 0,
     served: 0,
     claimsPublished: 0,
+    claimsHeard: 0,
     replacements: 0,
     claimsDamped: 0,
     disconnects: 0,

@@ -10,18 +10,26 @@ export class Subjects {
   readonly prefix: string;
   /** Heartbeats and leave messages of every master. */
   readonly members: string;
-  /** Claims of slave ids (newest wins). */
-  readonly claims: string;
 
   constructor(readonly cluster: string) {
     this.prefix = `netsync.${cluster}`;
     this.members = `${this.prefix}.members`;
-    this.claims = `${this.prefix}.claims`;
   }
 
   /** Requests for one slave, answered by the master holding it. */
   slave(slaveId: string): string {
     return `${this.prefix}.slave.${encodeToken(slaveId)}`;
+  }
+
+  /**
+   * Claims of one slave id (newest wins), and questions about who holds it.
+   * Per id, so a master hears claims only for the ids it holds (and for an
+   * id whose holder it waits on): claim traffic scales with a master's own
+   * slaves, not with the fleet (a fleet-wide subject delivered every claim of
+   * a million slaves to every master after a NATS restart).
+   */
+  claim(slaveId: string): string {
+    return `${this.prefix}.claim.${encodeToken(slaveId)}`;
   }
 
   /**

@@ -398,8 +398,9 @@ describe("cluster: damping two slaves that fight over one id", function () {
     b.fleet.connect("fighter");
     await waitFor(() => a.node.stats().claimsDamped > 0 && b.node.stats().claimsDamped > 0, 3_000, "damping on both masters");
     const kicksAtDamping = kicks();
-    // Claims 1..3 act (2 replacements), the 4th starts the cool-down.
-    expect(kicksAtDamping).to.equal(2);
+    // Each master counts the id's claims from the moment it sees the contest (the epoch it holds first): claims 1..3 act,
+    // the 4th starts its cool-down. m1 saw the contest one claim before m2 did, so m2 is damped one kick later: 3 at most.
+    expect(kicksAtDamping).to.be.within(2, 3);
     // During the cool-down nobody is kicked, and the id stays routable (one of the two holders answers).
     const c = nodes.add([server.url], "m3", damping);
     await converged([a.node, b.node, c.node], ["m1", "m2", "m3"]);

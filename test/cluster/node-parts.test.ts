@@ -15,6 +15,9 @@ import { Code } from "../../src/code.js";
 import { silentLogger } from "../../src/logger.js";
 import { FakeFleet } from "./fake-fleet.js";
 
+/** Holdings that never hear claims (the router tests drive the directory themselves). */
+const unwatched = () => () => undefined;
+
 /** Resolves after the turn in which the router acts on what it was handed. */
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -28,6 +31,8 @@ function msg(subject: string, message: ClusterMessage, reply?: string): Msg {
 class FakeConnection {
   readonly published: { subject: string; message: ClusterMessage }[] = [];
   readonly drained: string[] = [];
+  readonly subscribed: string[] = [];
+  readonly unsubscribed: string[] = [];
   readonly requests: { subject: string; message: ClusterMessage; timeout: number }[] = [];
   answer: (subject: string) => Msg | Error | Promise<Msg> = () => new Error("no answer");
 
@@ -36,7 +41,8 @@ class FakeConnection {
   }
 
   subscribe(subject: string, _options: SubscriptionOptions) {
-    return { drain: async () => void this.drained.push(subject) };
+    this.subscribed.push(subject);
+    return { drain: async () => void this.drained.push(subject), unsubscribe: () => void this.unsubscribed.push(subject) };
   }
 
   async request(subject: string, data: string, options: RequestOptions): Promise<Msg> {
@@ -59,7 +65,9 @@ function fakeHost(id = "m1") {
 describe("cluster node parts over a fake host (no NATS)", () => {
   it("router: an answer released by every master is asked again at most 3 times within one deadline, then NOT_FOUND", async () => {
     const { host, conn } = fakeHost();
-    const router = new Router(host, { holds: () => false, epochOf: () => undefined }, new HolderDirectory(), { knows: () => true });
+    const router = new Router(host, { holds: () => false, epochOf: () => undefined, watch: unwatched }, new HolderDirectory(), {
+      knows: () => true,
+    });
     conn.answer = () =>
       msg("inbox", { kind: "answer", cluster: "c", masterId: "m2", error: { code: Code.NOT_FOUND, message: "gone" }, released: true });
     const err = await router.request("s", "x", 1_000).catch((e: unknown) => e);
@@ -75,7 +83,7 @@ describe("cluster node parts over a fake host (no NATS)", () => {
 
   it("router: UNAVAILABLE at once without a connection; a held slave never touches NATS", async () => {
     const { host, conn, fleet, link } = fakeHost();
-    const router = new Router(host, { holds: (id) => id === "local", epochOf: () => undefined }, new HolderDirectory(), {
+    const router = new Router(host, { holds: (id) => id === "local", epochOf: () => undefined, watch: unwatched }, new HolderDirectory(), {
       knows: () => true,
     });
     fleet.connect("local");
@@ -89,7 +97,9 @@ describe("cluster node parts over a fake host (no NATS)", () => {
 
   it("router: a request for a slave no longer held is answered NOT_FOUND, released", async () => {
     const { host, conn } = fakeHost();
-    const router = new Router(host, { holds: () => false, epochOf: () => undefined }, new HolderDirectory(), { knows: () => true });
+    const router = new Router(host, { holds: () => false, epochOf: () => undefined, watch: unwatched }, new HolderDirectory(), {
+      knows: () => true,
+    });
     router.serve(msg(host.subjects.slave("s"), { kind: "send", cluster: "c", from: "m2", slaveId: "s", data: "x", timeoutMs: 0 }, "r1"));
     await nextTurn();
     expect(conn.published).to.have.length(1);
@@ -105,32 +115,88 @@ describe("cluster node parts over a fake host (no NATS)", () => {
     claims.add("a", mine);
     fleet.connect("b");
     claims.add("b", fleet.held.get("b")!.epoch);
-    expect(conn.published.map((p) => p.subject)).to.deep.equal([host.subjects.claims, host.subjects.claims]);
+    // Each held id: its route (queue group) and its claim subject, subscribed before its claim goes out there.
+    expect(conn.subscribed).to.deep.equal([
+      host.subjects.slave("a"),
+      host.subjects.claim("a"),
+      host.subjects.slave("b"),
+      host.subjects.claim("b"),
+    ]);
+    expect(conn.published.map((p) => p.subject)).to.deep.equal([host.subjects.claim("a"), host.subjects.claim("b")]);
     expect(host.counters.claimsPublished).to.equal(2);
     const claim = (slaveId: string, at: number) =>
-      msg(host.subjects.claims, { kind: "claim", cluster: "c", master: "m2", claims: [{ slaveId, epoch: { at, master: "m2", seq: at } }] });
+      msg(host.subjects.claim(slaveId), { kind: "claim", cluster: "c", master: "m2", slaveId, epoch: { at, master: "m2", seq: at } });
     claims.onClaims(claim("a", mine.at + 1_000));
     expect(claims.holds("a")).to.equal(false);
-    expect(conn.drained).to.deep.equal([host.subjects.slave("a")]);
+    expect(conn.drained).to.deep.equal([host.subjects.slave("a"), host.subjects.claim("a")]);
     expect(fleet.replacedLog.map((r) => [r.slaveId, r.byMaster])).to.deep.equal([["a", "m2"]]);
     expect(host.counters.replacements).to.equal(1);
     claims.onClaims(claim("b", 1));
-    expect(conn.published.at(-1)!.message).to.deep.include({ kind: "claim", master: "m1" });
-    // Distinct epochs of one id within the window: the first 3 are acted on, the fourth starts the cool-down.
+    expect(conn.published.at(-1)).to.deep.include({ subject: host.subjects.claim("b") });
+    expect(conn.published.at(-1)!.message).to.deep.include({ kind: "claim", master: "m1", slaveId: "b" });
+    // Distinct epochs of one contested id within the window (the one held here counted first): the first 3 are acted on,
+    // the fourth starts the cool-down.
     claims.onClaims(claim("b", 2));
-    claims.onClaims(claim("b", 3));
     expect(host.counters.claimsDamped).to.equal(0);
-    claims.onClaims(claim("b", 4));
+    claims.onClaims(claim("b", 3));
     expect(host.counters.claimsDamped).to.equal(1);
     claims.stop();
   });
 
-  it("claims: the directory follows the newest claim of an id even while the id is damped", () => {
-    const { host } = fakeHost();
+  it("claims: only contested ids enter the damper; this master's own claims heard back do not", () => {
+    const { host, fleet } = fakeHost();
+    const claims = new Claims(host, () => undefined, new HolderDirectory());
+    for (const id of ["a", "b", "c"]) {
+      const epoch = fleet.connect(id);
+      claims.add(id, epoch);
+      // Its own claim, echoed on the id's subject (as after a NATS restart, for every held id).
+      claims.onClaims(msg(host.subjects.claim(id), { kind: "claim", cluster: "c", master: "m1", slaveId: id, epoch }));
+    }
+    expect(host.counters.claimsHeard).to.equal(3);
+    expect(claims.contested).to.equal(0);
+    claims.onClaims(
+      msg(host.subjects.claim("a"), { kind: "claim", cluster: "c", master: "m2", slaveId: "a", epoch: { at: 1, master: "m2", seq: 1 } }),
+    );
+    expect(claims.contested).to.equal(1);
+    claims.stop();
+  });
+
+  it("claims: a watch listens to an id's claims and asks who holds it; a holder answers with its claim; the last caller unsubscribes", () => {
+    const { host, conn, fleet } = fakeHost();
     const directory = new HolderDirectory();
     const claims = new Claims(host, () => undefined, directory);
+    const stopA = claims.watch("far");
+    const stopB = claims.watch("far");
+    expect(conn.subscribed).to.deep.equal([host.subjects.claim("far")]);
+    expect(conn.published.map((p) => [p.subject, p.message.kind])).to.deep.equal([[host.subjects.claim("far"), "who"]]);
+    const epoch = { at: 7, master: "m3", seq: 1 };
+    claims.onClaims(msg(host.subjects.claim("far"), { kind: "claim", cluster: "c", master: "m3", slaveId: "far", epoch }));
+    expect(directory.get("far")).to.deep.equal({ master: "m3", epoch });
+    stopA();
+    stopA();
+    expect(conn.unsubscribed).to.deep.equal([]);
+    stopB();
+    expect(conn.unsubscribed).to.deep.equal([host.subjects.claim("far")]);
+    // Asked who holds an id held here: the claim again, on its subject.
+    const mine = fleet.connect("near");
+    claims.add("near", mine);
+    claims.onClaims(msg(host.subjects.claim("near"), { kind: "who", cluster: "c", slaveId: "near" }));
+    expect(conn.published.at(-1)).to.deep.equal({
+      subject: host.subjects.claim("near"),
+      message: { kind: "claim", cluster: "c", master: "m1", slaveId: "near", epoch: mine },
+    });
+    claims.onClaims(msg(host.subjects.claim("none"), { kind: "who", cluster: "c", slaveId: "none" }));
+    expect(conn.published.at(-1)!.message).to.deep.include({ slaveId: "near" });
+    claims.stop();
+  });
+
+  it("claims: the directory follows the newest claim of an id even while the id is damped", () => {
+    const { host, fleet } = fakeHost();
+    const directory = new HolderDirectory();
+    const claims = new Claims(host, () => undefined, directory);
+    claims.add("x", fleet.connect("x"));
     const claim = (master: string, at: number) =>
-      msg(host.subjects.claims, { kind: "claim", cluster: "c", master, claims: [{ slaveId: "x", epoch: { at, master, seq: at } }] });
+      msg(host.subjects.claim("x"), { kind: "claim", cluster: "c", master, slaveId: "x", epoch: { at, master, seq: at } });
     for (const [master, at] of [
       ["m2", 1],
       ["m3", 2],
@@ -138,7 +204,8 @@ describe("cluster node parts over a fake host (no NATS)", () => {
       ["m3", 4],
     ] as const)
       claims.onClaims(claim(master, at));
-    expect(host.counters.claimsDamped).to.equal(1);
+    // The epoch held here and the first two claims act; the third starts the cool-down and the fourth falls in it.
+    expect(host.counters.claimsDamped).to.equal(2);
     expect(directory.get("x")).to.deep.equal({ master: "m3", epoch: { at: 4, master: "m3", seq: 4 } });
     claims.stop();
   });
@@ -185,7 +252,7 @@ describe("cluster node parts over a fake host (no NATS)", () => {
   it("router: a call goes to the master the newest claim names, on its own subject; with no claim known, to the slave's subject", async () => {
     const { host, conn } = fakeHost();
     const directory = new HolderDirectory();
-    const router = new Router(host, { holds: () => false, epochOf: () => undefined }, directory, { knows: () => true });
+    const router = new Router(host, { holds: () => false, epochOf: () => undefined, watch: unwatched }, directory, { knows: () => true });
     const epoch = { at: 5, master: "m2", seq: 1 };
     directory.learn("s", "m2", epoch);
     conn.answer = () => msg("inbox", { kind: "answer", cluster: "c", masterId: "m2", written: true, epoch });
@@ -201,7 +268,9 @@ describe("cluster node parts over a fake host (no NATS)", () => {
     const { host, conn } = fakeHost();
     const directory = new HolderDirectory();
     const alive = new Set<string>();
-    const router = new Router(host, { holds: () => false, epochOf: () => undefined }, directory, { knows: (id) => alive.has(id) });
+    const router = new Router(host, { holds: () => false, epochOf: () => undefined, watch: unwatched }, directory, {
+      knows: (id) => alive.has(id),
+    });
     directory.learn("s", "gone", { at: 1, master: "gone", seq: 1 });
     conn.answer = () => new Error("no responders");
     await router.send("s", "x").catch(() => undefined);
@@ -214,7 +283,7 @@ describe("cluster node parts over a fake host (no NATS)", () => {
   it("router: an answer from discovery teaches the directory; a holder that says 'not here' is forgotten and the slave's subject asked", async () => {
     const { host, conn } = fakeHost();
     const directory = new HolderDirectory();
-    const router = new Router(host, { holds: () => false, epochOf: () => undefined }, directory, { knows: () => true });
+    const router = new Router(host, { holds: () => false, epochOf: () => undefined, watch: unwatched }, directory, { knows: () => true });
     const m3 = { at: 9, master: "m3", seq: 4 };
     conn.answer = (subject) =>
       subject === host.subjects.route("m2")
@@ -231,7 +300,7 @@ describe("cluster node parts over a fake host (no NATS)", () => {
   it("router: a newer claim that arrives while the holder does not answer sends the call to the new holder at once", async () => {
     const { host, conn } = fakeHost();
     const directory = new HolderDirectory();
-    const router = new Router(host, { holds: () => false, epochOf: () => undefined }, directory, { knows: () => true });
+    const router = new Router(host, { holds: () => false, epochOf: () => undefined, watch: unwatched }, directory, { knows: () => true });
     directory.learn("s", "stalled", { at: 1, master: "stalled", seq: 1 });
     const fresh = { at: 2, master: "m3", seq: 1 };
     conn.answer = (subject) =>
@@ -250,7 +319,7 @@ describe("cluster node parts over a fake host (no NATS)", () => {
   it("router: a holder whose slave's stream ended before replying, with the slave back on a newer one, is asked again", async () => {
     const { host, conn } = fakeHost();
     const directory = new HolderDirectory();
-    const router = new Router(host, { holds: () => false, epochOf: () => undefined }, directory, { knows: () => true });
+    const router = new Router(host, { holds: () => false, epochOf: () => undefined, watch: unwatched }, directory, { knows: () => true });
     const first = { at: 1, master: "m2", seq: 1 };
     const again = { at: 2, master: "m2", seq: 2 };
     directory.learn("s", "m2", first);
@@ -282,7 +351,9 @@ describe("cluster node parts over a fake host (no NATS)", () => {
   it("router: a routed command is acted on one turn later, so a claim read behind it (the slave moved) is heard first", async () => {
     const { host, conn, fleet } = fakeHost();
     let held: Epoch | undefined = fleet.connect("s");
-    const router = new Router(host, { holds: () => held !== undefined, epochOf: () => held }, new HolderDirectory(), { knows: () => true });
+    const router = new Router(host, { holds: () => held !== undefined, epochOf: () => held, watch: unwatched }, new HolderDirectory(), {
+      knows: () => true,
+    });
     router.serve(msg(host.subjects.route("m1"), { kind: "send", cluster: "c", from: "m2", slaveId: "s", data: "x", timeoutMs: 0 }, "r1"));
     held = undefined; // as the claims would do on hearing a newer claim of "s" in the same read
     await nextTurn();
@@ -293,7 +364,9 @@ describe("cluster node parts over a fake host (no NATS)", () => {
   it("router: a routed command that reaches a holder after its deadline (it was stalled) is refused, not delivered", async () => {
     const { host, conn, fleet } = fakeHost();
     const epoch = fleet.connect("s");
-    const router = new Router(host, { holds: () => true, epochOf: () => epoch }, new HolderDirectory(), { knows: () => true });
+    const router = new Router(host, { holds: () => true, epochOf: () => epoch, watch: unwatched }, new HolderDirectory(), {
+      knows: () => true,
+    });
     const route = (deadline: number, reply: string) =>
       msg(host.subjects.route("m1"), { kind: "send", cluster: "c", from: "m2", slaveId: "s", data: "x", timeoutMs: 0, deadline }, reply);
     router.serve(route(Date.now() - 5_000, "late"));
@@ -312,6 +385,16 @@ describe("cluster node parts over a fake host (no NATS)", () => {
 
 describe("HolderDirectory", () => {
   const e = (at: number, master = "m") => ({ at, master, seq: 1 });
+
+  it("is bounded: past its capacity the id learned least recently goes", () => {
+    const d = new HolderDirectory(2);
+    d.learn("a", "m1", e(1));
+    d.learn("b", "m1", e(1));
+    d.learn("a", "m2", e(2));
+    d.learn("c", "m1", e(1));
+    expect([d.get("a")?.master, d.get("b"), d.get("c")?.master]).to.deep.equal(["m2", undefined, "m1"]);
+    expect(d.size).to.equal(2);
+  });
 
   it("keeps the newest claim whatever the order; a release deletes only the epoch it names; a master's claims go with it", () => {
     const d = new HolderDirectory();
