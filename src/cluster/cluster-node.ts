@@ -1,5 +1,5 @@
 import { EventEmitter } from "node:events";
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { JobDelivery } from "../fleet/scope.js";
 import type { FleetBroadcastResult, RoutedSendResult } from "../model.js";
 import type { PageToken } from "../slave-pages.js";
@@ -83,6 +83,9 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   /** Whether the last state logged was "down", and for what kind, so a retry loop logs one line, not one per attempt. */
   private loggedDown: "lost" | "refused" | undefined;
   private everConnected = false;
+  /** Someone watches here: other masters' slave events are subscribed (see followEvents). */
+  private eventsWanted = false;
+  private eventsSubscription: Subscription | undefined;
 
   constructor(
     private readonly fleet: LocalFleet,
@@ -159,6 +162,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     this.events.stop();
     await this.link.close();
     this.claims.detach();
+    this.eventsSubscription = undefined;
     this.host.counters.connected = 0;
   }
 
@@ -224,8 +228,36 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     nc.subscribe(subjects.page(fleet.id), { callback: host.handler((msg) => this.scatter.onPage(nc, msg)) });
     nc.subscribe(subjects.summary(fleet.id), { callback: host.handler((msg) => this.scatter.onSummary(msg)) });
     nc.subscribe(subjects.broadcast(fleet.id), { callback: host.handler((msg) => this.scatter.onBroadcast(msg)) });
-    nc.subscribe(subjects.events, { callback: host.handler((msg) => this.events.onEvents(msg)) });
+    this.eventsSubscription = this.eventsWanted ? this.subscribeEvents(nc) : undefined;
     this.claims.subscribeRoutes(nc);
+  }
+
+  /**
+   * Whether other masters' slave events are wanted here (someone watches):
+   * the events subject is subscribed only then, so NATS delivers the
+   * fleet's connects and disconnects only to masters with a watcher, not to
+   * every master (at a million slaves, a failover's re-homing is tens of
+   * thousands of events).
+   */
+  followEvents(on: boolean): void {
+    if (this.eventsWanted === on) return;
+    this.eventsWanted = on;
+    const nc = this.link.nc;
+    if (!on) {
+      this.eventsSubscription?.unsubscribe();
+      this.eventsSubscription = undefined;
+    } else if (nc && !this.host.closing && !this.eventsSubscription) {
+      this.eventsSubscription = this.subscribeEvents(nc);
+    }
+  }
+
+  private subscribeEvents(nc: NatsConnection): Subscription | undefined {
+    try {
+      return nc.subscribe(this.host.subjects.events, { callback: this.host.handler((msg) => this.events.onEvents(msg)) });
+    } catch (err) {
+      this.host.log.debug(`cannot subscribe to the cluster's events: ${(err as Error).message}`);
+      return undefined;
+    }
   }
 
   // --- held slaves ---------------------------------------------------------------

@@ -293,9 +293,11 @@ export class ClusterScope implements Scope {
   watch(listener: WatchListener): () => void {
     const off = this.events.on(listener);
     this.remote.add(listener);
+    this.node.followEvents(true);
     return () => {
       off();
       this.remote.delete(listener);
+      if (this.remote.size === 0) this.node.followEvents(false);
     };
   }
 

@@ -9,10 +9,12 @@ const MAX_EVENTS_PER_MESSAGE = 256;
  * The cluster's event stream: this master's slave events go out on the
  * events subject, batched per turn of the event loop (a burst of
  * disconnects is one message, not one per slave); every other master's
- * arrive through {@link onEvents}. Published whether or not anyone
- * watches (a master cannot know who watches elsewhere): one small message
- * per connect or disconnect, never per heartbeat. Nothing is kept for a
- * master that is away: events are at most once.
+ * arrive through {@link onEvents}, on masters where someone watches (the
+ * node subscribes the events subject only then). Published whether or not
+ * anyone watches (a master cannot know who watches elsewhere; NATS drops
+ * what nobody subscribes): one small message per connect or disconnect,
+ * never per heartbeat. Nothing is kept for a master that is away: events
+ * are at most once.
  */
 export class EventBus {
   private pending: ClusterEvent[] = [];
