@@ -3,7 +3,7 @@ import { type Epoch, sameEpoch } from "./epoch.js";
 /**
  * Damps two live slaves fighting over one id (each reconnects when the other
  * replaces it, forever). The policy, the same on every master holding the
- * id (each hears every claim of an id it holds, on the id's claim subject;
+ * id (each hears every claim of an id it holds, on the id's own subject;
  * the Claims count only contested ids, see claims.ts):
  *
  * - every distinct claim (id, epoch) is counted per id over a sliding window

@@ -1,33 +1,25 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { Code } from "../code.js";
 import { ClaimDamper } from "./claim-damper.js";
 import type { HolderDirectory } from "./directory.js";
 import { compareEpochs, type Epoch } from "./epoch.js";
 import type { ClusterHost } from "./host.js";
+import type { ClaimMessage } from "./messages.js";
 import { RouteTable } from "./route-table.js";
 
-/** Queue group of route subscriptions: if two masters briefly hold one id, a routed message reaches only one of them. */
-const ROUTE_QUEUE = "holder";
-
-/**
- * A held slave's two subscriptions: its route (in the queue group, so a
- * routed call reaches one holder) and its claim subject (plain, so every
- * holder of the id hears every claim of it).
- */
-interface HeldSubscriptions {
-  route: Subscription | undefined;
-  claim: Subscription | undefined;
-}
-
-/** A claim subject this master listens to for a call waiting on another master; shared by the calls waiting on one id. */
+/** An id's claims, listened to for a call waiting on another master; shared by the calls waiting on one id. */
 interface Watch {
   subscription: Subscription | undefined;
   calls: number;
 }
 
 /**
- * The slaves this master holds, cluster-wide: each held slave's route (a
- * queue subscription on its subject, whose messages go to `serve`) and its
- * claim, published on the id's own claim subject, where newest wins.
+ * The slaves this master holds, cluster-wide: one subscription per held
+ * slave, to the id's own subjects (`slave.<id>.*`): its claims, where this
+ * master claims it (newest wins), and the questions about who holds it (a
+ * routed call's lookup, see router.ts), which it answers.
+ * Calls then come to this master's own route subject, so a held slave costs
+ * NATS one subscription.
  *
  * Claims go only where they matter: to the masters holding the same id (a
  * slave that moved, or two processes sharing an id), and to masters waiting
@@ -37,14 +29,12 @@ interface Watch {
  * cool-down timers are this object's, and end with it.
  */
 export class Claims {
-  private readonly routes = new RouteTable<HeldSubscriptions>();
+  private readonly routes = new RouteTable<Subscription>();
   private readonly damper: ClaimDamper;
   private readonly watches = new Map<string, Watch>();
 
   constructor(
     private readonly host: ClusterHost,
-    /** Where the messages of a held slave's subject go (the router). */
-    private readonly serve: (msg: Msg) => void,
     /** Who holds the slaves this master hears about: fed by the claims heard here. */
     private readonly directory: HolderDirectory,
   ) {
@@ -72,14 +62,14 @@ export class Claims {
     return this.routes.get(slaveId)?.epoch;
   }
 
-  /** A local slave connected with `epoch`: route its subject here and claim it where other holders hear. */
+  /** A local slave connected with `epoch`: subscribe its subjects and claim it. */
   add(slaveId: string, epoch: Epoch): void {
     const { host } = this;
     const { route, stale } = this.routes.add(slaveId, epoch);
     if (stale) return;
     const nc = host.nc;
     // Subscribed before the claim goes out (one connection keeps order): this master hears answers to its own claim.
-    if (!route.handle && nc && !host.closing) route.handle = this.subscribeHeld(nc, slaveId);
+    if (!route.handle && nc && !host.closing) route.handle = this.subscribe(nc, host.subjects.held(slaveId), slaveId);
     if (nc && host.connected) this.claim(nc, slaveId, epoch);
   }
 
@@ -97,8 +87,9 @@ export class Claims {
 
   /** A fresh connection (the old one dropped every subscription with it): subscribe every held slave and every watch again. */
   subscribeRoutes(nc: NatsConnection): void {
-    for (const route of this.routes.values()) route.handle = this.subscribeHeld(nc, route.slaveId);
-    for (const [slaveId, watch] of this.watches) watch.subscription = this.subscribeClaims(nc, slaveId);
+    const { subjects } = this.host;
+    for (const route of this.routes.values()) route.handle = this.subscribe(nc, subjects.held(route.slaveId), route.slaveId);
+    for (const [slaveId, watch] of this.watches) watch.subscription = this.subscribe(nc, subjects.claims(slaveId), slaveId);
   }
 
   /**
@@ -125,9 +116,9 @@ export class Claims {
     if (!nc || !host.connected || host.closing || this.holds(slaveId)) return () => undefined;
     let watch = this.watches.get(slaveId);
     if (!watch) {
-      watch = { subscription: this.subscribeClaims(nc, slaveId), calls: 0 };
+      watch = { subscription: this.subscribe(nc, host.subjects.claims(slaveId), slaveId), calls: 0 };
       this.watches.set(slaveId, watch);
-      host.publish(nc, host.subjects.claim(slaveId), { kind: "who", cluster: host.clusterName, slaveId });
+      host.publish(nc, host.subjects.lookup(slaveId), { kind: "who", cluster: host.clusterName, slaveId });
     }
     watch.calls++;
     const current = watch;
@@ -141,12 +132,12 @@ export class Claims {
     };
   }
 
-  /** A message on a claim subject this master listens to: a claim, or a question about who holds the id. */
+  /** A message on an id's subjects this master listens to: a claim, or a question about who holds the id. */
   onClaims(msg: Msg): void {
     const { host } = this;
     const message = host.decode(msg);
     if (message?.kind === "who") {
-      this.answerWho(message.slaveId);
+      this.answerWho(message.slaveId, msg.reply);
       return;
     }
     if (message?.kind !== "claim") return;
@@ -198,21 +189,10 @@ export class Claims {
     for (const watch of this.watches.values()) watch.subscription = undefined;
   }
 
-  private subscribeHeld(nc: NatsConnection, slaveId: string): HeldSubscriptions {
-    const { host } = this;
-    let route: Subscription | undefined;
-    try {
-      route = nc.subscribe(host.subjects.slave(slaveId), { queue: ROUTE_QUEUE, callback: host.handler(this.serve) });
-    } catch (err) {
-      host.log.debug(`cannot subscribe the route of ${slaveId}: ${(err as Error).message}`);
-    }
-    return { route, claim: this.subscribeClaims(nc, slaveId) };
-  }
-
-  private subscribeClaims(nc: NatsConnection, slaveId: string): Subscription | undefined {
+  private subscribe(nc: NatsConnection, subject: string, slaveId: string): Subscription | undefined {
     const { host } = this;
     try {
-      return nc.subscribe(host.subjects.claim(slaveId), { callback: host.handler((msg) => this.onClaims(msg)) });
+      return nc.subscribe(subject, { callback: host.handler((msg) => this.onClaims(msg)) });
     } catch (err) {
       host.log.debug(`cannot subscribe the claims of ${slaveId}: ${(err as Error).message}`);
       return undefined;
@@ -226,15 +206,43 @@ export class Claims {
       host.counters.claimsDamped++;
       return;
     }
-    host.publish(nc, host.subjects.claim(slaveId), { kind: "claim", cluster: host.clusterName, master: host.fleet.id, slaveId, epoch });
+    host.publish(nc, host.subjects.claims(slaveId), this.claimOf(slaveId, epoch));
     host.counters.claimsPublished++;
   }
 
-  /** Someone asked who holds `slaveId`: if this master does, it says so with its claim. */
-  private answerWho(slaveId: string): void {
+  private claimOf(slaveId: string, epoch: Epoch): ClaimMessage {
+    const { host } = this;
+    return { kind: "claim", cluster: host.clusterName, master: host.fleet.id, slaveId, epoch };
+  }
+
+  /**
+   * Someone asked who holds `slaveId`: if this master does, it says so. A
+   * lookup (a request) is answered to the asker alone, even while the id is
+   * damped (both holders stay reachable during a cool-down); a watcher's
+   * question is answered with a claim on the id's subject, for every
+   * listener.
+   */
+  private answerWho(slaveId: string, reply: string | undefined): void {
+    const { host } = this;
     const route = this.routes.get(slaveId);
-    const nc = this.host.nc;
-    if (route && nc && this.host.connected) this.claim(nc, slaveId, route.epoch);
+    const nc = host.nc;
+    if (!nc || !host.connected) return;
+    if (!route) {
+      // Let go of since NATS delivered the lookup here (the subscription is draining): say so, or the asker waits out its
+      // timeout.
+      if (reply) {
+        host.respond(reply, {
+          kind: "answer",
+          cluster: host.clusterName,
+          masterId: host.fleet.id,
+          released: true,
+          error: { code: Code.NOT_FOUND, message: `no slave with id "${slaveId}" on master ${host.fleet.id}` },
+        });
+      }
+      return;
+    }
+    if (reply) host.respond(reply, this.claimOf(slaveId, route.epoch));
+    else this.claim(nc, slaveId, route.epoch);
   }
 
   /** A cool-down ended: claim the connection held here for the id again; the newest wins once. */
@@ -246,13 +254,12 @@ export class Claims {
 }
 
 /**
- * Ends a held slave's subscriptions by draining them rather than
- * unsubscribing: a request NATS delivered before it saw the UNSUB still
- * reaches the router, which answers it (released) instead of the client
- * dropping it and the requester waiting out its whole timeout.
+ * Ends a held slave's subscription by draining it rather than unsubscribing:
+ * a lookup NATS delivered before it saw the UNSUB is still answered
+ * ("released"), instead of the client dropping it and the asker waiting out
+ * its whole timeout.
  */
-function release(held: HeldSubscriptions | undefined): void {
+function release(subscription: Subscription | undefined): void {
   // Rejects only when the connection is closed: the server dropped the subscription with it.
-  held?.route?.drain().catch(() => undefined);
-  held?.claim?.drain().catch(() => undefined);
+  subscription?.drain().catch(() => undefined);
 }

@@ -54,9 +54,10 @@ export interface ClusterNodeEvents {
  * from the local fleet at once when NATS is away.
  *
  * Subjects (under `netsync.<cluster>.`): `members` (heartbeats, leave),
- * `claim.<id>` (a held slave's claims, newest wins: only its holders, and
- * masters waiting on a call to it, listen), `slave.<id>` (one queue subscription per held
- * slave: sends and requests), `master.<id>.list`, `master.<id>.page`,
+ * `claim.<id>` (one subscription per held slave: its claims, newest wins,
+ * and lookups of its holder; only its holders, and masters waiting on a call
+ * to it, listen), `master.<id>.route` (sends and requests for the slaves a
+ * master holds), `master.<id>.list`, `master.<id>.page`,
  * `master.<id>.summary` and `master.<id>.broadcast` (scatter-gather). Ids
  * are base64url-encoded.
  *
@@ -112,8 +113,8 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
         this.forgetDeparted();
       },
     });
-    // The router serves what arrives on held slaves' subjects, and asks the claims what is held here.
-    this.claims = new Claims(this.host, (msg) => this.router.serve(msg), this.directory);
+    // The router asks the claims what is held here, and to watch an id whose holder is slow to answer.
+    this.claims = new Claims(this.host, this.directory);
     this.router = new Router(this.host, this.claims, this.directory, this.presence);
     this.scatter = new Scatter(this.host, this.presence);
     this.events = new EventBus(this.host, (events, from) => this.emit("slave-events", events, from));

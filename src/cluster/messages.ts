@@ -52,7 +52,7 @@ export interface ClaimMessage {
   epoch: Epoch;
 }
 
-/** "Who holds this id?", on its claim subject: every holder answers by claiming it again there. */
+/** "Who holds this id?", on its lookup subject: every holder answers, to the asker (a request) or with a claim (a watcher's question). */
 export interface WhoMessage {
   kind: "who";
   cluster: string;

@@ -7,7 +7,7 @@ import type { RoutedSendResult } from "../model.js";
 import type { Holder, HolderDirectory } from "./directory.js";
 import { compareEpochs, type Epoch } from "./epoch.js";
 import type { ClusterHost } from "./host.js";
-import { type AnswerMessage, encodeMessage, type RouteMessage } from "./messages.js";
+import { type AnswerMessage, encodeMessage, type RouteMessage, type WhoMessage } from "./messages.js";
 import type { ClusterReply, RoutedReply } from "./types.js";
 
 /** Attempts of one routed call that got an answer saying "not here": each is asked again, past the master that said it. */
@@ -52,11 +52,11 @@ export interface Liveness {
 
 /**
  * Sends and requests to one slave wherever it is held: locally without
- * touching NATS; else as one NATS request to the master the directory names
- * ({@link HolderDirectory}: the newest claim or answer heard), on that
- * master's own route subject, so no other master competes for it; and on the
- * slave's own subject (discovery: whichever master subscribes it answers)
- * when no live holder is known. A call to a holder that has not answered
+ * touching NATS; else as one NATS request to one holder, on that master's
+ * own route subject, so no other master competes for it. The holder is the
+ * one the directory names ({@link HolderDirectory}: the newest claim or
+ * answer heard), or, when no live holder is known, the first to answer a
+ * lookup on the id's lookup subject (only holders subscribe it). A call to a holder that has not answered
  * within WATCH_AFTER_MS listens to the slave's claims and asks who holds it;
  * a newer holder sends it again, at once: a stalled master that still thinks
  * it holds a slave that moved keeps no call waiting. Serves the other side
@@ -100,7 +100,7 @@ export class Router {
     return { reply: answer.reply, masterId: answer.masterId, ...(answer.recorded ? { recorded: true } : {}) };
   }
 
-  /** A send or request another master routed here (on a held slave's subject or this master's route subject): answered on its reply subject. */
+  /** A send or request another master routed here (on this master's route subject): answered on its reply subject. */
   serve(msg: Msg): void {
     const message = this.host.decode(msg);
     if (!msg.reply || (message?.kind !== "send" && message?.kind !== "request")) return;
@@ -162,19 +162,33 @@ export class Router {
   }
 
   /**
-   * Where a call to `slaveId` goes now: its holder's route subject when the
-   * newest claim names a live master; else the slave's own subject, where
-   * whoever subscribes it answers (a holder that left or went silent has
-   * lost its slaves, or will: those that re-home claim again, and a slave
-   * nobody holds is NOT_FOUND at once, as NATS has no responder).
+   * Who holds `slaveId` now: the directory's holder when it names a live
+   * master other than this one; else a lookup, one request on the id's
+   * lookup subject, which only its holders subscribe: the first to answer names
+   * itself (and the directory learns it), NATS's "no responders" says nobody
+   * holds it, at once. A master that had just let go of it answers
+   * "released".
    */
-  private target(slaveId: string): { subject: string; holder: Holder | undefined } {
+  private async locate(nc: NatsConnection, slaveId: string, timeoutMs: number): Promise<Holder | { released: true } | { error: unknown }> {
     const { host } = this;
-    const holder = this.directory.get(slaveId);
-    if (holder && holder.master !== host.fleet.id && this.members.knows(holder.master)) {
-      return { subject: host.subjects.route(holder.master), holder };
+    const known = this.directory.get(slaveId);
+    if (known && known.master !== host.fleet.id && this.members.knows(known.master)) {
+      host.counters.routedVia.holder++;
+      return known;
     }
-    return { subject: host.subjects.slave(slaveId), holder: undefined };
+    host.counters.routedVia.discovery++;
+    const who: WhoMessage = { kind: "who", cluster: host.clusterName, slaveId };
+    try {
+      const answer = host.decode(await nc.request(host.subjects.lookup(slaveId), encodeMessage(who), { timeout: timeoutMs }));
+      if (answer?.kind === "answer" && answer.released) return { released: true };
+      if (answer?.kind !== "claim" || answer.slaveId !== slaveId) {
+        return { error: new NetSyncError(`malformed answer looking up slave "${slaveId}"`, Code.INTERNAL) };
+      }
+      this.directory.learn(slaveId, answer.master, answer.epoch);
+      return { master: answer.master, epoch: answer.epoch };
+    } catch (error) {
+      return { error };
+    }
   }
 
   private async route(
@@ -190,6 +204,18 @@ export class Router {
     const commandId = givenCommandId ?? randomUUID();
     const timeLeft = () => performance.now() - started < timeoutMs;
     const downs = host.counters.disconnects;
+    /** A failed NATS request as the call's error: no answer because NATS went away is UNAVAILABLE, not a slow slave. */
+    const failure = (err: unknown, holder: Holder | undefined): NetSyncError => {
+      const error = routeError(err, slaveId, host.clusterName, timeoutMs);
+      if (error.code !== Code.DEADLINE_EXCEEDED || (host.counters.disconnects === downs && host.connected)) return error;
+      // The holder may have written it (and its answer was lost), or not. UNAVAILABLE says "not known to have run": a job
+      // keeps it for later, and the command_id makes a second delivery run once.
+      return new NetSyncError(
+        `lost the cluster link before ${holder ? `master ${holder.master}` : "the slave's holder"} answered for slave "${slaveId}": the command may or may not have run`,
+        Code.UNAVAILABLE,
+        { cause: err },
+      );
+    };
     let outcome = "error";
     try {
       const nc = host.nc;
@@ -206,45 +232,19 @@ export class Router {
           outcome = "error";
           throw new NetSyncError(`no master kept slave "${slaveId}" long enough to answer (${MAX_ROUTE_SENDS} tries)`, Code.UNAVAILABLE);
         }
-        const spent = performance.now() - started;
-        const { subject, holder } = this.target(slaveId);
-        if (holder) host.counters.routedVia.holder++;
-        else host.counters.routedVia.discovery++;
-        // A retry keeps the caller's deadline: the holder waits for the slave only for what is left of it.
-        const message: RouteMessage = {
-          ...fields,
-          timeoutMs: Math.max(0, fields.timeoutMs - Math.round(spent)),
-          cluster: host.clusterName,
-          from: host.fleet.id,
-          slaveId,
-          deadline,
-          commandId,
-        };
-        const result = await this.ask(nc, subject, message, Math.max(1, timeoutMs - spent), holder);
-        if ("newer" in result) {
-          // The slave moved while we waited: the old holder may be stalled; the new one answers now.
-          host.counters.fenced++;
-          continue;
-        }
-        if ("error" in result) {
-          let error = routeError(result.error, slaveId, host.clusterName, timeoutMs);
-          if (error.code === Code.DEADLINE_EXCEEDED && (host.counters.disconnects !== downs || !host.connected)) {
-            // No answer because NATS went away meanwhile, not because the slave was slow: the holder may have written it
-            // (and its answer was lost), or not. UNAVAILABLE says "not known to have run": a job keeps it for later, and the
-            // command_id makes a second delivery run once.
-            error = new NetSyncError(
-              `lost the cluster link before ${holder ? `master ${holder.master}` : "the slave's holder"} answered for slave "${slaveId}": the command may or may not have run`,
-              Code.UNAVAILABLE,
-              { cause: result.error },
-            );
-          }
-          if (holder && error.code === Code.NOT_FOUND && timeLeft()) {
-            // No responders on the holder's own subject: it is gone. Forget what it claimed, ask whoever holds the slave.
-            this.directory.forgetMaster(holder.master);
+        const located = await this.locate(nc, slaveId, Math.max(1, timeoutMs - (performance.now() - started)));
+        if ("released" in located) {
+          if (++notHere < MAX_ROUTE_ATTEMPTS && timeLeft()) {
+            host.counters.rerouted++;
             continue;
           }
+          outcome = "not_found";
+          throw new NetSyncError(`no slave with id "${slaveId}" in cluster "${host.clusterName}"`, Code.NOT_FOUND);
+        }
+        if ("error" in located) {
+          const error = failure(located.error, undefined);
           const last = this.directory.get(slaveId);
-          if (!holder && error.code === Code.NOT_FOUND && last && !this.members.knows(last.master)) {
+          if (error.code === Code.NOT_FOUND && last && !this.members.knows(last.master)) {
             // Nobody answers for it, but its last holder was not seen leaving: it went silent (cut off, frozen) and may still hold it.
             outcome = "unavailable";
             throw new NetSyncError(
@@ -256,11 +256,39 @@ export class Router {
           outcome = outcomeOf(error.code, "unavailable");
           throw error;
         }
+        const holder = located;
+        const spent = performance.now() - started;
+        // A retry keeps the caller's deadline: the holder waits for the slave only for what is left of it.
+        const message: RouteMessage = {
+          ...fields,
+          timeoutMs: Math.max(0, fields.timeoutMs - Math.round(spent)),
+          cluster: host.clusterName,
+          from: host.fleet.id,
+          slaveId,
+          deadline,
+          commandId,
+        };
+        const result = await this.ask(nc, host.subjects.route(holder.master), message, Math.max(1, timeoutMs - spent), holder);
+        if ("newer" in result) {
+          // The slave moved while we waited: the old holder may be stalled; the new one answers now.
+          host.counters.fenced++;
+          continue;
+        }
+        if ("error" in result) {
+          const error = failure(result.error, holder);
+          if (error.code === Code.NOT_FOUND && timeLeft()) {
+            // No responders on the holder's own subject: it is gone. Forget what it claimed, ask whoever holds the slave.
+            this.directory.forgetMaster(holder.master);
+            continue;
+          }
+          outcome = outcomeOf(error.code, "unavailable");
+          throw error;
+        }
         const answer = result.answer;
         if (answer.epoch) this.directory.learn(slaveId, answer.masterId, answer.epoch);
         if (askAgain(answer, holder) && ++notHere < MAX_ROUTE_ATTEMPTS && timeLeft()) {
-          // Not there any more: forget that claim and ask again, past that master (the next claim, or the slave's subject).
-          if (answer.released && holder) this.directory.release(slaveId, holder.epoch);
+          // Not there any more: forget that claim and ask again, past that master (a newer holder, or a lookup).
+          if (answer.released) this.directory.release(slaveId, holder.epoch);
           host.counters.rerouted++;
           continue;
         }
@@ -278,26 +306,25 @@ export class Router {
   }
 
   /**
-   * One NATS request. One addressed to a holder is given up (without an
-   * answer) when a newer claim names another master (heard because this
-   * master holds or watches the id) and the holder has not answered within
-   * MOVED_GRACE_MS of it. One sent to the slave's subject
-   * (discovery) never is: it may have reached the very master that claimed,
-   * and asking that one again would deliver the command twice.
+   * One NATS request to one holder, given up (without an answer) when a
+   * newer claim names another master (heard because this master holds or
+   * watches the id) and the holder has not answered within MOVED_GRACE_MS
+   * of it. Always to one named master: a call that went to whichever master
+   * of a group picked it up could not be sent again without maybe
+   * delivering it twice.
    */
   private async ask(
     nc: NatsConnection,
     subject: string,
     message: RouteMessage,
     timeoutMs: number,
-    holder: Holder | undefined,
+    holder: Holder,
   ): Promise<{ answer: AnswerMessage } | { error: unknown } | { newer: Holder }> {
     const slaveId = message.slaveId;
     let stopWaiting = (): void => {};
     let stopWatching = (): void => {};
     let watchTimer: NodeJS.Timeout | undefined;
     const newer = new Promise<{ newer: Holder }>((resolve) => {
-      if (!holder) return;
       stopWaiting = this.directory.onNewer(slaveId, (claim) => {
         if (claim.master !== holder.master) resolve({ newer: claim });
       });
@@ -335,9 +362,9 @@ export class Router {
  * or moved), or the slave's stream ended before it replied and it is back on
  * a newer one (its command_id makes the repeat run once).
  */
-function askAgain(answer: AnswerMessage, holder: Holder | undefined): boolean {
+function askAgain(answer: AnswerMessage, holder: Holder): boolean {
   if (answer.released) return true;
-  return answer.error?.code === Code.UNAVAILABLE && !!answer.epoch && !!holder && compareEpochs(answer.epoch, holder.epoch) > 0;
+  return answer.error?.code === Code.UNAVAILABLE && !!answer.epoch && compareEpochs(answer.epoch, holder.epoch) > 0;
 }
 
 /** The `routed` counter's outcome for a failed routed call's code. */

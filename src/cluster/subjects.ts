@@ -16,26 +16,36 @@ export class Subjects {
     this.members = `${this.prefix}.members`;
   }
 
-  /** Requests for one slave, answered by the master holding it. */
-  slave(slaveId: string): string {
-    return `${this.prefix}.slave.${encodeToken(slaveId)}`;
-  }
-
   /**
-   * Claims of one slave id (newest wins), and questions about who holds it.
-   * Per id, so a master hears claims only for the ids it holds (and for an
-   * id whose holder it waits on): claim traffic scales with a master's own
-   * slaves, not with the fleet (a fleet-wide subject delivered every claim of
-   * a million slaves to every master after a NATS restart).
+   * Claims of one slave id (newest wins). Per id, so a master hears claims
+   * only for the ids it holds (and for an id whose holder it waits on):
+   * claim traffic scales with a master's own slaves, not with the fleet (a
+   * fleet-wide subject delivered every claim of a million slaves to every
+   * master after a NATS restart).
    */
-  claim(slaveId: string): string {
-    return `${this.prefix}.claim.${encodeToken(slaveId)}`;
+  claims(slaveId: string): string {
+    return `${this.prefix}.slave.${encodeToken(slaveId)}.claim`;
   }
 
   /**
-   * Sends and requests addressed to one master, for a slave the newest claim
-   * says it holds: one plain subscription per master, so no other master
-   * (one still subscribed to the slave's own subject) competes for them.
+   * Questions about who holds one slave id: a lookup (a request, answered
+   * by each holder alone, "no responders" when none) or a watcher's question
+   * (answered with a claim). Watchers listen to the claims only, so they
+   * never stand in for a holder here.
+   */
+  lookup(slaveId: string): string {
+    return `${this.prefix}.slave.${encodeToken(slaveId)}.who`;
+  }
+
+  /** What the holder of a slave subscribes: its claims and the questions about it, in one subscription. */
+  held(slaveId: string): string {
+    return `${this.prefix}.slave.${encodeToken(slaveId)}.*`;
+  }
+
+  /**
+   * Sends and requests addressed to one master, for a slave it holds (as
+   * its claim, or its answer to a lookup, said): one plain subscription per
+   * master, so no other master competes for them.
    */
   route(masterId: string): string {
     return `${this.prefix}.master.${encodeToken(masterId)}.route`;

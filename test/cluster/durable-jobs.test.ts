@@ -226,7 +226,8 @@ describe("jobs in a cluster with JetStream", function () {
     expect(targets).to.deep.equal(["here", "p1", "p2", "p3"]);
     // The three others are kept; k dies while "here" still runs.
     await waitFor(async () => (await pendingMessages(server)) === 3, 3_000, "three commands kept");
-    expect(runs.counts.get("here:deploy")).to.equal(1);
+    // k looks up who holds "here" before it sends: wait for it to be running, not merely kept.
+    await waitFor(() => runs.counts.get("here:deploy") === 1, 1_000, "here running");
     k.child.kill("SIGKILL");
     await mastersConverged([m1, m2], ["m1", "m2"], 5_000);
 

@@ -68,12 +68,22 @@ describe("cluster node parts over a fake host (no NATS)", () => {
     const router = new Router(host, { holds: () => false, epochOf: () => undefined, watch: unwatched }, new HolderDirectory(), {
       knows: () => true,
     });
-    conn.answer = () =>
-      msg("inbox", { kind: "answer", cluster: "c", masterId: "m2", error: { code: Code.NOT_FOUND, message: "gone" }, released: true });
+    // The lookup names m2 each time; m2 says "not here" each time.
+    conn.answer = (subject) =>
+      subject === host.subjects.lookup("s")
+        ? msg("inbox", { kind: "claim", cluster: "c", master: "m2", slaveId: "s", epoch: { at: 1, master: "m2", seq: 1 } })
+        : msg("inbox", { kind: "answer", cluster: "c", masterId: "m2", error: { code: Code.NOT_FOUND, message: "gone" }, released: true });
     const err = await router.request("s", "x", 1_000).catch((e: unknown) => e);
     expect(err).to.have.property("code", Code.NOT_FOUND);
-    expect(conn.requests.map((r) => r.subject)).to.deep.equal(Array(3).fill(host.subjects.slave("s")));
-    for (const { message, timeout } of conn.requests) {
+    expect(conn.requests.map((r) => r.subject)).to.deep.equal(
+      Array(3)
+        .fill([host.subjects.lookup("s"), host.subjects.route("m2")])
+        .flat(),
+    );
+    expect(conn.requests.filter((r) => r.subject === host.subjects.lookup("s")).map((r) => r.message)).to.deep.equal(
+      Array(3).fill({ kind: "who", cluster: "c", slaveId: "s" }),
+    );
+    for (const { message, timeout } of conn.requests.filter((r) => r.subject !== host.subjects.lookup("s"))) {
       expect(message).to.include({ kind: "request", from: "m1", slaveId: "s" });
       expect(timeout).to.be.at.most(1_000 + host.options.routeGrace);
     }
@@ -100,7 +110,7 @@ describe("cluster node parts over a fake host (no NATS)", () => {
     const router = new Router(host, { holds: () => false, epochOf: () => undefined, watch: unwatched }, new HolderDirectory(), {
       knows: () => true,
     });
-    router.serve(msg(host.subjects.slave("s"), { kind: "send", cluster: "c", from: "m2", slaveId: "s", data: "x", timeoutMs: 0 }, "r1"));
+    router.serve(msg(host.subjects.route("m1"), { kind: "send", cluster: "c", from: "m2", slaveId: "s", data: "x", timeoutMs: 0 }, "r1"));
     await nextTurn();
     expect(conn.published).to.have.length(1);
     expect(conn.published[0]!.subject).to.equal("r1");
@@ -110,29 +120,24 @@ describe("cluster node parts over a fake host (no NATS)", () => {
 
   it("claims: a newer claim elsewhere drains the route and replaces; an older one is answered with ours; claims are damped", () => {
     const { host, conn, fleet } = fakeHost();
-    const claims = new Claims(host, () => undefined, new HolderDirectory());
+    const claims = new Claims(host, new HolderDirectory());
     const mine = fleet.connect("a");
     claims.add("a", mine);
     fleet.connect("b");
     claims.add("b", fleet.held.get("b")!.epoch);
-    // Each held id: its route (queue group) and its claim subject, subscribed before its claim goes out there.
-    expect(conn.subscribed).to.deep.equal([
-      host.subjects.slave("a"),
-      host.subjects.claim("a"),
-      host.subjects.slave("b"),
-      host.subjects.claim("b"),
-    ]);
-    expect(conn.published.map((p) => p.subject)).to.deep.equal([host.subjects.claim("a"), host.subjects.claim("b")]);
+    // Each held id: its claim subject, subscribed before its claim goes out there.
+    expect(conn.subscribed).to.deep.equal([host.subjects.held("a"), host.subjects.held("b")]);
+    expect(conn.published.map((p) => p.subject)).to.deep.equal([host.subjects.claims("a"), host.subjects.claims("b")]);
     expect(host.counters.claimsPublished).to.equal(2);
     const claim = (slaveId: string, at: number) =>
-      msg(host.subjects.claim(slaveId), { kind: "claim", cluster: "c", master: "m2", slaveId, epoch: { at, master: "m2", seq: at } });
+      msg(host.subjects.claims(slaveId), { kind: "claim", cluster: "c", master: "m2", slaveId, epoch: { at, master: "m2", seq: at } });
     claims.onClaims(claim("a", mine.at + 1_000));
     expect(claims.holds("a")).to.equal(false);
-    expect(conn.drained).to.deep.equal([host.subjects.slave("a"), host.subjects.claim("a")]);
+    expect(conn.drained).to.deep.equal([host.subjects.held("a")]);
     expect(fleet.replacedLog.map((r) => [r.slaveId, r.byMaster])).to.deep.equal([["a", "m2"]]);
     expect(host.counters.replacements).to.equal(1);
     claims.onClaims(claim("b", 1));
-    expect(conn.published.at(-1)).to.deep.include({ subject: host.subjects.claim("b") });
+    expect(conn.published.at(-1)).to.deep.include({ subject: host.subjects.claims("b") });
     expect(conn.published.at(-1)!.message).to.deep.include({ kind: "claim", master: "m1", slaveId: "b" });
     // Distinct epochs of one contested id within the window (the one held here counted first): the first 3 are acted on,
     // the fourth starts the cool-down.
@@ -145,17 +150,17 @@ describe("cluster node parts over a fake host (no NATS)", () => {
 
   it("claims: only contested ids enter the damper; this master's own claims heard back do not", () => {
     const { host, fleet } = fakeHost();
-    const claims = new Claims(host, () => undefined, new HolderDirectory());
+    const claims = new Claims(host, new HolderDirectory());
     for (const id of ["a", "b", "c"]) {
       const epoch = fleet.connect(id);
       claims.add(id, epoch);
       // Its own claim, echoed on the id's subject (as after a NATS restart, for every held id).
-      claims.onClaims(msg(host.subjects.claim(id), { kind: "claim", cluster: "c", master: "m1", slaveId: id, epoch }));
+      claims.onClaims(msg(host.subjects.claims(id), { kind: "claim", cluster: "c", master: "m1", slaveId: id, epoch }));
     }
     expect(host.counters.claimsHeard).to.equal(3);
     expect(claims.contested).to.equal(0);
     claims.onClaims(
-      msg(host.subjects.claim("a"), { kind: "claim", cluster: "c", master: "m2", slaveId: "a", epoch: { at: 1, master: "m2", seq: 1 } }),
+      msg(host.subjects.claims("a"), { kind: "claim", cluster: "c", master: "m2", slaveId: "a", epoch: { at: 1, master: "m2", seq: 1 } }),
     );
     expect(claims.contested).to.equal(1);
     claims.stop();
@@ -164,28 +169,28 @@ describe("cluster node parts over a fake host (no NATS)", () => {
   it("claims: a watch listens to an id's claims and asks who holds it; a holder answers with its claim; the last caller unsubscribes", () => {
     const { host, conn, fleet } = fakeHost();
     const directory = new HolderDirectory();
-    const claims = new Claims(host, () => undefined, directory);
+    const claims = new Claims(host, directory);
     const stopA = claims.watch("far");
     const stopB = claims.watch("far");
-    expect(conn.subscribed).to.deep.equal([host.subjects.claim("far")]);
-    expect(conn.published.map((p) => [p.subject, p.message.kind])).to.deep.equal([[host.subjects.claim("far"), "who"]]);
+    expect(conn.subscribed).to.deep.equal([host.subjects.claims("far")]);
+    expect(conn.published.map((p) => [p.subject, p.message.kind])).to.deep.equal([[host.subjects.lookup("far"), "who"]]);
     const epoch = { at: 7, master: "m3", seq: 1 };
-    claims.onClaims(msg(host.subjects.claim("far"), { kind: "claim", cluster: "c", master: "m3", slaveId: "far", epoch }));
+    claims.onClaims(msg(host.subjects.claims("far"), { kind: "claim", cluster: "c", master: "m3", slaveId: "far", epoch }));
     expect(directory.get("far")).to.deep.equal({ master: "m3", epoch });
     stopA();
     stopA();
     expect(conn.unsubscribed).to.deep.equal([]);
     stopB();
-    expect(conn.unsubscribed).to.deep.equal([host.subjects.claim("far")]);
+    expect(conn.unsubscribed).to.deep.equal([host.subjects.claims("far")]);
     // Asked who holds an id held here: the claim again, on its subject.
     const mine = fleet.connect("near");
     claims.add("near", mine);
-    claims.onClaims(msg(host.subjects.claim("near"), { kind: "who", cluster: "c", slaveId: "near" }));
+    claims.onClaims(msg(host.subjects.lookup("near"), { kind: "who", cluster: "c", slaveId: "near" }));
     expect(conn.published.at(-1)).to.deep.equal({
-      subject: host.subjects.claim("near"),
+      subject: host.subjects.claims("near"),
       message: { kind: "claim", cluster: "c", master: "m1", slaveId: "near", epoch: mine },
     });
-    claims.onClaims(msg(host.subjects.claim("none"), { kind: "who", cluster: "c", slaveId: "none" }));
+    claims.onClaims(msg(host.subjects.lookup("none"), { kind: "who", cluster: "c", slaveId: "none" }));
     expect(conn.published.at(-1)!.message).to.deep.include({ slaveId: "near" });
     claims.stop();
   });
@@ -193,10 +198,10 @@ describe("cluster node parts over a fake host (no NATS)", () => {
   it("claims: the directory follows the newest claim of an id even while the id is damped", () => {
     const { host, fleet } = fakeHost();
     const directory = new HolderDirectory();
-    const claims = new Claims(host, () => undefined, directory);
+    const claims = new Claims(host, directory);
     claims.add("x", fleet.connect("x"));
     const claim = (master: string, at: number) =>
-      msg(host.subjects.claim("x"), { kind: "claim", cluster: "c", master, slaveId: "x", epoch: { at, master, seq: at } });
+      msg(host.subjects.claims("x"), { kind: "claim", cluster: "c", master, slaveId: "x", epoch: { at, master, seq: at } });
     for (const [master, at] of [
       ["m2", 1],
       ["m3", 2],
@@ -249,22 +254,37 @@ describe("cluster node parts over a fake host (no NATS)", () => {
     });
   });
 
-  it("router: a call goes to the master the newest claim names, on its own subject; with no claim known, to the slave's subject", async () => {
+  it("router: a call goes to the master the newest claim names, on its own subject; with none known, to the one a lookup names", async () => {
     const { host, conn } = fakeHost();
     const directory = new HolderDirectory();
     const router = new Router(host, { holds: () => false, epochOf: () => undefined, watch: unwatched }, directory, { knows: () => true });
     const epoch = { at: 5, master: "m2", seq: 1 };
     directory.learn("s", "m2", epoch);
-    conn.answer = () => msg("inbox", { kind: "answer", cluster: "c", masterId: "m2", written: true, epoch });
+    const m3 = { at: 6, master: "m3", seq: 1 };
+    conn.answer = (subject) =>
+      subject === host.subjects.lookup("elsewhere")
+        ? msg("inbox", { kind: "claim", cluster: "c", master: "m3", slaveId: "elsewhere", epoch: m3 })
+        : msg("inbox", {
+            kind: "answer",
+            cluster: "c",
+            masterId: subject === host.subjects.route("m3") ? "m3" : "m2",
+            written: true,
+            epoch,
+          });
     expect(await router.send("s", "x")).to.deep.equal({ written: true, masterId: "m2" });
     expect(conn.requests.map((r) => r.subject)).to.deep.equal([host.subjects.route("m2")]);
     expect(conn.requests[0]!.message).to.have.property("deadline").that.is.a("number");
-    await router.send("never-claimed", "x");
-    expect(conn.requests.at(-1)!.subject).to.equal(host.subjects.slave("never-claimed"));
+    expect(await router.send("elsewhere", "x")).to.deep.equal({ written: true, masterId: "m3" });
+    expect(conn.requests.slice(1).map((r) => r.subject)).to.deep.equal([host.subjects.lookup("elsewhere"), host.subjects.route("m3")]);
+    expect(directory.get("elsewhere")).to.deep.equal({ master: "m3", epoch: m3 });
     expect(host.counters.routedVia).to.deep.equal({ holder: 1, discovery: 1 });
+    // Nobody holds it: the lookup has no responders, and no call is sent.
+    conn.answer = () => new Error("no responders");
+    await router.send("never-claimed", "x").catch(() => undefined);
+    expect(conn.requests.at(-1)!.subject).to.equal(host.subjects.lookup("never-claimed"));
   });
 
-  it("router: a call to a slave whose holder left or went silent goes to the slave's subject, not to that holder", async () => {
+  it("router: a call to a slave whose holder left or went silent is looked up, not sent to that holder", async () => {
     const { host, conn } = fakeHost();
     const directory = new HolderDirectory();
     const alive = new Set<string>();
@@ -274,13 +294,13 @@ describe("cluster node parts over a fake host (no NATS)", () => {
     directory.learn("s", "gone", { at: 1, master: "gone", seq: 1 });
     conn.answer = () => new Error("no responders");
     await router.send("s", "x").catch(() => undefined);
-    expect(conn.requests.map((r) => r.subject)).to.deep.equal([host.subjects.slave("s")]);
+    expect(conn.requests.map((r) => r.subject)).to.deep.equal([host.subjects.lookup("s")]);
     alive.add("gone");
     await router.send("s", "x").catch(() => undefined);
     expect(conn.requests.at(-1)!.subject).to.equal(host.subjects.route("gone"));
   });
 
-  it("router: an answer from discovery teaches the directory; a holder that says 'not here' is forgotten and the slave's subject asked", async () => {
+  it("router: a holder that says 'not here' is forgotten, the slave looked up, and the new holder's answer teaches the directory", async () => {
     const { host, conn } = fakeHost();
     const directory = new HolderDirectory();
     const router = new Router(host, { holds: () => false, epochOf: () => undefined, watch: unwatched }, directory, { knows: () => true });
@@ -288,10 +308,16 @@ describe("cluster node parts over a fake host (no NATS)", () => {
     conn.answer = (subject) =>
       subject === host.subjects.route("m2")
         ? msg("inbox", { kind: "answer", cluster: "c", masterId: "m2", error: { code: Code.NOT_FOUND, message: "gone" }, released: true })
-        : msg("inbox", { kind: "answer", cluster: "c", masterId: "m3", written: true, epoch: m3 });
+        : subject === host.subjects.lookup("s")
+          ? msg("inbox", { kind: "claim", cluster: "c", master: "m3", slaveId: "s", epoch: m3 })
+          : msg("inbox", { kind: "answer", cluster: "c", masterId: "m3", written: true, epoch: m3 });
     directory.learn("s", "m2", { at: 1, master: "m2", seq: 1 });
     expect(await router.send("s", "x")).to.deep.equal({ written: true, masterId: "m3" });
-    expect(conn.requests.map((r) => r.subject)).to.deep.equal([host.subjects.route("m2"), host.subjects.slave("s")]);
+    expect(conn.requests.map((r) => r.subject)).to.deep.equal([
+      host.subjects.route("m2"),
+      host.subjects.lookup("s"),
+      host.subjects.route("m3"),
+    ]);
     expect(directory.get("s")).to.deep.equal({ master: "m3", epoch: m3 });
     await router.send("s", "y");
     expect(conn.requests.at(-1)!.subject).to.equal(host.subjects.route("m3"));

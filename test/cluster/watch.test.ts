@@ -1,6 +1,7 @@
 // Watch in cluster mode: real masters over one nats-server; every master's Watch sees the whole fleet and the membership.
 import { expect } from "chai";
 import { WatchEventKind, type WatchResponse } from "../../gen/netsync/v1/admin_pb.js";
+import type { ClusterNode } from "../../src/cluster/cluster-node.js";
 import type { Master } from "../../src/master.js";
 import type { WatchEvent } from "../../src/model.js";
 import { adminClient } from "../grpc-helpers.js";
@@ -51,6 +52,28 @@ describe("cluster mode: Watch streams the whole fleet", function () {
     await m3.close();
     await waitFor(() => has(WatchEventKind.MASTER_LEFT, "m3"), 3_000, "m3 left");
     expect(events.find((e) => e.kind === WatchEventKind.MASTER_LEFT)!.details).to.equal("left");
+  });
+
+  it("a master nobody watches is not sent other masters' slave events; from its first watcher on, it is", async () => {
+    const node = (m1 as unknown as { cluster: { node: ClusterNode } }).cluster.node;
+    const heard: string[] = [];
+    node.on("slave-events", (events) => heard.push(...events.map((e) => `${e.kind}:${e.slave.id}`)));
+    // m2 publishes in order: had m1 been subscribed before its watch, "unwatched" would arrive ahead of "watched".
+    await echoSlave(m2, "unwatched");
+    const stop = m1.watch(() => undefined);
+    await m1.clusterFlush();
+    await echoSlave(m2, "watched");
+    await waitFor(() => heard.length > 0, 3_000, "m2's event on m1");
+    expect(heard).to.deep.equal(["connected:watched"]);
+    stop();
+    await m1.clusterFlush();
+    await echoSlave(m2, "after");
+    const again = m1.watch(() => undefined);
+    track(again);
+    await m1.clusterFlush();
+    await echoSlave(m2, "marker");
+    await waitFor(() => heard.length > 1, 3_000, "the marker's event on m1");
+    expect(heard).to.deep.equal(["connected:watched", "connected:marker"]);
   });
 
   it("Master.watch() follows local and remote events; a listener that throws is logged, not fatal", async () => {
