@@ -325,8 +325,13 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
    * of each master known alive that answers within `timeoutMs`. Never waits
    * without NATS: then only local slaves, every other known master unanswered.
    */
-  listSlaves(selector?: string, timeoutMs: number = this.#options.gatherTimeout): Promise<FleetSlaves> {
-    return this.scatter.listSlaves(selector, timeoutMs);
+  async listSlaves(selector?: string, timeoutMs: number = this.#options.gatherTimeout): Promise<FleetSlaves> {
+    const view = await this.scatter.listSlaves(selector, timeoutMs);
+    // Fresh word of who holds what: a job that lists its targets then calls each one goes straight to the holder,
+    // without a lookup first (a hint, older than any claim: a wrong one is answered "released", then looked up).
+    const self = this.host.fleet.id;
+    for (const slave of view.slaves) if (slave.masterId !== self) this.directory.hint(slave.id, slave.masterId);
+    return view;
   }
 
   /** One page of the cluster's fleet after `token`, merged in (id, master) order from every master's next slice. */

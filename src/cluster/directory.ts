@@ -50,6 +50,15 @@ export class HolderDirectory {
     return true;
   }
 
+  /**
+   * Records that a listing just named `master` as the holder of `slaveId`,
+   * unless something is known of the id already. With no epoch of its own,
+   * a hint is older than any claim or answer, which replace it as they come.
+   */
+  hint(slaveId: string, master: string): void {
+    if (!this.byId.has(slaveId)) this.learn(slaveId, master, { at: 0, master, seq: 0 });
+  }
+
   /** The connection of `epoch` ended: forgets it unless a newer claim replaced it meanwhile. */
   release(slaveId: string, epoch: Epoch): void {
     const known = this.byId.get(slaveId);

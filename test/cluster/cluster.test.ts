@@ -114,6 +114,23 @@ describe("cluster: three masters on one NATS", function () {
     const failed = await m3.node.request("worker-1", "fail", 1_000);
     expect(failed.reply).to.deep.equal({ case: "error", value: "handler failed" });
     expect(m1.node.stats().routed.ok).to.equal(1);
+    // The first call looked the holder up, the next went straight to it.
+    expect(m3.node.stats().routedVia).to.deep.equal({ holder: 1, discovery: 1 });
+  });
+
+  it("a listing tells the directory who holds what: the calls that follow go straight to the holders, without a lookup", async () => {
+    for (const id of ["listed-a", "listed-b"]) m2.fleet.connect(id);
+    m3.fleet.connect("listed-c");
+    await Promise.all([m2.node.flush(), m3.node.flush()]);
+    await m1.node.listSlaves(undefined, 3_000);
+    for (const id of ["listed-a", "listed-b", "listed-c"]) await m1.node.send(id, "x");
+    expect(m1.node.stats().routedVia).to.deep.equal({ holder: 3, discovery: 0 });
+    // A slave that moved since the listing: its old holder answers "released", and a lookup finds the new one.
+    m2.fleet.disconnect("listed-b");
+    m3.fleet.connect("listed-b");
+    await Promise.all([m2.node.flush(), m3.node.flush()]);
+    const moved = await m1.node.send("listed-b", "y");
+    expect(moved.masterId).to.equal("m3");
   });
 
   it("serves local slaves without NATS (short-circuit)", async () => {

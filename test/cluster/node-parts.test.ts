@@ -412,6 +412,16 @@ describe("cluster node parts over a fake host (no NATS)", () => {
 describe("HolderDirectory", () => {
   const e = (at: number, master = "m") => ({ at, master, seq: 1 });
 
+  it("a hint (a listing's word) fills a gap only, and any claim replaces it", () => {
+    const d = new HolderDirectory();
+    d.learn("known", "m1", e(5, "m1"));
+    d.hint("known", "m9");
+    d.hint("new", "m2");
+    expect([d.get("known")?.master, d.get("new")?.master]).to.deep.equal(["m1", "m2"]);
+    expect(d.learn("new", "m3", e(1, "m3"))).to.equal(true);
+    expect(d.get("new")?.master).to.equal("m3");
+  });
+
   it("is bounded: past its capacity the id learned least recently goes", () => {
     const d = new HolderDirectory(2);
     d.learn("a", "m1", e(1));
