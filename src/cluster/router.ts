@@ -31,6 +31,13 @@ const MOVED_GRACE_MS = 100;
  */
 const WATCH_AFTER_MS = 200;
 /**
+ * How long one lookup waits for a holder's answer before asking again (up to
+ * the call's deadline): a lookup only reads memory on the holder, so silence
+ * means a stalled master, which may be the id's only holder until its slave
+ * re-homes.
+ */
+const LOOKUP_STEP_MS = 250;
+/**
  * How late past its deadline (by this master's clock) a routed message may
  * still be acted on: the clocks of two masters differ a little even under
  * NTP. A message later than that was held up by a stall of this master.
@@ -177,17 +184,26 @@ export class Router {
       return known;
     }
     host.counters.routedVia.discovery++;
-    const who: WhoMessage = { kind: "who", cluster: host.clusterName, slaveId };
-    try {
-      const answer = host.decode(await nc.request(host.subjects.lookup(slaveId), encodeMessage(who), { timeout: timeoutMs }));
-      if (answer?.kind === "answer" && answer.released) return { released: true };
-      if (answer?.kind !== "claim" || answer.slaveId !== slaveId) {
-        return { error: new NetSyncError(`malformed answer looking up slave "${slaveId}"`, Code.INTERNAL) };
+    const who = encodeMessage({ kind: "who", cluster: host.clusterName, slaveId } satisfies WhoMessage);
+    const started = performance.now();
+    for (;;) {
+      // In steps: a holder that does not answer (stalled, its slave about to re-home) is asked again, and the new holder,
+      // once it claims, answers the next step instead of the call waiting out its whole deadline.
+      const left = timeoutMs - (performance.now() - started);
+      try {
+        const answer = host.decode(
+          await nc.request(host.subjects.lookup(slaveId), who, { timeout: Math.max(1, Math.min(left, LOOKUP_STEP_MS)) }),
+        );
+        if (answer?.kind === "answer" && answer.released) return { released: true };
+        if (answer?.kind !== "claim" || answer.slaveId !== slaveId) {
+          return { error: new NetSyncError(`malformed answer looking up slave "${slaveId}"`, Code.INTERNAL) };
+        }
+        this.directory.learn(slaveId, answer.master, answer.epoch);
+        return { master: answer.master, epoch: answer.epoch };
+      } catch (error) {
+        const timedOut = routeError(error, slaveId, host.clusterName, timeoutMs).code === Code.DEADLINE_EXCEEDED;
+        if (!timedOut || left <= LOOKUP_STEP_MS || !host.connected) return { error };
       }
-      this.directory.learn(slaveId, answer.master, answer.epoch);
-      return { master: answer.master, epoch: answer.epoch };
-    } catch (error) {
-      return { error };
     }
   }
 

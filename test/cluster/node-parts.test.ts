@@ -1,4 +1,4 @@
-import type { Msg, NatsConnection, RequestOptions, SubscriptionOptions } from "@nats-io/transport-node";
+import { type Msg, type NatsConnection, type RequestOptions, type SubscriptionOptions, TimeoutError } from "@nats-io/transport-node";
 import { expect } from "chai";
 import { Claims } from "../../src/cluster/claims.js";
 import { HolderDirectory } from "../../src/cluster/directory.js";
@@ -47,7 +47,9 @@ class FakeConnection {
 
   async request(subject: string, data: string, options: RequestOptions): Promise<Msg> {
     this.requests.push({ subject, message: decodeMessage(data, "c")!, timeout: options.timeout });
-    const answer = await this.answer(subject);
+    // As nats.js does: a request nobody answers ends with a TimeoutError after its timeout.
+    const timedOut = new Promise<Error>((resolve) => setTimeout(() => resolve(new TimeoutError()), options.timeout));
+    const answer = await Promise.race([this.answer(subject), timedOut]);
     if (answer instanceof Error) throw answer;
     return answer;
   }
@@ -282,6 +284,37 @@ describe("cluster node parts over a fake host (no NATS)", () => {
     conn.answer = () => new Error("no responders");
     await router.send("never-claimed", "x").catch(() => undefined);
     expect(conn.requests.at(-1)!.subject).to.equal(host.subjects.lookup("never-claimed"));
+  });
+
+  it("router: a lookup nobody answers (a stalled only holder) is asked again in steps, and the new holder's answer is taken", async () => {
+    const { host, conn } = fakeHost();
+    const router = new Router(host, { holds: () => false, epochOf: () => undefined, watch: unwatched }, new HolderDirectory(), {
+      knows: () => true,
+    });
+    const m3 = { at: 9, master: "m3", seq: 1 };
+    let rehomed = false;
+    setTimeout(() => {
+      rehomed = true;
+    }, 400);
+    conn.answer = (subject) =>
+      subject === host.subjects.lookup("s")
+        ? rehomed
+          ? msg("inbox", { kind: "claim", cluster: "c", master: "m3", slaveId: "s", epoch: m3 })
+          : new Promise<Msg>(() => undefined)
+        : msg("inbox", { kind: "answer", cluster: "c", masterId: "m3", written: true, epoch: m3 });
+    const started = performance.now();
+    expect(await router.send("s", "x")).to.deep.equal({ written: true, masterId: "m3" });
+    const took = performance.now() - started;
+    const lookups = conn.requests.filter((r) => r.subject === host.subjects.lookup("s"));
+    expect(lookups.length).to.be.within(2, 4);
+    expect(lookups.every((r) => r.timeout <= 250)).to.equal(true);
+    expect(took).to.be.below(host.options.requestTimeout / 2);
+    // Nobody ever answers: the call ends with its deadline, not sooner and not much later.
+    conn.answer = () => new Promise<Msg>(() => undefined);
+    const t0 = performance.now();
+    const err = await router.request("silent", "x", 600).catch((e: unknown) => e);
+    expect(err).to.have.property("code", Code.DEADLINE_EXCEEDED);
+    expect(performance.now() - t0).to.be.within(550, 600 + host.options.routeGrace + 200);
   });
 
   it("router: a call to a slave whose holder left or went silent is looked up, not sent to that holder", async () => {
