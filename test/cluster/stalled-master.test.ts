@@ -187,14 +187,17 @@ describe("cluster: a stalled master swallows no routed call", function () {
     ];
     await mastersConverged([m2, m3], ["m1", "m2", "m3"], 5_000);
     const ids = ["a", "b", "c", "d"];
+    // Called for the first time during the stall: m3 knows no holder for them and looks them up while only m1 holds them.
+    const unseen = ["e", "f"];
     // The slaves drop a silent master after 1 s and move to the next one they know.
-    const delivered = recordingSlaves(ids, [m1.address, m2.address], 1_000);
-    await waitFor(() => m3.masters().find((m) => m.id === "m1")?.slavesHeld === ids.length, 5_000, "m1 to hold every slave");
+    const delivered = recordingSlaves([...ids, ...unseen], [m1.address, m2.address], 1_000);
+    await waitFor(() => m3.masters().find((m) => m.id === "m1")?.slavesHeld === ids.length + unseen.length, 5_000, "m1 to hold every slave");
     const load = flood(m3, ids);
     await waitFor(() => load.calls.filter((c) => c.by === "m1").length >= 40, 5_000, "calls answered by m1 before the stall");
 
     const stalledAt = performance.now();
     const resume = await stall(m1);
+    const firstCalls = flood(m3, unseen);
     await waitFor(() => ids.every((id) => m2.has(id)), 5_000, "every slave re-homed to m2");
     const rehomedAt = performance.now();
     await waitFor(() => load.calls.filter((c) => c.started > rehomedAt).length >= 40, 5_000, "calls after the re-homing");
@@ -207,12 +210,14 @@ describe("cluster: a stalled master swallows no routed call", function () {
     await resume();
     const resumedAt = performance.now();
     await waitFor(() => load.calls.filter((c) => c.started > resumedAt).length >= 80, 10_000, "calls after m1 resumed");
-    const calls = await load.stop();
+    const calls = [...(await load.stop()), ...(await firstCalls.stop())];
+    const first = firstCalls.calls.filter((c) => c.started < rehomedAt);
+    expect(first.length, "calls to unseen slaves started during the stall").to.be.at.least(unseen.length);
 
     const during = calls.filter((c) => c.ended > stalledAt && c.started < resumedAt);
     console.log(
       `      re-homed ${(rehomedAt - stalledAt).toFixed(0)} ms after the stall; during it: ${summary(during)}; ` +
-        `after resuming: ${summary(calls.filter((c) => c.started > resumedAt))}; m1 refused ${await metric(m1.metricsPort, "netsync_cluster_route_late_total")} late`,
+        `after resuming: ${summary(calls.filter((c) => c.started > resumedAt))}; first calls to unseen slaves during it: ${summary(first)}; m1 refused ${await metric(m1.metricsPort, "netsync_cluster_route_late_total")} late`,
     );
     expect(
       calls.filter((c) => c.error).map((c) => `${c.data}: ${c.error} after ${(c.ended - c.started).toFixed(0)} ms (${c.message})`),
