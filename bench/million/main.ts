@@ -34,6 +34,7 @@ const program = new Command()
   .option("--interval <ms>", "heartbeat interval", "60000")
   .option("--timeout <ms>", "heartbeat timeout", "180000")
   .option("--heap-mb <mb>", "V8 old-space limit of each master process", "8192")
+  .option("--min-free-gb <gb>", "stop a pass when available memory falls below this", "3")
   .option("--quick", "20,000 slaves, 9 masters, one pass, checks")
   .option("--out <file>", "JSON results", "bench/out/million.json")
   .parse();
@@ -63,6 +64,7 @@ for (const n of sizes) {
         interval: Number(opts.interval),
         timeout: Number(opts.timeout),
         heapMb: Number(opts.heapMb),
+        minFreeGb: Number(opts.minFreeGb),
         samples: quick ? 100 : Number(opts.samples),
         waitMs: quick ? 30_000 : 300_000,
         log,

@@ -98,6 +98,17 @@ export class NatsCluster {
     return ((await this.monitor(i, "subsz")) as { num_subscriptions: number }).num_subscriptions;
   }
 
+  /** Why the server's closed connections (clients and routes) were closed, counted by reason: a slow consumer shows here. */
+  async closedReasons(i: number): Promise<Record<string, number>> {
+    const connz = (await this.monitor(i, "connz?state=closed&limit=10000")) as { connections?: { reason?: string; name?: string }[] };
+    const out: Record<string, number> = {};
+    for (const c of connz.connections ?? []) {
+      const key = `${c.reason ?? "?"}${c.name ? ` (${c.name})` : ""}`;
+      out[key] = (out[key] ?? 0) + 1;
+    }
+    return out;
+  }
+
   pid(i: number): number | undefined {
     return this.nodes[i]?.proc?.pid;
   }

@@ -4,6 +4,7 @@
  * bench/README.md, "A million slaves, simulated"). Returns the figures and
  * the checks that failed.
  */
+import { readFileSync } from "node:fs";
 import { DEFAULTS } from "../../src/defaults.js";
 import { BackgroundLoad } from "../lib/background-load.js";
 import { cpuMs, round, sleep, summarize } from "../lib/common.js";
@@ -21,6 +22,8 @@ export interface PassOptions {
   timeout: number;
   heapMb: number;
   samples: number;
+  /** Available memory (GB) under which the pass is stopped. */
+  minFreeGb: number;
   /** Longest wait for any convergence, ms. */
   waitMs: number;
   log: (line: string) => void;
@@ -28,6 +31,12 @@ export interface PassOptions {
 
 type Reply = Record<string, unknown>;
 type NcStats = { id: string; held: number; inMsgs: number; inBytes: number };
+
+/** MemAvailable from /proc/meminfo, GB. */
+function availableGb(): number {
+  const match = /MemAvailable:\s+(\d+) kB/.exec(readFileSync("/proc/meminfo", "utf8"));
+  return match ? Number(match[1]) / 1024 / 1024 : Number.POSITIVE_INFINITY;
+}
 
 const median = (values: number[]): number => summarize(values).p50;
 
@@ -74,6 +83,21 @@ export async function runPass(o: PassOptions): Promise<{ result: Reply; failures
   const victimIndex = o.k - 1;
   const survivors = Array.from({ length: o.k - 1 }, (_, g) => g);
   let procs: Proc[] = [];
+  let phase = "spawn";
+  const at = (name: string) => {
+    phase = name;
+    o.log(`  ${new Date().toISOString().slice(11, 19)} ${name}`);
+  };
+  // The memory guard: past o.minFreeGb of available memory, every process of the pass is killed and the pass fails, naming the phase.
+  let stoppedBy: string | undefined;
+  const guard = setInterval(() => {
+    const free = availableGb();
+    if (free >= o.minFreeGb || stoppedBy) return;
+    stoppedBy = `memory guard: ${free.toFixed(1)} GB available during "${phase}" (limit ${o.minFreeGb} GB)`;
+    o.log(`  ${stoppedBy}; killing the pass`);
+    for (const p of procs) p.child.kill("SIGKILL");
+    void nats.killAll();
+  }, 1_000);
   try {
     // --- cold start: spawn, connect, fill, every route subscribed, every view exact ---------------
     const baseSubs = await Promise.all(nats.nodes.map((_, i) => nats.subscriptions(i)));
@@ -81,6 +105,7 @@ export async function runPass(o: PassOptions): Promise<{ result: Reply; failures
     procs = spawnMasters(nats, o);
     await Promise.all(procs.map((p) => p.child.waitFor("ready", 60_000)));
     const connectedMs = performance.now() - spawnAt;
+    at("fill");
     o.log(`  ${o.k} masters in ${procs.length} processes connected in ${(connectedMs / 1000).toFixed(1)} s; filling ${o.n}`);
     const ratePerMaster = Math.min(1_800, o.fillRate / o.k);
     const fills = await Promise.all(
@@ -89,6 +114,7 @@ export async function runPass(o: PassOptions): Promise<{ result: Reply; failures
       ),
     );
     const fillMs = performance.now() - spawnAt - connectedMs;
+    at("waiting for routes and views");
     const refusals = fills.reduce((a, f) => a + Number(f.refusals), 0);
     // Each slave: one route subscription; each master: 5 subjects of its own and 3 shared by all (members, claims,
     // events: a server holds another server's interest in one subject once); every server sees all of them.
@@ -111,6 +137,7 @@ export async function runPass(o: PassOptions): Promise<{ result: Reply; failures
     o.log(`  cold start ${(coldStartMs / 1000).toFixed(1)} s (fill ${(fillMs / 1000).toFixed(1)} s)`);
 
     result.memory = await memory(procs, nats);
+    at("routed requests and listing");
 
     // --- routed requests, idle and during a full listing ---------------------------------------------
     const [asker, other] = [procs[0]!, procs[1] ?? procs[0]!];
@@ -132,6 +159,7 @@ export async function runPass(o: PassOptions): Promise<{ result: Reply; failures
       failures.push(`routed requests failed: ${JSON.stringify([idle.codes, during.codes])}`);
     o.log(`  routed p50 ${fmt((idle.okMs as Reply).p50)} ms; listing ${listing.count} in ${fmt(Number(listing.ms) / 1000)} s`);
 
+    at("selector");
     // --- a selector matching 1 % --------------------------------------------------------------------
     const selected = await asker.child.request(
       { cmd: "listing", from: masterName(asker.indexes[0]!), selector: "shard=7", pageSize: 1_000 },
@@ -140,6 +168,7 @@ export async function runPass(o: PassOptions): Promise<{ result: Reply; failures
     result.selector = selected;
     if (selected.count !== Math.floor((o.n - 7 + 99) / 100)) failures.push(`selector shard=7 listed ${selected.count}`);
 
+    at("broadcast");
     // --- a fleet broadcast ----------------------------------------------------------------------------
     const broadcast = await asker.child.request({ cmd: "broadcast", from: masterName(asker.indexes[0]!) }, o.waitMs);
     const counts = Object.values(broadcast.byMaster as Record<string, number>);
@@ -155,10 +184,13 @@ export async function runPass(o: PassOptions): Promise<{ result: Reply; failures
 
     // --- NATS restarted: re-announce traffic, routes back ----------------------------------------------
     const slowBefore = await slowConsumers(nats);
+    result.natsBeforeRestart = await natsFigures(nats);
+    at("NATS restart");
     result.natsRestart = await natsRestart(nats, procs, o, survivors, expectedSubs);
     const restart = result.natsRestart as Reply;
     if (!restart.routesBack) failures.push("routes not all back after the NATS restart");
 
+    at("failover");
     // --- the victim SIGKILLed, its slaves re-homed ----------------------------------------------------
     result.failover = await failover(procs, o, victimIndex);
 
@@ -169,7 +201,10 @@ export async function runPass(o: PassOptions): Promise<{ result: Reply; failures
     if (slowBefore + slowAfter !== 0) failures.push(`slow consumers: ${slowBefore} before the restart, ${slowAfter} after`);
     result.spinnerPct = load?.runPct();
     return { result, failures };
+  } catch (err) {
+    throw stoppedBy ? new Error(stoppedBy) : err;
   } finally {
+    clearInterval(guard);
     await Promise.all(procs.map((p) => p.child.stop()));
     await nats.stop();
     await load?.stop();
@@ -203,6 +238,7 @@ async function natsFigures(nats: NatsCluster): Promise<Reply[]> {
         cpuMs: cpuMs(nats.pid(i) ?? 0),
         subscriptions: v.subscriptions,
         slowConsumers: v.slow_consumers,
+        closed: await nats.closedReasons(i),
       };
     }),
   );
@@ -316,9 +352,11 @@ async function failover(procs: Proc[], o: PassOptions, victimIndex: number): Pro
   const killedAt = performance.now();
   // Unroutable: a routed request to its ids fails fast (NOT_FOUND or UNAVAILABLE), not by timing out.
   let lastFail: Reply = {};
+  let firstAttempt: Reply | undefined;
   const unroutableMs = await waitUntil("the victim's ids to fail fast", o.waitMs, async () => {
     const r = await asker.child.request({ cmd: "requests", from: masterName(asker.indexes[0]!), ids: sample(), timeout: 2_000 }, 60_000);
     lastFail = r;
+    firstAttempt ??= { ms: r.ms, codes: r.codes, failMs: r.failMs };
     const codes = r.codes as Record<string, number>;
     return r.ok === 0 && (codes["5"] ?? 0) + (codes["14"] ?? 0) === r.failed && Number((r.failMs as Reply).max) < 500;
   });
@@ -341,6 +379,7 @@ async function failover(procs: Proc[], o: PassOptions, victimIndex: number): Pro
     unroutableMs,
     failFastMs: (lastFail.failMs as Reply | undefined)?.p50,
     failCodes: lastFail.codes,
+    firstAttempt,
     rehomeWindowMs: windowMs,
     registeredMs,
     refusals: rehomed.reduce((a, r) => a + Number(r.refusals), 0),
