@@ -16,7 +16,7 @@ interface NatsStats {
 
 interface Internals {
   local: { accept(call: unknown): void };
-  cluster?: { node: { connection?: { stats(): NatsStats } } };
+  cluster?: { node: { connection?: { stats(): NatsStats } }; stats(): { disconnects: number; claimsPublished: number } };
 }
 
 export function masterInternals(master: Master) {
@@ -25,6 +25,11 @@ export function masterInternals(master: Master) {
     /** Fleet.accept(): the gate, the registry, the heartbeat, the claim and route (cluster). */
     accept(call: SyntheticSlave): void {
       internals.local.accept(call);
+    },
+    /** The cluster's counters: NATS disconnects seen, claims published (src/cluster/stats.ts). */
+    clusterCounters(): { disconnects: number; claimsPublished: number } {
+      const stats = internals.cluster?.stats();
+      return { disconnects: stats?.disconnects ?? 0, claimsPublished: stats?.claimsPublished ?? 0 };
     },
     /** The NATS client's counters since its connection opened (zeros without one). */
     natsStats(): NatsStats {

@@ -34,6 +34,7 @@ const program = new Command()
   .option("--interval <ms>", "heartbeat interval", "60000")
   .option("--timeout <ms>", "heartbeat timeout", "180000")
   .option("--heap-mb <mb>", "V8 old-space limit of each master process", "8192")
+  .option("--restart-wait <ms>", "longest wait for the routes after the NATS restart", "120000")
   .option("--min-free-gb <gb>", "stop a pass when available memory falls below this", "3")
   .option("--quick", "20,000 slaves, 9 masters, one pass, checks")
   .option("--out <file>", "JSON results", "bench/out/million.json")
@@ -47,6 +48,16 @@ const k = quick ? 9 : Number(opts.masters);
 const perProcess = quick ? 4 : Number(opts.perProcess);
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
+const out = String(opts.out);
+/** The last partial figures of each pass, so a pass that fails keeps what it measured. */
+const partials = new Map<string, Record<string, unknown>>();
+const partialOf = (n: number, spinner: number) => partials.get(`${n}/${spinner}`) ?? { n, k, spinner };
+function save(list: Record<string, unknown>[]): void {
+  const last = list[list.length - 1];
+  if (last?.partial) partials.set(`${last.n}/${last.spinner}`, last);
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify({ started: started.toISOString(), quick, k, perProcess, passes: list, failures }, null, 2)}\n`);
+}
 const started = new Date();
 const passes: Record<string, unknown>[] = [];
 const failures: string[] = [];
@@ -65,6 +76,8 @@ for (const n of sizes) {
         timeout: Number(opts.timeout),
         heapMb: Number(opts.heapMb),
         minFreeGb: Number(opts.minFreeGb),
+        restartWaitMs: quick ? 30_000 : Number(opts.restartWait),
+        save: (partial) => save([...passes, { ...partial, partial: true }]),
         samples: quick ? 100 : Number(opts.samples),
         waitMs: quick ? 30_000 : 300_000,
         log,
@@ -80,15 +93,13 @@ for (const n of sizes) {
       failures.push(...failed.map((f) => `${n}/${spinner}: ${f}`));
     } catch (err) {
       log(`  pass failed: ${(err as Error).stack ?? err}`);
-      passes.push({ n, spinner, error: String(err) });
+      passes.push({ ...partialOf(n, spinner), error: String(err) });
       failures.push(`${n}/${spinner}: ${String(err)}`);
     }
   }
 }
 
-const out = String(opts.out);
-mkdirSync(dirname(out), { recursive: true });
-writeFileSync(out, `${JSON.stringify({ started: started.toISOString(), quick, k, perProcess, passes, failures }, null, 2)}\n`);
+save(passes);
 printTable(passes);
 if (failures.length > 0) {
   console.log(`\nFAILED:\n${failures.map((f) => `  - ${f}`).join("\n")}`);

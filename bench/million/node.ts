@@ -84,7 +84,14 @@ onCommands(async (command) => {
       }
       case "ncstats":
         // Each master's NATS client counters (in/out messages and bytes since its connection opened).
-        return { stats: masters.map((m) => ({ id: m.id, held: m.size, ...masterInternals(m).natsStats() })) };
+        return {
+          stats: masters.map((m) => ({
+            id: m.id,
+            held: m.size,
+            ...masterInternals(m).natsStats(),
+            ...masterInternals(m).clusterCounters(),
+          })),
+        };
       case "mem": {
         gc();
         gc();

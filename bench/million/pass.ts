@@ -22,6 +22,10 @@ export interface PassOptions {
   timeout: number;
   heapMb: number;
   samples: number;
+  /** Longest wait for the routes after the NATS restart, ms. */
+  restartWaitMs: number;
+  /** Called with the figures so far after each phase (a pass that fails later still leaves them). */
+  save: (partial: Reply) => void;
   /** Available memory (GB) under which the pass is stopped. */
   minFreeGb: number;
   /** Longest wait for any convergence, ms. */
@@ -30,7 +34,7 @@ export interface PassOptions {
 }
 
 type Reply = Record<string, unknown>;
-type NcStats = { id: string; held: number; inMsgs: number; inBytes: number };
+type NcStats = { id: string; held: number; inMsgs: number; inBytes: number; disconnects: number; claimsPublished: number };
 
 /** MemAvailable from /proc/meminfo, GB. */
 function availableGb(): number {
@@ -83,9 +87,17 @@ export async function runPass(o: PassOptions): Promise<{ result: Reply; failures
   const victimIndex = o.k - 1;
   const survivors = Array.from({ length: o.k - 1 }, (_, g) => g);
   let procs: Proc[] = [];
+  // Interrupted (Ctrl-C, SIGTERM): end every process of the pass, nats-servers included, then exit.
+  const interrupted = () => {
+    for (const p of procs) p.child.kill("SIGKILL");
+    void nats.killAll().then(() => process.exit(130));
+  };
+  process.once("SIGINT", interrupted);
+  process.once("SIGTERM", interrupted);
   let phase = "spawn";
   const at = (name: string) => {
     phase = name;
+    o.save(result);
     o.log(`  ${new Date().toISOString().slice(11, 19)} ${name}`);
   };
   // The memory guard: past o.minFreeGb of available memory, every process of the pass is killed and the pass fails, naming the phase.
@@ -188,7 +200,13 @@ export async function runPass(o: PassOptions): Promise<{ result: Reply; failures
     at("NATS restart");
     result.natsRestart = await natsRestart(nats, procs, o, survivors, expectedSubs);
     const restart = result.natsRestart as Reply;
-    if (!restart.routesBack) failures.push("routes not all back after the NATS restart");
+    o.save(result);
+    if (!restart.routesBack) {
+      failures.push("routes not all back after the NATS restart");
+      // What the servers saw meanwhile; the failover would measure a cluster that never converged, so it is skipped.
+      result.natsStuck = await natsFigures(nats);
+      throw new Error(`NATS restart: routes not back within ${o.restartWaitMs} ms (figures so far in the JSON)`);
+    }
 
     at("failover");
     // --- the victim SIGKILLed, its slaves re-homed ----------------------------------------------------
@@ -202,9 +220,13 @@ export async function runPass(o: PassOptions): Promise<{ result: Reply; failures
     result.spinnerPct = load?.runPct();
     return { result, failures };
   } catch (err) {
+    result.error = stoppedBy ?? String(err);
+    o.save(result);
     throw stoppedBy ? new Error(stoppedBy) : err;
   } finally {
     clearInterval(guard);
+    process.off("SIGINT", interrupted);
+    process.off("SIGTERM", interrupted);
     await Promise.all(procs.map((p) => p.child.stop()));
     await nats.stop();
     await load?.stop();
@@ -294,13 +316,13 @@ async function natsRestart(nats: NatsCluster, procs: Proc[], o: PassOptions, sur
   let subsMs = Number.NaN;
   let probeMs = Number.NaN;
   try {
-    subsMs = await waitUntil("route subscriptions back on every server", o.waitMs, async () => {
+    subsMs = await waitUntil("route subscriptions back on every server", o.restartWaitMs, async () => {
       const subs = await Promise.all(nats.nodes.map((_, i) => nats.subscriptions(i)));
       lastSeen = `${subs.join(",")} of ${expectedSubs.join(",")}`;
       return subs.every((s, i) => s >= expectedSubs[i]!);
     });
     // A routed request from every master process to one slave of every master.
-    probeMs = await waitUntil("a routed request to every master's slaves", o.waitMs, async () => {
+    probeMs = await waitUntil("a routed request to every master's slaves", o.restartWaitMs, async () => {
       const replies = await Promise.all(
         procs.map((p) =>
           p.child.request(
@@ -314,23 +336,37 @@ async function natsRestart(nats: NatsCluster, procs: Proc[], o: PassOptions, sur
   } catch {
     routesBack = false;
   }
-  const after = await settledStats(procs, before, o.waitMs);
+  const after = await settledStats(procs, before, routesBack ? o.waitMs : 5_000);
   const perMaster = [...after.values()].map((a) => {
     const b = before.get(a.id);
     // A new connection starts its counters at 0.
     const inMsgs = b && a.inMsgs >= b.inMsgs ? a.inMsgs - b.inMsgs : a.inMsgs;
     const inBytes = b && a.inBytes >= b.inBytes ? a.inBytes - b.inBytes : a.inBytes;
-    return { id: a.id, held: a.held, inMsgs, inBytes, bytesPerOwnSlave: inBytes / Math.max(1, a.held) };
+    const disconnects = a.disconnects - (b?.disconnects ?? 0);
+    const claimsPublished = a.claimsPublished - (b?.claimsPublished ?? 0);
+    return { id: a.id, held: a.held, inMsgs, inBytes, disconnects, claimsPublished, bytesPerOwnSlave: inBytes / Math.max(1, a.held) };
   });
   const msgs = perMaster.map((m) => m.inMsgs);
   const bytes = perMaster.map((m) => m.inBytes);
   const ratios = perMaster.map((m) => m.bytesPerOwnSlave);
+  // Disconnects beyond the restart's one: a master whose client missed its pings during the storm (stale) reconnected and re-claimed again.
+  const extraDisconnects = perMaster.map((m) => Math.max(0, m.disconnects - 1));
   return {
     natsBackMs: upMs,
     routesBack,
     subsBackMs: subsMs,
     probeBackMs: probeMs,
     routesBackMs: upMs + subsMs + probeMs,
+    mastersReconnectedAgain: extraDisconnects.filter((d) => d > 0).length,
+    extraDisconnects: extraDisconnects.reduce((a, b) => a + b, 0),
+    claimsRepublishedPerOwnSlave: round(
+      perMaster.reduce((a, m) => a + m.claimsPublished, 0) /
+        Math.max(
+          1,
+          perMaster.reduce((a, m) => a + m.held, 0),
+        ),
+      2,
+    ),
     receivedPerMaster: {
       msgsMax: Math.max(...msgs),
       msgsMedian: median(msgs),

@@ -60,14 +60,11 @@ const ROWS: [string, (p: R) => string][] = [
     (p) => num(Math.max(...((get(p, "memory.perProcess") as R[] | undefined) ?? []).map((m) => Number(m.heapPerSlave))), 1, 1000),
   ],
   ["slow consumers", (p) => `${get(p, "slowConsumers.beforeRestart")} + ${get(p, "slowConsumers.atEnd")}`],
-  ["failures", (p) => (p.error ? "error" : String(((p.failures as string[] | undefined) ?? []).length))],
+  ["failures", (p) => (p.error ? "stopped" : String(((p.failures as string[] | undefined) ?? []).length))],
 ];
 
 export function printTable(passes: R[]): void {
-  const cells = ROWS.map(([label, cell]) => [
-    label,
-    ...passes.map((p) => (p.error && label !== "failures" && label !== "slaves (masters)" ? "–" : cell(p))),
-  ]);
+  const cells = ROWS.map(([label, cell]) => [label, ...passes.map((p) => cell(p))]);
   const widths = cells[0]!.map((_, c) => Math.max(...cells.map((row) => row[c]!.length)));
   for (const row of cells) console.log(row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  "));
 }
