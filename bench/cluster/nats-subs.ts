@@ -1,7 +1,7 @@
 /**
  * What one subscription costs: a Node client (the NATS client NetSync's
  * cluster core uses, @nats-io/transport-node) subscribes one subject per
- * slave the way a master does (`netsync.<cluster>.slave.<base64url id>.*`,
+ * slave the way a master does (`netsync.<cluster>.slave.<base64url id>`,
  * a plain subscription with a callback each), up to each count of `steps`, and
  * reports its heap and RSS after a forced GC at each step (run it with
  * --expose-gc). The orchestrator reads nats-server's side (RSS from /proc,
@@ -36,7 +36,7 @@ for (const target of config.steps) {
   await new Promise<void>((resolve) => (next = resolve));
   const started = performance.now();
   for (; subscribed < target; subscribed++) {
-    nc.subscribe(subjects.held(`g${Math.floor(subscribed / 5000)}-${subscribed % 5000}`), { callback: () => undefined });
+    nc.subscribe(subjects.slave(`g${Math.floor(subscribed / 5000)}-${subscribed % 5000}`), { callback: () => undefined });
     if (subscribed % 5000 === 4999) await nc.flush();
   }
   await nc.flush();

@@ -194,7 +194,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     this.loggedDown = undefined;
     this.everConnected = true;
     this.presence.beat();
-    this.claims.claimAll(nc);
+    void this.claims.claimAll(nc);
     this.emit("connected");
   }
 

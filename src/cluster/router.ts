@@ -23,11 +23,10 @@ const MAX_ROUTE_SENDS = 6;
  */
 const MOVED_GRACE_MS = 100;
 /**
- * How long a call to a holder may go unanswered before this master listens
- * to the slave's claims and asks who holds it: claims reach only the masters
- * that hold an id or wait on it, so a newer holder that claimed before the
- * call began is found by asking. Most calls are answered sooner and cost
- * nothing more.
+ * How long a call to a holder may go unanswered before this master starts
+ * looking the slave up (every LOOKUP_STEP_MS) while it waits: claims reach
+ * only an id's holders, so a newer holder is found by asking. Most calls
+ * are answered sooner and cost nothing more.
  */
 const WATCH_AFTER_MS = 200;
 /**
@@ -44,12 +43,10 @@ const LOOKUP_STEP_MS = 250;
  */
 const LATE_ALLOWANCE_MS = 1_000;
 
-/** What the router asks of the claims: what is held here, with which epoch, and word of newer holders of an id it waits on. */
+/** What the router asks of the claims: what is held here, and with which epoch. */
 export interface Holdings {
   holds(slaveId: string): boolean;
   epochOf(slaveId: string): Epoch | undefined;
-  /** Hears `slaveId`'s claims into the directory (and asks who holds it) until the returned function is called. */
-  watch(slaveId: string): () => void;
 }
 
 /** Which masters are known alive (the membership). */
@@ -63,9 +60,9 @@ export interface Liveness {
  * own route subject, so no other master competes for it. The holder is the
  * one the directory names ({@link HolderDirectory}: the newest claim or
  * answer heard), or, when no live holder is known, the first to answer a
- * lookup on the id's lookup subject (only holders subscribe it). A call to a holder that has not answered
- * within WATCH_AFTER_MS listens to the slave's claims and asks who holds it;
- * a newer holder sends it again, at once: a stalled master that still thinks
+ * lookup on the id's subject (only holders subscribe it). A call to a holder that has not answered
+ * within WATCH_AFTER_MS looks the slave up now and then while it waits; a
+ * newer holder gets it again, at once: a stalled master that still thinks
  * it holds a slave that moved keeps no call waiting. Serves the other side
  * too: calls other masters route here arrive at {@link Router.serve}.
  */
@@ -170,11 +167,11 @@ export class Router {
 
   /**
    * Who holds `slaveId` now: the directory's holder when it names a live
-   * master other than this one; else a lookup, one request on the id's
-   * lookup subject, which only its holders subscribe: the first to answer names
-   * itself (and the directory learns it), NATS's "no responders" says nobody
-   * holds it, at once. A master that had just let go of it answers
-   * "released".
+   * master other than this one; else a lookup on the id's subject, which
+   * only its holders subscribe (see lookupOnce), asked again every
+   * LOOKUP_STEP_MS while nobody answers: a holder that does not answer
+   * (stalled, its slave about to re-home) is passed by the new holder's
+   * answer to the next step, instead of the call waiting out its deadline.
    */
   private async locate(nc: NatsConnection, slaveId: string, timeoutMs: number): Promise<Holder | { released: true } | { error: unknown }> {
     const { host } = this;
@@ -184,26 +181,40 @@ export class Router {
       return known;
     }
     host.counters.routedVia.discovery++;
-    const who = encodeMessage({ kind: "who", cluster: host.clusterName, slaveId } satisfies WhoMessage);
     const started = performance.now();
     for (;;) {
-      // In steps: a holder that does not answer (stalled, its slave about to re-home) is asked again, and the new holder,
-      // once it claims, answers the next step instead of the call waiting out its whole deadline.
       const left = timeoutMs - (performance.now() - started);
-      try {
-        const answer = host.decode(
-          await nc.request(host.subjects.lookup(slaveId), who, { timeout: Math.max(1, Math.min(left, LOOKUP_STEP_MS)) }),
-        );
-        if (answer?.kind === "answer" && answer.released) return { released: true };
-        if (answer?.kind !== "claim" || answer.slaveId !== slaveId) {
-          return { error: new NetSyncError(`malformed answer looking up slave "${slaveId}"`, Code.INTERNAL) };
-        }
-        this.directory.learn(slaveId, answer.master, answer.epoch);
-        return { master: answer.master, epoch: answer.epoch };
-      } catch (error) {
-        const timedOut = routeError(error, slaveId, host.clusterName, timeoutMs).code === Code.DEADLINE_EXCEEDED;
-        if (!timedOut || left <= LOOKUP_STEP_MS || !host.connected) return { error };
+      const found = await this.lookupOnce(nc, slaveId, Math.max(1, Math.min(left, LOOKUP_STEP_MS)));
+      if (!("error" in found)) return found;
+      const timedOut = routeError(found.error, slaveId, host.clusterName, timeoutMs).code === Code.DEADLINE_EXCEEDED;
+      if (!timedOut || left <= LOOKUP_STEP_MS || !host.connected) return found;
+    }
+  }
+
+  /**
+   * One lookup: a request on the id's subject, which only its holders
+   * subscribe. The first to answer names itself with its claim (the
+   * directory learns it, waking calls waiting on an older holder); NATS's
+   * "no responders" says nobody holds it, at once; a master that had just
+   * let go of it answers "released".
+   */
+  private async lookupOnce(
+    nc: NatsConnection,
+    slaveId: string,
+    timeoutMs: number,
+  ): Promise<Holder | { released: true } | { error: unknown }> {
+    const { host } = this;
+    const who: WhoMessage = { kind: "who", cluster: host.clusterName, slaveId };
+    try {
+      const answer = host.decode(await nc.request(host.subjects.slave(slaveId), encodeMessage(who), { timeout: timeoutMs }));
+      if (answer?.kind === "answer" && answer.released) return { released: true };
+      if (answer?.kind !== "claim" || answer.slaveId !== slaveId) {
+        return { error: new NetSyncError(`malformed answer looking up slave "${slaveId}"`, Code.INTERNAL) };
       }
+      this.directory.learn(slaveId, answer.master, answer.epoch);
+      return { master: answer.master, epoch: answer.epoch };
+    } catch (error) {
+      return { error };
     }
   }
 
@@ -323,8 +334,8 @@ export class Router {
 
   /**
    * One NATS request to one holder, given up (without an answer) when a
-   * newer claim names another master (heard because this master holds or
-   * watches the id) and the holder has not answered within MOVED_GRACE_MS
+   * newer claim names another master (heard because this master holds the
+   * id, or learned by looking it up while waiting) and the holder has not answered within MOVED_GRACE_MS
    * of it. Always to one named master: a call that went to whichever master
    * of a group picked it up could not be sent again without maybe
    * delivering it twice.
@@ -338,15 +349,18 @@ export class Router {
   ): Promise<{ answer: AnswerMessage } | { error: unknown } | { newer: Holder }> {
     const slaveId = message.slaveId;
     let stopWaiting = (): void => {};
-    let stopWatching = (): void => {};
     let watchTimer: NodeJS.Timeout | undefined;
     const newer = new Promise<{ newer: Holder }>((resolve) => {
       stopWaiting = this.directory.onNewer(slaveId, (claim) => {
         if (claim.master !== holder.master) resolve({ newer: claim });
       });
-      watchTimer = setTimeout(() => {
-        stopWatching = this.held.watch(slaveId);
-      }, WATCH_AFTER_MS);
+      // Unanswered for a while: look the slave up now and then, so a newer holder (the slave moved while this one
+      // stalled) is learned, and waiting ends, even though its claim reached only the id's holders.
+      const lookUp = () => {
+        void this.lookupOnce(nc, slaveId, LOOKUP_STEP_MS);
+        watchTimer = setTimeout(lookUp, LOOKUP_STEP_MS);
+      };
+      watchTimer = setTimeout(lookUp, WATCH_AFTER_MS);
     });
     const asked = nc.request(subject, encodeMessage(message), { timeout: timeoutMs }).then(
       (msg) => {
@@ -367,7 +381,6 @@ export class Router {
     } finally {
       stopWaiting();
       clearTimeout(watchTimer);
-      stopWatching();
       clearTimeout(timer);
     }
   }

@@ -17,29 +17,16 @@ export class Subjects {
   }
 
   /**
-   * Claims of one slave id (newest wins). Per id, so a master hears claims
-   * only for the ids it holds (and for an id whose holder it waits on):
+   * One slave id's subject: its holders' claims (newest wins) and lookups
+   * of who holds it (requests, answered by each holder; "no responders"
+   * when none). Per id, so a master hears claims only for the ids it holds:
    * claim traffic scales with a master's own slaves, not with the fleet (a
    * fleet-wide subject delivered every claim of a million slaves to every
-   * master after a NATS restart).
+   * master after a NATS restart). Literal, not a wildcard: nats-server pays
+   * for inserting a wildcard subscription with a scan of its match cache.
    */
-  claims(slaveId: string): string {
-    return `${this.prefix}.slave.${encodeToken(slaveId)}.claim`;
-  }
-
-  /**
-   * Questions about who holds one slave id: a lookup (a request, answered
-   * by each holder alone, "no responders" when none) or a watcher's question
-   * (answered with a claim). Watchers listen to the claims only, so they
-   * never stand in for a holder here.
-   */
-  lookup(slaveId: string): string {
-    return `${this.prefix}.slave.${encodeToken(slaveId)}.who`;
-  }
-
-  /** What the holder of a slave subscribes: its claims and the questions about it, in one subscription. */
-  held(slaveId: string): string {
-    return `${this.prefix}.slave.${encodeToken(slaveId)}.*`;
+  slave(slaveId: string): string {
+    return `${this.prefix}.slave.${encodeToken(slaveId)}`;
   }
 
   /**

@@ -307,7 +307,7 @@ describe("cluster: three masters on one NATS", function () {
     /** Poses as master "old" holding `slaveId`: answers lookups of it with a claim, and hands over the calls routed to "old". */
     const pose = (conn: NatsConnection, slaveId: string, onCall: (msg: Msg) => void) => {
       const claim = encodeMessage({ kind: "claim", cluster: "netsync", master: "old", slaveId, epoch: { at: 1, master: "old", seq: 1 } });
-      const claims = conn.subscribe(subjects.lookup(slaveId), { callback: (_err, msg) => void (msg.reply && msg.respond(claim)) });
+      const claims = conn.subscribe(subjects.slave(slaveId), { callback: (_err, msg) => void (msg.reply && msg.respond(claim)) });
       conn.subscribe(subjects.route("old"), {
         callback: (_err, msg) => {
           if ((decodeMessage(msg.string(), "netsync") as RouteMessage | undefined)?.slaveId === slaveId) onCall(msg);

@@ -15,9 +15,6 @@ import { Code } from "../../src/code.js";
 import { silentLogger } from "../../src/logger.js";
 import { FakeFleet } from "./fake-fleet.js";
 
-/** Holdings that never hear claims (the router tests drive the directory themselves). */
-const unwatched = () => () => undefined;
-
 /** Resolves after the turn in which the router acts on what it was handed. */
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -67,25 +64,25 @@ function fakeHost(id = "m1") {
 describe("cluster node parts over a fake host (no NATS)", () => {
   it("router: an answer released by every master is asked again at most 3 times within one deadline, then NOT_FOUND", async () => {
     const { host, conn } = fakeHost();
-    const router = new Router(host, { holds: () => false, epochOf: () => undefined, watch: unwatched }, new HolderDirectory(), {
+    const router = new Router(host, { holds: () => false, epochOf: () => undefined }, new HolderDirectory(), {
       knows: () => true,
     });
     // The lookup names m2 each time; m2 says "not here" each time.
     conn.answer = (subject) =>
-      subject === host.subjects.lookup("s")
+      subject === host.subjects.slave("s")
         ? msg("inbox", { kind: "claim", cluster: "c", master: "m2", slaveId: "s", epoch: { at: 1, master: "m2", seq: 1 } })
         : msg("inbox", { kind: "answer", cluster: "c", masterId: "m2", error: { code: Code.NOT_FOUND, message: "gone" }, released: true });
     const err = await router.request("s", "x", 1_000).catch((e: unknown) => e);
     expect(err).to.have.property("code", Code.NOT_FOUND);
     expect(conn.requests.map((r) => r.subject)).to.deep.equal(
       Array(3)
-        .fill([host.subjects.lookup("s"), host.subjects.route("m2")])
+        .fill([host.subjects.slave("s"), host.subjects.route("m2")])
         .flat(),
     );
-    expect(conn.requests.filter((r) => r.subject === host.subjects.lookup("s")).map((r) => r.message)).to.deep.equal(
+    expect(conn.requests.filter((r) => r.subject === host.subjects.slave("s")).map((r) => r.message)).to.deep.equal(
       Array(3).fill({ kind: "who", cluster: "c", slaveId: "s" }),
     );
-    for (const { message, timeout } of conn.requests.filter((r) => r.subject !== host.subjects.lookup("s"))) {
+    for (const { message, timeout } of conn.requests.filter((r) => r.subject !== host.subjects.slave("s"))) {
       expect(message).to.include({ kind: "request", from: "m1", slaveId: "s" });
       expect(timeout).to.be.at.most(1_000 + host.options.routeGrace);
     }
@@ -95,7 +92,7 @@ describe("cluster node parts over a fake host (no NATS)", () => {
 
   it("router: UNAVAILABLE at once without a connection; a held slave never touches NATS", async () => {
     const { host, conn, fleet, link } = fakeHost();
-    const router = new Router(host, { holds: (id) => id === "local", epochOf: () => undefined, watch: unwatched }, new HolderDirectory(), {
+    const router = new Router(host, { holds: (id) => id === "local", epochOf: () => undefined }, new HolderDirectory(), {
       knows: () => true,
     });
     fleet.connect("local");
@@ -109,7 +106,7 @@ describe("cluster node parts over a fake host (no NATS)", () => {
 
   it("router: a request for a slave no longer held is answered NOT_FOUND, released", async () => {
     const { host, conn } = fakeHost();
-    const router = new Router(host, { holds: () => false, epochOf: () => undefined, watch: unwatched }, new HolderDirectory(), {
+    const router = new Router(host, { holds: () => false, epochOf: () => undefined }, new HolderDirectory(), {
       knows: () => true,
     });
     router.serve(msg(host.subjects.route("m1"), { kind: "send", cluster: "c", from: "m2", slaveId: "s", data: "x", timeoutMs: 0 }, "r1"));
@@ -128,18 +125,18 @@ describe("cluster node parts over a fake host (no NATS)", () => {
     fleet.connect("b");
     claims.add("b", fleet.held.get("b")!.epoch);
     // Each held id: its claim subject, subscribed before its claim goes out there.
-    expect(conn.subscribed).to.deep.equal([host.subjects.held("a"), host.subjects.held("b")]);
-    expect(conn.published.map((p) => p.subject)).to.deep.equal([host.subjects.claims("a"), host.subjects.claims("b")]);
+    expect(conn.subscribed).to.deep.equal([host.subjects.slave("a"), host.subjects.slave("b")]);
+    expect(conn.published.map((p) => p.subject)).to.deep.equal([host.subjects.slave("a"), host.subjects.slave("b")]);
     expect(host.counters.claimsPublished).to.equal(2);
     const claim = (slaveId: string, at: number) =>
-      msg(host.subjects.claims(slaveId), { kind: "claim", cluster: "c", master: "m2", slaveId, epoch: { at, master: "m2", seq: at } });
+      msg(host.subjects.slave(slaveId), { kind: "claim", cluster: "c", master: "m2", slaveId, epoch: { at, master: "m2", seq: at } });
     claims.onClaims(claim("a", mine.at + 1_000));
     expect(claims.holds("a")).to.equal(false);
-    expect(conn.drained).to.deep.equal([host.subjects.held("a")]);
+    expect(conn.drained).to.deep.equal([host.subjects.slave("a")]);
     expect(fleet.replacedLog.map((r) => [r.slaveId, r.byMaster])).to.deep.equal([["a", "m2"]]);
     expect(host.counters.replacements).to.equal(1);
     claims.onClaims(claim("b", 1));
-    expect(conn.published.at(-1)).to.deep.include({ subject: host.subjects.claims("b") });
+    expect(conn.published.at(-1)).to.deep.include({ subject: host.subjects.slave("b") });
     expect(conn.published.at(-1)!.message).to.deep.include({ kind: "claim", master: "m1", slaveId: "b" });
     // Distinct epochs of one contested id within the window (the one held here counted first): the first 3 are acted on,
     // the fourth starts the cool-down.
@@ -157,43 +154,31 @@ describe("cluster node parts over a fake host (no NATS)", () => {
       const epoch = fleet.connect(id);
       claims.add(id, epoch);
       // Its own claim, echoed on the id's subject (as after a NATS restart, for every held id).
-      claims.onClaims(msg(host.subjects.claims(id), { kind: "claim", cluster: "c", master: "m1", slaveId: id, epoch }));
+      claims.onClaims(msg(host.subjects.slave(id), { kind: "claim", cluster: "c", master: "m1", slaveId: id, epoch }));
     }
     expect(host.counters.claimsHeard).to.equal(3);
     expect(claims.contested).to.equal(0);
     claims.onClaims(
-      msg(host.subjects.claims("a"), { kind: "claim", cluster: "c", master: "m2", slaveId: "a", epoch: { at: 1, master: "m2", seq: 1 } }),
+      msg(host.subjects.slave("a"), { kind: "claim", cluster: "c", master: "m2", slaveId: "a", epoch: { at: 1, master: "m2", seq: 1 } }),
     );
     expect(claims.contested).to.equal(1);
     claims.stop();
   });
 
-  it("claims: a watch listens to an id's claims and asks who holds it; a holder answers with its claim; the last caller unsubscribes", () => {
+  it("claims: a lookup of a held id is answered with its claim, to the asker alone; of an id let go of, 'released'", () => {
     const { host, conn, fleet } = fakeHost();
-    const directory = new HolderDirectory();
-    const claims = new Claims(host, directory);
-    const stopA = claims.watch("far");
-    const stopB = claims.watch("far");
-    expect(conn.subscribed).to.deep.equal([host.subjects.claims("far")]);
-    expect(conn.published.map((p) => [p.subject, p.message.kind])).to.deep.equal([[host.subjects.lookup("far"), "who"]]);
-    const epoch = { at: 7, master: "m3", seq: 1 };
-    claims.onClaims(msg(host.subjects.claims("far"), { kind: "claim", cluster: "c", master: "m3", slaveId: "far", epoch }));
-    expect(directory.get("far")).to.deep.equal({ master: "m3", epoch });
-    stopA();
-    stopA();
-    expect(conn.unsubscribed).to.deep.equal([]);
-    stopB();
-    expect(conn.unsubscribed).to.deep.equal([host.subjects.claims("far")]);
-    // Asked who holds an id held here: the claim again, on its subject.
+    const claims = new Claims(host, new HolderDirectory());
     const mine = fleet.connect("near");
     claims.add("near", mine);
-    claims.onClaims(msg(host.subjects.lookup("near"), { kind: "who", cluster: "c", slaveId: "near" }));
-    expect(conn.published.at(-1)).to.deep.equal({
-      subject: host.subjects.claims("near"),
-      message: { kind: "claim", cluster: "c", master: "m1", slaveId: "near", epoch: mine },
-    });
-    claims.onClaims(msg(host.subjects.lookup("none"), { kind: "who", cluster: "c", slaveId: "none" }));
-    expect(conn.published.at(-1)!.message).to.deep.include({ slaveId: "near" });
+    const published = conn.published.length;
+    claims.onClaims(msg(host.subjects.slave("near"), { kind: "who", cluster: "c", slaveId: "near" }, "inbox.1"));
+    expect(conn.published.slice(published)).to.deep.equal([
+      { subject: "inbox.1", message: { kind: "claim", cluster: "c", master: "m1", slaveId: "near", epoch: mine } },
+    ]);
+    claims.remove("near", mine);
+    claims.onClaims(msg(host.subjects.slave("near"), { kind: "who", cluster: "c", slaveId: "near" }, "inbox.2"));
+    expect(conn.published.at(-1)).to.deep.include({ subject: "inbox.2" });
+    expect(conn.published.at(-1)!.message).to.deep.include({ kind: "answer", masterId: "m1", released: true });
     claims.stop();
   });
 
@@ -203,7 +188,7 @@ describe("cluster node parts over a fake host (no NATS)", () => {
     const claims = new Claims(host, directory);
     claims.add("x", fleet.connect("x"));
     const claim = (master: string, at: number) =>
-      msg(host.subjects.claims("x"), { kind: "claim", cluster: "c", master, slaveId: "x", epoch: { at, master, seq: at } });
+      msg(host.subjects.slave("x"), { kind: "claim", cluster: "c", master, slaveId: "x", epoch: { at, master, seq: at } });
     for (const [master, at] of [
       ["m2", 1],
       ["m3", 2],
@@ -259,12 +244,12 @@ describe("cluster node parts over a fake host (no NATS)", () => {
   it("router: a call goes to the master the newest claim names, on its own subject; with none known, to the one a lookup names", async () => {
     const { host, conn } = fakeHost();
     const directory = new HolderDirectory();
-    const router = new Router(host, { holds: () => false, epochOf: () => undefined, watch: unwatched }, directory, { knows: () => true });
+    const router = new Router(host, { holds: () => false, epochOf: () => undefined }, directory, { knows: () => true });
     const epoch = { at: 5, master: "m2", seq: 1 };
     directory.learn("s", "m2", epoch);
     const m3 = { at: 6, master: "m3", seq: 1 };
     conn.answer = (subject) =>
-      subject === host.subjects.lookup("elsewhere")
+      subject === host.subjects.slave("elsewhere")
         ? msg("inbox", { kind: "claim", cluster: "c", master: "m3", slaveId: "elsewhere", epoch: m3 })
         : msg("inbox", {
             kind: "answer",
@@ -277,18 +262,18 @@ describe("cluster node parts over a fake host (no NATS)", () => {
     expect(conn.requests.map((r) => r.subject)).to.deep.equal([host.subjects.route("m2")]);
     expect(conn.requests[0]!.message).to.have.property("deadline").that.is.a("number");
     expect(await router.send("elsewhere", "x")).to.deep.equal({ written: true, masterId: "m3" });
-    expect(conn.requests.slice(1).map((r) => r.subject)).to.deep.equal([host.subjects.lookup("elsewhere"), host.subjects.route("m3")]);
+    expect(conn.requests.slice(1).map((r) => r.subject)).to.deep.equal([host.subjects.slave("elsewhere"), host.subjects.route("m3")]);
     expect(directory.get("elsewhere")).to.deep.equal({ master: "m3", epoch: m3 });
     expect(host.counters.routedVia).to.deep.equal({ holder: 1, discovery: 1 });
     // Nobody holds it: the lookup has no responders, and no call is sent.
     conn.answer = () => new Error("no responders");
     await router.send("never-claimed", "x").catch(() => undefined);
-    expect(conn.requests.at(-1)!.subject).to.equal(host.subjects.lookup("never-claimed"));
+    expect(conn.requests.at(-1)!.subject).to.equal(host.subjects.slave("never-claimed"));
   });
 
   it("router: a lookup nobody answers (a stalled only holder) is asked again in steps, and the new holder's answer is taken", async () => {
     const { host, conn } = fakeHost();
-    const router = new Router(host, { holds: () => false, epochOf: () => undefined, watch: unwatched }, new HolderDirectory(), {
+    const router = new Router(host, { holds: () => false, epochOf: () => undefined }, new HolderDirectory(), {
       knows: () => true,
     });
     const m3 = { at: 9, master: "m3", seq: 1 };
@@ -297,7 +282,7 @@ describe("cluster node parts over a fake host (no NATS)", () => {
       rehomed = true;
     }, 400);
     conn.answer = (subject) =>
-      subject === host.subjects.lookup("s")
+      subject === host.subjects.slave("s")
         ? rehomed
           ? msg("inbox", { kind: "claim", cluster: "c", master: "m3", slaveId: "s", epoch: m3 })
           : new Promise<Msg>(() => undefined)
@@ -305,7 +290,7 @@ describe("cluster node parts over a fake host (no NATS)", () => {
     const started = performance.now();
     expect(await router.send("s", "x")).to.deep.equal({ written: true, masterId: "m3" });
     const took = performance.now() - started;
-    const lookups = conn.requests.filter((r) => r.subject === host.subjects.lookup("s"));
+    const lookups = conn.requests.filter((r) => r.subject === host.subjects.slave("s"));
     expect(lookups.length).to.be.within(2, 4);
     expect(lookups.every((r) => r.timeout <= 250)).to.equal(true);
     expect(took).to.be.below(host.options.requestTimeout / 2);
@@ -321,13 +306,13 @@ describe("cluster node parts over a fake host (no NATS)", () => {
     const { host, conn } = fakeHost();
     const directory = new HolderDirectory();
     const alive = new Set<string>();
-    const router = new Router(host, { holds: () => false, epochOf: () => undefined, watch: unwatched }, directory, {
+    const router = new Router(host, { holds: () => false, epochOf: () => undefined }, directory, {
       knows: (id) => alive.has(id),
     });
     directory.learn("s", "gone", { at: 1, master: "gone", seq: 1 });
     conn.answer = () => new Error("no responders");
     await router.send("s", "x").catch(() => undefined);
-    expect(conn.requests.map((r) => r.subject)).to.deep.equal([host.subjects.lookup("s")]);
+    expect(conn.requests.map((r) => r.subject)).to.deep.equal([host.subjects.slave("s")]);
     alive.add("gone");
     await router.send("s", "x").catch(() => undefined);
     expect(conn.requests.at(-1)!.subject).to.equal(host.subjects.route("gone"));
@@ -336,19 +321,19 @@ describe("cluster node parts over a fake host (no NATS)", () => {
   it("router: a holder that says 'not here' is forgotten, the slave looked up, and the new holder's answer teaches the directory", async () => {
     const { host, conn } = fakeHost();
     const directory = new HolderDirectory();
-    const router = new Router(host, { holds: () => false, epochOf: () => undefined, watch: unwatched }, directory, { knows: () => true });
+    const router = new Router(host, { holds: () => false, epochOf: () => undefined }, directory, { knows: () => true });
     const m3 = { at: 9, master: "m3", seq: 4 };
     conn.answer = (subject) =>
       subject === host.subjects.route("m2")
         ? msg("inbox", { kind: "answer", cluster: "c", masterId: "m2", error: { code: Code.NOT_FOUND, message: "gone" }, released: true })
-        : subject === host.subjects.lookup("s")
+        : subject === host.subjects.slave("s")
           ? msg("inbox", { kind: "claim", cluster: "c", master: "m3", slaveId: "s", epoch: m3 })
           : msg("inbox", { kind: "answer", cluster: "c", masterId: "m3", written: true, epoch: m3 });
     directory.learn("s", "m2", { at: 1, master: "m2", seq: 1 });
     expect(await router.send("s", "x")).to.deep.equal({ written: true, masterId: "m3" });
     expect(conn.requests.map((r) => r.subject)).to.deep.equal([
       host.subjects.route("m2"),
-      host.subjects.lookup("s"),
+      host.subjects.slave("s"),
       host.subjects.route("m3"),
     ]);
     expect(directory.get("s")).to.deep.equal({ master: "m3", epoch: m3 });
@@ -359,7 +344,7 @@ describe("cluster node parts over a fake host (no NATS)", () => {
   it("router: a newer claim that arrives while the holder does not answer sends the call to the new holder at once", async () => {
     const { host, conn } = fakeHost();
     const directory = new HolderDirectory();
-    const router = new Router(host, { holds: () => false, epochOf: () => undefined, watch: unwatched }, directory, { knows: () => true });
+    const router = new Router(host, { holds: () => false, epochOf: () => undefined }, directory, { knows: () => true });
     directory.learn("s", "stalled", { at: 1, master: "stalled", seq: 1 });
     const fresh = { at: 2, master: "m3", seq: 1 };
     conn.answer = (subject) =>
@@ -375,10 +360,33 @@ describe("cluster node parts over a fake host (no NATS)", () => {
     expect(host.counters.fenced).to.equal(1);
   });
 
+  it("router: a call its holder leaves unanswered looks the slave up while it waits, and goes to the newer holder found", async () => {
+    const { host, conn } = fakeHost();
+    const directory = new HolderDirectory();
+    const router = new Router(host, { holds: () => false, epochOf: () => undefined }, directory, { knows: () => true });
+    directory.learn("s", "stalled", { at: 1, master: "stalled", seq: 1 });
+    const fresh = { at: 2, master: "m3", seq: 1 };
+    conn.answer = (subject) =>
+      subject === host.subjects.slave("s")
+        ? msg("inbox", { kind: "claim", cluster: "c", master: "m3", slaveId: "s", epoch: fresh })
+        : subject === host.subjects.route("m3")
+          ? msg("inbox", { kind: "answer", cluster: "c", masterId: "m3", written: true, epoch: fresh })
+          : new Promise<Msg>(() => undefined); // the stalled holder never answers
+    const started = performance.now();
+    expect(await router.send("s", "x")).to.deep.equal({ written: true, masterId: "m3" });
+    expect(performance.now() - started).to.be.within(200, 200 + 100 + 200);
+    expect(conn.requests.map((r) => r.subject)).to.deep.equal([
+      host.subjects.route("stalled"),
+      host.subjects.slave("s"),
+      host.subjects.route("m3"),
+    ]);
+    expect(host.counters.fenced).to.equal(1);
+  });
+
   it("router: a holder whose slave's stream ended before replying, with the slave back on a newer one, is asked again", async () => {
     const { host, conn } = fakeHost();
     const directory = new HolderDirectory();
-    const router = new Router(host, { holds: () => false, epochOf: () => undefined, watch: unwatched }, directory, { knows: () => true });
+    const router = new Router(host, { holds: () => false, epochOf: () => undefined }, directory, { knows: () => true });
     const first = { at: 1, master: "m2", seq: 1 };
     const again = { at: 2, master: "m2", seq: 2 };
     directory.learn("s", "m2", first);
@@ -410,7 +418,7 @@ describe("cluster node parts over a fake host (no NATS)", () => {
   it("router: a routed command is acted on one turn later, so a claim read behind it (the slave moved) is heard first", async () => {
     const { host, conn, fleet } = fakeHost();
     let held: Epoch | undefined = fleet.connect("s");
-    const router = new Router(host, { holds: () => held !== undefined, epochOf: () => held, watch: unwatched }, new HolderDirectory(), {
+    const router = new Router(host, { holds: () => held !== undefined, epochOf: () => held }, new HolderDirectory(), {
       knows: () => true,
     });
     router.serve(msg(host.subjects.route("m1"), { kind: "send", cluster: "c", from: "m2", slaveId: "s", data: "x", timeoutMs: 0 }, "r1"));
@@ -423,7 +431,7 @@ describe("cluster node parts over a fake host (no NATS)", () => {
   it("router: a routed command that reaches a holder after its deadline (it was stalled) is refused, not delivered", async () => {
     const { host, conn, fleet } = fakeHost();
     const epoch = fleet.connect("s");
-    const router = new Router(host, { holds: () => true, epochOf: () => epoch, watch: unwatched }, new HolderDirectory(), {
+    const router = new Router(host, { holds: () => true, epochOf: () => epoch }, new HolderDirectory(), {
       knows: () => true,
     });
     const route = (deadline: number, reply: string) =>

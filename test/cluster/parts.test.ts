@@ -14,7 +14,7 @@ describe("cluster parts (no NATS)", () => {
       const token = encodeToken(id);
       expect(token).to.match(/^[A-Za-z0-9_-]+$/);
       expect(decodeToken(token)).to.equal(id);
-      expect(subjects.held(id).length).to.be.below(600);
+      expect(subjects.slave(id).length).to.be.below(600);
     }
     expect(subjects.list("m.1")).to.equal(`netsync.fleet-a.master.${encodeToken("m.1")}.list`);
   });

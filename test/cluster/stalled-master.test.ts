@@ -191,7 +191,11 @@ describe("cluster: a stalled master swallows no routed call", function () {
     const unseen = ["e", "f"];
     // The slaves drop a silent master after 1 s and move to the next one they know.
     const delivered = recordingSlaves([...ids, ...unseen], [m1.address, m2.address], 1_000);
-    await waitFor(() => m3.masters().find((m) => m.id === "m1")?.slavesHeld === ids.length + unseen.length, 5_000, "m1 to hold every slave");
+    await waitFor(
+      () => m3.masters().find((m) => m.id === "m1")?.slavesHeld === ids.length + unseen.length,
+      5_000,
+      "m1 to hold every slave",
+    );
     const load = flood(m3, ids);
     await waitFor(() => load.calls.filter((c) => c.by === "m1").length >= 40, 5_000, "calls answered by m1 before the stall");
 
