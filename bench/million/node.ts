@@ -21,6 +21,8 @@ export interface NodeConfig {
   masters: { name: string; servers: string[] }[];
   interval: number;
   timeout: number;
+  /** The masters' NATS client ping interval (ms), if not the default (see --nats-ping). */
+  natsPing?: number;
 }
 
 const config = childConfig<NodeConfig>();
@@ -34,7 +36,7 @@ const masters = config.masters.map(
       heartbeatTimeout: config.timeout,
       logger: silentLogger(),
       reflection: false,
-      cluster: { servers: m.servers, jobStore: "memory" },
+      cluster: { servers: m.servers, jobStore: "memory", ...(config.natsPing ? { pingInterval: config.natsPing } : {}) },
     }),
 );
 await Promise.all(masters.map((m) => m.listen()));

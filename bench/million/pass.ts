@@ -21,6 +21,8 @@ export interface PassOptions {
   interval: number;
   timeout: number;
   heapMb: number;
+  /** The masters' NATS ping interval, ms (undefined: NetSync's default). */
+  natsPing?: number;
   samples: number;
   /** Longest wait for the routes after the NATS restart, ms. */
   restartWaitMs: number;
@@ -81,6 +83,7 @@ export async function runPass(o: PassOptions): Promise<{ result: Reply; failures
     perProcess: o.perProcess,
     spinner: o.spinner,
     heartbeat: { interval: o.interval, timeout: o.timeout },
+    natsPingMs: o.natsPing ?? null,
   };
   const load = await BackgroundLoad.start(o.spinner);
   const nats = await NatsCluster.start(3);

@@ -24,6 +24,7 @@ export interface TopologyOptions {
   interval: number;
   timeout: number;
   heapMb: number;
+  natsPing?: number;
 }
 
 export const masterName = (g: number): string => `m${g}`;
@@ -41,6 +42,7 @@ export function spawnMasters(nats: NatsCluster, o: TopologyOptions): Proc[] {
       masters: indexes.map((g) => ({ name: masterName(g), servers: nats.serversFor(g) })),
       interval: o.interval,
       timeout: o.timeout,
+      ...(o.natsPing ? { natsPing: o.natsPing } : {}),
     };
     const isVictim = indexes[0] === victim;
     const child = new Child(isVictim ? "victim" : `node${p}`, NODE_SCRIPT, config as unknown as Record<string, unknown>, [
