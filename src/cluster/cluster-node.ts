@@ -54,9 +54,9 @@ export interface ClusterNodeEvents {
  * from the local fleet at once when NATS is away.
  *
  * Subjects (under `netsync.<cluster>.`): `members` (heartbeats, leave),
- * `slave.<id>.*` (one subscription per held slave: `.claim`, its claims,
- * newest wins, which masters waiting on a call to it also hear; `.who`,
- * lookups of its holder, which only holders answer), `master.<id>.route` (sends and requests for the slaves a
+ * `slave.<id>` (one literal subscription per held slave, by its holders
+ * only: its claims, newest wins, and lookups of who holds it),
+ * `master.<id>.route` (sends and requests for the slaves a
  * master holds), `master.<id>.list`, `master.<id>.page`,
  * `master.<id>.summary` and `master.<id>.broadcast` (scatter-gather). Ids
  * are base64url-encoded.

@@ -8,7 +8,8 @@ export interface Holder {
 
 /**
  * Who holds the slaves this master has dealt with, as the claims it heard
- * (of ids it holds or waits on) and the answers to its routed calls say it:
+ * (of contested ids it holds), the answers to its lookups and routed calls,
+ * and its fleet listings (hints) say it:
  * newest epoch wins, whatever order they arrive in. A cache, bounded to
  * `capacity` ids (the least recently learned go first): an id not in it is
  * asked for on its own subject, which costs one request as well. The router addresses a routed
