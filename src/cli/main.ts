@@ -152,6 +152,12 @@ export function buildProgram(): Command {
     .option("--cluster-token-file <file>", "file holding the NATS authentication token")
     .option("--cluster-tls-ca <file>", "connect to NATS with TLS, trusting this CA (PEM)")
     .addOption(
+      durationOption(
+        "--cluster-ping-interval <duration>",
+        "how often the NATS client pings its server; 2 missed mark the link dead (default 2s; 10s for fleets of a million: a server busy re-subscribing them answers late)",
+      ),
+    )
+    .addOption(
       new Option(
         "--cluster-job-store <where>",
         "where a cluster keeps jobs: jetstream (required), memory (never), auto (JetStream when the NATS server has it)",

@@ -323,6 +323,8 @@ describe("cluster mode under faults", function () {
     expect(master.output()).not.to.include("s3cret");
     for (const [args, error] of [
       [["--cluster-name", "x"], /--cluster-name needs --cluster/],
+      [["--cluster-ping-interval", "10s"], /--cluster-ping-interval needs --cluster/],
+      [["--cluster", server.url, "--cluster-ping-interval", "soon"], /--cluster-ping-interval/],
       [["--cluster", server.url, "--cluster-name", "a.b"], /--cluster: cluster name must be/],
       [["--cluster", "nats://a@h:1,nats://b@h:2"], /same credentials/],
     ] as const) {

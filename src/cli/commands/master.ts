@@ -30,11 +30,12 @@ export interface MasterFlags {
   clusterTokenFile?: string;
   clusterTlsCa?: string;
   clusterJobStore?: "auto" | "jetstream" | "memory";
+  clusterPingInterval?: number;
 }
 
 /** The `cluster` option from the --cluster* flags; undefined without --cluster. */
 function clusterOption(opts: MasterFlags): MasterClusterOptions | undefined {
-  const { cluster, clusterName, clusterCreds, clusterTokenFile, clusterTlsCa, clusterJobStore } = opts;
+  const { cluster, clusterName, clusterCreds, clusterTokenFile, clusterTlsCa, clusterJobStore, clusterPingInterval } = opts;
   if (cluster === undefined) {
     const stray = [
       ["--cluster-name", clusterName],
@@ -42,6 +43,7 @@ function clusterOption(opts: MasterFlags): MasterClusterOptions | undefined {
       ["--cluster-token-file", clusterTokenFile],
       ["--cluster-tls-ca", clusterTlsCa],
       ["--cluster-job-store", clusterJobStore],
+      ["--cluster-ping-interval", clusterPingInterval],
     ].find(([, value]) => value !== undefined);
     if (stray) throw new UsageError(`${stray[0]} needs --cluster`);
     return undefined;
@@ -51,6 +53,7 @@ function clusterOption(opts: MasterFlags): MasterClusterOptions | undefined {
   const option: MasterClusterOptions = { servers: cluster };
   if (clusterName !== undefined) option.name = clusterName;
   if (clusterJobStore !== undefined) option.jobStore = clusterJobStore;
+  if (clusterPingInterval !== undefined) option.pingInterval = clusterPingInterval;
   if (clusterCreds !== undefined) {
     readPem("--cluster-creds", clusterCreds); // fail now, as a usage error, not later in the background
     option.credsFile = clusterCreds;
@@ -79,6 +82,7 @@ export async function runMaster(opts: MasterFlags): Promise<void> {
     clusterTokenFile,
     clusterTlsCa,
     clusterJobStore,
+    clusterPingInterval,
     ...rest
   } = opts;
   let master: Master;
