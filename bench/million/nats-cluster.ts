@@ -63,29 +63,26 @@ export class NatsCluster {
 
   /** SIGKILLs every server and waits until each is gone. */
   async killAll(): Promise<void> {
-    await Promise.all(
-      this.nodes.map(async (node) => {
-        const proc = node.proc;
-        if (!proc || proc.exitCode !== null) return;
-        const exited = once(proc, "exit");
-        proc.kill("SIGKILL");
-        await exited;
-        node.proc = undefined;
-      }),
-    );
+    await this.signalAll("SIGKILL");
   }
 
-  /** SIGTERM, for the end of the run. */
+  /** SIGTERM, for the end of the run (SIGKILL after 5 s). */
   async stop(): Promise<void> {
+    await this.signalAll("SIGTERM", 5_000);
+  }
+
+  /** Sends `signal` to every running server and waits until each is gone, sending SIGKILL after `killAfterMs` if given. */
+  private async signalAll(signal: NodeJS.Signals, killAfterMs?: number): Promise<void> {
     await Promise.all(
       this.nodes.map(async (node) => {
         const proc = node.proc;
         if (!proc || proc.exitCode !== null) return;
         const exited = once(proc, "exit");
-        proc.kill("SIGTERM");
-        const timer = setTimeout(() => proc.kill("SIGKILL"), 5_000);
+        proc.kill(signal);
+        const timer = killAfterMs === undefined ? undefined : setTimeout(() => proc.kill("SIGKILL"), killAfterMs);
         await exited;
         clearTimeout(timer);
+        node.proc = undefined;
       }),
     );
   }

@@ -61,6 +61,15 @@ function fakeHost(id = "m1") {
   return { host: new NodeHost(fleet, options, link), fleet, conn, link };
 }
 
+/** A router whose directory names "stalled" as the holder of "s", and the epoch of m3, the holder "s" moves to. */
+function stalledHolder() {
+  const { host, conn } = fakeHost();
+  const directory = new HolderDirectory();
+  const router = new Router(host, { holds: () => false, epochOf: () => undefined }, directory, { knows: () => true });
+  directory.learn("s", "stalled", { at: 1, master: "stalled", seq: 1 });
+  return { host, conn, directory, router, fresh: { at: 2, master: "m3", seq: 1 } };
+}
+
 describe("cluster node parts over a fake host (no NATS)", () => {
   it("router: an answer released by every master is asked again at most 3 times within one deadline, then NOT_FOUND", async () => {
     const { host, conn } = fakeHost();
@@ -342,11 +351,7 @@ describe("cluster node parts over a fake host (no NATS)", () => {
   });
 
   it("router: a newer claim that arrives while the holder does not answer sends the call to the new holder at once", async () => {
-    const { host, conn } = fakeHost();
-    const directory = new HolderDirectory();
-    const router = new Router(host, { holds: () => false, epochOf: () => undefined }, directory, { knows: () => true });
-    directory.learn("s", "stalled", { at: 1, master: "stalled", seq: 1 });
-    const fresh = { at: 2, master: "m3", seq: 1 };
+    const { host, conn, directory, router, fresh } = stalledHolder();
     conn.answer = (subject) =>
       subject === host.subjects.route("m3")
         ? msg("inbox", { kind: "answer", cluster: "c", masterId: "m3", written: true, epoch: fresh })
@@ -361,11 +366,7 @@ describe("cluster node parts over a fake host (no NATS)", () => {
   });
 
   it("router: a call its holder leaves unanswered looks the slave up while it waits, and goes to the newer holder found", async () => {
-    const { host, conn } = fakeHost();
-    const directory = new HolderDirectory();
-    const router = new Router(host, { holds: () => false, epochOf: () => undefined }, directory, { knows: () => true });
-    directory.learn("s", "stalled", { at: 1, master: "stalled", seq: 1 });
-    const fresh = { at: 2, master: "m3", seq: 1 };
+    const { host, conn, router, fresh } = stalledHolder();
     conn.answer = (subject) =>
       subject === host.subjects.slave("s")
         ? msg("inbox", { kind: "claim", cluster: "c", master: "m3", slaveId: "s", epoch: fresh })
