@@ -42,7 +42,8 @@ function bySlave(results: readonly JobResult[]): Record<string, Pick<JobResult, 
 async function jetstreamMasters(server: NatsServer, names: string[]): Promise<Master[]> {
   const masters = await Promise.all(names.map((name) => clusterMaster(name, [server.url])));
   await mastersConverged(masters, names);
-  await waitFor(() => masters.every((m) => m.jobStore === "jetstream"), 5_000, "every master to keep jobs in JetStream");
+  // Setup, not the behaviour under test: creating or binding the streams and the bucket once took over 5 s in CI.
+  await waitFor(() => masters.every((m) => m.jobStore === "jetstream"), 15_000, "every master to keep jobs in JetStream");
   return masters;
 }
 
