@@ -306,6 +306,10 @@ export class JobRunner {
     this.running.set(job.id, run);
     this.own(run);
     void job.done.then(() => this.release(run));
+    // Kept in memory, a command waits for word that its slave connected somewhere: listen before the first delivery,
+    // not once a target is found absent, or a slave connecting elsewhere in between is never heard of (in a cluster
+    // the other masters' events reach this one only while it listens, and the listening goes out ahead of the calls).
+    if (run.expiresAt !== undefined && !store.shared) this.followConnects(store);
     // Paced: a job to the whole fleet writes to each stream in turns that leave the heartbeat room.
     // The first chunk in a turn after the one that created the job (closed meanwhile: pace() writes nothing); run()
     // resolves once it is written, as before.
