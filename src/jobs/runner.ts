@@ -593,6 +593,8 @@ export class JobRunner {
     const shared = new Map<string, KeptCommand[]>();
     let any = false;
     for (const run of this.running.values()) {
+      // A job that may still keep commands in memory goes on listening until it ends (see run()).
+      if (run.expiresAt !== undefined && !run.store.shared && !run.job.finished) any = true;
       for (const [slaveId, { command, at }] of run.kept) {
         if (!run.job.waitsFor(slaveId)) continue;
         any = true;
