@@ -786,11 +786,18 @@ export function describeMissing(summary: {
   return parts.join(", ");
 }
 
+/** The last millisecond a job id of this process was stamped with. */
+let lastIdMs = 0;
+
 /**
  * A job id that sorts by start time, like Salt's jids: UTC yyyymmddhhmmssSSS,
  * then 6 random hex digits so two masters starting a job in the same ms differ.
+ * Within one process the stamp only grows (as Salt's gen_jid bumps a jid equal
+ * to the last): two jobs started in the same ms would otherwise be ordered by
+ * their random digits, and ListJobs could show the later one as older.
  */
 function newJobId(): string {
-  const stamp = new Date().toISOString().replace(/[-:TZ.]/g, "");
+  lastIdMs = Math.max(Date.now(), lastIdMs + 1);
+  const stamp = new Date(lastIdMs).toISOString().replace(/[-:TZ.]/g, "");
   return `${stamp}-${randomBytes(3).toString("hex")}`;
 }

@@ -53,6 +53,17 @@ describe("jobs (Master.run)", function () {
     expect(await within(empty.done, 1_000, "an empty job")).to.include({ targets: 0, pending: 0 });
   });
 
+  it("gives jobs started in the same millisecond ids that sort in start order, so the newest is listed first", async () => {
+    const master = await startMaster();
+    const started: string[] = [];
+    // Empty jobs start in well under a millisecond each: many share one.
+    for (let i = 0; i < 50; i++) started.push((await master.run("x", { selector: "role=none" })).id);
+    expect([...started].sort()).to.deep.equal(started);
+    expect(new Set(started).size).to.equal(50);
+    expect(master.jobs().map((j) => j.id)).to.deep.equal([...started].reverse());
+    expect((await master.listJobs(50)).map((j) => j.id)).to.deep.equal([...started].reverse());
+  });
+
   it("refuses bad options with INVALID_ARGUMENT", async () => {
     const master = await startMaster();
     for (const options of [{ timeout: 0 }, { deliverWithin: 11 * 60_000 }, { ids: [""] }, { selector: "role in" }]) {
