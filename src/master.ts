@@ -123,8 +123,7 @@ export class Master extends EventEmitter<MasterEvents> {
         return { ids: view.slaves.map((slave) => slave.id), unanswered: view.unanswered };
       },
       request: (slaveId, custom, timeout, job) => this.scope.request(slaveId, custom, timeout, job),
-      requestMany: (custom, timeout, handlers) =>
-        this.scope instanceof LocalScope ? this.local.requestMany(custom, timeout, handlers) : undefined,
+      requestMany: (custom, timeout, handlers, job) => this.scope.requestMany(custom, timeout, handlers, job),
       reachable: (slaveId) => this.scope.reachable(slaveId),
       heldIds: () => this.local.ids(),
       watchConnects: (listener) =>

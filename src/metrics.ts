@@ -142,6 +142,11 @@ export class MasterMetrics implements MasterObserver, ClusterObserver {
     );
     counter("netsync_cluster_served_total", "Routed sends and requests served here for another master", (s) => s.served);
     counter(
+      "netsync_cluster_job_batches_total",
+      "Jobs' batches sent to holding masters, each one message carrying the command for many of that master's slaves",
+      (s) => s.batches,
+    );
+    counter(
       "netsync_cluster_replacements_total",
       "Local streams ended because a newer one of the same id is on another master",
       (s) => s.replacements,

@@ -12,6 +12,7 @@ import { NodeHost } from "./host.js";
 import { NatsLink } from "./nats-link.js";
 import { type ClusterOptions, type ResolvedClusterOptions, resolveClusterOptions } from "./options.js";
 import { Presence } from "./presence.js";
+import type { BatchCommand, RoutedBatch, RoutedBatchHandlers } from "./routed-batch.js";
 import { Router } from "./router.js";
 import { Scatter } from "./scatter.js";
 import type { ClusterStats } from "./stats.js";
@@ -161,6 +162,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     this.presence.stop();
     this.claims.stop();
     this.events.stop();
+    this.router.close();
     await this.link.close();
     this.claims.detach();
     this.eventsSubscription = undefined;
@@ -313,6 +315,14 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   /** Writes `data` to `slaveId` wherever it is held and waits up to `timeoutMs` for its Reply. */
   request(slaveId: string, data: string, timeoutMs: number, commandId?: string, job?: JobDelivery): Promise<RoutedReply> {
     return this.router.request(slaveId, data, timeoutMs, commandId, job);
+  }
+
+  /**
+   * A job's command to many slaves other masters hold: one message per
+   * holder and turn (see RoutedBatch); each outcome to `handlers`, once.
+   */
+  requestMany(command: BatchCommand, handlers: RoutedBatchHandlers): RoutedBatch {
+    return this.router.requestMany(command, handlers);
   }
 
   /** Where replies to jobs' routed deliveries served here are recorded (the cluster's job store, once open). */

@@ -1,8 +1,9 @@
 import { CLUSTER_DEFAULTS } from "../defaults.js";
 import { NetSyncError } from "../errors.js";
 import type { Fleet, StreamTracker } from "../fleet/fleet.js";
+import type { BatchHandlers, CommandBatch } from "../fleet/request-batch.js";
 import { histogramPercentile, histogramToWire, mergeWireHistogram, type RttHistogram } from "../fleet/rtt-histogram.js";
-import type { JobDelivery, PageRequest, Scope, Self } from "../fleet/scope.js";
+import type { BatchCustom, JobDelivery, PageRequest, Scope, Self } from "../fleet/scope.js";
 import { WatchHub } from "../fleet/watch-hub.js";
 import type { JobStoreSink } from "../jobs/store.js";
 import { getLogger, type Logger } from "../logger.js";
@@ -285,6 +286,29 @@ export class ClusterScope implements Scope {
     return { reply: replyOf(routed.reply), masterId: routed.masterId, ...(routed.recorded ? { recorded: true } : {}) };
   }
 
+  /**
+   * A job's fan-out: its slaves held here through the fleet's request batch,
+   * those held elsewhere by holder, one message per holder and turn (the
+   * node's RoutedBatch), each outcome to `handlers` once.
+   */
+  requestMany(custom: BatchCustom, timeout: number, handlers: BatchHandlers, job?: JobDelivery): CommandBatch {
+    const local = this.fleet.requestMany(custom, timeout, handlers);
+    const remote = this.node.requestMany(
+      { data: custom.data, commandId: custom.commandId, timeoutMs: timeout, ...(job ? { job } : {}) },
+      {
+        reply: (slaveId, reply, masterId, recorded) => handlers.reply(slaveId, replyOf(reply), { masterId, recorded }),
+        fail: (slaveId, error) => handlers.fail(slaveId, error),
+      },
+    );
+    return {
+      send: (slaveId) => (this.fleet.has(slaveId) ? local.send(slaveId) : remote.send(slaveId)),
+      close: () => {
+        local.close();
+        remote.close();
+      },
+    };
+  }
+
   async broadcast(custom: CustomInput, selector: Selector, timeout?: number): Promise<FleetBroadcastResult> {
     return this.node.broadcast(dataOf(custom), textOf(selector), timeout);
   }
@@ -337,6 +361,11 @@ export class ClusterScope implements Scope {
       send: (slaveId, data, commandId) => fleet.send(slaveId, { data, commandId }) === 1,
       requestReply: async (slaveId, data, timeoutMs, commandId) =>
         clusterReplyOf(await fleet.request(slaveId, { data, commandId }, timeoutMs)),
+      requestMany: (data, commandId, timeoutMs, handlers) =>
+        fleet.requestMany({ data, commandId }, timeoutMs, {
+          reply: (slaveId, reply) => handlers.reply(slaveId, clusterReplyOf(reply)),
+          fail: (slaveId, error) => handlers.fail(slaveId, error),
+        }),
       broadcast: async (data, selector) => fleet.broadcast(data, Selector.from(selector)),
       replaced: (slaveId: string, epoch: Epoch, byMaster: string) => {
         // Compare-and-delete: only a local connection older than `epoch` ends; a newer local one is kept (the node re-claims it).

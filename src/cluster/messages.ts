@@ -14,6 +14,8 @@ export type ClusterMessage =
   | ClaimMessage
   | WhoMessage
   | RouteMessage
+  | BatchMessage
+  | ResultsMessage
   | AnswerMessage
   | ListMessage
   | PageMessage
@@ -82,7 +84,52 @@ export interface RouteMessage {
   job?: { startedAt: number; deliveries: number };
 }
 
-/** The holding master's answer to a RouteMessage. */
+/**
+ * One job's command routed to a master for many of the slaves it holds (a
+ * job's fan-out: one message per holder and turn instead of one request per
+ * slave). Sent as a request: the holder answers at once (an AnswerMessage
+ * naming, in `notHeld`, the ids it does not hold: the asker routes those one
+ * by one), writes the command to the rest, and publishes their outcomes to
+ * `inbox` as they come, several per ResultsMessage.
+ */
+export interface BatchMessage {
+  kind: "batch";
+  cluster: string;
+  from: string;
+  slaveIds: string[];
+  data: string;
+  /** The slaves' reply timeout. */
+  timeoutMs: number;
+  /** As RouteMessage.deadline: a holder that gets the batch later than this (plus an allowance) was stalled and writes nothing. */
+  deadline: number;
+  /** The job's id: Custom.command_id for every slave of the batch. */
+  commandId: string;
+  /** Where the outcomes go (the asker's inbox for this job). */
+  inbox: string;
+  job?: { startedAt: number; deliveries: number };
+}
+
+/** One outcome of a batch: the slave's reply, or why there is none. */
+export interface BatchResult {
+  slaveId: string;
+  reply?: ClusterReply;
+  error?: { code: Code; message: string };
+  /** The holder recorded the reply as the job's result (a BatchMessage with `job`). */
+  recorded?: boolean;
+  /** The slave's stream ended before it replied and it is back, on a newer one: ask again (its command_id makes the repeat run once). */
+  again?: boolean;
+}
+
+/** Outcomes of a batch's slaves, from their holder to the asker's inbox. */
+export interface ResultsMessage {
+  kind: "results";
+  cluster: string;
+  masterId: string;
+  commandId: string;
+  results: BatchResult[];
+}
+
+/** The holding master's answer to a RouteMessage (or its acknowledgement of a BatchMessage). */
 export interface AnswerMessage {
   kind: "answer";
   cluster: string;
@@ -100,6 +147,8 @@ export interface AnswerMessage {
   released?: boolean;
   /** The answering master recorded the reply as the job's result (a RouteMessage with `job`). */
   recorded?: boolean;
+  /** Acknowledging a batch: the ids it does not hold (left, moved, or never here); it writes to the others. */
+  notHeld?: string[];
 }
 
 export interface ListMessage {
@@ -183,6 +232,8 @@ const KINDS = new Set([
   "who",
   "send",
   "request",
+  "batch",
+  "results",
   "answer",
   "list",
   "page",
@@ -231,23 +282,27 @@ export function decodeMessage(text: string, cluster: string): ClusterMessage | u
         (m.job === undefined || isJobDelivery(m.job))
         ? (m as unknown as RouteMessage)
         : undefined;
+    case "batch":
+      return str("from") &&
+        isStrings(m.slaveIds) &&
+        str("data") &&
+        num("timeoutMs") &&
+        num("deadline") &&
+        str("commandId") &&
+        str("inbox") &&
+        (m.job === undefined || isJobDelivery(m.job))
+        ? (m as unknown as BatchMessage)
+        : undefined;
+    case "results":
+      return str("masterId") && str("commandId") && Array.isArray(m.results) && m.results.every(isBatchResult)
+        ? (m as unknown as ResultsMessage)
+        : undefined;
     case "answer": {
       if (!str("masterId") || (m.released !== undefined && typeof m.released !== "boolean")) return undefined;
       if (m.recorded !== undefined && typeof m.recorded !== "boolean") return undefined;
       if (m.epoch !== undefined && !isEpoch(m.epoch)) return undefined;
-      const error = m.error as { code?: unknown; message?: unknown } | undefined;
-      if (error !== undefined && (typeof error !== "object" || error === null || !isCode(error.code) || typeof error.message !== "string"))
-        return undefined;
-      const reply = m.reply as { case?: unknown; value?: unknown } | undefined;
-      if (
-        reply !== undefined &&
-        (typeof reply !== "object" ||
-          reply === null ||
-          (reply.case !== "data" && reply.case !== "error") ||
-          typeof reply.value !== "string")
-      ) {
-        return undefined;
-      }
+      if (m.notHeld !== undefined && !isStrings(m.notHeld)) return undefined;
+      if (!isError(m.error) || !isReply(m.reply)) return undefined;
       return m as unknown as AnswerMessage;
     }
     case "list":
@@ -313,6 +368,39 @@ export function splitSlaves(slaves: ClusterSlave[], budget: number): ClusterSlav
     }
   }
   return parts;
+}
+
+function isStrings(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((item) => typeof item === "string");
+}
+
+/** Absent, or an error as an answer carries it. */
+function isError(value: unknown): boolean {
+  if (value === undefined) return true;
+  const error = value as { code?: unknown; message?: unknown } | null;
+  return typeof error === "object" && error !== null && isCode(error.code) && typeof error.message === "string";
+}
+
+/** Absent, or a slave's reply as an answer carries it. */
+function isReply(value: unknown): boolean {
+  if (value === undefined) return true;
+  const reply = value as { case?: unknown; value?: unknown } | null;
+  return (
+    typeof reply === "object" && reply !== null && (reply.case === "data" || reply.case === "error") && typeof reply.value === "string"
+  );
+}
+
+function isBatchResult(value: unknown): boolean {
+  const r = value as Record<string, unknown> | null;
+  return (
+    typeof r === "object" &&
+    r !== null &&
+    typeof r.slaveId === "string" &&
+    isError(r.error) &&
+    isReply(r.reply) &&
+    (r.recorded === undefined || typeof r.recorded === "boolean") &&
+    (r.again === undefined || typeof r.again === "boolean")
+  );
 }
 
 function isJobDelivery(value: unknown): boolean {

@@ -1,14 +1,19 @@
 import { randomUUID } from "node:crypto";
-import { type Msg, type NatsConnection, NoRespondersError, RequestError, TimeoutError } from "@nats-io/transport-node";
+import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import { Code } from "../code.js";
 import { NetSyncError } from "../errors.js";
 import type { JobDelivery } from "../fleet/scope.js";
 import type { RoutedSendResult } from "../model.js";
+import { BatchServer } from "./batch-server.js";
 import type { Holder, HolderDirectory } from "./directory.js";
-import { compareEpochs, type Epoch } from "./epoch.js";
+import { compareEpochs } from "./epoch.js";
 import type { ClusterHost } from "./host.js";
 import { type AnswerMessage, encodeMessage, type RouteMessage, type WhoMessage } from "./messages.js";
-import type { ClusterReply, RoutedReply } from "./types.js";
+import { type BatchCommand, RoutedBatch, type RoutedBatchHandlers } from "./routed-batch.js";
+import { type Holdings, type JobRecorder, LATE_ALLOWANCE_MS, type Liveness, outcomeOf, routeError } from "./routing.js";
+import type { RoutedReply } from "./types.js";
+
+export { type Holdings, type JobRecorder, type Liveness, routeError } from "./routing.js";
 
 /** Attempts of one routed call that got an answer saying "not here": each is asked again, past the master that said it. */
 const MAX_ROUTE_ATTEMPTS = 3;
@@ -36,23 +41,6 @@ const WATCH_AFTER_MS = 200;
  * re-homes.
  */
 const LOOKUP_STEP_MS = 250;
-/**
- * How late past its deadline (by this master's clock) a routed message may
- * still be acted on: the clocks of two masters differ a little even under
- * NTP. A message later than that was held up by a stall of this master.
- */
-const LATE_ALLOWANCE_MS = 1_000;
-
-/** What the router asks of the claims: what is held here, and with which epoch. */
-export interface Holdings {
-  holds(slaveId: string): boolean;
-  epochOf(slaveId: string): Epoch | undefined;
-}
-
-/** Which masters are known alive (the membership). */
-export interface Liveness {
-  knows(masterId: string): boolean;
-}
 
 /**
  * Sends and requests to one slave wherever it is held: locally without
@@ -73,14 +61,43 @@ export class Router {
    * delivery is kept even if the asking master died meanwhile. Resolves true
    * once recorded (or queued for NATS), false if another result was there first.
    */
-  recordJob: ((jobId: string, slaveId: string, reply: ClusterReply, job: JobDelivery) => Promise<boolean>) | undefined;
+  get recordJob(): JobRecorder | undefined {
+    return this.recorder;
+  }
+
+  set recordJob(record: JobRecorder | undefined) {
+    this.recorder = record;
+    this.batches.recordJob = record;
+  }
+
+  private recorder: JobRecorder | undefined;
+  /** Jobs' batches other masters send here for the slaves held here. */
+  private readonly batches: BatchServer;
 
   constructor(
     private readonly host: ClusterHost,
     private readonly held: Holdings,
     private readonly directory: HolderDirectory,
     private readonly members: Liveness,
-  ) {}
+  ) {
+    this.batches = new BatchServer(host, held);
+  }
+
+  /**
+   * A job's command to many slaves held by other masters: one message per
+   * holder and turn of the event loop (see RoutedBatch), each outcome to
+   * `handlers`; a slave held by no known master is routed alone.
+   */
+  requestMany(command: BatchCommand, handlers: RoutedBatchHandlers): RoutedBatch {
+    return new RoutedBatch(this.host, this.directory, this.members, command, handlers, (slaveId, timeoutMs) =>
+      this.request(slaveId, command.data, timeoutMs, command.commandId, command.job),
+    );
+  }
+
+  /** Stops serving batches (the node is closing). */
+  close(): void {
+    this.batches.close();
+  }
 
   /** Writes `data` to `slaveId` wherever it is held; NOT_FOUND if no master holds it, UNAVAILABLE without NATS. */
   async send(slaveId: string, data: string): Promise<RoutedSendResult> {
@@ -107,6 +124,10 @@ export class Router {
   /** A send or request another master routed here (on this master's route subject): answered on its reply subject. */
   serve(msg: Msg): void {
     const message = this.host.decode(msg);
+    if (msg.reply && message?.kind === "batch") {
+      this.batches.serve(msg.reply, message);
+      return;
+    }
     if (!msg.reply || (message?.kind !== "send" && message?.kind !== "request")) return;
     // Acted on one turn later: nats.js hands over everything it has read in one go, so claims that arrived behind this
     // message (a master waking from a stall reads its whole backlog) are processed first, and a slave that moved
@@ -394,22 +415,4 @@ export class Router {
 function askAgain(answer: AnswerMessage, holder: Holder): boolean {
   if (answer.released) return true;
   return answer.error?.code === Code.UNAVAILABLE && !!answer.epoch && compareEpochs(answer.epoch, holder.epoch) > 0;
-}
-
-/** The `routed` counter's outcome for a failed routed call's code. */
-function outcomeOf(code: Code, otherwise: "unavailable" | "error"): string {
-  return code === Code.NOT_FOUND ? "not_found" : code === Code.DEADLINE_EXCEEDED ? "timeout" : otherwise;
-}
-
-/** A failed NATS request as a NetSyncError: no responders is NOT_FOUND (nobody holds the id), a timeout DEADLINE_EXCEEDED. */
-export function routeError(err: unknown, slaveId: string, cluster: string, timeoutMs: number): NetSyncError {
-  if (err instanceof NetSyncError) return err;
-  const cause = (err as { cause?: unknown }).cause;
-  if (err instanceof NoRespondersError || cause instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
-    return new NetSyncError(`no slave with id "${slaveId}" in cluster "${cluster}"`, Code.NOT_FOUND, { cause: err });
-  }
-  if (err instanceof TimeoutError || cause instanceof TimeoutError) {
-    return new NetSyncError(`no answer routing to slave "${slaveId}" within ${timeoutMs} ms`, Code.DEADLINE_EXCEEDED, { cause: err });
-  }
-  return NetSyncError.from(err, Code.UNAVAILABLE);
 }

@@ -14,8 +14,10 @@ export interface ClusterStats {
   fenced: number;
   /** Routed calls this master refused because they reached it after their deadline (it was stalled). */
   late: number;
-  /** Routed sends and requests served here for another master. */
+  /** Routed sends and requests served here for another master (a batch counts each of its slaves). */
   served: number;
+  /** Jobs' batches sent to holding masters: one message carrying one command for many of that master's slaves. */
+  batches: number;
   /** Claims published by this node. */
   claimsPublished: number;
   /** Claims this node heard (its own echoed back, other holders' of its ids, and of ids it waits on). */
@@ -44,6 +46,7 @@ export function emptyStats(): ClusterStats {
     fenced: 0,
     late: 0,
     served: 0,
+    batches: 0,
     claimsPublished: 0,
     claimsHeard: 0,
     replacements: 0,

@@ -1,3 +1,4 @@
+import type { NetSyncError } from "../errors.js";
 import type { ClusterState, Epoch } from "../model.js";
 
 // A fleet broadcast and a routed send carry nothing that needs converting: the node answers with the model's own
@@ -32,6 +33,12 @@ export interface ClusterReply {
  * The local master as the cluster core sees it: the only way the core reads
  * or touches local slaves. ClusterScope implements it over the fleet; tests use a fake.
  */
+/** What becomes of each local slave of a LocalFleet.requestMany() batch: its reply, or why there is none (a NetSyncError). */
+export interface LocalBatchHandlers {
+  reply(slaveId: string, reply: ClusterReply): void;
+  fail(slaveId: string, error: NetSyncError): void;
+}
+
 export interface LocalFleet {
   /** This master's id (its `name`), e.g. "m1". */
   readonly id: string;
@@ -65,6 +72,17 @@ export interface LocalFleet {
   send(slaveId: string, data: string, commandId?: string): boolean;
   /** Writes a Custom and waits for the Reply; rejects with a NetSyncError (NOT_FOUND, DEADLINE_EXCEEDED, …). */
   requestReply(slaveId: string, data: string, timeoutMs: number, commandId?: string): Promise<ClusterReply>;
+  /**
+   * A job's command to many local slaves (the fleet's request batch): one
+   * encoding, each outcome to `handlers` as it comes, a reply in the
+   * cluster's wire form; `close()` once they are no longer wanted.
+   */
+  requestMany(
+    data: string,
+    commandId: string,
+    timeoutMs: number,
+    handlers: LocalBatchHandlers,
+  ): { send(slaveId: string): void; close(): void };
   /** Writes a Custom to every local slave matching `selector`, paced over turns of the event loop; resolves with how many. */
   broadcast(data: string, selector?: string): Promise<number>;
   /**

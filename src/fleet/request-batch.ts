@@ -4,16 +4,35 @@ import { NetSyncError } from "../errors.js";
 import type { Encoded } from "../grpc-adapter.js";
 import type { ReplySink, SlaveConnection } from "./slave-connection.js";
 
-/** What becomes of each request of a batch; called synchronously, once per slave sent to (never after close()). */
+/** Where a batch's Reply came from, when not from a slave of this master: its holder, and whether that one recorded it. */
+export interface BatchVia {
+  masterId: string;
+  /** The holder recorded the reply as the job's result in the cluster's job store (see JobDelivery). */
+  recorded: boolean;
+}
+
+/** What becomes of each request of a batch; called once per slave sent to (never after close()). */
 export interface BatchHandlers {
-  /** The slave's Reply. */
-  reply(slaveId: string, reply: Reply): void;
+  /** The slave's Reply; `via` when another master holds the slave. */
+  reply(slaveId: string, reply: Reply, via?: BatchVia): void;
   /**
    * No Reply: NOT_FOUND (no such slave here) or RESOURCE_EXHAUSTED (not
    * written), UNAVAILABLE (its stream ended first), DEADLINE_EXCEEDED
    * (written, no Reply within the timeout).
    */
   fail(slaveId: string, error: NetSyncError): void;
+}
+
+/**
+ * One command asking for a Reply, sent slave by slave to many (a job's
+ * fan-out): the lone master's {@link RequestBatch}, or a cluster's, which
+ * also routes to the slaves other masters hold, one message per holder.
+ */
+export interface CommandBatch {
+  /** Writes the command to `slaveId`; what becomes of it goes to the handlers (a failure to write may go at once). */
+  send(slaveId: string): void;
+  /** Stops every timer; outcomes not given yet are never given. */
+  close(): void;
 }
 
 /** What a batch needs of the fleet: finding a local connection and writing to it (counted, or evicting a slow one). */
@@ -31,7 +50,7 @@ export interface BatchFleet {
  * write order, the requests whose timeout has passed. What `fleet.request()`
  * does per slave, with the same outcomes, at a fraction of the allocations.
  */
-export class RequestBatch implements ReplySink {
+export class RequestBatch implements ReplySink, CommandBatch {
   /** Connections written to and when (performance.now()), in write order; `head` is the oldest not yet past its timeout. */
   private readonly sentTo: SlaveConnection[] = [];
   private readonly sentAt: number[] = [];

@@ -16,6 +16,7 @@ import type {
 import type { Selector } from "../selector.js";
 import { decodePageToken, PAGE_ROUNDS, PAGE_SCAN_LIMIT, PageAssembler } from "../slave-pages.js";
 import type { Fleet } from "./fleet.js";
+import type { BatchHandlers, CommandBatch } from "./request-batch.js";
 import { sortedPercentile } from "./rtt-histogram.js";
 import { WatchHub } from "./watch-hub.js";
 
@@ -71,6 +72,14 @@ export interface Scope {
    * With `job`, a holder elsewhere may record the reply as the job's result (see JobDelivery).
    */
   request(slaveId: string, custom: CustomInput, timeout: number, job?: JobDelivery): Promise<RoutedReplyResult>;
+  /**
+   * A job's fan-out: one command (with its command_id) asking for a Reply,
+   * written by `send(slaveId)` to slaves anywhere in reach, encoded once for
+   * the local ones, each outcome to `handlers` once (what request() would
+   * have come to). With `job`, holders elsewhere may record replies as
+   * request() does.
+   */
+  requestMany(custom: BatchCustom, timeout: number, handlers: BatchHandlers, job?: JobDelivery): CommandBatch;
   /** Writes a Custom to every slave in reach the selector matches, counted by master. */
   broadcast(custom: CustomInput, selector: Selector, timeout?: number): Promise<FleetBroadcastResult>;
   /**
@@ -92,6 +101,12 @@ export interface JobDelivery {
   startedAt: number;
   /** Writes of the command to the slave, this one included. */
   deliveries: number;
+}
+
+/** A job's command as a batch carries it: its data and its id (Custom.command_id). */
+export interface BatchCustom {
+  data: string;
+  commandId: string;
 }
 
 /** Who this master is, as a scope names it; known once listening (the id defaults to host:port). */
@@ -173,6 +188,10 @@ export class LocalScope implements Scope {
 
   async request(slaveId: string, custom: CustomInput, timeout: number): Promise<RoutedReplyResult> {
     return { reply: await this.fleet.request(slaveId, custom, timeout), masterId: this.self.id };
+  }
+
+  requestMany(custom: BatchCustom, timeout: number, handlers: BatchHandlers): CommandBatch {
+    return this.fleet.requestMany(custom, timeout, handlers);
   }
 
   async broadcast(custom: CustomInput, selector: Selector): Promise<FleetBroadcastResult> {

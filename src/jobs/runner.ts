@@ -4,7 +4,7 @@ import { Code } from "../code.js";
 import { JOB_DEFAULTS } from "../defaults.js";
 import { NetSyncError } from "../errors.js";
 import { pace, yieldTurn } from "../fleet/pacer.js";
-import type { BatchHandlers, RequestBatch } from "../fleet/request-batch.js";
+import type { BatchHandlers, CommandBatch } from "../fleet/request-batch.js";
 import type { JobDelivery } from "../fleet/scope.js";
 import type { Logger } from "../logger.js";
 import type { CustomInput, JobRecord, JobResult, JobResultStatus, RoutedReplyResult, RunOptions } from "../model.js";
@@ -42,12 +42,13 @@ export interface JobHost {
    */
   request(slaveId: string, custom: { data: string; commandId: string }, timeout: number, job?: JobDelivery): Promise<RoutedReplyResult>;
   /**
-   * A lone master's fan-out of one job to the slaves it holds: one encoding
-   * and request_id for every target, no promise or timer per target, each
-   * outcome (the same as request()'s) to `handlers`. Undefined where
-   * targets may be held elsewhere (a cluster): then request() per target.
+   * A job's first fan-out: one encoding and request_id for every target held
+   * here, no promise or timer per target, and in a cluster one message per
+   * holding master and turn for the others; each outcome (the same as
+   * request()'s) to `handlers`, once. With `job`, holders elsewhere may
+   * record replies (the handler's `via` says so).
    */
-  requestMany?(custom: { data: string; commandId: string }, timeout: number, handlers: BatchHandlers): RequestBatch | undefined;
+  requestMany(custom: { data: string; commandId: string }, timeout: number, handlers: BatchHandlers, job?: JobDelivery): CommandBatch;
   /** Whether a master in reach is known to hold the slave now; from memory, maybe stale. */
   reachable(slaveId: string): boolean;
   /** The slaves this master holds now (a shared store's kept commands are delivered by the slave's holder). */
@@ -87,8 +88,8 @@ interface Running {
   taking: Map<string, number>;
   /** Stops following the results other masters record for it (a shared store, once something is kept). */
   unfollow?: () => void;
-  /** Its first deliveries, as one batch (a lone master's memory store); else one host.request() per target. */
-  batch?: RequestBatch;
+  /** Its first deliveries, as one batch (redeliveries of kept commands go one by one, through host.request()). */
+  batch?: CommandBatch;
 }
 
 /** What a delivery needs of its job: the command, its reply timeout, when it started. */
@@ -297,12 +298,15 @@ export class JobRunner {
       keeping: 0,
       taking: new Map(),
     };
-    if (!store.shared) {
-      run.batch = this.host.requestMany?.({ data, commandId: job.id }, timeout, {
-        reply: (slaveId, reply) => this.replied(run, slaveId, reply, this.host.masterId, false),
+    run.batch = this.host.requestMany(
+      { data, commandId: job.id },
+      timeout,
+      {
+        reply: (slaveId, reply, via) => this.replied(run, slaveId, reply, via?.masterId ?? this.host.masterId, via?.recorded === true),
         fail: (slaveId, error) => this.failed(run, slaveId, error),
-      });
-    }
+      },
+      store.shared ? { startedAt: spec.startedAt.getTime(), deliveries: 1 } : undefined,
+    );
     this.running.set(job.id, run);
     this.own(run);
     void job.done.then(() => this.release(run));
@@ -364,17 +368,8 @@ export class JobRunner {
   // --- the first delivery -------------------------------------------------------
 
   private deliver(run: Running, slaveId: string): void {
-    const { job } = run;
-    if (this.closed || !job.waitsFor(slaveId)) return;
-    if (run.batch) {
-      run.batch.send(slaveId);
-      return;
-    }
-    const delivery = { startedAt: job.startedAt.getTime(), deliveries: (run.deliveries.get(slaveId) ?? 0) + 1 };
-    this.host.request(slaveId, { data: job.data, commandId: job.id }, job.timeout, run.store.shared ? delivery : undefined).then(
-      ({ reply, masterId, recorded }) => this.replied(run, slaveId, reply, masterId, recorded === true),
-      (err: unknown) => this.failed(run, slaveId, err),
-    );
+    if (this.closed || !run.job.waitsFor(slaveId)) return;
+    run.batch?.send(slaveId);
   }
 
   /** A first delivery's Reply. */

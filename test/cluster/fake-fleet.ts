@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import type { ClusterNode } from "../../src/cluster/cluster-node.js";
 import { compareEpochs, type Epoch, EpochClock } from "../../src/cluster/epoch.js";
-import type { ClusterReply, ClusterSlave, LocalFleet } from "../../src/cluster/types.js";
+import type { ClusterReply, ClusterSlave, LocalBatchHandlers, LocalFleet } from "../../src/cluster/types.js";
 import { Code } from "../../src/code.js";
 import { NetSyncError } from "../../src/errors.js";
 
@@ -122,6 +122,22 @@ export class FakeFleet extends EventEmitter<FakeFleetEvents> implements LocalFle
     }
     if (data === "fail") return { case: "error", value: "handler failed" };
     return { case: "data", value: `${this.id}:${slaveId}:${data}` };
+  }
+
+  /** requestReply() per slave sent to, each outcome to `handlers` (enough of the fleet's request batch for the node). */
+  requestMany(data: string, _commandId: string, timeoutMs: number, handlers: LocalBatchHandlers) {
+    let closed = false;
+    return {
+      send: (slaveId: string) => {
+        this.requestReply(slaveId, data, timeoutMs).then(
+          (reply) => closed || handlers.reply(slaveId, reply),
+          (err: unknown) => closed || handlers.fail(slaveId, NetSyncError.from(err, Code.INTERNAL)),
+        );
+      },
+      close: () => {
+        closed = true;
+      },
+    };
   }
 
   async broadcast(data: string, selector?: string): Promise<number> {

@@ -262,6 +262,42 @@ describe("cluster: a stalled master swallows no routed call", function () {
     });
   });
 
+  it("a job's batch to a holder frozen as it went out: the slaves re-home and each command runs once, on the live holder; none late on the frozen one", async () => {
+    const m1 = await startStallable("m1", [server.url]);
+    const [m2, m3] = (await Promise.all(
+      ["m2", "m3"].map((n) => clusterMaster(n, [server.url], { requestTimeout: DEADLINE_MS }, { metricsPort: 0 })),
+    )) as [Master, Master];
+    await mastersConverged([m2, m3], ["m1", "m2", "m3"], 5_000);
+    const ids = ["a", "b", "c", "d"];
+    const delivered = recordingSlaves(ids, [m1.address, m2.address], 1_000);
+    await waitFor(() => m3.masters().find((m) => m.id === "m1")?.slavesHeld === ids.length, 5_000, "m1 to hold every slave");
+    // The listing teaches m3 that m1 holds them: the job's commands go to m1 as one batch.
+    const warm = await m3.run("warm", { selector: "", timeout: DEADLINE_MS });
+    expect((await warm.done).ok).to.equal(ids.length);
+    const batches = await metric(m3.metricsPort!, "netsync_cluster_job_batches_total");
+
+    m1.child.kill("SIGSTOP");
+    const started = performance.now();
+    const job = await m3.run("job", { ids, timeout: DEADLINE_MS });
+    const summary = await job.done;
+    const took = performance.now() - started;
+    expect(await metric(m3.metricsPort!, "netsync_cluster_job_batches_total"), "batches sent").to.be.greaterThan(batches);
+    expect(
+      job
+        .record()
+        .results.map((r) => `${r.slaveId}: ${r.status}@${r.masterId}`)
+        .sort(),
+      "every command answered on m2, where the slaves went",
+    ).to.deep.equal(ids.map((id) => `${id}: ok@m2`));
+    expect(took, "the job's time").to.be.below(DEADLINE_MS + 2 * LATE_MS);
+    m1.child.kill("SIGCONT");
+    // m1 wakes with the batch in its backlog, behind the claims of m2 that took its slaves: it writes to none of them.
+    await waitFor(() => (m3.masters().find((m) => m.id === "m1")?.slavesHeld ?? -1) === 0, 5_000, "m1 to hold no slave");
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(delivered.get("job")?.length, "runs of the job's command (one per slave)").to.equal(ids.length);
+    expect(summary).to.include({ ok: ids.length });
+  });
+
   it("cut from NATS by a blackholed link while its slaves stay: calls end by their deadline, none runs late, all reach it again after", async () => {
     const proxy = new TcpProxy({ host: "127.0.0.1", port: server.port });
     const proxyPort = await proxy.listen();
