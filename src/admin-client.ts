@@ -6,6 +6,7 @@ import {
   BroadcastRequestSchema,
   type BroadcastResponse,
   GetJobRequestSchema,
+  type GetJobResponse,
   ListJobsRequestSchema,
   ListMastersRequestSchema,
   type ListMastersResponse,
@@ -26,6 +27,9 @@ import { callUnary, methodPath } from "./grpc-adapter.js";
 import type { JobRecord, JobResult, JobSummary } from "./model.js";
 import { type ClientTlsOptions, clientCredentials, tokenMetadata } from "./server/auth.js";
 import { type JobStartedInfo, jobRecordOf, jobResultOf, jobStartedOf, jobSummaryOf } from "./server/job-message.js";
+
+/** Targets (with their results) per GetJob page: well within the default 1 MiB message with replies of a few dozen bytes. */
+const GET_JOB_PAGE = 2_000;
 
 /** How long an admin call may take before it fails with DEADLINE_EXCEEDED, beyond any reply wait. */
 const CALL_DEADLINE_MS = 5_000;
@@ -186,10 +190,18 @@ export class AdminClient {
       timeout: options.timeout !== undefined ? durationFromMs(options.timeout) : undefined,
       deliverWithin: options.deliverWithin !== undefined ? durationFromMs(options.deliverWithin) : undefined,
     });
+    // A job's targets past one message come in JobTargets after `started`: `started` is yielded once they are all in.
+    let started: (JobStartedInfo & { count: number }) | undefined;
     for await (const message of this.serverStream(AdminService.method.run, RunRequestSchema, RunResponseSchema, request, options.signal)) {
       const event = message.event;
-      if (event.case === "started") yield { type: "started", ...jobStartedOf(event.value) };
-      else if (event.case === "result") yield { type: "result", result: jobResultOf(event.value) };
+      if (event.case === "started") started = { ...jobStartedOf(event.value), count: event.value.targetCount };
+      else if (event.case === "targets") started?.targets.push(...event.value.slaveIds);
+      if (started && started.targets.length >= started.count) {
+        const { count: _, ...info } = started;
+        started = undefined;
+        yield { type: "started", ...info };
+      }
+      if (event.case === "result") yield { type: "result", result: jobResultOf(event.value) };
       else if (event.case === "summary") yield { type: "summary", summary: jobSummaryOf(event.value) };
     }
   }
@@ -227,12 +239,37 @@ export class AdminClient {
     }
   }
 
-  /** AdminService.GetJob: a recent job with its results so far; NOT_FOUND once it aged out of the master's job cache. */
-  async getJob(jobId: string): Promise<JobRecord> {
-    const request = create(GetJobRequestSchema, { jobId });
-    const response = await this.call(() => callUnary(this.client, AdminService.method.getJob, request, this.deadline(), this.metadata));
-    if (!response.job) throw new NetSyncError(`the master answered GetJob ${jobId} without a job`, Code.INTERNAL);
-    return jobRecordOf(response.job);
+  /**
+   * AdminService.GetJob: a recent job with its results so far, read in pages
+   * of `pageSize` targets (a job to a whole fleet does not fit one
+   * response); NOT_FOUND once it aged out of the master's job cache. Read
+   * in pages, the results come in target order; from a master that answers
+   * whole jobs only, in the order they came.
+   */
+  async getJob(jobId: string, pageSize = GET_JOB_PAGE): Promise<JobRecord> {
+    let record: JobRecord | undefined;
+    let pageToken = "";
+    let size = pageSize;
+    for (;;) {
+      const request = create(GetJobRequestSchema, { jobId, pageSize: size, pageToken });
+      let response: GetJobResponse;
+      try {
+        response = await this.call(() => callUnary(this.client, AdminService.method.getJob, request, this.deadline(), this.metadata));
+      } catch (err) {
+        // Large replies make a page of this many too big for one message: fewer per page.
+        if (!(err instanceof NetSyncError) || err.code !== Code.RESOURCE_EXHAUSTED || size <= 1) throw err;
+        size = Math.floor(size / 2);
+        continue;
+      }
+      if (!response.job) throw new NetSyncError(`the master answered GetJob ${jobId} without a job`, Code.INTERNAL);
+      const page = jobRecordOf(response.job);
+      if (record) {
+        record.targets.push(...page.targets);
+        record.results.push(...page.results);
+      } else record = page;
+      pageToken = response.nextPageToken;
+      if (pageToken === "") return record;
+    }
   }
 
   /** AdminService.ListJobs: the master's recent jobs, newest first, without their results (`limit` default 100). */

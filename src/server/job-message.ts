@@ -39,13 +39,41 @@ export interface JobStartedInfo {
   masterId: string;
 }
 
-export function jobStartedMessage(started: JobStartedInfo): MessageInitShape<typeof JobStartedSchema> {
+/** `slaveIds`: the targets the message lists, when fewer than all of them (the rest in JobTargets, or another page). */
+export function jobStartedMessage(
+  started: JobStartedInfo,
+  slaveIds: string[] = started.targets,
+): MessageInitShape<typeof JobStartedSchema> {
   return {
     jobId: started.jobId,
-    slaveIds: started.targets,
+    slaveIds,
     unansweredMasters: started.unansweredMasters,
     masterId: started.masterId,
+    targetCount: started.targets.length,
   };
+}
+
+/**
+ * Splits ids into runs of at most `budget` bytes as repeated string fields
+ * (the first run `firstBudget`): each id costs its UTF-8 bytes plus a tag and
+ * a length prefix. At least one run, maybe empty; one id over the budget
+ * still gets a run of its own (ids are at most 256 bytes).
+ */
+export function splitIds(ids: readonly string[], firstBudget: number, budget: number): string[][] {
+  const runs: string[][] = [[]];
+  let left = firstBudget;
+  for (const id of ids) {
+    const size = Buffer.byteLength(id) + 3;
+    const current = runs[runs.length - 1] as string[];
+    if (size > left && current.length > 0) {
+      runs.push([id]);
+      left = budget - size;
+    } else {
+      current.push(id);
+      left -= size;
+    }
+  }
+  return runs;
 }
 
 export function jobStartedOf(message: JobStartedMessage | undefined): JobStartedInfo {
@@ -115,21 +143,33 @@ export function jobSummaryOf(message: JobSummaryMessage | undefined): JobSummary
   };
 }
 
-/** A cached job as GetJob (with its results) and ListJobs (`withResults` false) answer it. */
-export function jobMessage(record: JobRecord, withResults = true): MessageInitShape<typeof JobSchema> {
+/**
+ * A cached job as GetJob (with its results) and ListJobs (`withResults`
+ * false) answer it; `targets`, when given, the ones it lists (a page, or
+ * ListJobs' first few), and then only their results.
+ */
+export function jobMessage(record: JobRecord, withResults = true, targets?: string[]): MessageInitShape<typeof JobSchema> {
+  let results = withResults ? record.results : [];
+  if (targets && withResults) {
+    const listed = new Set(targets);
+    results = results.filter((r) => listed.has(r.slaveId));
+  }
   return {
-    started: jobStartedMessage({
-      jobId: record.id,
-      targets: record.targets,
-      unansweredMasters: record.unansweredMasters,
-      masterId: record.masterId,
-    }),
+    started: jobStartedMessage(
+      {
+        jobId: record.id,
+        targets: record.targets,
+        unansweredMasters: record.unansweredMasters,
+        masterId: record.masterId,
+      },
+      targets,
+    ),
     data: record.data,
     selector: record.selector,
     timeout: durationFromMs(record.timeout),
     deliverWithin: record.deliverWithin !== undefined ? durationFromMs(record.deliverWithin) : undefined,
     summary: jobSummaryMessage(record.summary),
-    results: withResults ? record.results.map(jobResultMessage) : [],
+    results: results.map(jobResultMessage),
   };
 }
 

@@ -18,7 +18,7 @@ import { NetSyncError } from "../errors.js";
 import { DecodeFailure, rejectCall } from "../grpc-adapter.js";
 import type { Job } from "../jobs/job.js";
 import type { CustomInput, JobRecord, JobResult, JobSummary, RunOptions } from "../model.js";
-import { jobMessage, jobResultMessage, jobStartedMessage, jobSummaryMessage } from "./job-message.js";
+import { jobMessage, jobResultMessage, jobStartedMessage, jobSummaryMessage, splitIds } from "./job-message.js";
 
 /**
  * What AdminService's job calls need of a master: Master.run(), getJob() and
@@ -36,6 +36,24 @@ type RunCall = grpc.ServerWritableStream<RunRequest | DecodeFailure, RunResponse
 
 /** ListJobs' limit when the request leaves it 0. */
 export const DEFAULT_LIST_JOBS = 100;
+
+/** Targets ListJobs lists of each job at most (JobStarted.target_count says how many in all; GetJob pages through them). */
+export const LIST_JOBS_TARGETS = 1_000;
+
+/** A GetJob page token: where the next page starts among the job's targets (sorted). */
+function jobPageToken(offset: number): string {
+  return Buffer.from(`job-page:${offset}`).toString("base64url");
+}
+
+/** The offset a GetJob page token names; INVALID_ARGUMENT for anything that is not one of ours (or past the targets). */
+function jobPageOffset(token: string, targets: number): number {
+  if (token === "") return 0;
+  const match = /^job-page:(\d{1,9})$/.exec(Buffer.from(token, "base64url").toString());
+  const offset = match ? Number(match[1]) : Number.NaN;
+  if (!(offset > 0 && offset < targets))
+    throw new NetSyncError(`bad page_token "${token}": not one GetJob gave for this job`, Code.INVALID_ARGUMENT);
+  return offset;
+}
 
 /** Room left in a message for what surrounds the jobs (framing, the response's own fields). */
 const HEADROOM_BYTES = 4 * 1024;
@@ -85,6 +103,8 @@ class RunStream {
   constructor(
     private readonly call: RunCall,
     private readonly job: Job,
+    /** Bytes the targets may take in one message. */
+    private readonly targetBytes: number,
     private readonly onClose: (stream: RunStream) => void,
   ) {}
 
@@ -93,15 +113,16 @@ class RunStream {
       this.blocked = false;
       this.pump();
     });
-    this.write({
-      case: "started",
-      value: jobStartedMessage({
-        jobId: this.job.id,
-        targets: [...this.job.targets],
-        unansweredMasters: [...this.job.unansweredMasters],
-        masterId: this.job.masterId,
-      }),
-    });
+    const started = {
+      jobId: this.job.id,
+      targets: [...this.job.targets],
+      unansweredMasters: [...this.job.unansweredMasters],
+      masterId: this.job.masterId,
+    };
+    // Targets past one message's worth follow in JobTargets, before any result (the job holds them anyway).
+    const [first = [], ...rest] = splitIds(started.targets, this.targetBytes, this.targetBytes);
+    this.write({ case: "started", value: jobStartedMessage(started, first) });
+    for (const slaveIds of rest) this.write({ case: "targets", value: { slaveIds } });
     const stop = this.job.follow(
       (result) => {
         this.waiting.push(result);
@@ -196,7 +217,7 @@ export class JobService {
       (job) => {
         // A client gone before the targets were fixed leaves the job running, followed by no one.
         if (gone) return;
-        stream = new RunStream(call, job, (s) => this.streams.delete(s));
+        stream = new RunStream(call, job, this.port.maxMessageBytes - HEADROOM_BYTES, (s) => this.streams.delete(s));
         this.streams.add(stream);
         stream.start();
       },
@@ -207,18 +228,40 @@ export class JobService {
     );
   };
 
-  /** GetJob: the job with its results so far; NOT_FOUND for an id the cache does not hold. */
+  /**
+   * GetJob: the job with its results so far, whole or (page_size) a slice of
+   * its targets in id order with their results; NOT_FOUND for an id the
+   * cache does not hold.
+   */
   async getJob(request: GetJobRequest): Promise<MessageInitShape<typeof GetJobResponseSchema>> {
     if (request.jobId === "") throw new NetSyncError("job_id is required", Code.INVALID_ARGUMENT);
+    if (request.pageSize < 0) throw new NetSyncError("page_size must not be negative", Code.INVALID_ARGUMENT);
+    if (request.pageSize === 0 && request.pageToken !== "")
+      throw new NetSyncError("page_token goes with page_size (the size of the pages)", Code.INVALID_ARGUMENT);
     const job = await this.port.getJob(request.jobId);
     if (!job) throw new NetSyncError(`no job with id "${request.jobId}" (never run, or aged out of the job cache)`, Code.NOT_FOUND);
+    const limit = this.port.maxMessageBytes - HEADROOM_BYTES;
+    if (request.pageSize > 0) {
+      const offset = jobPageOffset(request.pageToken, job.targets.length);
+      const slice = job.targets.slice(offset, offset + request.pageSize);
+      const message = create(JobSchema, jobMessage(job, true, slice));
+      const bytes = toBinary(JobSchema, message).byteLength;
+      if (bytes > limit) {
+        throw new NetSyncError(
+          `a page of ${slice.length} targets of job ${job.id} is too big for one response: ${bytes} bytes with their results, ` +
+            `the limit is ${limit}; ask for fewer (page_size)`,
+          Code.RESOURCE_EXHAUSTED,
+        );
+      }
+      const next = offset + slice.length;
+      return { job: message, nextPageToken: next < job.targets.length ? jobPageToken(next) : "" };
+    }
     const message = create(JobSchema, jobMessage(job));
     const bytes = toBinary(JobSchema, message).byteLength;
-    const limit = this.port.maxMessageBytes - HEADROOM_BYTES;
     if (bytes > limit) {
       throw new NetSyncError(
         `job ${job.id} is too big for one response: ${bytes} bytes with its ${message.results.length} results, ` +
-          `the limit is ${limit} (its summary: ListJobs)`,
+          `the limit is ${limit} (ask in pages: page_size; its summary: ListJobs)`,
         Code.RESOURCE_EXHAUSTED,
       );
     }
@@ -236,7 +279,11 @@ export class JobService {
     const jobs: JobMessage[] = [];
     let bytes = 0;
     for (const job of await this.port.listJobs(request.limit || DEFAULT_LIST_JOBS)) {
-      const message = create(JobSchema, jobMessage(job, false));
+      // A job to the whole fleet would fill the response with its targets alone: the first few, and target_count.
+      const message = create(
+        JobSchema,
+        jobMessage(job, false, job.targets.length > LIST_JOBS_TARGETS ? job.targets.slice(0, LIST_JOBS_TARGETS) : undefined),
+      );
       // Each job is a length-delimited field: its bytes plus a tag and a length prefix.
       const size = toBinary(JobSchema, message).byteLength + 6;
       if (bytes + size > limit) {

@@ -2,7 +2,17 @@
 import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { expect } from "chai";
-import { AdminService, type RunRequest, RunRequestSchema, type RunResponse, RunResponseSchema } from "../../gen/netsync/v1/admin_pb.js";
+import {
+  AdminService,
+  type GetJobRequest,
+  GetJobRequestSchema,
+  type GetJobResponse,
+  GetJobResponseSchema,
+  type RunRequest,
+  RunRequestSchema,
+  type RunResponse,
+  RunResponseSchema,
+} from "../../gen/netsync/v1/admin_pb.js";
 import type { RunCallOptions, RunEvent } from "../../src/admin-client.js";
 import { Code } from "../../src/code.js";
 import { methodPath, serviceDefinition } from "../../src/grpc-adapter.js";
@@ -212,12 +222,91 @@ describe("AdminService jobs (Run, GetJob, ListJobs)", function () {
       await within(job.done, 2_000, "a job of absent slaves");
       jobs.push(job);
     }
-    const tooBig = await rejection(admin.getJob(jobs[0]!.id), 3_000, "GetJob of a big job");
+    const tooBig = await rejection(admin.getJob(jobs[0]!.id, 0), 3_000, "GetJob of a big job, whole");
     expect(tooBig.code).to.equal(Code.RESOURCE_EXHAUSTED);
     expect(tooBig.message).to.match(/job \S+ is too big for one response: \d+ bytes with its 80 results, the limit is 12288/);
     const listed = await admin.listJobs();
     expect(listed.map((j) => j.id)).to.deep.equal([jobs[2]!.id]);
     expect(listed[0]!.targets).to.deep.equal(ids);
+  });
+
+  it("a job whose targets pass one message: Run sends the rest in JobTargets, GetJob reads it in pages, ListJobs lists the first 1,000", async () => {
+    const master = await startMaster({ maxMessageBytes: 16 * 1024 });
+    const admin = adminClient(master.address);
+    // 150 targets with 100-character ids: ~15 KiB of ids, more than the 12 KiB one message may carry here (less its headroom),
+    // but a request the master still takes.
+    const ids = Array.from({ length: 150 }, (_, i) => `${String(i).padStart(3, "0")}-${"z".repeat(96)}`);
+    const raw = rawRun(master.address, { custom: { data: "x" }, slaveIds: ids, timeout: { seconds: 2n } });
+    expect((await within(raw.status, 5_000, "the raw Run")).code).to.equal(grpc.status.OK);
+    const [started, ...more] = raw.messages.filter((m) => m.event.case === "started" || m.event.case === "targets");
+    expect(started?.event.case).to.equal("started");
+    expect(more.length, "JobTargets messages").to.be.at.least(1);
+    const sent = raw.messages.flatMap((m) => (m.event.case === "started" || m.event.case === "targets" ? m.event.value.slaveIds : []));
+    expect(sent).to.deep.equal(ids);
+    expect(started?.event.case === "started" && started.event.value.targetCount).to.equal(150);
+    // The first result comes after every target.
+    const firstResult = raw.messages.findIndex((m) => m.event.case === "result");
+    expect(firstResult).to.equal(1 + more.length);
+
+    const events = await runAll(master.address, "y", { ids, timeout: 2_000 });
+    const first = events[0] as Extract<RunEvent, { type: "started" }>;
+    expect(first.type).to.equal("started");
+    expect(first.targets).to.deep.equal(ids);
+    expect(events.filter((e) => e.type === "started")).to.have.length(1);
+    expect(events.filter((e) => e.type === "result")).to.have.length(150);
+
+    // Whole, it is too big; in pages (the client halves a page that does not fit) every target and result comes.
+    expect((await rejection(admin.getJob(first.jobId, 0), 3_000, "GetJob whole")).code).to.equal(Code.RESOURCE_EXHAUSTED);
+    for (const pageSize of [2_000, 7]) {
+      const record = await admin.getJob(first.jobId, pageSize);
+      expect(record.targets).to.deep.equal(ids);
+      expect(record.results.map((r) => r.slaveId)).to.deep.equal(ids);
+      expect(record.results.every((r) => r.status === "not-connected")).to.equal(true);
+      expect(record.summary).to.include({ targets: 150, notConnected: 150 });
+    }
+
+    // ListJobs: each job's first 1,000 targets at most, the count in full.
+    const wide = await startMaster();
+    const many = Array.from({ length: 1_500 }, (_, i) => `w${String(i).padStart(4, "0")}`);
+    const job = await wide.run("z", { ids: many, timeout: 1_000 });
+    await within(job.done, 5_000, "the wide job");
+    const [listed] = await adminClient(wide.address).listJobs();
+    expect(listed?.targets).to.deep.equal(many.slice(0, 1_000));
+    expect(listed?.summary.targets).to.equal(1_500);
+    expect((await adminClient(wide.address).getJob(job.id)).targets).to.deep.equal(many);
+  });
+
+  it("GetJob refuses a page token it did not give, and a token without page_size, with INVALID_ARGUMENT", async () => {
+    const master = await startMaster();
+    const job = await master.run("x", { ids: ["p1", "p2", "p3"], timeout: 500 });
+    await within(job.done, 3_000, "the job");
+    const client = new grpc.Client(master.address, grpc.credentials.createInsecure());
+    track(() => client.close());
+    const getJob = (init: MessageInitShape<typeof GetJobRequestSchema>) =>
+      new Promise<{ code: number; details: string; response?: GetJobResponse }>((resolve) =>
+        client.makeUnaryRequest(
+          methodPath(AdminService.method.getJob),
+          (value: GetJobRequest) => Buffer.from(toBinary(GetJobRequestSchema, value)),
+          (bytes: Buffer) => fromBinary(GetJobResponseSchema, bytes),
+          create(GetJobRequestSchema, init),
+          (err, response) => resolve(err ? { code: err.code ?? -1, details: err.details ?? "" } : { code: 0, details: "", response }),
+        ),
+      );
+    const page1 = await getJob({ jobId: job.id, pageSize: 2 });
+    expect(page1.code).to.equal(0);
+    expect(page1.response?.job?.started?.slaveIds).to.deep.equal(["p1", "p2"]);
+    expect(page1.response?.job?.started?.targetCount).to.equal(3);
+    const page2 = await getJob({ jobId: job.id, pageSize: 2, pageToken: page1.response?.nextPageToken ?? "" });
+    expect(page2.response?.job?.started?.slaveIds).to.deep.equal(["p3"]);
+    expect(page2.response?.nextPageToken).to.equal("");
+    for (const bad of [
+      { pageSize: 2, pageToken: "nonsense" },
+      { pageSize: 0, pageToken: page1.response?.nextPageToken ?? "" },
+      { pageSize: -1 },
+    ]) {
+      const answer = await getJob({ jobId: job.id, ...bad });
+      expect(answer.code, JSON.stringify(bad)).to.equal(grpc.status.INVALID_ARGUMENT);
+    }
   });
 
   it("a client that cancels mid-run leaves the job running, followed by no one; GetJob shows it finish", async () => {

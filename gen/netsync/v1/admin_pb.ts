@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file netsync/v1/admin.proto.
  */
 export const file_netsync_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChZuZXRzeW5jL3YxL2FkbWluLnByb3RvEgpuZXRzeW5jLnYxIt4CCgVTbGF2ZRIKCgJpZBgBIAEoCRIMCgRwZWVyGAIgASgJEjAKDGNvbm5lY3RlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJbGFzdF9zZWVuGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgNydHQYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEgoKcGluZ3Nfc2VudBgGIAEoBBIWCg5wb25nc19yZWNlaXZlZBgHIAEoBBIVCg1jb21tYW5kc19zZW50GAggASgEEi0KBmxhYmVscxgJIAMoCzIdLm5ldHN5bmMudjEuU2xhdmUuTGFiZWxzRW50cnkSEQoJbWFzdGVyX2lkGAogASgJGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiagoGTWFzdGVyEgoKAmlkGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSEwoLc2xhdmVzX2hlbGQYAyABKA0SLgoKbGFzdF9oZWFyZBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAimAEKC0Nsb3NlZFNsYXZlEiAKBXNsYXZlGAEgASgLMhEubmV0c3luYy52MS5TbGF2ZRItCgljbG9zZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKBnJlYXNvbhgDIAEoDjIXLm5ldHN5bmMudjEuQ2xvc2VSZWFzb24SDwoHZGV0YWlscxgEIAEoCSJkChFMaXN0U2xhdmVzUmVxdWVzdBIWCg5pbmNsdWRlX2Nsb3NlZBgBIAEoCBIQCghzZWxlY3RvchgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSK6AQoSTGlzdFNsYXZlc1Jlc3BvbnNlEiEKBnNsYXZlcxgBIAMoCzIRLm5ldHN5bmMudjEuU2xhdmUSJwoGY2xvc2VkGAIgAygLMhcubmV0c3luYy52MS5DbG9zZWRTbGF2ZRIjCgdtYXN0ZXJzGAMgAygLMhIubmV0c3luYy52MS5NYXN0ZXISGgoSdW5hbnN3ZXJlZF9tYXN0ZXJzGAQgAygJEhcKD25leHRfcGFnZV90b2tlbhgFIAEoCSJIChBCcm9hZGNhc3RSZXF1ZXN0EiIKBmN1c3RvbRgBIAEoCzISLm5ldHN5bmMudjEuQ3VzdG9tEhAKCHNlbGVjdG9yGAIgASgJIuABChFCcm9hZGNhc3RSZXNwb25zZRIPCgd3cml0dGVuGAEgASgNEk0KEXdyaXR0ZW5fYnlfbWFzdGVyGAIgAygLMjIubmV0c3luYy52MS5Ccm9hZGNhc3RSZXNwb25zZS5Xcml0dGVuQnlNYXN0ZXJFbnRyeRIaChJ1bmFuc3dlcmVkX21hc3RlcnMYAyADKAkSFwoPcGVuZGluZ19tYXN0ZXJzGAQgAygJGjYKFFdyaXR0ZW5CeU1hc3RlckVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDToCOAEigwEKC1NlbmRSZXF1ZXN0EhAKCHNsYXZlX2lkGAEgASgJEiIKBmN1c3RvbRgCIAEoCzISLm5ldHN5bmMudjEuQ3VzdG9tEhIKCndhaXRfcmVwbHkYAyABKAgSKgoHdGltZW91dBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJUCgxTZW5kUmVzcG9uc2USDwoHd3JpdHRlbhgBIAEoCBIgCgVyZXBseRgCIAEoCzIRLm5ldHN5bmMudjEuUmVwbHkSEQoJbWFzdGVyX2lkGAMgASgJIhQKEkxpc3RNYXN0ZXJzUmVxdWVzdCJVChNMaXN0TWFzdGVyc1Jlc3BvbnNlEiMKB21hc3RlcnMYASADKAsyEi5uZXRzeW5jLnYxLk1hc3RlchIZChFjbHVzdGVyX2Nvbm5lY3RlZBgCIAEoCCJdCgxXYXRjaFJlcXVlc3QSEAoIc2VsZWN0b3IYASABKAkSKQoFa2luZHMYAiADKA4yGi5uZXRzeW5jLnYxLldhdGNoRXZlbnRLaW5kEhAKCHNuYXBzaG90GAMgASgIItIBCg1XYXRjaFJlc3BvbnNlEigKBGtpbmQYASABKA4yGi5uZXRzeW5jLnYxLldhdGNoRXZlbnRLaW5kEiAKBXNsYXZlGAIgASgLMhEubmV0c3luYy52MS5TbGF2ZRIRCgltYXN0ZXJfaWQYAyABKAkSKAoEdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHZGV0YWlscxgFIAEoCRInCgZyZWFzb24YBiABKA4yFy5uZXRzeW5jLnYxLkNsb3NlUmVhc29uIsEBCgpSdW5SZXF1ZXN0EiIKBmN1c3RvbRgBIAEoCzISLm5ldHN5bmMudjEuQ3VzdG9tEhEKCXNsYXZlX2lkcxgCIAMoCRIQCghzZWxlY3RvchgDIAEoCRILCgNhbGwYBCABKAgSKgoHdGltZW91dBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIxCg5kZWxpdmVyX3dpdGhpbhgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJeCgpKb2JTdGFydGVkEg4KBmpvYl9pZBgBIAEoCRIRCglzbGF2ZV9pZHMYAiADKAkSGgoSdW5hbnN3ZXJlZF9tYXN0ZXJzGAMgAygJEhEKCW1hc3Rlcl9pZBgEIAEoCSK6AQoJSm9iUmVzdWx0EhAKCHNsYXZlX2lkGAEgASgJEhEKCW1hc3Rlcl9pZBgCIAEoCRIrCgZzdGF0dXMYAyABKA4yGy5uZXRzeW5jLnYxLkpvYlJlc3VsdFN0YXR1cxIMCgRkYXRhGAQgASgJEg0KBWVycm9yGAUgASgJEioKB2xhdGVuY3kYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEgoKZGVsaXZlcmllcxgHIAEoDSLzAQoKSm9iU3VtbWFyeRIOCgZqb2JfaWQYASABKAkSDwoHdGFyZ2V0cxgCIAEoDRIKCgJvaxgDIAEoDRINCgVlcnJvchgEIAEoDRIPCgd0aW1lb3V0GAUgASgNEhUKDW5vdF9jb25uZWN0ZWQYBiABKA0SDwoHZXhwaXJlZBgHIAEoDRIPCgdwZW5kaW5nGAggASgNEi4KCnN0YXJ0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKVAQoLUnVuUmVzcG9uc2USKQoHc3RhcnRlZBgBIAEoCzIWLm5ldHN5bmMudjEuSm9iU3RhcnRlZEgAEicKBnJlc3VsdBgCIAEoCzIVLm5ldHN5bmMudjEuSm9iUmVzdWx0SAASKQoHc3VtbWFyeRgDIAEoCzIWLm5ldHN5bmMudjEuSm9iU3VtbWFyeUgAQgcKBWV2ZW50Iv4BCgNKb2ISJwoHc3RhcnRlZBgBIAEoCzIWLm5ldHN5bmMudjEuSm9iU3RhcnRlZBIMCgRkYXRhGAIgASgJEhAKCHNlbGVjdG9yGAMgASgJEioKB3RpbWVvdXQYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SMQoOZGVsaXZlcl93aXRoaW4YBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SJwoHc3VtbWFyeRgGIAEoCzIWLm5ldHN5bmMudjEuSm9iU3VtbWFyeRImCgdyZXN1bHRzGAcgAygLMhUubmV0c3luYy52MS5Kb2JSZXN1bHQiHwoNR2V0Sm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiLgoOR2V0Sm9iUmVzcG9uc2USHAoDam9iGAEgASgLMg8ubmV0c3luYy52MS5Kb2IiIAoPTGlzdEpvYnNSZXF1ZXN0Eg0KBWxpbWl0GAEgASgFIjEKEExpc3RKb2JzUmVzcG9uc2USHQoEam9icxgBIAMoCzIPLm5ldHN5bmMudjEuSm9iKrIBCgtDbG9zZVJlYXNvbhIcChhDTE9TRV9SRUFTT05fVU5TUEVDSUZJRUQQABIYChRDTE9TRV9SRUFTT05fRVZJQ1RFRBABEh0KGUNMT1NFX1JFQVNPTl9ESVNDT05ORUNURUQQAhIZChVDTE9TRV9SRUFTT05fUkVQTEFDRUQQAxIZChVDTE9TRV9SRUFTT05fU0hVVERPV04QBBIWChJDTE9TRV9SRUFTT05fRVJST1IQBSq0AgoOV2F0Y2hFdmVudEtpbmQSIAocV0FUQ0hfRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEh4KGldBVENIX0VWRU5UX0tJTkRfQ09OTkVDVEVEEAESIQodV0FUQ0hfRVZFTlRfS0lORF9ESVNDT05ORUNURUQQAhIcChhXQVRDSF9FVkVOVF9LSU5EX0VWSUNURUQQAxIdChlXQVRDSF9FVkVOVF9LSU5EX1JFUExBQ0VEEAQSIgoeV0FUQ0hfRVZFTlRfS0lORF9NQVNURVJfSk9JTkVEEAUSIAocV0FUQ0hfRVZFTlRfS0lORF9NQVNURVJfTEVGVBAGEh0KGVdBVENIX0VWRU5UX0tJTkRfU05BUFNIT1QQBxIbChdXQVRDSF9FVkVOVF9LSU5EX1NZTkNFRBAIKs4BCg9Kb2JSZXN1bHRTdGF0dXMSIQodSk9CX1JFU1VMVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIYChRKT0JfUkVTVUxUX1NUQVRVU19PSxABEhsKF0pPQl9SRVNVTFRfU1RBVFVTX0VSUk9SEAISHQoZSk9CX1JFU1VMVF9TVEFUVVNfVElNRU9VVBADEiMKH0pPQl9SRVNVTFRfU1RBVFVTX05PVF9DT05ORUNURUQQBBIdChlKT0JfUkVTVUxUX1NUQVRVU19FWFBJUkVEEAUysgQKDEFkbWluU2VydmljZRJLCgpMaXN0U2xhdmVzEh0ubmV0c3luYy52MS5MaXN0U2xhdmVzUmVxdWVzdBoeLm5ldHN5bmMudjEuTGlzdFNsYXZlc1Jlc3BvbnNlEkgKCUJyb2FkY2FzdBIcLm5ldHN5bmMudjEuQnJvYWRjYXN0UmVxdWVzdBodLm5ldHN5bmMudjEuQnJvYWRjYXN0UmVzcG9uc2USOQoEU2VuZBIXLm5ldHN5bmMudjEuU2VuZFJlcXVlc3QaGC5uZXRzeW5jLnYxLlNlbmRSZXNwb25zZRJOCgtMaXN0TWFzdGVycxIeLm5ldHN5bmMudjEuTGlzdE1hc3RlcnNSZXF1ZXN0Gh8ubmV0c3luYy52MS5MaXN0TWFzdGVyc1Jlc3BvbnNlEj4KBVdhdGNoEhgubmV0c3luYy52MS5XYXRjaFJlcXVlc3QaGS5uZXRzeW5jLnYxLldhdGNoUmVzcG9uc2UwARI4CgNSdW4SFi5uZXRzeW5jLnYxLlJ1blJlcXVlc3QaFy5uZXRzeW5jLnYxLlJ1blJlc3BvbnNlMAESPwoGR2V0Sm9iEhkubmV0c3luYy52MS5HZXRKb2JSZXF1ZXN0GhoubmV0c3luYy52MS5HZXRKb2JSZXNwb25zZRJFCghMaXN0Sm9icxIbLm5ldHN5bmMudjEuTGlzdEpvYnNSZXF1ZXN0GhwubmV0c3luYy52MS5MaXN0Sm9ic1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_netsync_v1_netsync]);
+  fileDesc("ChZuZXRzeW5jL3YxL2FkbWluLnByb3RvEgpuZXRzeW5jLnYxIt4CCgVTbGF2ZRIKCgJpZBgBIAEoCRIMCgRwZWVyGAIgASgJEjAKDGNvbm5lY3RlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJbGFzdF9zZWVuGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgNydHQYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEgoKcGluZ3Nfc2VudBgGIAEoBBIWCg5wb25nc19yZWNlaXZlZBgHIAEoBBIVCg1jb21tYW5kc19zZW50GAggASgEEi0KBmxhYmVscxgJIAMoCzIdLm5ldHN5bmMudjEuU2xhdmUuTGFiZWxzRW50cnkSEQoJbWFzdGVyX2lkGAogASgJGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiagoGTWFzdGVyEgoKAmlkGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSEwoLc2xhdmVzX2hlbGQYAyABKA0SLgoKbGFzdF9oZWFyZBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAimAEKC0Nsb3NlZFNsYXZlEiAKBXNsYXZlGAEgASgLMhEubmV0c3luYy52MS5TbGF2ZRItCgljbG9zZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKBnJlYXNvbhgDIAEoDjIXLm5ldHN5bmMudjEuQ2xvc2VSZWFzb24SDwoHZGV0YWlscxgEIAEoCSJkChFMaXN0U2xhdmVzUmVxdWVzdBIWCg5pbmNsdWRlX2Nsb3NlZBgBIAEoCBIQCghzZWxlY3RvchgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSK6AQoSTGlzdFNsYXZlc1Jlc3BvbnNlEiEKBnNsYXZlcxgBIAMoCzIRLm5ldHN5bmMudjEuU2xhdmUSJwoGY2xvc2VkGAIgAygLMhcubmV0c3luYy52MS5DbG9zZWRTbGF2ZRIjCgdtYXN0ZXJzGAMgAygLMhIubmV0c3luYy52MS5NYXN0ZXISGgoSdW5hbnN3ZXJlZF9tYXN0ZXJzGAQgAygJEhcKD25leHRfcGFnZV90b2tlbhgFIAEoCSJIChBCcm9hZGNhc3RSZXF1ZXN0EiIKBmN1c3RvbRgBIAEoCzISLm5ldHN5bmMudjEuQ3VzdG9tEhAKCHNlbGVjdG9yGAIgASgJIuABChFCcm9hZGNhc3RSZXNwb25zZRIPCgd3cml0dGVuGAEgASgNEk0KEXdyaXR0ZW5fYnlfbWFzdGVyGAIgAygLMjIubmV0c3luYy52MS5Ccm9hZGNhc3RSZXNwb25zZS5Xcml0dGVuQnlNYXN0ZXJFbnRyeRIaChJ1bmFuc3dlcmVkX21hc3RlcnMYAyADKAkSFwoPcGVuZGluZ19tYXN0ZXJzGAQgAygJGjYKFFdyaXR0ZW5CeU1hc3RlckVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDToCOAEigwEKC1NlbmRSZXF1ZXN0EhAKCHNsYXZlX2lkGAEgASgJEiIKBmN1c3RvbRgCIAEoCzISLm5ldHN5bmMudjEuQ3VzdG9tEhIKCndhaXRfcmVwbHkYAyABKAgSKgoHdGltZW91dBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJUCgxTZW5kUmVzcG9uc2USDwoHd3JpdHRlbhgBIAEoCBIgCgVyZXBseRgCIAEoCzIRLm5ldHN5bmMudjEuUmVwbHkSEQoJbWFzdGVyX2lkGAMgASgJIhQKEkxpc3RNYXN0ZXJzUmVxdWVzdCJVChNMaXN0TWFzdGVyc1Jlc3BvbnNlEiMKB21hc3RlcnMYASADKAsyEi5uZXRzeW5jLnYxLk1hc3RlchIZChFjbHVzdGVyX2Nvbm5lY3RlZBgCIAEoCCJdCgxXYXRjaFJlcXVlc3QSEAoIc2VsZWN0b3IYASABKAkSKQoFa2luZHMYAiADKA4yGi5uZXRzeW5jLnYxLldhdGNoRXZlbnRLaW5kEhAKCHNuYXBzaG90GAMgASgIItIBCg1XYXRjaFJlc3BvbnNlEigKBGtpbmQYASABKA4yGi5uZXRzeW5jLnYxLldhdGNoRXZlbnRLaW5kEiAKBXNsYXZlGAIgASgLMhEubmV0c3luYy52MS5TbGF2ZRIRCgltYXN0ZXJfaWQYAyABKAkSKAoEdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHZGV0YWlscxgFIAEoCRInCgZyZWFzb24YBiABKA4yFy5uZXRzeW5jLnYxLkNsb3NlUmVhc29uIsEBCgpSdW5SZXF1ZXN0EiIKBmN1c3RvbRgBIAEoCzISLm5ldHN5bmMudjEuQ3VzdG9tEhEKCXNsYXZlX2lkcxgCIAMoCRIQCghzZWxlY3RvchgDIAEoCRILCgNhbGwYBCABKAgSKgoHdGltZW91dBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIxCg5kZWxpdmVyX3dpdGhpbhgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJ0CgpKb2JTdGFydGVkEg4KBmpvYl9pZBgBIAEoCRIRCglzbGF2ZV9pZHMYAiADKAkSGgoSdW5hbnN3ZXJlZF9tYXN0ZXJzGAMgAygJEhEKCW1hc3Rlcl9pZBgEIAEoCRIUCgx0YXJnZXRfY291bnQYBSABKA0iHwoKSm9iVGFyZ2V0cxIRCglzbGF2ZV9pZHMYASADKAkiugEKCUpvYlJlc3VsdBIQCghzbGF2ZV9pZBgBIAEoCRIRCgltYXN0ZXJfaWQYAiABKAkSKwoGc3RhdHVzGAMgASgOMhsubmV0c3luYy52MS5Kb2JSZXN1bHRTdGF0dXMSDAoEZGF0YRgEIAEoCRINCgVlcnJvchgFIAEoCRIqCgdsYXRlbmN5GAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhIKCmRlbGl2ZXJpZXMYByABKA0i8wEKCkpvYlN1bW1hcnkSDgoGam9iX2lkGAEgASgJEg8KB3RhcmdldHMYAiABKA0SCgoCb2sYAyABKA0SDQoFZXJyb3IYBCABKA0SDwoHdGltZW91dBgFIAEoDRIVCg1ub3RfY29ubmVjdGVkGAYgASgNEg8KB2V4cGlyZWQYByABKA0SDwoHcGVuZGluZxgIIAEoDRIuCgpzdGFydGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiwAEKC1J1blJlc3BvbnNlEikKB3N0YXJ0ZWQYASABKAsyFi5uZXRzeW5jLnYxLkpvYlN0YXJ0ZWRIABInCgZyZXN1bHQYAiABKAsyFS5uZXRzeW5jLnYxLkpvYlJlc3VsdEgAEikKB3N1bW1hcnkYAyABKAsyFi5uZXRzeW5jLnYxLkpvYlN1bW1hcnlIABIpCgd0YXJnZXRzGAQgASgLMhYubmV0c3luYy52MS5Kb2JUYXJnZXRzSABCBwoFZXZlbnQi/gEKA0pvYhInCgdzdGFydGVkGAEgASgLMhYubmV0c3luYy52MS5Kb2JTdGFydGVkEgwKBGRhdGEYAiABKAkSEAoIc2VsZWN0b3IYAyABKAkSKgoHdGltZW91dBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIxCg5kZWxpdmVyX3dpdGhpbhgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhInCgdzdW1tYXJ5GAYgASgLMhYubmV0c3luYy52MS5Kb2JTdW1tYXJ5EiYKB3Jlc3VsdHMYByADKAsyFS5uZXRzeW5jLnYxLkpvYlJlc3VsdCJGCg1HZXRKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJHCg5HZXRKb2JSZXNwb25zZRIcCgNqb2IYASABKAsyDy5uZXRzeW5jLnYxLkpvYhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiIAoPTGlzdEpvYnNSZXF1ZXN0Eg0KBWxpbWl0GAEgASgFIjEKEExpc3RKb2JzUmVzcG9uc2USHQoEam9icxgBIAMoCzIPLm5ldHN5bmMudjEuSm9iKrIBCgtDbG9zZVJlYXNvbhIcChhDTE9TRV9SRUFTT05fVU5TUEVDSUZJRUQQABIYChRDTE9TRV9SRUFTT05fRVZJQ1RFRBABEh0KGUNMT1NFX1JFQVNPTl9ESVNDT05ORUNURUQQAhIZChVDTE9TRV9SRUFTT05fUkVQTEFDRUQQAxIZChVDTE9TRV9SRUFTT05fU0hVVERPV04QBBIWChJDTE9TRV9SRUFTT05fRVJST1IQBSq0AgoOV2F0Y2hFdmVudEtpbmQSIAocV0FUQ0hfRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEh4KGldBVENIX0VWRU5UX0tJTkRfQ09OTkVDVEVEEAESIQodV0FUQ0hfRVZFTlRfS0lORF9ESVNDT05ORUNURUQQAhIcChhXQVRDSF9FVkVOVF9LSU5EX0VWSUNURUQQAxIdChlXQVRDSF9FVkVOVF9LSU5EX1JFUExBQ0VEEAQSIgoeV0FUQ0hfRVZFTlRfS0lORF9NQVNURVJfSk9JTkVEEAUSIAocV0FUQ0hfRVZFTlRfS0lORF9NQVNURVJfTEVGVBAGEh0KGVdBVENIX0VWRU5UX0tJTkRfU05BUFNIT1QQBxIbChdXQVRDSF9FVkVOVF9LSU5EX1NZTkNFRBAIKs4BCg9Kb2JSZXN1bHRTdGF0dXMSIQodSk9CX1JFU1VMVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIYChRKT0JfUkVTVUxUX1NUQVRVU19PSxABEhsKF0pPQl9SRVNVTFRfU1RBVFVTX0VSUk9SEAISHQoZSk9CX1JFU1VMVF9TVEFUVVNfVElNRU9VVBADEiMKH0pPQl9SRVNVTFRfU1RBVFVTX05PVF9DT05ORUNURUQQBBIdChlKT0JfUkVTVUxUX1NUQVRVU19FWFBJUkVEEAUysgQKDEFkbWluU2VydmljZRJLCgpMaXN0U2xhdmVzEh0ubmV0c3luYy52MS5MaXN0U2xhdmVzUmVxdWVzdBoeLm5ldHN5bmMudjEuTGlzdFNsYXZlc1Jlc3BvbnNlEkgKCUJyb2FkY2FzdBIcLm5ldHN5bmMudjEuQnJvYWRjYXN0UmVxdWVzdBodLm5ldHN5bmMudjEuQnJvYWRjYXN0UmVzcG9uc2USOQoEU2VuZBIXLm5ldHN5bmMudjEuU2VuZFJlcXVlc3QaGC5uZXRzeW5jLnYxLlNlbmRSZXNwb25zZRJOCgtMaXN0TWFzdGVycxIeLm5ldHN5bmMudjEuTGlzdE1hc3RlcnNSZXF1ZXN0Gh8ubmV0c3luYy52MS5MaXN0TWFzdGVyc1Jlc3BvbnNlEj4KBVdhdGNoEhgubmV0c3luYy52MS5XYXRjaFJlcXVlc3QaGS5uZXRzeW5jLnYxLldhdGNoUmVzcG9uc2UwARI4CgNSdW4SFi5uZXRzeW5jLnYxLlJ1blJlcXVlc3QaFy5uZXRzeW5jLnYxLlJ1blJlc3BvbnNlMAESPwoGR2V0Sm9iEhkubmV0c3luYy52MS5HZXRKb2JSZXF1ZXN0GhoubmV0c3luYy52MS5HZXRKb2JSZXNwb25zZRJFCghMaXN0Sm9icxIbLm5ldHN5bmMudjEuTGlzdEpvYnNSZXF1ZXN0GhwubmV0c3luYy52MS5MaXN0Sm9ic1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_netsync_v1_netsync]);
 
 /**
  * One slave as the master sees it.
@@ -669,6 +669,18 @@ export type JobStarted = Message<"netsync.v1.JobStarted"> & {
    * @generated from field: string master_id = 4;
    */
   masterId: string;
+
+  /**
+   * How many slaves were targeted in all. slave_ids may hold fewer: in Run,
+   * when the targets do not fit in one message (past some 40,000 ids at the
+   * default 1 MiB limit), slave_ids holds the first of them and JobTargets
+   * messages carry the rest, right after; in ListJobs, at most the first
+   * 1,000; in a GetJob page, that page's slice. 0 from a master older than
+   * this field: then slave_ids is every target.
+   *
+   * @generated from field: uint32 target_count = 5;
+   */
+  targetCount: number;
 };
 
 /**
@@ -677,6 +689,26 @@ export type JobStarted = Message<"netsync.v1.JobStarted"> & {
  */
 export const JobStartedSchema: GenMessage<JobStarted> = /*@__PURE__*/
   messageDesc(file_netsync_v1_admin, 14);
+
+/**
+ * More of a job's targets, in id order, continuing JobStarted.slave_ids (and
+ * the JobTargets before it) until target_count ids have come.
+ *
+ * @generated from message netsync.v1.JobTargets
+ */
+export type JobTargets = Message<"netsync.v1.JobTargets"> & {
+  /**
+   * @generated from field: repeated string slave_ids = 1;
+   */
+  slaveIds: string[];
+};
+
+/**
+ * Describes the message netsync.v1.JobTargets.
+ * Use `create(JobTargetsSchema)` to create a new message.
+ */
+export const JobTargetsSchema: GenMessage<JobTargets> = /*@__PURE__*/
+  messageDesc(file_netsync_v1_admin, 15);
 
 /**
  * One slave's result.
@@ -741,7 +773,7 @@ export type JobResult = Message<"netsync.v1.JobResult"> & {
  * Use `create(JobResultSchema)` to create a new message.
  */
 export const JobResultSchema: GenMessage<JobResult> = /*@__PURE__*/
-  messageDesc(file_netsync_v1_admin, 15);
+  messageDesc(file_netsync_v1_admin, 16);
 
 /**
  * Counts of a job's results.
@@ -815,11 +847,12 @@ export type JobSummary = Message<"netsync.v1.JobSummary"> & {
  * Use `create(JobSummarySchema)` to create a new message.
  */
 export const JobSummarySchema: GenMessage<JobSummary> = /*@__PURE__*/
-  messageDesc(file_netsync_v1_admin, 16);
+  messageDesc(file_netsync_v1_admin, 17);
 
 /**
- * One message of AdminService.Run's stream: JobStarted first, then one
- * JobResult per target, then the JobSummary.
+ * One message of AdminService.Run's stream: JobStarted first (followed by
+ * JobTargets while the targets do not fit in it), then one JobResult per
+ * target, then the JobSummary.
  *
  * @generated from message netsync.v1.RunResponse
  */
@@ -853,6 +886,14 @@ export type RunResponse = Message<"netsync.v1.RunResponse"> & {
      */
     value: JobSummary;
     case: "summary";
+  } | {
+    /**
+     * The rest of the targets, right after `started`, when they did not fit in it.
+     *
+     * @generated from field: netsync.v1.JobTargets targets = 4;
+     */
+    value: JobTargets;
+    case: "targets";
   } | { case: undefined; value?: undefined };
 };
 
@@ -861,7 +902,7 @@ export type RunResponse = Message<"netsync.v1.RunResponse"> & {
  * Use `create(RunResponseSchema)` to create a new message.
  */
 export const RunResponseSchema: GenMessage<RunResponse> = /*@__PURE__*/
-  messageDesc(file_netsync_v1_admin, 17);
+  messageDesc(file_netsync_v1_admin, 18);
 
 /**
  * A job as the job cache keeps it.
@@ -922,7 +963,7 @@ export type Job = Message<"netsync.v1.Job"> & {
  * Use `create(JobSchema)` to create a new message.
  */
 export const JobSchema: GenMessage<Job> = /*@__PURE__*/
-  messageDesc(file_netsync_v1_admin, 18);
+  messageDesc(file_netsync_v1_admin, 19);
 
 /**
  * Request of AdminService.GetJob.
@@ -936,6 +977,24 @@ export type GetJobRequest = Message<"netsync.v1.GetJobRequest"> & {
    * @generated from field: string job_id = 1;
    */
   jobId: string;
+
+  /**
+   * Most targets in one response, each with its result so far: the job is
+   * then read in pages, each holding a slice of the targets in id order
+   * (job.started.slave_ids) and their results (job.results); the summary and
+   * target_count cover the whole job. 0: the whole job in one response
+   * (RESOURCE_EXHAUSTED if it does not fit: ask in pages).
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * The previous response's next_page_token; empty for the first page.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
 };
 
 /**
@@ -943,7 +1002,7 @@ export type GetJobRequest = Message<"netsync.v1.GetJobRequest"> & {
  * Use `create(GetJobRequestSchema)` to create a new message.
  */
 export const GetJobRequestSchema: GenMessage<GetJobRequest> = /*@__PURE__*/
-  messageDesc(file_netsync_v1_admin, 19);
+  messageDesc(file_netsync_v1_admin, 20);
 
 /**
  * Response of AdminService.GetJob.
@@ -952,11 +1011,18 @@ export const GetJobRequestSchema: GenMessage<GetJobRequest> = /*@__PURE__*/
  */
 export type GetJobResponse = Message<"netsync.v1.GetJobResponse"> & {
   /**
-   * The job with its results so far.
+   * The job with its results so far (with page_size, one page of them).
    *
    * @generated from field: netsync.v1.Job job = 1;
    */
   job?: Job | undefined;
+
+  /**
+   * With page_size: set while more targets follow; pass it as page_token.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
 };
 
 /**
@@ -964,7 +1030,7 @@ export type GetJobResponse = Message<"netsync.v1.GetJobResponse"> & {
  * Use `create(GetJobResponseSchema)` to create a new message.
  */
 export const GetJobResponseSchema: GenMessage<GetJobResponse> = /*@__PURE__*/
-  messageDesc(file_netsync_v1_admin, 20);
+  messageDesc(file_netsync_v1_admin, 21);
 
 /**
  * Request of AdminService.ListJobs.
@@ -985,7 +1051,7 @@ export type ListJobsRequest = Message<"netsync.v1.ListJobsRequest"> & {
  * Use `create(ListJobsRequestSchema)` to create a new message.
  */
 export const ListJobsRequestSchema: GenMessage<ListJobsRequest> = /*@__PURE__*/
-  messageDesc(file_netsync_v1_admin, 21);
+  messageDesc(file_netsync_v1_admin, 22);
 
 /**
  * Response of AdminService.ListJobs.
@@ -1006,7 +1072,7 @@ export type ListJobsResponse = Message<"netsync.v1.ListJobsResponse"> & {
  * Use `create(ListJobsResponseSchema)` to create a new message.
  */
 export const ListJobsResponseSchema: GenMessage<ListJobsResponse> = /*@__PURE__*/
-  messageDesc(file_netsync_v1_admin, 22);
+  messageDesc(file_netsync_v1_admin, 23);
 
 /**
  * Why a slave left the registry.
