@@ -124,9 +124,9 @@ export class RoutedBatch {
       this.inbox = createInbox();
       this.subscription = nc.subscribe(this.inbox, { callback: host.handler((msg) => this.onResults(msg)) });
     }
-    const sentAt = performance.now();
-    const downs = host.counters.disconnects;
-    for (const slaveId of slaveIds) this.waiting.set(slaveId, { master, sentAt, downs });
+    // One record for the whole batch: every slave of it waits on the same master since the same moment.
+    const waiting: Waiting = { master, sentAt: performance.now(), downs: host.counters.disconnects };
+    for (const slaveId of slaveIds) this.waiting.set(slaveId, waiting);
     host.counters.routedVia.holder += slaveIds.length;
     host.counters.batches++;
     const message: BatchMessage = {
