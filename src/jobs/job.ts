@@ -30,7 +30,8 @@ export class Job implements AsyncIterable<JobResult> {
   readonly done: Promise<JobSummary>;
   private readonly spec: JobSpec;
   private readonly results: JobResult[] = [];
-  private readonly bySlave = new Map<string, JobResult>();
+  /** Results by slave, made on the first resultOf() and kept up to date from then on (most jobs are never asked). */
+  private bySlave: Map<string, JobResult> | undefined;
   private readonly outstanding: Set<string>;
   private readonly counts: Record<JobResultStatus, number> = { ok: 0, error: 0, timeout: 0, "not-connected": 0, expired: 0 };
   private readonly listeners = new Set<Listener>();
@@ -89,7 +90,7 @@ export class Job implements AsyncIterable<JobResult> {
   settle(result: JobResult): boolean {
     if (!this.outstanding.delete(result.slaveId)) return false;
     this.results.push(result);
-    this.bySlave.set(result.slaveId, result);
+    this.bySlave?.set(result.slaveId, result);
     this.counts[result.status]++;
     for (const listener of this.listeners) listener(result);
     if (this.outstanding.size === 0) this.finish();
@@ -98,6 +99,7 @@ export class Job implements AsyncIterable<JobResult> {
 
   /** The result of one target, if it has come. */
   resultOf(slaveId: string): JobResult | undefined {
+    this.bySlave ??= new Map(this.results.map((result) => [result.slaveId, result]));
     return this.bySlave.get(slaveId);
   }
 

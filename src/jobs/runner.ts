@@ -253,14 +253,14 @@ export class JobRunner {
         const problem = validateSlaveId(id);
         if (problem) throw new NetSyncError(`bad target "${id}": ${problem}`, Code.INVALID_ARGUMENT);
       }
-      targets = [...new Set(options.ids)].sort();
+      targets = sortedUnique(options.ids);
     } else {
       const selector = Selector.from(options.selector);
       selectorText = selector.toString();
       const resolved = await this.host.resolve(selector);
       // A turn of its own for resolving: the Set, the sort and the job come in the next one, the writes after.
       await yieldTurn();
-      targets = [...new Set(resolved.ids)].sort();
+      targets = sortedUnique(resolved.ids);
       unanswered = resolved.unanswered;
     }
     const store = this.shared ?? this.memory;
@@ -375,7 +375,9 @@ export class JobRunner {
   /** A first delivery's Reply. */
   private replied(run: Running, slaveId: string, reply: Reply, masterId: string, recorded: boolean): void {
     const { job } = run;
-    const result = this.resultOf(job.startedAt, slaveId, outcomeOf(reply), masterId, bump(run, slaveId));
+    // Counted, not stored: a reply settles the target, and nothing reads its count again.
+    const deliveries = (run.deliveries.get(slaveId) ?? 0) + 1;
+    const result = this.resultOf(job.startedAt, slaveId, outcomeOf(reply), masterId, deliveries);
     // Recorded by the master holding the slave (it outlives this one), or kept in this process's memory (whose
     // settle always wins): only the Job here needs it.
     if (recorded || run.store === this.memory) job.settle(result);
@@ -709,15 +711,12 @@ export class JobRunner {
   }
 
   private resultOf(startedAt: Date, slaveId: string, outcome: Outcome, masterId: string, deliveries = 0): JobResult {
-    return {
-      slaveId,
-      masterId,
-      status: outcome.status,
-      ...(outcome.data !== undefined ? { data: outcome.data } : {}),
-      ...(outcome.error !== undefined ? { error: outcome.error } : {}),
-      latencyMs: Date.now() - startedAt.getTime(),
-      deliveries,
-    };
+    const { status, data, error } = outcome;
+    const latencyMs = Date.now() - startedAt.getTime();
+    // One literal per shape (a reply's data, or an error), not spreads: one result per target of every job is made here.
+    if (data !== undefined) return { slaveId, masterId, status, data, latencyMs, deliveries };
+    if (error !== undefined) return { slaveId, masterId, status, error, latencyMs, deliveries };
+    return { slaveId, masterId, status, latencyMs, deliveries };
   }
 }
 
@@ -732,6 +731,13 @@ function outcomeOf(reply: Reply): Outcome {
 /** Codes that mean the command may not have run (not written, or its stream ended before the Reply): worth delivering again. */
 function isUndelivered(code: Code): boolean {
   return code === Code.NOT_FOUND || code === Code.UNAVAILABLE || code === Code.RESOURCE_EXHAUSTED;
+}
+
+/** The ids sorted, each once; as given when they already are (a lone master's fleet lists its ids sorted). */
+function sortedUnique(ids: readonly string[]): string[] {
+  let sorted = true;
+  for (let i = 1; i < ids.length && sorted; i++) sorted = (ids[i - 1] as string) < (ids[i] as string);
+  return sorted ? [...ids] : [...new Set(ids)].sort();
 }
 
 function bump(run: Running, slaveId: string): number {
