@@ -116,12 +116,8 @@ export class Master extends EventEmitter<MasterEvents> {
       get masterId() {
         return master.id;
       },
-      resolve: async (selector) => {
-        // A lone master reads the ids from its registry; a cluster lists fleet-wide.
-        if (this.scope instanceof LocalScope) return { ids: this.local.ids(selector), unanswered: [] };
-        const view = await this.scope.list(selector);
-        return { ids: view.slaves.map((slave) => slave.id), unanswered: view.unanswered };
-      },
+      // A lone master reads the ids from its registry; a cluster gathers every master's (ids only, not the slaves).
+      resolve: (selector) => this.scope.ids(selector),
       request: (slaveId, custom, timeout, job) => this.scope.request(slaveId, custom, timeout, job),
       requestMany: (custom, timeout, handlers, job) => this.scope.requestMany(custom, timeout, handlers, job),
       reachable: (slaveId) => this.scope.reachable(slaveId),

@@ -21,6 +21,7 @@ import type {
   ClusterSlave,
   ClusterState,
   FleetCounts,
+  FleetIds,
   FleetSlaves,
   FleetSlavesPage,
   LocalFleet,
@@ -342,6 +343,18 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     const self = this.host.fleet.id;
     for (const slave of view.slaves) if (slave.masterId !== self) this.directory.hint(slave.id, slave.masterId);
     return view;
+  }
+
+  /**
+   * The ids of every slave of the cluster matching `selector`, by master (a
+   * job's targets); the directory learns each one's holder from it, as from
+   * a listing.
+   */
+  async listIds(selector?: string, timeoutMs: number = this.#options.gatherTimeout): Promise<FleetIds> {
+    const found = await this.scatter.listIds(selector, timeoutMs);
+    const self = this.host.fleet.id;
+    for (const { masterId, ids } of found.byMaster) if (masterId !== self) for (const id of ids) this.directory.hint(id, masterId);
+    return found;
   }
 
   /** One page of the cluster's fleet after `token`, merged in (id, master) order from every master's next slice. */

@@ -240,6 +240,11 @@ export class ClusterScope implements Scope {
     };
   }
 
+  async ids(selector: Selector, timeout?: number): Promise<{ ids: string[]; unanswered: string[] }> {
+    const found = await this.node.listIds(textOf(selector), timeout);
+    return { ids: found.byMaster.flatMap((part) => part.ids), unanswered: found.unanswered };
+  }
+
   async page(selector: Selector, request: PageRequest): Promise<FleetPage> {
     const token = decodePageToken(request.pageToken, selector.toString());
     const { sizeOf } = request;
@@ -357,6 +362,20 @@ export class ClusterScope implements Scope {
         });
         return { slaves, last: part.last, done: part.done };
       },
+      pageIds: (selector, after, inclusive, limit, scanLimit, maxBytes = Number.POSITIVE_INFINITY) => {
+        const cursor = after === undefined ? undefined : { id: after, inclusive };
+        const ids: string[] = [];
+        let bytes = 0;
+        const part = fleet.page(Selector.from(selector), cursor, limit, scanLimit, (info) => {
+          // An id in a JSON array: its characters, quotes and a comma (ids are printable; escapes are rare).
+          bytes += info.id.length + 3;
+          if (bytes > maxBytes && ids.length > 0) return false;
+          ids.push(info.id);
+          return true;
+        });
+        return { ids, last: part.last, done: part.done };
+      },
+      ids: (selector) => fleet.ids(Selector.from(selector)),
       rttHistogram: () => histogramToWire(fleet.rttHistogram()),
       send: (slaveId, data, commandId) => fleet.send(slaveId, { data, commandId }) === 1,
       requestReply: async (slaveId, data, timeoutMs, commandId) =>

@@ -173,6 +173,8 @@ export interface PageMessage {
   inclusive?: boolean;
   limit: number;
   maxBytes?: number;
+  /** Answer with the ids alone (a job resolving its targets), not the slaves. */
+  idsOnly?: boolean;
 }
 
 /** "Your count and your slaves' RTTs": the dashboard's fleet summary, without listing anyone. */
@@ -202,6 +204,8 @@ export interface PartMessage {
   part: number;
   parts: number;
   slaves?: ClusterSlave[];
+  /** A page answer asked for ids only: the ids, in order. */
+  ids?: string[];
   /** A page answer: the last id examined (absent when none was). */
   last?: string;
   /** A page answer: every id after the cursor was examined. */
@@ -314,7 +318,8 @@ export function decodeMessage(text: string, cluster: string): ClusterMessage | u
         (m.inclusive === undefined || typeof m.inclusive === "boolean") &&
         Number.isInteger(m.limit) &&
         (m.limit as number) >= 1 &&
-        (m.maxBytes === undefined || num("maxBytes"))
+        (m.maxBytes === undefined || num("maxBytes")) &&
+        (m.idsOnly === undefined || typeof m.idsOnly === "boolean")
         ? (m as unknown as PageMessage)
         : undefined;
     case "summary":
@@ -334,6 +339,7 @@ export function decodeMessage(text: string, cluster: string): ClusterMessage | u
         Number.isInteger(m.parts) &&
         (m.parts as number) >= 1 &&
         (m.slaves === undefined || Array.isArray(m.slaves)) &&
+        (m.ids === undefined || isStrings(m.ids)) &&
         (m.count === undefined || num("count")) &&
         (m.last === undefined || str("last")) &&
         (m.done === undefined || typeof m.done === "boolean") &&

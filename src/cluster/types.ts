@@ -63,6 +63,17 @@ export interface LocalFleet {
     scanLimit: number,
     maxBytes?: number,
   ): { slaves: ClusterSlave[]; last: string | undefined; done: boolean };
+  /** As page(), the ids alone: what a job resolving its targets needs (no slave is converted or weighed in full). */
+  pageIds(
+    selector: string | undefined,
+    after: string | undefined,
+    inclusive: boolean,
+    limit: number,
+    scanLimit: number,
+    maxBytes?: number,
+  ): { ids: string[]; last: string | undefined; done: boolean };
+  /** The ids of the local slaves `selector` matches, sorted. */
+  ids(selector?: string): string[];
   /** The RTTs of the local slaves as a histogram on the wire: [bucket, count, …] (src/fleet/rtt-histogram.ts). */
   rttHistogram(): number[];
   /**
@@ -114,6 +125,14 @@ export interface FleetSlaves {
   /** Known masters that did not answer in time (every other one when NATS is unreachable). */
   unanswered: string[];
   /** False when this node was not connected to NATS: only local slaves are listed. */
+  clusterAvailable: boolean;
+}
+
+/** The ids of the cluster's slaves a selector matches, by master (a job's targets). */
+export interface FleetIds {
+  /** This master's first, then each other master that answered in full. */
+  byMaster: { masterId: string; ids: string[] }[];
+  unanswered: string[];
   clusterAvailable: boolean;
 }
 

@@ -55,6 +55,8 @@ export interface Scope {
   masters(): MasterInfo[];
   /** Every slave in reach that the selector matches, with its master; partial (never hanging) past `timeout`. */
   list(selector: Selector, timeout?: number): Promise<FleetView>;
+  /** The ids of every slave in reach the selector matches (a job's targets), and the masters that did not answer: list() without the slaves. */
+  ids(selector: Selector, timeout?: number): Promise<{ ids: string[]; unanswered: string[] }>;
   /**
    * One page of `list()`, in (id, master) order, after the position in its
    * token: each master answers only the next slice of its own sorted ids,
@@ -143,6 +145,10 @@ export class LocalScope implements Scope {
     const masterId = this.self.id;
     const slaves = this.fleet.slaves(selector).map((slave) => ({ ...slave, masterId }));
     return { slaves, masters: this.masters(), unanswered: [], clusterAvailable: false };
+  }
+
+  async ids(selector: Selector): Promise<{ ids: string[]; unanswered: string[] }> {
+    return { ids: this.fleet.ids(selector), unanswered: [] };
   }
 
   async page(selector: Selector, request: PageRequest): Promise<FleetPage> {

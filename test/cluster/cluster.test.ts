@@ -94,6 +94,34 @@ describe("cluster: three masters on one NATS", function () {
     }
   });
 
+  it("gathers a selector's ids by master without listing the slaves (a job's targets), and learns each one's holder", async () => {
+    const label = "x".repeat(200);
+    for (let i = 0; i < 3_000; i++) m2.fleet.connect(`id-${String(i).padStart(4, "0")}`, { region: "eu", label });
+    m3.fleet.connect("w3", { region: "eu" });
+    m3.fleet.connect("w4", { region: "us" });
+    m1.fleet.connect("w1", { region: "eu" });
+    let pageBytes = 0;
+    m2.fleet.page = new Proxy(m2.fleet.page, {
+      apply(target, self, args) {
+        pageBytes++;
+        return Reflect.apply(target, self, args);
+      },
+    });
+    const found = await m1.node.listIds("region=eu", 3_000);
+    expect(found.unanswered).to.deep.equal([]);
+    expect(found.byMaster.map((part) => [part.masterId, part.ids.length])).to.deep.equal([
+      ["m1", 1],
+      ["m2", 3_000],
+      ["m3", 1],
+    ]);
+    expect(found.byMaster[1]?.ids.slice(0, 2)).to.deep.equal(["id-0000", "id-0001"]);
+    expect(found.byMaster[2]?.ids).to.deep.equal(["w3"]);
+    // The slaves themselves (≈ 400 bytes each here) were never listed: ids alone, in one answer of ≈ 30 KB.
+    expect(pageBytes, "slave pages asked of m2").to.equal(0);
+    expect(m1.node.knowsHolder("id-2999")).to.equal(true);
+    expect(m1.node.knowsHolder("w4")).to.equal(false);
+  });
+
   it("lists a fleet larger than one NATS message (parts)", async () => {
     const label = "x".repeat(200);
     for (let i = 0; i < 6_000; i++) m2.fleet.connect(`bulk-${i}`, { label });

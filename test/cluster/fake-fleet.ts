@@ -103,6 +103,35 @@ export class FakeFleet extends EventEmitter<FakeFleetEvents> implements LocalFle
     return { slaves, last, done: true };
   }
 
+  pageIds(
+    selector: string | undefined,
+    after: string | undefined,
+    inclusive: boolean,
+    limit: number,
+    scanLimit: number,
+    maxBytes = Infinity,
+  ) {
+    // Its own walk, not page(): a test can tell an ids-only answer from a listing of the slaves.
+    const ids: string[] = [];
+    let last: string | undefined;
+    let bytes = 0;
+    for (const id of this.ids(selector)) {
+      if (!(after === undefined || id > after || (inclusive && id === after))) continue;
+      if (ids.length >= Math.min(limit, scanLimit)) return { ids, last, done: false };
+      bytes += id.length + 3;
+      if (bytes > maxBytes && ids.length > 0) return { ids, last, done: false };
+      ids.push(id);
+      last = id;
+    }
+    return { ids, last, done: true };
+  }
+
+  ids(selector?: string): string[] {
+    return this.slaves(selector)
+      .map((slave) => slave.id)
+      .sort();
+  }
+
   rttHistogram(): number[] {
     return [];
   }
