@@ -304,31 +304,21 @@ export class Scatter {
       Math.min(message.maxBytes ?? Number.POSITIVE_INFINITY, Math.floor((nc.info?.max_payload ?? 1024 * 1024) * PART_SHARE)),
     );
     const limit = Math.min(message.limit, LIST_CHUNK);
-    if (message.idsOnly) {
-      const { ids, last, done } = this.host.fleet.pageIds(
-        message.selector,
-        message.after,
-        message.inclusive === true,
-        limit,
-        Math.max(PAGE_SCAN_LIMIT, 4 * limit),
-        budget - 1024,
-      );
-      const fields: Pick<PartMessage, "ids" | "last" | "done"> = { ids, done };
-      if (last !== undefined) fields.last = last;
-      this.host.respond(msg.reply, this.part(0, 1, fields));
-      return;
-    }
+    const { fleet } = this.host;
     // The message's own fields and the JSON array's brackets are a few hundred bytes: kept out of the slaves' budget.
-    const { slaves, last, done } = this.host.fleet.page(
+    const args = [
       message.selector,
       message.after,
       message.inclusive === true,
       limit,
       Math.max(PAGE_SCAN_LIMIT, 4 * limit),
       budget - 1024,
-    );
-    const fields: Pick<PartMessage, "slaves" | "last" | "done"> = { slaves, done };
-    if (last !== undefined) fields.last = last;
+    ] as const;
+    const slice = message.idsOnly ? fleet.pageIds(...args) : fleet.page(...args);
+    const fields: Pick<PartMessage, "slaves" | "ids" | "last" | "done"> = { done: slice.done };
+    if ("ids" in slice) fields.ids = slice.ids;
+    else fields.slaves = slice.slaves;
+    if (slice.last !== undefined) fields.last = slice.last;
     this.host.respond(msg.reply, this.part(0, 1, fields));
   }
 

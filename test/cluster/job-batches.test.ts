@@ -2,19 +2,8 @@ import { expect } from "chai";
 import type { JobResult } from "../../src/index.js";
 import type { Master } from "../../src/master.js";
 import { cleanup, startSlave, waitFor, within } from "../helpers.js";
-import { clusterMaster, echoSlave, mastersConverged } from "./masters-helpers.js";
+import { clusterMaster, echoSlave, mastersConverged, metric as metricOf } from "./masters-helpers.js";
 import { haveNatsServer, NatsServer } from "./nats-server.js";
-
-/** One counter of a master's /metrics, summed over its labels. */
-async function metric(master: Master, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${master.metricsPort}/metrics`)).text();
-  let total = 0;
-  for (const line of text.split("\n")) {
-    const match = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`).exec(line);
-    if (match) total += Number(match[1]);
-  }
-  return total;
-}
 
 /** Every result of a job by slave: status and master. */
 async function outcomes(job: AsyncIterable<JobResult>): Promise<Map<string, string>> {
@@ -22,6 +11,9 @@ async function outcomes(job: AsyncIterable<JobResult>): Promise<Map<string, stri
   for await (const r of job) out.set(r.slaveId, `${r.status}@${r.masterId}`);
   return out;
 }
+
+/** A metric of `master` (listening with metricsPort 0), summed over its labels. */
+const metric = (master: Master, name: string) => metricOf(master.metricsPort!, name);
 
 describe("jobs in a cluster: one batch per holding master", function () {
   this.timeout(20_000);

@@ -59,3 +59,12 @@ export async function timings(n: number, fn: () => Promise<unknown>): Promise<{ 
   times.sort((a, b) => a - b);
   return { p50: percentile(times, 50), p99: percentile(times, 99) };
 }
+
+/** A metric of the master serving /metrics on `port`, summed over its labels; NaN when it has no such metric. */
+export async function metric(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  let total = Number.NaN;
+  for (const match of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "gm")))
+    total = (Number.isNaN(total) ? 0 : total) + Number(match[1]);
+  return total;
+}

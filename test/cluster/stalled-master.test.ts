@@ -14,7 +14,7 @@ import { NetSyncError } from "../../src/errors.js";
 import type { Master } from "../../src/master.js";
 import { cleanup, createSlave, track, waitFor } from "../helpers.js";
 import { percentile } from "./helpers.js";
-import { clusterMaster, FAST_CLUSTER, mastersConverged } from "./masters-helpers.js";
+import { clusterMaster, FAST_CLUSTER, mastersConverged, metric } from "./masters-helpers.js";
 import { haveNatsServer, NatsServer } from "./nats-server.js";
 
 const FIXTURE = fileURLToPath(new URL("./stallable-master.ts", import.meta.url));
@@ -151,12 +151,6 @@ function expectNoDoubleOrLateRun(calls: Call[], delivered: Map<string, number[]>
   // that stalls before flushing loses it with the stream: only a job's result confirms a delivery.)
   const answeredNotRun = calls.filter((c) => c.kind === "request" && c.by && !delivered.has(c.data)).map((c) => c.data);
   expect(answeredNotRun, "requests answered whose command never ran").to.deep.equal([]);
-}
-
-async function metric(port: number, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const match = new RegExp(`^${name} (\\d+)$`, "m").exec(text);
-  return match ? Number(match[1]) : Number.NaN;
 }
 
 describe("cluster: a stalled master swallows no routed call", function () {
