@@ -4,7 +4,7 @@ import { pace } from "../fleet/pacer.js";
 import { compareEpochs, type Epoch } from "./epoch.js";
 import type { ClusterHost } from "./host.js";
 import type { BatchMessage, BatchResult } from "./messages.js";
-import { type Holdings, type JobRecorder, LATE_ALLOWANCE_MS } from "./routing.js";
+import { type Holdings, type JobRecorder, LATE_ALLOWANCE_MS, whenRecorded } from "./routing.js";
 import type { ClusterReply } from "./types.js";
 
 /**
@@ -99,15 +99,7 @@ export class BatchServer {
   private replied(serving: Serving, slaveId: string, reply: ClusterReply): void {
     const { job, commandId } = serving.message;
     const record = job ? this.recordJob?.(commandId, slaveId, reply, job) : undefined;
-    if (!record) {
-      this.settled(serving, { slaveId, reply });
-      return;
-    }
-    // Sent once recorded: the asker then need not record it (and if it died meanwhile, the result is kept).
-    record.then(
-      (recorded) => this.settled(serving, { slaveId, reply, ...(recorded ? { recorded: true } : {}) }),
-      () => this.settled(serving, { slaveId, reply }),
-    );
+    whenRecorded(record, (recorded) => this.settled(serving, { slaveId, reply, ...(recorded ? { recorded: true } : {}) }));
   }
 
   private failed(serving: Serving, slaveId: string, error: NetSyncError): void {

@@ -196,7 +196,8 @@ export class RoutedBatch {
     const now = performance.now();
     for (const slaveId of slaveIds) {
       const waiting = this.waiting.get(slaveId);
-      if (!waiting || !this.take(slaveId, master)) continue;
+      if (waiting?.master !== master) continue;
+      this.waiting.delete(slaveId);
       this.host.counters.rerouted++;
       this.alone(slaveId, Math.max(1, this.command.timeoutMs - (now - waiting.sentAt)));
     }

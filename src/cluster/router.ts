@@ -10,7 +10,7 @@ import { compareEpochs } from "./epoch.js";
 import type { ClusterHost } from "./host.js";
 import { type AnswerMessage, encodeMessage, type RouteMessage, type WhoMessage } from "./messages.js";
 import { type BatchCommand, RoutedBatch, type RoutedBatchHandlers } from "./routed-batch.js";
-import { type Holdings, type JobRecorder, LATE_ALLOWANCE_MS, type Liveness, outcomeOf, routeError } from "./routing.js";
+import { type Holdings, type JobRecorder, LATE_ALLOWANCE_MS, type Liveness, outcomeOf, routeError, whenRecorded } from "./routing.js";
 import type { RoutedReply } from "./types.js";
 
 export { type Holdings, type JobRecorder, type Liveness, routeError } from "./routing.js";
@@ -172,12 +172,7 @@ export class Router {
       (result) => {
         const reply = { case: result.case, value: result.value };
         const record = message.job && message.commandId ? this.recordJob?.(message.commandId, slaveId, reply, message.job) : undefined;
-        if (!record) return answer({ written: true, reply });
-        // Answered once recorded: the asking master then need not record it (and if it died meanwhile, the result is kept).
-        record.then(
-          (recorded) => answer({ written: true, reply, ...(recorded ? { recorded: true } : {}) }),
-          () => answer({ written: true, reply }),
-        );
+        whenRecorded(record, (recorded) => answer({ written: true, reply, ...(recorded ? { recorded: true } : {}) }));
       },
       (err: unknown) => {
         const error = NetSyncError.from(err, Code.INTERNAL);

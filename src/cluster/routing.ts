@@ -33,6 +33,20 @@ export interface Liveness {
  */
 export type JobRecorder = (jobId: string, slaveId: string, reply: ClusterReply, job: JobDelivery) => Promise<boolean>;
 
+/**
+ * Calls `done` once a job's reply is recorded (true if this master's record
+ * is the one kept), at once without a recording, and with false if it
+ * failed: a holder answers only then, so the asker knows whether it must
+ * record the reply itself (and if it died meanwhile, the result is kept).
+ */
+export function whenRecorded(record: Promise<boolean> | undefined, done: (recorded: boolean) => void): void {
+  if (!record) {
+    done(false);
+    return;
+  }
+  record.then(done, () => done(false));
+}
+
 /** The `routed` counter's outcome for a failed routed call's code. */
 export function outcomeOf(code: Code, otherwise: "unavailable" | "error"): string {
   return code === Code.NOT_FOUND ? "not_found" : code === Code.DEADLINE_EXCEEDED ? "timeout" : otherwise;

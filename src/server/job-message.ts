@@ -54,14 +54,14 @@ export function jobStartedMessage(
 }
 
 /**
- * Splits ids into runs of at most `budget` bytes as repeated string fields
- * (the first run `firstBudget`): each id costs its UTF-8 bytes plus a tag and
- * a length prefix. At least one run, maybe empty; one id over the budget
- * still gets a run of its own (ids are at most 256 bytes).
+ * Splits ids into runs of at most `budget` bytes as repeated string fields:
+ * each id costs its UTF-8 bytes plus a tag and a length prefix. At least one
+ * run, maybe empty; one id over the budget still gets a run of its own (ids
+ * are at most 256 bytes).
  */
-export function splitIds(ids: readonly string[], firstBudget: number, budget: number): string[][] {
+export function splitIds(ids: readonly string[], budget: number): string[][] {
   const runs: string[][] = [[]];
-  let left = firstBudget;
+  let left = budget;
   for (const id of ids) {
     const size = Buffer.byteLength(id) + 3;
     const current = runs[runs.length - 1] as string[];

@@ -120,7 +120,7 @@ class RunStream {
       masterId: this.job.masterId,
     };
     // Targets past one message's worth follow in JobTargets, before any result (the job holds them anyway).
-    const [first = [], ...rest] = splitIds(started.targets, this.targetBytes, this.targetBytes);
+    const [first = [], ...rest] = splitIds(started.targets, this.targetBytes);
     this.write({ case: "started", value: jobStartedMessage(started, first) });
     for (const slaveIds of rest) this.write({ case: "targets", value: { slaveIds } });
     const stop = this.job.follow(
@@ -241,31 +241,24 @@ export class JobService {
     const job = await this.port.getJob(request.jobId);
     if (!job) throw new NetSyncError(`no job with id "${request.jobId}" (never run, or aged out of the job cache)`, Code.NOT_FOUND);
     const limit = this.port.maxMessageBytes - HEADROOM_BYTES;
-    if (request.pageSize > 0) {
-      const offset = jobPageOffset(request.pageToken, job.targets.length);
-      const slice = job.targets.slice(offset, offset + request.pageSize);
-      const message = create(JobSchema, jobMessage(job, true, slice));
-      const bytes = toBinary(JobSchema, message).byteLength;
-      if (bytes > limit) {
-        throw new NetSyncError(
-          `a page of ${slice.length} targets of job ${job.id} is too big for one response: ${bytes} bytes with their results, ` +
-            `the limit is ${limit}; ask for fewer (page_size)`,
-          Code.RESOURCE_EXHAUSTED,
-        );
-      }
-      const next = offset + slice.length;
-      return { job: message, nextPageToken: next < job.targets.length ? jobPageToken(next) : "" };
-    }
-    const message = create(JobSchema, jobMessage(job));
+    const paged = request.pageSize > 0;
+    const offset = paged ? jobPageOffset(request.pageToken, job.targets.length) : 0;
+    const slice = paged ? job.targets.slice(offset, offset + request.pageSize) : undefined;
+    const message = create(JobSchema, jobMessage(job, true, slice));
     const bytes = toBinary(JobSchema, message).byteLength;
     if (bytes > limit) {
       throw new NetSyncError(
-        `job ${job.id} is too big for one response: ${bytes} bytes with its ${message.results.length} results, ` +
-          `the limit is ${limit} (ask in pages: page_size; its summary: ListJobs)`,
+        slice
+          ? `a page of ${slice.length} targets of job ${job.id} is too big for one response: ${bytes} bytes with their results, ` +
+              `the limit is ${limit}; ask for fewer (page_size)`
+          : `job ${job.id} is too big for one response: ${bytes} bytes with its ${message.results.length} results, ` +
+              `the limit is ${limit} (ask in pages: page_size; its summary: ListJobs)`,
         Code.RESOURCE_EXHAUSTED,
       );
     }
-    return { job: message };
+    if (!slice) return { job: message };
+    const next = offset + slice.length;
+    return { job: message, nextPageToken: next < job.targets.length ? jobPageToken(next) : "" };
   }
 
   /**
