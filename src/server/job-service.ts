@@ -37,8 +37,15 @@ type RunCall = grpc.ServerWritableStream<RunRequest | DecodeFailure, RunResponse
 /** ListJobs' limit when the request leaves it 0. */
 export const DEFAULT_LIST_JOBS = 100;
 
-/** Targets ListJobs lists of each job at most (JobStarted.target_count says how many in all; GetJob pages through them). */
+/**
+ * Targets ListJobs lists of each job at most, fewer when they would not fit
+ * one message (JobStarted.target_count says how many in all; GetJob pages
+ * through them).
+ */
 export const LIST_JOBS_TARGETS = 1_000;
+
+/** Room ListJobs leaves in a message for a job's fields besides its targets (its id, data, summary, unanswered masters). */
+const JOB_FIELDS_BYTES = 1024;
 
 /** A GetJob page token: where the next page starts among the job's targets (sorted). */
 function jobPageToken(offset: number): string {
@@ -272,11 +279,10 @@ export class JobService {
     const jobs: JobMessage[] = [];
     let bytes = 0;
     for (const job of await this.port.listJobs(request.limit || DEFAULT_LIST_JOBS)) {
-      // A job to the whole fleet would fill the response with its targets alone: the first few, and target_count.
-      const message = create(
-        JobSchema,
-        jobMessage(job, false, job.targets.length > LIST_JOBS_TARGETS ? job.targets.slice(0, LIST_JOBS_TARGETS) : undefined),
-      );
+      // A job to the whole fleet would fill the response with its targets alone: the first few (as many as leave the
+      // job's other fields room in one message), and target_count.
+      const [listed = []] = splitIds(job.targets.slice(0, LIST_JOBS_TARGETS), limit - JOB_FIELDS_BYTES);
+      const message = create(JobSchema, jobMessage(job, false, listed.length < job.targets.length ? listed : undefined));
       // Each job is a length-delimited field: its bytes plus a tag and a length prefix.
       const size = toBinary(JobSchema, message).byteLength + 6;
       if (bytes + size > limit) {

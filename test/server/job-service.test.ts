@@ -255,6 +255,12 @@ describe("AdminService jobs (Run, GetJob, ListJobs)", function () {
     expect(events.filter((e) => e.type === "started")).to.have.length(1);
     expect(events.filter((e) => e.type === "result")).to.have.length(150);
 
+    // ListJobs lists as many of its targets as fit one message, with the count.
+    const [listedBig] = await admin.listJobs(1);
+    expect(listedBig?.summary.targets).to.equal(150);
+    expect(listedBig?.targets.length).to.be.within(1, 149);
+    expect(listedBig?.targets).to.deep.equal(ids.slice(0, listedBig?.targets.length));
+
     // Whole, it is too big; in pages (the client halves a page that does not fit) every target and result comes.
     expect((await rejection(admin.getJob(first.jobId, 0), 3_000, "GetJob whole")).code).to.equal(Code.RESOURCE_EXHAUSTED);
     for (const pageSize of [2_000, 7]) {

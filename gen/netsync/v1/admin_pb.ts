@@ -675,8 +675,9 @@ export type JobStarted = Message<"netsync.v1.JobStarted"> & {
    * when the targets do not fit in one message (past some 40,000 ids at the
    * default 1 MiB limit), slave_ids holds the first of them and JobTargets
    * messages carry the rest, right after; in ListJobs, at most the first
-   * 1,000; in a GetJob page, that page's slice. 0 from a master older than
-   * this field: then slave_ids is every target.
+   * 1,000 (fewer when they would not fit one message); in a GetJob page,
+   * that page's slice. 0 from a master older than this field: then slave_ids
+   * is every target.
    *
    * @generated from field: uint32 target_count = 5;
    */
