@@ -47,15 +47,8 @@ export class ReplyWindow {
     return this.counted;
   }
 
-  /** Tickets still remembered: those of the last `settleMs`, and at most about as many older ones not yet forgotten. */
-  get remembered(): number {
-    return this.at.length;
-  }
-
   /** Counts a request written at `now`; its ticket goes back with `settle()`. */
   take(now: number): number {
-    // Small fan-outs may never ask ready() (the pacer asks every 16 writes): forget old tickets here too.
-    if ((this.at.length & 1023) === 1023) this.age(now);
     this.at.push(now);
     this.counted++;
     return this.base + this.at.length - 1;
