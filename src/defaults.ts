@@ -34,13 +34,6 @@ export const DEFAULTS = {
    * watcher that stops reading costs the master a bounded amount of memory.
    */
   watchBuffer: 1_000,
-  /**
-   * Requests a master's fan-outs (jobs, cluster batches) keep out at once, counted from a write until its
-   * Reply or `settleMs` later (src/fleet/reply-window.ts): Replies come back in the same bursts as the writes
-   * went out, and 1,000 of them are 50–80 ms of one turn at 10,000 slaves. A slower Reply stops counting, so
-   * mute or slow slaves cost a fan-out at most `settleMs` per 1,000 of them.
-   */
-  replyWindow: { limit: 1_000, settleMs: 100 },
   /** How long a request (or AdminService.Send with wait_reply) waits for the slave's Reply. */
   requestTimeout: 10_000,
   /** Reconnect backoff of a slave: first cap, growth per attempt, largest cap (full jitter below the cap). */

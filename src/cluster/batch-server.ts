@@ -5,7 +5,7 @@ import { compareEpochs, type Epoch } from "./epoch.js";
 import type { ClusterHost } from "./host.js";
 import type { BatchMessage, BatchResult } from "./messages.js";
 import { type Holdings, type JobRecorder, LATE_ALLOWANCE_MS, whenRecorded } from "./routing.js";
-import type { ClusterReply, LocalBatch } from "./types.js";
+import type { ClusterReply } from "./types.js";
 
 /**
  * Bytes of results (as estimated: ids and reply values) that go out in one
@@ -21,7 +21,7 @@ interface Serving {
   readonly message: BatchMessage;
   /** The epoch each slave was held with when the command was written: a later one means it came back. */
   readonly epochs: Map<string, Epoch>;
-  local: LocalBatch | undefined;
+  local: { send(slaveId: string): void; close(): void } | undefined;
   /** Outcomes still to come. */
   left: number;
   /** Outcomes waiting to go out together, and their size. */
@@ -93,10 +93,7 @@ export class BatchServer {
     });
     this.serving.add(serving);
     // Paced like every fan-out here: a batch is at most what the asker wrote in one turn, but this master has its own heartbeat to keep.
-    void pace(serving.epochs.keys(), (slaveId) => serving.local?.send(slaveId), {
-      stopped: () => !this.serving.has(serving),
-      ready: () => serving.local?.ready(),
-    });
+    void pace(serving.epochs.keys(), (slaveId) => serving.local?.send(slaveId), { stopped: () => !this.serving.has(serving) });
   }
 
   private replied(serving: Serving, slaveId: string, reply: ClusterReply): void {

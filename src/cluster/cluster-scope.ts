@@ -307,9 +307,6 @@ export class ClusterScope implements Scope {
     );
     return {
       send: (slaveId) => (this.fleet.has(slaveId) ? local.send(slaveId) : remote.send(slaveId)),
-      // Only this master's own Replies come back through its loop one by one; the holders' come in batches, each
-      // holder's own fan-out waiting on its own window.
-      ready: () => local.ready(),
       close: () => {
         local.close();
         remote.close();

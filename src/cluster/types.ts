@@ -39,13 +39,6 @@ export interface LocalBatchHandlers {
   fail(slaveId: string, error: NetSyncError): void;
 }
 
-/** A LocalFleet.requestMany() batch: a send per slave, a wait before the next while this master has Replies enough coming, a close. */
-export interface LocalBatch {
-  send(slaveId: string): void;
-  ready(): Promise<void> | undefined;
-  close(): void;
-}
-
 export interface LocalFleet {
   /** This master's id (its `name`), e.g. "m1". */
   readonly id: string;
@@ -95,7 +88,12 @@ export interface LocalFleet {
    * encoding, each outcome to `handlers` as it comes, a reply in the
    * cluster's wire form; `close()` once they are no longer wanted.
    */
-  requestMany(data: string, commandId: string, timeoutMs: number, handlers: LocalBatchHandlers): LocalBatch;
+  requestMany(
+    data: string,
+    commandId: string,
+    timeoutMs: number,
+    handlers: LocalBatchHandlers,
+  ): { send(slaveId: string): void; close(): void };
   /** Writes a Custom to every local slave matching `selector`, paced over turns of the event loop; resolves with how many. */
   broadcast(data: string, selector?: string): Promise<number>;
   /**

@@ -3,7 +3,6 @@ import { Metadata } from "@grpc/grpc-js";
 import { LogLevels } from "consola";
 import { type Command, CommandSchema, CustomSchema, type Reply } from "../../gen/netsync/v1/netsync_pb.js";
 import { Code } from "../code.js";
-import { DEFAULTS } from "../defaults.js";
 import { NetSyncError } from "../errors.js";
 import { DecodeFailure, Encoded, rejectCall } from "../grpc-adapter.js";
 import { formatLabels } from "../labels.js";
@@ -17,7 +16,6 @@ import { type HeartbeatHost, HeartbeatScheduler } from "./heartbeat.js";
 import { pace } from "./pacer.js";
 import { PingSlots } from "./ping-slots.js";
 import { Registry } from "./registry.js";
-import { ReplyWindow, type ReplyWindowOptions } from "./reply-window.js";
 import { type BatchFleet, type BatchHandlers, RequestBatch } from "./request-batch.js";
 import { addRtt, type RttHistogram } from "./rtt-histogram.js";
 import { SlaveConnection, type SyncCall } from "./slave-connection.js";
@@ -59,8 +57,6 @@ export interface FleetConfig {
   notify: Notify;
   /** Receives RTT and reply latencies; only set when metrics are on, so the pong path stays bare otherwise. */
   observer?: MasterObserver;
-  /** Bound on the Replies the fan-outs asking for them may get back at once (DEFAULTS.replyWindow). */
-  replyWindow?: ReplyWindowOptions;
 }
 
 type State = "idle" | "open" | "closing" | "closed";
@@ -104,8 +100,6 @@ export class Fleet {
   /** Which new streams are let in: admission rate, the id and labels they declare, duplicate ids. */
   private readonly gate: StreamGate;
   private nextRequestId = 0n;
-  /** Replies the fan-outs asking for them may get back at once, over all of them. */
-  private readonly replyWindow: ReplyWindow;
   /** Paced broadcasts under way or waiting their turn, oldest first; `fanOutTail` settles when the last one is done. */
   private readonly fanOuts: FanOut[] = [];
   private fanOutTail: Promise<void> = Promise.resolve();
@@ -119,7 +113,6 @@ export class Fleet {
     this.debug = this.log.level >= LogLevels.debug;
     this.registry = new Registry(config.historySize);
     this.gate = new StreamGate(config, this.stats.refused, this.log);
-    this.replyWindow = new ReplyWindow(config.replyWindow ?? DEFAULTS.replyWindow);
     // The scheduler's host is private: rounds and expiries are not part of the fleet's API.
     const host: HeartbeatHost<SlaveConnection> = {
       ping: (seq, now, slice, slices) => this.pingSlice(seq, now, slice, slices),
@@ -160,7 +153,6 @@ export class Fleet {
       this.drop(connection, "shutdown", "master shutting down", Code.UNAVAILABLE);
     }
     this.slots.clear();
-    this.replyWindow.close();
     this.state = "closed";
   }
 
@@ -335,7 +327,6 @@ export class Fleet {
     const fleet: BatchFleet = {
       get: (slaveId) => this.registry.get(slaveId),
       write: (connection, message) => this.writeCustom(connection, message),
-      window: this.replyWindow,
     };
     return new RequestBatch(fleet, requestId, encodeCustom({ ...base, requestId }), timeout, handlers);
   }

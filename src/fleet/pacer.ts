@@ -23,12 +23,6 @@
  *
  * The clock is read once per `checkEvery` items, not per item: reading it
  * costs about as much as a cheap `each`.
- *
- * A fan-out whose items ask for Replies also passes `ready`, asked at the
- * same points: when it returns a promise the turn ends there and the next
- * one starts once it resolves (the master's reply window is full, see
- * reply-window.ts). The CPU spent meanwhile, handling those Replies, counts
- * towards the turn's items: it is what they cost.
  */
 export interface PaceOptions {
   /** Longest a turn may run, and about what it may cost the loop in CPU time, the work it leaves behind included (ms). */
@@ -39,8 +33,6 @@ export interface PaceOptions {
   firstTurn?: number;
   /** Stops early (the items not reached are skipped) once it returns true. */
   stopped?: () => boolean;
-  /** Asked every `checkEvery` items: a promise to wait on before the next item, or undefined to go on. */
-  ready?: () => Promise<void> | undefined;
 }
 
 export const PACE_DEFAULTS = { budgetMs: 10, checkEvery: 16, firstTurn: 64 } as const;
@@ -52,7 +44,7 @@ const RECENT_TURNS = 4;
 export async function pace<T>(items: Iterable<T>, each: (item: T) => void, options: PaceOptions = {}): Promise<void> {
   const budgetMs = options.budgetMs ?? PACE_DEFAULTS.budgetMs;
   const checkEvery = options.checkEvery ?? PACE_DEFAULTS.checkEvery;
-  const { stopped, ready } = options;
+  const stopped = options.stopped;
   /** Cost per item (ms) of the last turns, oldest first. */
   const recent: number[] = [];
   let limit = Math.max(checkEvery, options.firstTurn ?? PACE_DEFAULTS.firstTurn);
@@ -64,14 +56,12 @@ export async function pace<T>(items: Iterable<T>, each: (item: T) => void, optio
     if (stopped?.()) return;
     each(item);
     done++;
-    let wait: Promise<void> | undefined;
     if (done < limit) {
       if (++sinceCheck < checkEvery) continue;
       sinceCheck = 0;
-      wait = ready?.();
-      if (wait === undefined && performance.now() - turnStart < budgetMs) continue;
-    } else wait = ready?.();
-    await (wait ?? yieldTurn());
+      if (performance.now() - turnStart < budgetMs) continue;
+    }
+    await yieldTurn();
     const resumedCpu = cpuTime();
     if (recent.push((resumedCpu - turnCpu) / done) > RECENT_TURNS) recent.shift();
     const perItem = Math.min(...recent);

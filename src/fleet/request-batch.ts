@@ -2,7 +2,6 @@ import type { Reply } from "../../gen/netsync/v1/netsync_pb.js";
 import { Code } from "../code.js";
 import { NetSyncError } from "../errors.js";
 import type { Encoded } from "../grpc-adapter.js";
-import type { ReplyWindow } from "./reply-window.js";
 import type { ReplySink, SlaveConnection } from "./slave-connection.js";
 
 /** Where a batch's Reply came from, when not from a slave of this master: its holder, and whether that one recorded it. */
@@ -32,21 +31,14 @@ export interface BatchHandlers {
 export interface CommandBatch {
   /** Writes the command to `slaveId`; what becomes of it goes to the handlers (a failure to write may go at once). */
   send(slaveId: string): void;
-  /**
-   * Undefined when the next send may go now; otherwise a promise to wait on
-   * first: this master has as many Replies coming as it should handle at
-   * once (see ReplyWindow). The pacer asks between chunks.
-   */
-  ready(): Promise<void> | undefined;
   /** Stops every timer; outcomes not given yet are never given. */
   close(): void;
 }
 
-/** What a batch needs of the fleet: finding a local connection, writing to it (counted, or evicting a slow one), its reply window. */
+/** What a batch needs of the fleet: finding a local connection and writing to it (counted, or evicting a slow one). */
 export interface BatchFleet {
   get(slaveId: string): SlaveConnection | undefined;
   write(connection: SlaveConnection, message: Encoded): boolean;
-  readonly window: ReplyWindow;
 }
 
 /**
@@ -59,10 +51,9 @@ export interface BatchFleet {
  * does per slave, with the same outcomes, at a fraction of the allocations.
  */
 export class RequestBatch implements ReplySink, CommandBatch {
-  /** Connections written to, when (performance.now()) and their reply-window tickets, in write order; `head` is the oldest not yet past its timeout. */
+  /** Connections written to and when (performance.now()), in write order; `head` is the oldest not yet past its timeout. */
   private readonly sentTo: SlaveConnection[] = [];
   private readonly sentAt: number[] = [];
-  private readonly tickets: number[] = [];
   private head = 0;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -92,11 +83,9 @@ export class RequestBatch implements ReplySink, CommandBatch {
       return;
     }
     const now = performance.now();
-    const ticket = this.fleet.window.take(now);
-    connection.awaitInBatch(this.requestId, this, now, ticket);
+    connection.awaitInBatch(this.requestId, this, now);
     this.sentTo.push(connection);
     this.sentAt.push(now);
-    this.tickets.push(ticket);
     this.timer ??= setTimeout(() => this.sweep(), this.timeout);
   }
 
@@ -106,27 +95,16 @@ export class RequestBatch implements ReplySink, CommandBatch {
     this.closed = true;
     clearTimeout(this.timer);
     this.timer = undefined;
-    const { window } = this.fleet;
-    for (let i = this.head; i < this.sentTo.length; i++) {
-      this.sentTo[i]?.forget(this.requestId, this);
-      window.settle(this.tickets[i] as number);
-    }
+    for (let i = this.head; i < this.sentTo.length; i++) this.sentTo[i]?.forget(this.requestId, this);
     this.sentTo.length = 0;
     this.sentAt.length = 0;
-    this.tickets.length = 0;
   }
 
-  ready(): Promise<void> | undefined {
-    return this.closed ? undefined : this.fleet.window.ready();
-  }
-
-  replied(connection: SlaveConnection, reply: Reply, ticket: number): void {
-    this.fleet.window.settle(ticket);
+  replied(connection: SlaveConnection, reply: Reply): void {
     if (!this.closed) this.handlers.reply(connection.id, reply);
   }
 
-  failed(connection: SlaveConnection, error: Error, ticket: number): void {
-    this.fleet.window.settle(ticket);
+  failed(connection: SlaveConnection, error: Error): void {
     if (!this.closed) this.handlers.fail(connection.id, NetSyncError.from(error, Code.UNAVAILABLE));
   }
 
@@ -139,10 +117,8 @@ export class RequestBatch implements ReplySink, CommandBatch {
     const { sentTo, sentAt, timeout } = this;
     while (this.head < sentTo.length && (sentAt[this.head] as number) + timeout <= now) {
       const connection = sentTo[this.head] as SlaveConnection;
-      const ticket = this.tickets[this.head] as number;
       this.head++;
       if (!connection.forget(this.requestId, this)) continue;
-      this.fleet.window.settle(ticket);
       this.handlers.fail(
         connection.id,
         new NetSyncError(`slave ${connection.id} did not reply within ${timeout} ms`, Code.DEADLINE_EXCEEDED),
@@ -155,7 +131,6 @@ export class RequestBatch implements ReplySink, CommandBatch {
     }
     sentTo.length = 0;
     sentAt.length = 0;
-    this.tickets.length = 0;
     this.head = 0;
   }
 }

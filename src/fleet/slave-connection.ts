@@ -23,17 +23,14 @@ interface PendingRequest {
  * promise or timer of its own; the batch times them out.
  */
 export interface ReplySink {
-  /** `ticket` is what the batch gave awaitInBatch() for this request. */
-  replied(connection: SlaveConnection, reply: Reply, ticket: number): void;
-  failed(connection: SlaveConnection, error: Error, ticket: number): void;
+  replied(connection: SlaveConnection, reply: Reply): void;
+  failed(connection: SlaveConnection, error: Error): void;
 }
 
 /** A batch's request written to this slave, awaiting its Reply. */
 interface PendingInBatch {
   readonly sentAt: number;
   readonly sink: ReplySink;
-  /** The batch's own mark for this request (its place in the master's reply window), handed back with the outcome. */
-  readonly ticket: number;
 }
 
 const NO_LABELS: Labels = Object.freeze({});
@@ -170,8 +167,8 @@ export class SlaveConnection implements Watched {
    * Request ids come from one per-master counter and never repeat, so a
    * Reply to an older request cannot be taken for this one.
    */
-  awaitInBatch(requestId: bigint, sink: ReplySink, now: number, ticket: number): void {
-    this.pending.set(requestId, { sentAt: now, sink, ticket });
+  awaitInBatch(requestId: bigint, sink: ReplySink, now: number): void {
+    this.pending.set(requestId, { sentAt: now, sink });
   }
 
   /** Forgets a batch's request still waiting (timed out, or its batch closed); false if it was not waiting. */
@@ -186,7 +183,7 @@ export class SlaveConnection implements Watched {
     const request = this.pending.get(reply.requestId);
     if (!request) return undefined;
     this.pending.delete(reply.requestId);
-    if ("sink" in request) request.sink.replied(this, reply, request.ticket);
+    if ("sink" in request) request.sink.replied(this, reply);
     else {
       clearTimeout(request.timer);
       request.resolve(reply);
@@ -199,7 +196,7 @@ export class SlaveConnection implements Watched {
     const requests = [...this.pending.values()];
     this.pending.clear();
     for (const request of requests) {
-      if ("sink" in request) request.sink.failed(this, error, request.ticket);
+      if ("sink" in request) request.sink.failed(this, error);
       else {
         clearTimeout(request.timer);
         request.reject(error);

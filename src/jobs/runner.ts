@@ -318,7 +318,7 @@ export class JobRunner {
     // The first chunk in a turn after the one that created the job (closed meanwhile: pace() writes nothing); run()
     // resolves once it is written, as before.
     await yieldTurn();
-    void pace(targets, (slaveId) => this.deliver(run, slaveId), { stopped: () => this.closed, ready: () => run.batch?.ready() });
+    void pace(targets, (slaveId) => this.deliver(run, slaveId), { stopped: () => this.closed });
     return job;
   }
 

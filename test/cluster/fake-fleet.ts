@@ -163,7 +163,6 @@ export class FakeFleet extends EventEmitter<FakeFleetEvents> implements LocalFle
           (err: unknown) => closed || handlers.fail(slaveId, NetSyncError.from(err, Code.INTERNAL)),
         );
       },
-      ready: () => undefined,
       close: () => {
         closed = true;
       },

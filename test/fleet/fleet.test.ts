@@ -8,8 +8,6 @@ import { expect } from "chai";
 import { Code } from "../../src/code.js";
 import { DEFAULTS } from "../../src/defaults.js";
 import { Fleet, type StreamTracker } from "../../src/fleet/fleet.js";
-import { PACE_DEFAULTS, pace } from "../../src/fleet/pacer.js";
-import type { ReplyWindowOptions } from "../../src/fleet/reply-window.js";
 import { LocalScope } from "../../src/fleet/scope.js";
 import { silentLogger } from "../../src/logger.js";
 import type { Epoch, MasterEvents } from "../../src/model.js";
@@ -20,7 +18,7 @@ import { cleanup, rawClient, statusOf, track, waitFor } from "../helpers.js";
 type Event = { [K in keyof MasterEvents]: [K, ...MasterEvents[K]] }[keyof MasterEvents];
 
 /** A fleet behind a real gRPC server, started, with every event it emits recorded. */
-async function fleetOnServer(options: { interval?: number; timeout?: number; replyWindow?: ReplyWindowOptions } = {}) {
+async function fleetOnServer(options: { interval?: number; timeout?: number } = {}) {
   const events: Event[] = [];
   const fleet = new Fleet({
     heartbeatInterval: options.interval ?? 50,
@@ -32,7 +30,6 @@ async function fleetOnServer(options: { interval?: number; timeout?: number; rep
     admission: DEFAULTS.admission,
     duplicateIds: DEFAULTS.duplicateIds,
     log: silentLogger(),
-    ...(options.replyWindow ? { replyWindow: options.replyWindow } : {}),
     notify: (event, ...args) => {
       events.push([event, ...args] as unknown as Event);
     },
@@ -140,59 +137,6 @@ describe("Fleet: the core on its own", () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(outcomes).to.have.length(4);
     answers.close();
-    silent.close();
-  });
-
-  it("a paced requestMany keeps at most its reply window out, and Replies that do not come hold it only settleMs", async () => {
-    const limit = 20;
-    const { fleet, address } = await fleetOnServer({ interval: 1_000, timeout: 5_000, replyWindow: { limit, settleMs: 60_000 } });
-    let answering = false;
-    const unanswered: Array<() => void> = [];
-    const slaves = Array.from({ length: 60 }, (_, i) => {
-      const slave = rawClient(address, { id: `s${i}` });
-      slave.call.on("data", (command) => {
-        if (command.kind.case !== "custom" || command.kind.value.requestId === 0n) return;
-        const { requestId } = command.kind.value;
-        const answer = () => slave.write({ kind: { case: "reply", value: { requestId, result: { case: "data", value: "ok" } } } });
-        if (answering) answer();
-        else unanswered.push(answer);
-      });
-      return slave;
-    });
-    await waitFor(() => fleet.size === 60, 5_000, "60 slaves");
-    const asked = () => slaves.filter((s) => s.received.some((c) => c.kind.case === "custom")).length;
-    const outcomes = new Map<string, string>();
-    const batch = fleet.requestMany({ data: "x", commandId: "job-w" }, 5_000, {
-      reply: (slaveId) => outcomes.set(slaveId, "ok"),
-      fail: (slaveId, error) => outcomes.set(slaveId, `code ${error.code}`),
-    });
-    const ids = slaves.map((_, i) => `s${i}`);
-    const fanOut = pace(ids, (slaveId) => batch.send(slaveId), { ready: () => batch.ready() });
-    await waitFor(() => asked() >= limit, 5_000, "the first window written");
-    // Without the window every write would have gone out in the first turns; with it the fan-out waits for Replies.
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    expect(asked()).to.be.within(limit, limit + PACE_DEFAULTS.checkEvery);
-    answering = true;
-    for (const answer of unanswered.splice(0)) answer();
-    await fanOut;
-    await waitFor(() => outcomes.size === 60, 5_000, "every Reply");
-    expect([...outcomes.values()].every((o) => o === "ok")).to.equal(true);
-    batch.close();
-
-    // Mute slaves: each request stops counting settleMs after its write, long before its timeout.
-    const mute = await fleetOnServer({ interval: 1_000, timeout: 5_000, replyWindow: { limit, settleMs: 100 } });
-    const muted = Array.from({ length: 60 }, (_, i) => rawClient(mute.address, { id: `m${i}` }));
-    await waitFor(() => mute.fleet.size === 60, 5_000, "60 mute slaves");
-    const silent = mute.fleet.requestMany({ data: "x", commandId: "job-m" }, 5_000, { reply: () => {}, fail: () => {} });
-    const started = performance.now();
-    await pace(
-      muted.map((_, i) => `m${i}`),
-      (slaveId) => silent.send(slaveId),
-      { ready: () => silent.ready() },
-    );
-    const took = performance.now() - started;
-    await waitFor(() => muted.every((s) => s.received.some((c) => c.kind.case === "custom")), 2_000, "every mute slave asked");
-    expect(took).to.be.within(90, 2_000);
     silent.close();
   });
 
