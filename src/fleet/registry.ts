@@ -47,6 +47,11 @@ export class Registry {
     }
   }
 
+  /** Every id registered, in order. */
+  ids(): string[] {
+    return this.sorted.all();
+  }
+
   values(): IterableIterator<SlaveConnection> {
     return this.byId.values();
   }

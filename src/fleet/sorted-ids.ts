@@ -51,6 +51,13 @@ export class SortedIds {
   }
 
   /** The ids after `after` in order (from `after` itself when `inclusive`); from the first with no `after`. */
+  /** Every id, in order, as a new array (a copy of the blocks: no generator step per id). */
+  all(): string[] {
+    const out: string[] = [];
+    for (const block of this.blocks) for (const id of block) out.push(id);
+    return out;
+  }
+
   *from(after: string | undefined, inclusive = false): Generator<string, void, undefined> {
     let b = 0;
     let i = 0;

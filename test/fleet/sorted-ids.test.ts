@@ -25,6 +25,7 @@ describe("SortedIds", () => {
           expect(ids.size).to.equal(model.size);
         }
         expect([...ids.from(undefined)]).to.deep.equal([...model].sort());
+        expect(ids.all()).to.deep.equal([...model].sort());
       }),
       { numRuns: 60 },
     );
