@@ -4,6 +4,7 @@ import type { Fleet, StreamTracker } from "../fleet/fleet.js";
 import type { BatchHandlers, CommandBatch } from "../fleet/request-batch.js";
 import { histogramPercentile, histogramToWire, mergeWireHistogram, type RttHistogram } from "../fleet/rtt-histogram.js";
 import type { BatchCustom, JobDelivery, PageRequest, Scope, Self } from "../fleet/scope.js";
+import { mergeSortedUnique } from "../fleet/sorted-ids.js";
 import { WatchHub } from "../fleet/watch-hub.js";
 import type { JobStoreSink } from "../jobs/store.js";
 import { getLogger, type Logger } from "../logger.js";
@@ -242,7 +243,8 @@ export class ClusterScope implements Scope {
 
   async ids(selector: Selector, timeout?: number): Promise<{ ids: string[]; unanswered: string[] }> {
     const found = await this.node.listIds(textOf(selector), timeout);
-    return { ids: found.byMaster.flatMap((part) => part.ids), unanswered: found.unanswered };
+    // Each master's ids come in id order: merged, they stay sorted, and the job taking them skips its Set and sort.
+    return { ids: mergeSortedUnique(found.byMaster.map((part) => part.ids)), unanswered: found.unanswered };
   }
 
   async page(selector: Selector, request: PageRequest): Promise<FleetPage> {

@@ -99,3 +99,38 @@ function lowerBound(ids: readonly string[], id: string): number {
   }
   return lo;
 }
+
+/**
+ * Sorted lists (a cluster's masters' ids, each in id order) merged into one
+ * sorted list without repeats (an id moving between masters may be on two),
+ * pairwise: O(n log k), against a Set and a sort of all of them.
+ */
+export function mergeSortedUnique(lists: readonly (readonly string[])[]): string[] {
+  let merged: string[] = [];
+  for (const list of lists) merged = mergeTwo(merged, list);
+  return merged;
+}
+
+function mergeTwo(a: readonly string[], b: readonly string[]): string[] {
+  const out: string[] = [];
+  let i = 0;
+  let j = 0;
+  const push = (id: string) => {
+    if (out.length === 0 || (out[out.length - 1] as string) !== id) out.push(id);
+  };
+  while (i < a.length && j < b.length) {
+    const x = a[i] as string;
+    const y = b[j] as string;
+    if (x <= y) {
+      push(x);
+      i++;
+      if (x === y) j++;
+    } else {
+      push(y);
+      j++;
+    }
+  }
+  while (i < a.length) push(a[i++] as string);
+  while (j < b.length) push(b[j++] as string);
+  return out;
+}

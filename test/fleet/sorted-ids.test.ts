@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import fc from "fast-check";
-import { SortedIds } from "../../src/fleet/sorted-ids.js";
+import { mergeSortedUnique, SortedIds } from "../../src/fleet/sorted-ids.js";
 
 describe("SortedIds", () => {
   it("SortedIds: add, delete and reading from any id agree with a sorted array (fast-check)", () => {
@@ -28,6 +28,16 @@ describe("SortedIds", () => {
         expect(ids.all()).to.deep.equal([...model].sort());
       }),
       { numRuns: 60 },
+    );
+  });
+
+  it("mergeSortedUnique: sorted lists merge into the sorted union, each id once (fast-check)", () => {
+    fc.assert(
+      fc.property(fc.array(fc.array(fc.string({ maxLength: 3 }), { maxLength: 200 }), { maxLength: 5 }), (raw) => {
+        const lists = raw.map((list) => [...new Set(list)].sort());
+        expect(mergeSortedUnique(lists)).to.deep.equal([...new Set(lists.flat())].sort());
+      }),
+      { numRuns: 200 },
     );
   });
 });
