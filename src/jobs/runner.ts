@@ -126,6 +126,15 @@ export class JobRunner {
   private readonly inFlight = new Set<string>();
   private retryTimer: NodeJS.Timeout | undefined;
   private unwatch: (() => void) | undefined;
+  /**
+   * Slaves heard connecting while a job kept in memory still waited for its
+   * first delivery to them, and when. That delivery may fail NOT_FOUND after
+   * the word came (a routed lookup in flight while the slave connected
+   * elsewhere), and the command is kept only then: without this nothing
+   * would try it again (the connect is past, and the retry tries only slaves
+   * it knows a holder of). Forgotten once used, or after a retry interval.
+   */
+  private readonly connectedMeanwhile = new Map<string, number>();
   private unwake: (() => void) | undefined;
   private closed = false;
 
@@ -437,6 +446,8 @@ export class JobRunner {
     }
     if (store.shared) run.unfollow ??= store.follow(job.id, this.followerOf(run));
     this.followConnects(store);
+    // It connected while this delivery was out: that word will not come again.
+    if (!store.shared && this.connectedMeanwhile.delete(slaveId)) this.drainMemory(slaveId);
   }
 
   // --- kept commands ----------------------------------------------------------------
@@ -548,6 +559,17 @@ export class JobRunner {
   }
 
   /** Delivers again what this master kept for a slave that connected somewhere (a memory store: nobody else can). */
+  /** A slave connected somewhere in reach: deliver what memory keeps for it, and remember it if a first delivery is still out. */
+  private heardConnect(slaveId: string): void {
+    for (const run of this.running.values()) {
+      if (!run.store.shared && !run.kept.has(slaveId) && run.job.waitsFor(slaveId)) {
+        this.connectedMeanwhile.set(slaveId, Date.now());
+        break;
+      }
+    }
+    this.drainMemory(slaveId);
+  }
+
   private drainMemory(slaveId: string): void {
     if (this.closed) return;
     void this.memory.kept(slaveId).then((commands) => this.deliverKept(this.memory, commands));
@@ -581,12 +603,13 @@ export class JobRunner {
    * holder just before the command was kept there).
    */
   private followConnects(store: JobStore): void {
-    if (!store.shared) this.unwatch ??= this.host.watchConnects((slaveId) => this.drainMemory(slaveId));
+    if (!store.shared) this.unwatch ??= this.host.watchConnects((slaveId) => this.heardConnect(slaveId));
     this.retryTimer ??= setInterval(() => this.retry(), this.config.retryInterval);
   }
 
   private retry(): void {
     const now = Date.now();
+    for (const [slaveId, at] of this.connectedMeanwhile) if (now - at > this.config.retryInterval) this.connectedMeanwhile.delete(slaveId);
     const shared = new Map<string, KeptCommand[]>();
     let any = false;
     for (const run of this.running.values()) {
@@ -618,6 +641,7 @@ export class JobRunner {
   private stopFollowing(): void {
     clearInterval(this.retryTimer);
     this.retryTimer = undefined;
+    this.connectedMeanwhile.clear();
     this.unwatch?.();
     this.unwatch = undefined;
   }
