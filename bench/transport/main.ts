@@ -22,12 +22,13 @@ import { log } from "../lib/log.js";
 import { machine } from "../lib/machine.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
+/** Each system's server script and what it is given (Socket.IO's two modes are one script). */
 const SERVERS = {
-  grpc: "grpc-server.ts",
-  h2: "h2-server.ts",
-  sio: "sio-server.ts",
-  "sio-bcast": "sio-bcast-server.ts",
-  ws: "ws-server.ts",
+  grpc: { script: "grpc-server.ts", config: {} },
+  h2: { script: "h2-server.ts", config: {} },
+  sio: { script: "sio-server.ts", config: {} },
+  "sio-bcast": { script: "sio-server.ts", config: { broadcast: true } },
+  ws: { script: "ws-server.ts", config: {} },
 } as const;
 const CLIENTS = { grpc: "grpc", h2: "grpc", sio: "sio", "sio-bcast": "sio", ws: "ws" } as const;
 type System = keyof typeof SERVERS;
@@ -63,7 +64,7 @@ interface Row {
 
 async function runOnce(system: System, n: number, repeat: number): Promise<Row> {
   const load = await BackgroundLoad.start(Number(values.spinner));
-  const server = new Child(`${system}-server`, join(HERE, SERVERS[system]), {});
+  const server = new Child(`${system}-server`, join(HERE, SERVERS[system].script), SERVERS[system].config);
   const generators: Child[] = [];
   try {
     const { port } = (await server.waitFor("ready", 30_000)) as { port: number };
