@@ -131,9 +131,12 @@ export async function runPass(o: PassOptions): Promise<{ result: Reply; failures
     const fillMs = performance.now() - spawnAt - connectedMs;
     at("waiting for routes and views");
     const refusals = fills.reduce((a, f) => a + Number(f.refusals), 0);
-    // Each slave: one route subscription; each master: 5 subjects of its own and 3 shared by all (members, claims,
-    // events: a server holds another server's interest in one subject once); every server sees all of them.
-    const expectedSubs = baseSubs.map((b) => b + o.n + 5 * o.k + 3);
+    // Each slave: one route subscription (its claims come on the same subject); each master: 5 subjects of its own;
+    // every server sees all of them once, its own clients' or the routes' interest. Shared by all masters: members,
+    // which a server with no master of its own still sees once through a route; events only while a master watches,
+    // and each master's request inbox only once it has asked something, so they are not counted: expecting them
+    // (it said 3 shared) failed now and then when a server had no master of its own (one short for 30 s).
+    const expectedSubs = baseSubs.map((b) => b + o.n + 5 * o.k + 1);
     const routesMs = await waitUntil("every route subscription on every server", o.waitMs, async () => {
       const subs = await Promise.all(nats.nodes.map((_, i) => nats.subscriptions(i)));
       lastSeen = `${subs.join(",")} of ${expectedSubs.join(",")}`;
