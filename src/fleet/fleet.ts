@@ -237,12 +237,10 @@ export class Fleet {
    * that starts it.
    */
   ids(selector?: Selector): string[] {
-    const all = this.registry.ids();
-    if (!selector || selector.empty) return all;
-    return all.filter((id) => {
-      const connection = this.registry.get(id);
-      return connection !== undefined && selector.matches(connection.labels);
-    });
+    if (!selector || selector.empty) return this.registry.ids();
+    const out: string[] = [];
+    for (const connection of this.registry.inOrder()) if (selector.matches(connection.labels)) out.push(connection.id);
+    return out;
   }
 
   /** Slaves that left recently (bounded by historySize), newest first. */

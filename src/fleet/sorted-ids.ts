@@ -50,14 +50,12 @@ export class SortedIds {
     return true;
   }
 
-  /** The ids after `after` in order (from `after` itself when `inclusive`); from the first with no `after`. */
   /** Every id, in order, as a new array (a copy of the blocks: no generator step per id). */
   all(): string[] {
-    const out: string[] = [];
-    for (const block of this.blocks) for (const id of block) out.push(id);
-    return out;
+    return this.blocks.flat();
   }
 
+  /** The ids after `after` in order (from `after` itself when `inclusive`); from the first with no `after`. */
   *from(after: string | undefined, inclusive = false): Generator<string, void, undefined> {
     let b = 0;
     let i = 0;
@@ -103,7 +101,8 @@ function lowerBound(ids: readonly string[], id: string): number {
 /**
  * Sorted lists (a cluster's masters' ids, each in id order) merged into one
  * sorted list without repeats (an id moving between masters may be on two),
- * pairwise: O(n log k), against a Set and a sort of all of them.
+ * one list after another: O(n·k) for k lists (a cluster's few masters),
+ * against a Set and an O(n log n) sort of all of them.
  */
 export function mergeSortedUnique(lists: readonly (readonly string[])[]): string[] {
   let merged: string[] = [];

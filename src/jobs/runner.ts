@@ -558,7 +558,6 @@ export class JobRunner {
     await this.record(store, command.jobId, result, run?.job);
   }
 
-  /** Delivers again what this master kept for a slave that connected somewhere (a memory store: nobody else can). */
   /** A slave connected somewhere in reach: deliver what memory keeps for it, and remember it if a first delivery is still out. */
   private heardConnect(slaveId: string): void {
     for (const run of this.running.values()) {
@@ -570,6 +569,7 @@ export class JobRunner {
     this.drainMemory(slaveId);
   }
 
+  /** Delivers again what this master kept for a slave that connected somewhere (a memory store: nobody else can). */
   private drainMemory(slaveId: string): void {
     if (this.closed) return;
     void this.memory.kept(slaveId).then((commands) => this.deliverKept(this.memory, commands));
