@@ -1,10 +1,11 @@
 /**
  * `npm run bench:transport -- [--ladder 5000,10000] [--rounds 20] [--repeats 2]
- * [--systems grpc,h2,sio,sio-bcast,ws] [--spinner F] [--per-gen 5000]`: what
- * one message out and one answer back cost each transport, with nothing of
- * NetSync or of a job around them, in the same run: grpc-js (a bidi call
- * per client, raw bytes), bare node:http2 with gRPC's framing and the same
- * grpc-js clients, Socket.IO (an emit with an ack per socket; sio-bcast: one
+ * [--systems grpc,grpc-call,h2,sio,sio-bcast,ws] [--spinner F] [--per-gen 5000]`:
+ * what one message out and one answer back cost each transport, with nothing
+ * of NetSync or of a job around them, in the same run: grpc-js (a bidi call
+ * per client, raw bytes; grpc-call: the same calls driven at grpc-js's call
+ * level through a server interceptor, with no Duplex stream between), bare
+ * node:http2 with gRPC's framing and the same grpc-js clients, Socket.IO (an emit with an ack per socket; sio-bcast: one
  * broadcast emitWithAck, as bench:jobs uses) and bare ws. Every server but
  * sio-bcast writes one pre-encoded message per target, paced as NetSync
  * paces its fan-outs, and counts answers; a row gives the server's and the
@@ -25,12 +26,13 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 /** Each system's server script and what it is given (Socket.IO's two modes are one script). */
 const SERVERS = {
   grpc: { script: "grpc-server.ts", config: {} },
+  "grpc-call": { script: "grpc-call-server.ts", config: {} },
   h2: { script: "h2-server.ts", config: {} },
   sio: { script: "sio-server.ts", config: {} },
   "sio-bcast": { script: "sio-server.ts", config: { broadcast: true } },
   ws: { script: "ws-server.ts", config: {} },
 } as const;
-const CLIENTS = { grpc: "grpc", h2: "grpc", sio: "sio", "sio-bcast": "sio", ws: "ws" } as const;
+const CLIENTS = { grpc: "grpc", "grpc-call": "grpc", h2: "grpc", sio: "sio", "sio-bcast": "sio", ws: "ws" } as const;
 type System = keyof typeof SERVERS;
 
 const { values } = parseArgs({
@@ -38,7 +40,7 @@ const { values } = parseArgs({
     ladder: { type: "string", default: "5000,10000" },
     rounds: { type: "string", default: "20" },
     repeats: { type: "string", default: "2" },
-    systems: { type: "string", default: "grpc,h2,sio,sio-bcast,ws" },
+    systems: { type: "string", default: "grpc,grpc-call,h2,sio,sio-bcast,ws" },
     spinner: { type: "string", default: "0" },
     "per-gen": { type: "string", default: "5000" },
     out: { type: "string", default: join(HERE, "..", "out") },
@@ -119,20 +121,23 @@ const median = (xs: number[]) => {
 /** One line per system and N: medians over the repeats, and each over Socket.IO's (per-socket emit) in the same run. */
 function table(rows: Row[]): string {
   const lines = [
-    "| N | system | server µs / answer | ÷ sio | clients µs / answer | ÷ sio | round p50 ms | ÷ sio |",
-    "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| N | system | server µs / answer | ÷ sio | ÷ sio-bcast | clients µs / answer | ÷ sio | round p50 ms | ÷ sio | ÷ sio-bcast |",
+    "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
   const ns = [...new Set(rows.map((r) => r.n))];
   const names = [...new Set(rows.map((r) => r.system))];
   for (const n of ns) {
     const of = (system: System, key: Measure) => median(rows.filter((r) => r.system === system && r.n === n).map((r) => r[key]));
     for (const system of names) {
-      const cell = (key: Measure) => {
+      // Over Socket.IO per socket, and (server CPU, round) over its broadcast, which bench:jobs compares with.
+      const cell = (key: Measure, bases: System[]) => {
         const value = of(system, key);
-        const base = names.includes("sio") ? of("sio", key) : Number.NaN;
-        return `${round(value, 1)} | ${Number.isFinite(base) ? round(value / base, 2) : "–"}`;
+        const ratios = bases.map((base) => (names.includes(base) ? round(value / of(base, key), 2) : "–"));
+        return [round(value, 1), ...ratios].join(" | ");
       };
-      lines.push(`| ${n} | ${system} | ${cell("serverUsPerAnswer")} | ${cell("clientsUsPerAnswer")} | ${cell("roundP50Ms")} |`);
+      lines.push(
+        `| ${n} | ${system} | ${cell("serverUsPerAnswer", ["sio", "sio-bcast"])} | ${cell("clientsUsPerAnswer", ["sio"])} | ${cell("roundP50Ms", ["sio", "sio-bcast"])} |`,
+      );
     }
   }
   return lines.join("\n");
