@@ -154,19 +154,32 @@ log(
   `transport: N ${ladder.join(", ")}; ${rounds} rounds; ${values.repeats} repeats; systems ${systems.join(", ")}${Number(values.spinner) > 0 ? `; spinner ${values.spinner}` : ""}`,
 );
 const rows: Row[] = [];
+/** Runs that did not complete (e.g. the clients were not all held in time): said, kept in the JSON, left out of the medians. */
+const failed: { system: System; n: number; repeat: number; error: string }[] = [];
+const file = join(values.out, `transport${Number(values.spinner) > 0 ? "-spinner" : ""}.json`);
+// Written after every run, so a run that fails late loses nothing measured before it.
+const save = () =>
+  writeFileSync(file, `${JSON.stringify({ machine: machine(), config: { ...values, out: undefined }, rows, failed }, null, 2)}\n`);
 // Repeats outermost, systems innermost: a machine that changes speed mid-run hits every system.
 for (let repeat = 1; repeat <= Number(values.repeats); repeat++) {
   for (const n of ladder) {
     for (const system of systems) {
-      const row = await runOnce(system, n, repeat);
-      log(
-        `${system} N=${n}: server ${row.serverUsPerAnswer} µs/answer, clients ${row.clientsUsPerAnswer} µs/answer, round p50 ${row.roundP50Ms} ms`,
-      );
-      rows.push(row);
+      try {
+        const row = await runOnce(system, n, repeat);
+        log(
+          `${system} N=${n}: server ${row.serverUsPerAnswer} µs/answer, clients ${row.clientsUsPerAnswer} µs/answer, round p50 ${row.roundP50Ms} ms`,
+        );
+        rows.push(row);
+      } catch (e) {
+        const error = e instanceof Error ? e.message : String(e);
+        log(`${system} N=${n}, repeat ${repeat}: FAILED, left out: ${error}`);
+        failed.push({ system, n, repeat, error });
+      }
+      save();
     }
   }
 }
-const file = join(values.out, `transport${Number(values.spinner) > 0 ? "-spinner" : ""}.json`);
-writeFileSync(file, `${JSON.stringify({ machine: machine(), config: { ...values, out: undefined }, rows }, null, 2)}\n`);
-process.stdout.write(`Medians over ${values.repeats} repeat(s), ${rounds} rounds each:\n\n${table(rows)}\n`);
+process.stdout.write(
+  `Medians over ${values.repeats} repeat(s), ${rounds} rounds each${failed.length > 0 ? ` (${failed.length} failed run(s) left out)` : ""}:\n\n${table(rows)}\n`,
+);
 log(`wrote ${file}`);
