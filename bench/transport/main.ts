@@ -5,8 +5,9 @@
  * of NetSync or of a job around them, in the same run: grpc-js (a bidi call
  * per client, raw bytes; grpc-call: the same calls driven at grpc-js's call
  * level through a server interceptor, with no Duplex stream between), bare
- * node:http2 with gRPC's framing and the same grpc-js clients, Socket.IO (an emit with an ack per socket; sio-bcast: one
- * broadcast emitWithAck, as bench:jobs uses) and bare ws. Every server but
+ * node:http2 with gRPC's framing and the same grpc-js clients, Socket.IO (an
+ * emit with an ack per socket; sio-bcast: one broadcast emitWithAck, as
+ * bench:jobs uses) and bare ws. Every server but
  * sio-bcast writes one pre-encoded message per target, paced as NetSync
  * paces its fan-outs, and counts answers; a row gives the server's and the
  * clients' CPU per answer and the round's time (p50). It tells what a gRPC
@@ -118,7 +119,10 @@ const median = (xs: number[]) => {
   return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 };
 
-/** One line per system and N: medians over the repeats, and each over Socket.IO's (per-socket emit) in the same run. */
+/**
+ * One line per system and N: medians over the repeats, each over Socket.IO's emit per socket and
+ * (server CPU, round time) over its broadcast in the same run; "–" where that system has no run at this N.
+ */
 function table(rows: Row[]): string {
   const lines = [
     "| N | system | server µs / answer | ÷ sio | ÷ sio-bcast | clients µs / answer | ÷ sio | round p50 ms | ÷ sio | ÷ sio-bcast |",
@@ -129,10 +133,12 @@ function table(rows: Row[]): string {
   for (const n of ns) {
     const of = (system: System, key: Measure) => median(rows.filter((r) => r.system === system && r.n === n).map((r) => r[key]));
     for (const system of names) {
-      // Over Socket.IO per socket, and (server CPU, round) over its broadcast, which bench:jobs compares with.
       const cell = (key: Measure, bases: System[]) => {
         const value = of(system, key);
-        const ratios = bases.map((base) => (names.includes(base) ? round(value / of(base, key), 2) : "–"));
+        const ratios = bases.map((base) => {
+          const ratio = value / of(base, key);
+          return Number.isFinite(ratio) ? round(ratio, 2) : "–";
+        });
         return [round(value, 1), ...ratios].join(" | ");
       };
       lines.push(
