@@ -16,19 +16,28 @@ async function cli(args: string[], timeoutMs = 10_000): Promise<Exec> {
 
 const lines = (text: string) => text.trimEnd().split("\n");
 
+/**
+ * Heartbeats well above the tests' usual 20 / 100 ms: these tests are about jobs, not liveness, and
+ * start up to seven CLI processes at once on a 2-core machine, which starved the in-process slaves
+ * long enough for a 100 ms timeout to evict one (w3 became not-connected instead of pending, once in CI).
+ */
+const RELAXED_MASTER = { heartbeatInterval: 200, heartbeatTimeout: 2_000 };
+const RELAXED_SLAVE = { masterTimeout: 2_000 };
+
 /** A master with one slave that answers, one whose handler throws and one that never answers. */
 async function fleet() {
-  const master = await startMaster({ name: "cli-m" });
+  const master = await startMaster({ name: "cli-m", ...RELAXED_MASTER });
   const mute = gate();
-  await startSlave(master.address, { id: "w1", labels: { role: "web" }, onCommand: (c) => `up ${c.data}` });
+  await startSlave(master.address, { id: "w1", labels: { role: "web" }, onCommand: (c) => `up ${c.data}`, ...RELAXED_SLAVE });
   await startSlave(master.address, {
     id: "w2",
     labels: { role: "web" },
     onCommand: () => {
       throw new Error("disk full");
     },
+    ...RELAXED_SLAVE,
   });
-  await startSlave(master.address, { id: "w3", labels: { role: "db" }, onCommand: () => mute.promise });
+  await startSlave(master.address, { id: "w3", labels: { role: "db" }, onCommand: () => mute.promise, ...RELAXED_SLAVE });
   return master;
 }
 
