@@ -58,7 +58,7 @@ async function arena(options: MasterOptions = {}): Promise<Arena> {
   master.on("slave:connected", (e) => events.connected.push(e));
   master.on("slave:evicted", (e) => events.evicted.push(e));
   master.on("slave:disconnected", (e) => events.disconnected.push(e));
-  const healthy = await startSlave(master.address, { id: "healthy", masterTimeout: 2 * TIMEOUT });
+  const healthy = await startSlave(master.address, { id: "healthy", masterTimeout: 2 * (options.heartbeatTimeout ?? TIMEOUT) });
   await waitFor(() => pongsOf(master, "healthy") >= 2, 2_000, "pongs from the healthy slave");
   const losses: string[] = [];
   healthy.on("disconnected", ({ code, reason }) => losses.push(`${code}: ${reason}`));
@@ -432,7 +432,9 @@ describe("bad input", function () {
     });
 
     it("a slave that never reads its stream is evicted as a slow consumer with RESOURCE_EXHAUSTED (maxPendingBytes: 64 KiB)", async () => {
-      const a = await arena({ maxPendingBytes: 64 * 1024 });
+      // Heartbeats at 200 ms / 2 s: the slow consumer is found by bytes, not by time, and 32 KiB broadcasts every
+      // 40 ms on a loaded 2-core CI machine once starved the healthy slave past the arena's 200 ms timeout.
+      const a = await arena({ maxPendingBytes: 64 * 1024, heartbeatInterval: 200, heartbeatTimeout: 2_000 });
       const raw = rawClient(a.master.address, { id: "sloth" });
       await raw.headers;
       raw.call.pause();
