@@ -1,3 +1,4 @@
+import { Code } from "../code.js";
 import { CLUSTER_DEFAULTS } from "../defaults.js";
 import { NetSyncError } from "../errors.js";
 import type { Fleet, StreamTracker } from "../fleet/fleet.js";
@@ -35,6 +36,13 @@ import type { ClusterSlave, LocalFleet } from "./types.js";
 
 /** Longest close() waits for the node to leave and close its NATS connection (a frozen server never answers). */
 const CLOSE_WAIT_MS = 1_000;
+/**
+ * First and longest wait before trying again to open the JetStream job store after it failed for a
+ * reason other than NATS having no JetStream (e.g. its API did not answer within its timeout on a
+ * loaded machine): without it, such a master kept jobs in memory until its next reconnect.
+ */
+const JOB_STORE_RETRY_MIN_MS = 1_000;
+const JOB_STORE_RETRY_MAX_MS = 30_000;
 
 /**
  * A master in a cluster: the {@link Scope} that reaches every master over
@@ -61,6 +69,9 @@ export class ClusterScope implements Scope {
   private jobStoreOpening = false;
   /** What was last logged about the job store, so a retry on every reconnect logs one line. */
   private jobStoreLogged: string | undefined;
+  /** The next try to open the job store after a failure worth retrying, and the wait before the one after. */
+  private jobStoreRetry: NodeJS.Timeout | undefined;
+  private jobStoreRetryMs = JOB_STORE_RETRY_MIN_MS;
   private closing = false;
   private readonly log: Logger;
 
@@ -147,6 +158,7 @@ export class ClusterScope implements Scope {
         return;
       }
       this.jobStore = store;
+      this.jobStoreRetryMs = JOB_STORE_RETRY_MIN_MS;
       jobs.useStore(store);
       // A reply this master receives for another master's job is recorded here, so it outlives that master.
       const self = this.self;
@@ -169,18 +181,35 @@ export class ClusterScope implements Scope {
       );
     })()
       .catch((err: unknown) => {
-        const why = NetSyncError.from(err).message;
+        const error = NetSyncError.from(err);
+        const why = error.message;
         const required = this.options.jobStore === "jetstream";
+        // NATS without JetStream changes only with a restart (a reconnect tries again); anything else may pass.
+        const lasting = error.code === Code.FAILED_PRECONDITION;
         const line = required
-          ? `cannot open the cluster's JetStream job store (${why}); jobs are refused until it opens (jobStore "jetstream"), tried again on every reconnect`
-          : `NATS has no usable JetStream (${why}): jobs are kept in this master's memory, and its death loses its pending deliveries and results; run nats-server with -js to keep them`;
+          ? `cannot open the cluster's JetStream job store (${why}); jobs are refused until it opens (jobStore "jetstream"), tried again ${lasting ? "on every reconnect" : "in the background"}`
+          : lasting
+            ? `NATS has no usable JetStream (${why}): jobs are kept in this master's memory, and its death loses its pending deliveries and results; run nats-server with -js to keep them`
+            : `the cluster's JetStream job store did not open (${why}): jobs are kept in this master's memory until it does (tried again in the background), and its death loses those`;
         if (line !== this.jobStoreLogged) (required ? log.error : log.warn)(line);
         this.jobStoreLogged = line;
         if (!required) jobs.useMemory();
+        if (!lasting) this.retryJobStore();
       })
       .finally(() => {
         this.jobStoreOpening = false;
       });
+  }
+
+  /** Tries to open the job store again later, waiting twice as long each time (up to a cap); a reconnect meanwhile tries at once. */
+  private retryJobStore(): void {
+    if (this.closing || this.jobStoreRetry) return;
+    const wait = this.jobStoreRetryMs;
+    this.jobStoreRetryMs = Math.min(2 * wait, JOB_STORE_RETRY_MAX_MS);
+    this.jobStoreRetry = setTimeout(() => {
+      this.jobStoreRetry = undefined;
+      if (this.node.connected) this.jobStoreUp();
+    }, wait);
   }
 
   get status(): ClusterStatus {
@@ -210,6 +239,8 @@ export class ClusterScope implements Scope {
   /** Leaves first, so other masters drop this one at once rather than after missed heartbeats; NATS drops its routes with the connection. */
   async close(): Promise<void> {
     this.closing = true;
+    clearTimeout(this.jobStoreRetry);
+    this.jobStoreRetry = undefined;
     // Before the connection closes: the store gets a moment to write what waits for NATS.
     this.node.jobRecorder = undefined;
     await this.jobStore?.close();

@@ -107,6 +107,11 @@ export class NatsServer {
     await waitFor(() => allThreadsStopped(pid), 2_000, "nats-server to stop after SIGSTOP");
   }
 
+  /** Reloads the configuration file (SIGHUP), as an operator does after editing it; clients stay connected. */
+  reload(): void {
+    this.child?.kill("SIGHUP");
+  }
+
   /** Thaws a frozen server (SIGCONT). */
   thaw(): void {
     if (!this.child || !this.frozen) return;

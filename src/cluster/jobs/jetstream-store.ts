@@ -131,10 +131,23 @@ export class JetStreamJobStore implements JobStore {
     );
   }
 
-  /** Opens the store on the link's connection: creates (or binds) its streams and bucket. Rejects if NATS has no JetStream. */
+  /**
+   * Opens the store on the link's connection: creates (or binds) its streams and bucket. Rejects
+   * with FAILED_PRECONDITION if NATS has no JetStream (nothing to try again until NATS restarts),
+   * otherwise with what went wrong (a JetStream that did not answer in time, a refused request),
+   * which is worth trying again while connected.
+   */
   static async open(link: StoreLink, options: JetStreamJobStoreOptions): Promise<JetStreamJobStore> {
     const store = new JetStreamJobStore(link, options);
-    await store.open();
+    try {
+      await store.open();
+    } catch (err) {
+      // @nats-io/jetstream's public entry does not export the JetStreamNotEnabled class, only its errors' names.
+      if (err instanceof Error && err.name === "JetStreamNotEnabled") {
+        throw new NetSyncError(err.message, Code.FAILED_PRECONDITION, { cause: err });
+      }
+      throw err;
+    }
     return store;
   }
 
