@@ -208,7 +208,8 @@ export class ClusterScope implements Scope {
     this.jobStoreRetryMs = Math.min(2 * wait, JOB_STORE_RETRY_MAX_MS);
     this.jobStoreRetry = setTimeout(() => {
       this.jobStoreRetry = undefined;
-      if (this.node.connected) this.jobStoreUp();
+      // A reconnect meanwhile may have opened it already; then there is nothing to try.
+      if (this.node.connected && !this.jobStore) this.jobStoreUp();
     }, wait);
   }
 

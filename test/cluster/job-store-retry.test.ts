@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { format } from "node:util";
 import { expect } from "chai";
 import { createConsola, type LogObject } from "consola";
-import { cleanup, startSlave, track, waitFor, within } from "../helpers.js";
+import { cleanup, startSlave, waitFor, within } from "../helpers.js";
 import { clusterMaster } from "./masters-helpers.js";
 import { haveNatsServer, NatsServer } from "./nats-server.js";
 
@@ -46,7 +46,6 @@ describe("cluster job store: a failure that can pass is tried again", function (
     const logger = createConsola({ level: 5, reporters: [{ log: (o: LogObject) => lines.push(`${o.type} ${format(...o.args)}`) }] });
     const url = `nats://m:p@127.0.0.1:${server.port}`;
     const master = await clusterMaster("m1", [url], {}, { logger });
-    track(() => master.close());
     await waitFor(() => lines.some((l) => /job store did not open/.test(l)), 20_000, "the warn line");
     expect(master.jobStore).to.equal("memory");
     expect(
