@@ -109,6 +109,12 @@ export const TEST_INTERVAL = 20;
 export const TEST_TIMEOUT = 100;
 /** Scheduler resolution plus timer and loop jitter on a busy 2-core machine. */
 export const TOLERANCE = 60;
+/**
+ * Heartbeats for tests that are not about liveness but load the machine (CLI processes, child
+ * programs, big broadcasts): at TEST_TIMEOUT a starved in-process slave gets evicted and the test
+ * fails for a reason it does not test. A slave of such a master gets `masterTimeout: heartbeatTimeout`.
+ */
+export const RELAXED_HEARTBEAT = { heartbeatInterval: 200, heartbeatTimeout: 2_000 } as const;
 
 /** pongsReceived of the slave `id`, or -1 when it is not registered. */
 export function pongsOf(master: Master, id: string): number {

@@ -28,7 +28,7 @@ import {
   silentLogger,
 } from "../../src/index.js";
 import { DecodeFailure, Encoded, type HeartbeatHost, HeartbeatScheduler, serviceDefinition } from "../../src/internal.js";
-import { cleanup, pongsOf, rawClient, startMaster, startSlave, statusOf, track, waitFor, within } from "../helpers.js";
+import { cleanup, pongsOf, RELAXED_HEARTBEAT, rawClient, startMaster, startSlave, statusOf, track, waitFor, within } from "../helpers.js";
 
 const Status = grpc.status;
 
@@ -432,9 +432,9 @@ describe("bad input", function () {
     });
 
     it("a slave that never reads its stream is evicted as a slow consumer with RESOURCE_EXHAUSTED (maxPendingBytes: 64 KiB)", async () => {
-      // Heartbeats at 200 ms / 2 s: the slow consumer is found by bytes, not by time, and 32 KiB broadcasts every
+      // Relaxed heartbeats: the slow consumer is found by bytes, not by time, and 32 KiB broadcasts every
       // 40 ms on a loaded 2-core CI machine once starved the healthy slave past the arena's 200 ms timeout.
-      const a = await arena({ maxPendingBytes: 64 * 1024, heartbeatInterval: 200, heartbeatTimeout: 2_000 });
+      const a = await arena({ maxPendingBytes: 64 * 1024, ...RELAXED_HEARTBEAT });
       const raw = rawClient(a.master.address, { id: "sloth" });
       await raw.headers;
       raw.call.pause();

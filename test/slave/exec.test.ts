@@ -5,11 +5,11 @@ import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { expect } from "chai";
 import { Code, CustomSchema, type ExecOptions, execHandler, type Master, NetSyncError } from "../../src/index.js";
-import { cleanup, once, rejection, startMaster, startSlave, track, waitFor } from "../helpers.js";
+import { cleanup, once, RELAXED_HEARTBEAT, rejection, startMaster, startSlave, track, waitFor } from "../helpers.js";
 
 /** A master and a slave `id` whose commands run `options.program`; the handler is closed by cleanup(). */
 async function execSlave(options: ExecOptions, id = "exec-1") {
-  const master = await startMaster({ heartbeatInterval: 200, heartbeatTimeout: 2_000 });
+  const master = await startMaster(RELAXED_HEARTBEAT);
   const exec = execHandler(options);
   track(() => exec.close());
   const slave = await startSlave(master.address, { id, onCommand: exec, masterTimeout: 5_000 });

@@ -3,7 +3,7 @@ import { summaryLine } from "../../../src/cli/commands/jobs.js";
 import type { JobResult, JobSummary } from "../../../src/index.js";
 import { CLI_TEST_ENV, killAllCli, runCli } from "../../cli-process.js";
 import type { Exec } from "../../grpc-helpers.js";
-import { cleanup, gate, startMaster, startSlave, waitFor, within } from "../../helpers.js";
+import { cleanup, gate, RELAXED_HEARTBEAT, startMaster, startSlave, waitFor, within } from "../../helpers.js";
 
 /** Runs the built CLI to completion (killed after `timeoutMs`); never rejects. */
 async function cli(args: string[], timeoutMs = 10_000): Promise<Exec> {
@@ -17,12 +17,11 @@ async function cli(args: string[], timeoutMs = 10_000): Promise<Exec> {
 const lines = (text: string) => text.trimEnd().split("\n");
 
 /**
- * Heartbeats well above the tests' usual 20 / 100 ms: these tests are about jobs, not liveness, and
- * start up to seven CLI processes at once on a 2-core machine, which starved the in-process slaves
- * long enough for a 100 ms timeout to evict one (w3 became not-connected instead of pending, once in CI).
+ * These tests start up to seven CLI processes at once on a 2-core machine, which starved the in-process
+ * slaves long enough for the usual 100 ms timeout to evict one (w3 became not-connected instead of pending, once in CI).
  */
-const RELAXED_MASTER = { heartbeatInterval: 200, heartbeatTimeout: 2_000 };
-const RELAXED_SLAVE = { masterTimeout: 2_000 };
+const RELAXED_MASTER = RELAXED_HEARTBEAT;
+const RELAXED_SLAVE = { masterTimeout: RELAXED_HEARTBEAT.heartbeatTimeout };
 
 /** A master with one slave that answers, one whose handler throws and one that never answers. */
 async function fleet() {

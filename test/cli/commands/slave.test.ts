@@ -3,10 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import { CLI_TEST_ENV, killAllCli, runCli } from "../../cli-process.js";
-import { cleanup, onceWhere, startMaster, track, waitFor } from "../../helpers.js";
+import { cleanup, onceWhere, RELAXED_HEARTBEAT, startMaster, track, waitFor } from "../../helpers.js";
 
 /** Heartbeats a CLI process on a busy machine keeps up with. */
-const RELAXED = { heartbeatInterval: 200, heartbeatTimeout: 2_000 };
+const RELAXED = RELAXED_HEARTBEAT;
 
 describe("cli slave --exec", function () {
   this.timeout(20_000);
